@@ -1,0 +1,357 @@
+//! `sluice bench`: drives a running server over TLS with many connections and reports
+//! records/s, MB/s and latency percentiles for PutRecord, PutRecords and a catch-up
+//! read with GetRecords.
+//!
+//! The load is bounded: each phase runs for `--seconds` (the read phase until it has
+//! read what the write phases wrote), against the endpoint given, which must be a
+//! loopback address unless `--allow-remote` says otherwise.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The server, host:port (TLS).
+    #[arg(long, default_value = "127.0.0.1:4567")]
+    endpoint: SocketAddr,
+    /// The CA certificate to trust (the server prints where its own is).
+    #[arg(long, default_value = "./sluice-data/tls/ca.pem")]
+    ca: PathBuf,
+    /// Concurrent connections (one request in flight on each).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds each write phase runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Shards of the benchmark stream.
+    #[arg(long, default_value_t = 8)]
+    shards: u32,
+    /// Bytes of data per record.
+    #[arg(long, default_value_t = 1024)]
+    record_bytes: usize,
+    /// Phases to run, comma separated: put-record, put-records, get-records.
+    #[arg(long, default_value = "put-record,put-records,get-records")]
+    phases: String,
+    /// Permit a non-loopback endpoint.
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+/// A shaped SigV4 header; the server checks its shape (signature verification is the
+/// identity layer's work, and a signature stays valid for the whole run anyway).
+const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDSLUICEBENCH/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Clone)]
+struct Client {
+    addr: SocketAddr,
+    connector: TlsConnector,
+}
+
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Client {
+    async fn connect(&self) -> anyhow::Result<Connection> {
+        let tcp = TcpStream::connect(self.addr).await.context("connecting")?;
+        tcp.set_nodelay(true)?;
+        let name = ServerName::try_from("localhost").expect("valid name");
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .context("TLS handshake")?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Connection { sender })
+    }
+}
+
+impl Connection {
+    async fn call(&mut self, operation: &str, body: Bytes) -> anyhow::Result<Value> {
+        let request = Request::post("/")
+            .header("host", "localhost")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("Kinesis_20131202.{operation}"))
+            .header("x-amz-date", "20260101T000000Z")
+            .header("authorization", AUTHORIZATION)
+            .body(Full::new(body))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{operation} answered {status}: {value}");
+        }
+        Ok(value)
+    }
+}
+
+struct PhaseResult {
+    requests: u64,
+    records: u64,
+    bytes: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl PhaseResult {
+    fn report(&mut self, name: &str) {
+        self.latencies_us.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if self.latencies_us.is_empty() {
+                return 0.0;
+            }
+            let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+            self.latencies_us[i] as f64 / 1000.0
+        };
+        let secs = self.elapsed.as_secs_f64();
+        println!(
+            "{name:<12} {:>10.0} req/s {:>10.0} records/s {:>8.1} MB/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors, {:.1} s)",
+            self.requests as f64 / secs,
+            self.records as f64 / secs,
+            self.bytes as f64 / secs / 1e6,
+            pct(0.50),
+            pct(0.99),
+            self.requests,
+            self.errors,
+            secs
+        );
+    }
+}
+
+fn tls_connector(ca: &PathBuf) -> anyhow::Result<TlsConnector> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
+    {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if !args.endpoint.ip().is_loopback() && !args.allow_remote {
+        bail!(
+            "--endpoint {} is not a loopback address; pass --allow-remote to mean it",
+            args.endpoint
+        );
+    }
+    if args.connections == 0 || args.connections > 4096 {
+        bail!("--connections must be 1..=4096");
+    }
+    if args.seconds == 0 || args.seconds > 600 {
+        bail!("--seconds must be 1..=600");
+    }
+    if args.record_bytes == 0 || args.record_bytes > protocol::limits::RECORD_BYTES_MAX - 16 {
+        bail!("--record-bytes must be 1..=1048560");
+    }
+    let client = Client {
+        addr: args.endpoint,
+        connector: tls_connector(&args.ca)?,
+    };
+    let mut control = client.connect().await?;
+    let stream = format!("bench-{}", std::process::id());
+    control
+        .call(
+            "CreateStream",
+            Bytes::from(json!({"StreamName": stream, "ShardCount": args.shards}).to_string()),
+        )
+        .await?;
+    println!(
+        "sluice bench: stream {stream}, {} shards, {} connections, {} B records, {} s per write phase",
+        args.shards, args.connections, args.record_bytes, args.seconds
+    );
+    let data = BASE64.encode(vec![b'x'; args.record_bytes]);
+    let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
+    for phase in &phases {
+        match *phase {
+            "put-record" => {
+                let bodies: Vec<Bytes> = (0..1024)
+                    .map(|i| Bytes::from(json!({"StreamName": stream, "PartitionKey": format!("pk-{i}"), "Data": data}).to_string()))
+                    .collect();
+                let mut result =
+                    drive(&client, &args, "PutRecord", bodies, 1, args.record_bytes).await?;
+                result.report("PutRecord");
+            }
+            "put-records" => {
+                let bodies: Vec<Bytes> = (0..16)
+                    .map(|b| {
+                        let records: Vec<Value> = (0..500)
+                            .map(|i| json!({"PartitionKey": format!("pk-{b}-{i}"), "Data": data}))
+                            .collect();
+                        Bytes::from(json!({"StreamName": stream, "Records": records}).to_string())
+                    })
+                    .collect();
+                let mut result =
+                    drive(&client, &args, "PutRecords", bodies, 500, args.record_bytes).await?;
+                result.report("PutRecords");
+            }
+            "get-records" => {
+                let mut result = catch_up(&client, &stream, args.shards).await?;
+                result.report("GetRecords");
+            }
+            other => bail!("unknown phase {other:?}"),
+        }
+    }
+    control
+        .call(
+            "DeleteStream",
+            Bytes::from(json!({"StreamName": stream}).to_string()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Runs `operation` on every connection until the phase's time is up.
+async fn drive(
+    client: &Client,
+    args: &BenchArgs,
+    operation: &'static str,
+    bodies: Vec<Bytes>,
+    records_per_request: u64,
+    record_bytes: usize,
+) -> anyhow::Result<PhaseResult> {
+    let bodies = Arc::new(bodies);
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.connections);
+    for c in 0..args.connections {
+        let client = client.clone();
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = client.connect().await?;
+            let mut latencies = Vec::new();
+            let (mut ok, mut errors) = (0u64, 0u64);
+            let mut i = c;
+            while Instant::now() < deadline {
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let t = Instant::now();
+                match conn.call(operation, body).await {
+                    Ok(v) => {
+                        let failed = v
+                            .get("FailedRecordCount")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0);
+                        if failed > 0 {
+                            errors += 1;
+                        } else {
+                            ok += 1;
+                        }
+                        latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        conn = client.connect().await?;
+                    }
+                }
+            }
+            anyhow::Ok((ok, errors, latencies))
+        }));
+    }
+    let mut result = PhaseResult {
+        requests: 0,
+        records: 0,
+        bytes: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (ok, errors, latencies) = task.await??;
+        result.requests += ok;
+        result.errors += errors;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    result.records = result.requests * records_per_request;
+    result.bytes = result.records * record_bytes as u64;
+    Ok(result)
+}
+
+/// Reads every shard from TRIM_HORIZON to its end, one connection per shard.
+async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<PhaseResult> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for shard in 0..shards {
+        let client = client.clone();
+        let stream = stream.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = client.connect().await?;
+            let it = conn
+                .call(
+                    "GetShardIterator",
+                    Bytes::from(
+                        json!({"StreamName": stream, "ShardId": format!("shardId-{shard:012}"), "ShardIteratorType": "TRIM_HORIZON"})
+                            .to_string(),
+                    ),
+                )
+                .await?;
+            let mut iterator = it["ShardIterator"].as_str().unwrap_or_default().to_string();
+            let (mut requests, mut records, mut bytes) = (0u64, 0u64, 0u64);
+            let mut latencies = Vec::new();
+            loop {
+                let t = Instant::now();
+                let page = conn
+                    .call("GetRecords", Bytes::from(json!({"ShardIterator": iterator, "Limit": 10000}).to_string()))
+                    .await?;
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                requests += 1;
+                let got = page["Records"].as_array().map(Vec::as_slice).unwrap_or_default();
+                records += got.len() as u64;
+                bytes += got
+                    .iter()
+                    .map(|r| r["Data"].as_str().map_or(0, |d| d.len() as u64 * 3 / 4))
+                    .sum::<u64>();
+                let behind = page["MillisBehindLatest"].as_i64().unwrap_or(0);
+                match page["NextShardIterator"].as_str() {
+                    Some(next) if !(got.is_empty() && behind == 0) => iterator = next.to_string(),
+                    _ => break,
+                }
+            }
+            anyhow::Ok((requests, records, bytes, latencies))
+        }));
+    }
+    let mut result = PhaseResult {
+        requests: 0,
+        records: 0,
+        bytes: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (requests, records, bytes, latencies) = task.await??;
+        result.requests += requests;
+        result.records += records;
+        result.bytes += bytes;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    Ok(result)
+}

@@ -1,0 +1,162 @@
+//! The `sluice` binary: `serve` runs the embedded default (control and data plane in
+//! one process), `bench` drives a running server and reports what it measured.
+
+mod bench;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Kinesis-compatible streaming service, TLS only"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Sluice on its embedded default: SQLite and a local object store under --data-dir.
+    Serve(ServeArgs),
+    /// Drive a running server over TLS and report throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the catalog, objects and TLS material live.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (TLS only). Port 0 picks a free port.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:4567")]
+    listen: SocketAddr,
+    /// Catalog database (sqlite://PATH or postgres://...). Default: SQLite in --data-dir.
+    /// Taken from the environment only, since a URL may carry a password.
+    #[arg(
+        long = "database-url",
+        env = "SLUICE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// PEM certificate chain to serve instead of the self-made one.
+    #[arg(long, env = "SLUICE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The region in ARNs and the one clients sign for.
+    #[arg(long, env = "SLUICE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The account (tenant) that owns the streams, 12 digits.
+    #[arg(long, env = "SLUICE_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// How long a shard iterator stays valid.
+    #[arg(long, env = "SLUICE_ITERATOR_TTL_SECONDS", default_value_t = 300)]
+    iterator_ttl_seconds: u64,
+    /// Open shards an account may have.
+    #[arg(long, env = "SLUICE_ACCOUNT_SHARD_LIMIT", default_value_t = protocol::limits::ACCOUNT_SHARDS_MAX_DEFAULT)]
+    account_shard_limit: i64,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    shutdown_grace_seconds: u64,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<data_plane::Config> {
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            anyhow::bail!(
+                "--account-id / SLUICE_ACCOUNT_ID must be 12 digits, got {:?}",
+                self.account_id
+            );
+        }
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            anyhow::bail!(
+                "--region / SLUICE_REGION must look like us-east-1, got {:?}",
+                self.region
+            );
+        }
+        if self.iterator_ttl_seconds == 0 || self.iterator_ttl_seconds > 3_600 {
+            anyhow::bail!(
+                "--iterator-ttl-seconds / SLUICE_ITERATOR_TTL_SECONDS must be 1..=3600, got {}",
+                self.iterator_ttl_seconds
+            );
+        }
+        if self.account_shard_limit < 1 {
+            anyhow::bail!(
+                "--account-shard-limit / SLUICE_ACCOUNT_SHARD_LIMIT must be at least 1, got {}",
+                self.account_shard_limit
+            );
+        }
+        Ok(data_plane::Config {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            database_url: self.database_url,
+            tls_files: self.tls_cert.zip(self.tls_key),
+            region: self.region,
+            account_id: self.account_id,
+            iterator_ttl_ms: self.iterator_ttl_seconds * 1000,
+            account_shards_max: self.account_shard_limit,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        })
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let server = data_plane::Server::start(config)
+        .await
+        .context("starting sluice")?;
+    {
+        let mut out = std::io::stdout().lock();
+        if let Some(ca) = server.ca_path() {
+            writeln!(out, "sluice: CA certificate at {}", ca.display())?;
+        }
+        writeln!(out, "sluice: listening on https://{}", server.local_addr())?;
+        out.flush()?;
+    }
+    server.run(shutdown_signal()).await.context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

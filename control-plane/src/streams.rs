@@ -1,0 +1,648 @@
+//! Streams and shards in the catalog: create, describe, list, tag, retain, delete.
+
+use protocol::hash::{HashKey, HashKeyRange};
+use protocol::{ApiError, ErrorCode, SequenceNumber, limits};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::catalog::{Catalog, CatalogError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStatus {
+    Creating,
+    Active,
+    Updating,
+    Deleting,
+}
+
+impl StreamStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamStatus::Creating => "CREATING",
+            StreamStatus::Active => "ACTIVE",
+            StreamStatus::Updating => "UPDATING",
+            StreamStatus::Deleting => "DELETING",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, CatalogError> {
+        Ok(match text {
+            "CREATING" => StreamStatus::Creating,
+            "ACTIVE" => StreamStatus::Active,
+            "UPDATING" => StreamStatus::Updating,
+            "DELETING" => StreamStatus::Deleting,
+            other => {
+                return Err(CatalogError::Corrupt {
+                    what: format!("stream status {other:?}"),
+                });
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamMode {
+    Provisioned,
+    OnDemand,
+}
+
+impl StreamMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "PROVISIONED" => Some(StreamMode::Provisioned),
+            "ON_DEMAND" => Some(StreamMode::OnDemand),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub ordinal: u64,
+    pub hash_key_range: HashKeyRange,
+    pub parent_ordinal: Option<u64>,
+    pub adjacent_parent_ordinal: Option<u64>,
+    pub created_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+    /// The counter the next record written to this shard will get.
+    pub next_sequence: u64,
+}
+
+impl Shard {
+    pub fn shard_id(&self) -> String {
+        shard_id(self.ordinal)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.closed_at_ms.is_none()
+    }
+
+    /// Precedes every record of the shard.
+    pub fn starting_sequence_number(&self) -> SequenceNumber {
+        SequenceNumber::new(self.ordinal, 0)
+    }
+
+    /// The last record's sequence number, for a closed shard.
+    pub fn ending_sequence_number(&self) -> Option<SequenceNumber> {
+        self.closed_at_ms
+            .map(|_| SequenceNumber::new(self.ordinal, self.next_sequence.saturating_sub(1)))
+    }
+}
+
+/// `shardId-000000000007`, as Kinesis names shards.
+pub fn shard_id(ordinal: u64) -> String {
+    format!("shardId-{ordinal:012}")
+}
+
+/// The ordinal in a shard id, if it is one of ours.
+pub fn parse_shard_id(id: &str) -> Option<u64> {
+    let digits = id.strip_prefix("shardId-")?;
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub id: i64,
+    pub account_id: String,
+    pub name: String,
+    pub status: StreamStatus,
+    pub mode: StreamMode,
+    pub retention_hours: i64,
+    pub created_at_ms: i64,
+    pub encryption_type: String,
+    pub key_id: Option<String>,
+    /// Every shard, open and closed, by ordinal.
+    pub shards: Vec<Shard>,
+}
+
+impl Stream {
+    pub fn open_shards(&self) -> impl Iterator<Item = &Shard> {
+        self.shards.iter().filter(|s| s.is_open())
+    }
+
+    /// The open shard whose hash key range holds `key`.
+    pub fn route(&self, key: HashKey) -> Option<&Shard> {
+        self.open_shards().find(|s| s.hash_key_range.contains(key))
+    }
+
+    pub fn shard(&self, ordinal: u64) -> Option<&Shard> {
+        self.shards.iter().find(|s| s.ordinal == ordinal)
+    }
+}
+
+/// A stream as ListStreams shows it.
+#[derive(Debug, Clone)]
+pub struct StreamListing {
+    pub name: String,
+    pub status: StreamStatus,
+    pub mode: StreamMode,
+    pub created_at_ms: i64,
+}
+
+/// What CreateStream asks for, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewStream<'a> {
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub shard_count: u32,
+    pub mode: StreamMode,
+    pub tags: &'a [(String, String)],
+    pub now_ms: i64,
+    pub account_shards_max: i64,
+    pub region: &'a str,
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, CatalogError> {
+    u64::try_from(value).map_err(|_| CatalogError::Corrupt {
+        what: format!("{what} = {value}"),
+    })
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).expect("counters stay below 2^63")
+}
+
+fn hash_key(text: &str) -> Result<HashKey, CatalogError> {
+    text.parse::<u128>()
+        .map(HashKey)
+        .map_err(|_| CatalogError::Corrupt {
+            what: format!("hash key {text:?}"),
+        })
+}
+
+fn shard_from_row(row: &AnyRow) -> Result<Shard, CatalogError> {
+    let start: String = row.try_get("hash_key_start")?;
+    let end: String = row.try_get("hash_key_end")?;
+    let parent: Option<i64> = row.try_get("parent_ordinal")?;
+    let adjacent: Option<i64> = row.try_get("adjacent_parent_ordinal")?;
+    Ok(Shard {
+        ordinal: to_u64(row.try_get("shard_ordinal")?, "shard_ordinal")?,
+        hash_key_range: HashKeyRange {
+            starting: hash_key(&start)?,
+            ending: hash_key(&end)?,
+        },
+        parent_ordinal: parent.map(|p| to_u64(p, "parent_ordinal")).transpose()?,
+        adjacent_parent_ordinal: adjacent
+            .map(|p| to_u64(p, "adjacent_parent_ordinal"))
+            .transpose()?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        closed_at_ms: row.try_get("closed_at_ms")?,
+        next_sequence: to_u64(row.try_get("next_sequence")?, "next_sequence")?,
+    })
+}
+
+const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id";
+
+fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogError> {
+    let mode: String = row.try_get("stream_mode")?;
+    Ok(Stream {
+        id: row.try_get("stream_id")?,
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("stream_name")?,
+        status: StreamStatus::parse(&row.try_get::<String, _>("status")?)?,
+        mode: StreamMode::parse(&mode).ok_or_else(|| CatalogError::Corrupt {
+            what: format!("stream mode {mode:?}"),
+        })?,
+        retention_hours: row.try_get("retention_hours")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        encryption_type: row.try_get("encryption_type")?,
+        key_id: row.try_get("key_id")?,
+        shards,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl Catalog {
+    /// Creates a stream with its shards splitting the key space evenly, and counts its
+    /// shards against the account's limit in the same transaction.
+    pub async fn create_stream(&self, new: &NewStream<'_>) -> Result<Stream, CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO accounts (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(new.account_id)
+        .execute(&mut *tx)
+        .await?;
+        let shard_count = i64::from(new.shard_count);
+        // INVARIANT: the limit check and the increment are one statement, so two
+        // concurrent creates cannot both pass it.
+        let counted = sqlx::query(
+            "UPDATE accounts SET open_shard_count = open_shard_count + $2 \
+             WHERE account_id = $1 AND open_shard_count + $2 <= $3 RETURNING open_shard_count",
+        )
+        .bind(new.account_id)
+        .bind(shard_count)
+        .bind(new.account_shards_max)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if counted.is_none() {
+            let open: i64 =
+                sqlx::query_scalar("SELECT open_shard_count FROM accounts WHERE account_id = $1")
+                    .bind(new.account_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Number of shards in use is {open}; {shard_count} were requested. Request a limit increase to create more shards.",
+                    new.account_id, new.region, new.account_shards_max
+                ),
+            )
+            .into());
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO streams (account_id, stream_name, status, stream_mode, retention_hours, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING stream_id",
+        )
+        .bind(new.account_id)
+        .bind(new.name)
+        .bind(StreamStatus::Active.as_str())
+        .bind(new.mode.as_str())
+        .bind(limits::RETENTION_HOURS_DEFAULT)
+        .bind(new.now_ms)
+        .fetch_one(&mut *tx)
+        .await;
+        let stream_id: i64 = match inserted {
+            Ok(row) => row.try_get("stream_id")?,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceInUse,
+                    format!(
+                        "Stream {} under account {} already exists.",
+                        new.name, new.account_id
+                    ),
+                )
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (ordinal, range) in HashKeyRange::split_evenly(new.shard_count)
+            .into_iter()
+            .enumerate()
+        {
+            sqlx::query(
+                "INSERT INTO shards (stream_id, shard_ordinal, hash_key_start, hash_key_end, created_at_ms, next_sequence) \
+                 VALUES ($1, $2, $3, $4, $5, 1)",
+            )
+            .bind(stream_id)
+            .bind(ordinal as i64)
+            .bind(range.starting.0.to_string())
+            .bind(range.ending.0.to_string())
+            .bind(new.now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (key, value) in new.tags {
+            sqlx::query(
+                "INSERT INTO stream_tags (stream_id, tag_key, tag_value) VALUES ($1, $2, $3)",
+            )
+            .bind(stream_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.load_stream(new.account_id, new.name).await
+    }
+
+    /// A stream with all its shards, as of now.
+    pub async fn load_stream(&self, account_id: &str, name: &str) -> Result<Stream, CatalogError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE account_id = $1 AND stream_name = $2"
+        )))
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| ApiError::stream_not_found(name, account_id))?;
+        let stream_id: i64 = row.try_get("stream_id")?;
+        let shards = sqlx::query(
+            "SELECT shard_ordinal, hash_key_start, hash_key_end, parent_ordinal, adjacent_parent_ordinal, \
+             created_at_ms, closed_at_ms, next_sequence FROM shards WHERE stream_id = $1 ORDER BY shard_ordinal",
+        )
+        .bind(stream_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(shard_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        stream_from_row(&row, shards)
+    }
+
+    /// The stream with this id, if it still exists (a stream deleted and created again
+    /// under the same name gets a new id).
+    pub async fn load_stream_by_id(
+        &self,
+        account_id: &str,
+        stream_id: i64,
+    ) -> Result<Option<Stream>, CatalogError> {
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT stream_name FROM streams WHERE account_id = $1 AND stream_id = $2",
+        )
+        .bind(account_id)
+        .bind(stream_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match name {
+            Some(name) => match self.load_stream(account_id, &name).await {
+                Ok(stream) if stream.id == stream_id => Ok(Some(stream)),
+                Ok(_) => Ok(None),
+                Err(CatalogError::Api(e)) if e.code == ErrorCode::ResourceNotFound => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes a stream, its shards, tags and chunk index, and gives its shards back to
+    /// the account. The chunk bytes stay in the object store until compaction.
+    pub async fn delete_stream(&self, account_id: &str, name: &str) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE accounts SET open_shard_count = open_shard_count - \
+               (SELECT COUNT(*) FROM shards s JOIN streams t ON s.stream_id = t.stream_id \
+                WHERE t.account_id = $1 AND t.stream_name = $2 AND s.closed_at_ms IS NULL) \
+             WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM streams WHERE account_id = $1 AND stream_name = $2 RETURNING stream_id",
+        )
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = deleted else {
+            return Err(ApiError::stream_not_found(name, account_id).into());
+        };
+        let stream_id: i64 = row.try_get("stream_id")?;
+        // ON DELETE CASCADE does this too; saying it keeps the catalog clean even where
+        // foreign keys are off.
+        for table in ["chunks", "stream_tags", "shards"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE stream_id = $1"
+            )))
+            .bind(stream_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Streams of an account in name order, after `after` if given; returns up to
+    /// `limit` and whether more exist.
+    pub async fn list_streams(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<StreamListing>, bool), CatalogError> {
+        let rows = sqlx::query(
+            "SELECT stream_name, status, stream_mode, created_at_ms FROM streams \
+             WHERE account_id = $1 AND stream_name > $2 ORDER BY stream_name LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        let mut listings = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(limit as usize) {
+            let mode: String = row.try_get("stream_mode")?;
+            listings.push(StreamListing {
+                name: row.try_get("stream_name")?,
+                status: StreamStatus::parse(&row.try_get::<String, _>("status")?)?,
+                mode: StreamMode::parse(&mode).ok_or_else(|| CatalogError::Corrupt {
+                    what: format!("stream mode {mode:?}"),
+                })?,
+                created_at_ms: row.try_get("created_at_ms")?,
+            });
+        }
+        Ok((listings, has_more))
+    }
+
+    /// Adds or overwrites tags; a stream keeps at most 50.
+    pub async fn add_tags(
+        &self,
+        stream_id: i64,
+        tags: &[(String, String)],
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO stream_tags (stream_id, tag_key, tag_value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (stream_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            )
+            .bind(stream_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM stream_tags WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > limits::TAGS_PER_STREAM_MAX as i64 {
+            tx.rollback().await?;
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "Failed to add tags to stream: a stream can have at most {} tags; this request would leave it {count}.",
+                    limits::TAGS_PER_STREAM_MAX
+                ),
+            )
+            .into());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_tags(&self, stream_id: i64, keys: &[String]) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM stream_tags WHERE stream_id = $1 AND tag_key = $2")
+                .bind(stream_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tags in key order after `after`; up to `limit` and whether more exist.
+    pub async fn list_tags(
+        &self,
+        stream_id: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<(String, String)>, bool), CatalogError> {
+        let rows = sqlx::query(
+            "SELECT tag_key, tag_value FROM stream_tags WHERE stream_id = $1 AND tag_key > $2 \
+             ORDER BY tag_key LIMIT $3",
+        )
+        .bind(stream_id)
+        .bind(after.unwrap_or(""))
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let has_more = rows.len() as i64 > limit;
+        let tags = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| Ok((r.try_get("tag_key")?, r.try_get("tag_value")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((tags, has_more))
+    }
+
+    pub async fn set_retention_hours(
+        &self,
+        stream_id: i64,
+        hours: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET retention_hours = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(hours)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Open shards and on-demand streams the account has.
+    pub async fn account_usage(&self, account_id: &str) -> Result<(i64, i64), CatalogError> {
+        let open: Option<i64> =
+            sqlx::query_scalar("SELECT open_shard_count FROM accounts WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let on_demand: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM streams WHERE account_id = $1 AND stream_mode = 'ON_DEMAND'",
+        )
+        .bind(account_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((open.unwrap_or(0), on_demand))
+    }
+
+    /// The shard's next counter, read fresh (LATEST iterators start there).
+    pub async fn next_sequence(&self, stream_id: i64, ordinal: u64) -> Result<u64, CatalogError> {
+        let next: i64 = sqlx::query_scalar(
+            "SELECT next_sequence FROM shards WHERE stream_id = $1 AND shard_ordinal = $2",
+        )
+        .bind(stream_id)
+        .bind(to_i64(ordinal))
+        .fetch_one(self.pool())
+        .await?;
+        to_u64(next, "next_sequence")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogs under test: SQLite always, Postgres when SLUICE_TEST_POSTGRES_URL
+    /// names one (a fresh schema each time).
+    async fn catalogs() -> Vec<(Catalog, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+        let mut out = vec![(Catalog::open(&url).await.unwrap(), dir)];
+        match std::env::var("SLUICE_TEST_POSTGRES_URL") {
+            Ok(pg) if !pg.is_empty() => {
+                let db = crate::testing::fresh_postgres_database(&pg).await;
+                out.push((
+                    Catalog::open(&db).await.unwrap(),
+                    tempfile::tempdir().unwrap(),
+                ));
+            }
+            _ => eprintln!("Postgres catalog tests skipped: SLUICE_TEST_POSTGRES_URL not set"),
+        }
+        out
+    }
+
+    fn new_stream<'a>(name: &'a str, shards: u32, limit: i64) -> NewStream<'a> {
+        NewStream {
+            account_id: "000000000000",
+            name,
+            shard_count: shards,
+            mode: StreamMode::Provisioned,
+            tags: &[],
+            now_ms: 1_000,
+            account_shards_max: limit,
+            region: "us-east-1",
+        }
+    }
+
+    #[tokio::test]
+    async fn lifecycle_on_every_backend() {
+        for (catalog, _dir) in catalogs().await {
+            let stream = catalog
+                .create_stream(&new_stream("orders", 3, 10))
+                .await
+                .unwrap();
+            assert_eq!(stream.shards.len(), 3);
+            assert_eq!(stream.shards[1].shard_id(), "shardId-000000000001");
+            assert_eq!(stream.shards[2].hash_key_range.ending.0, u128::MAX);
+            let again = catalog.create_stream(&new_stream("orders", 1, 10)).await;
+            assert!(
+                matches!(again, Err(CatalogError::Api(e)) if e.code == ErrorCode::ResourceInUse)
+            );
+            let over = catalog.create_stream(&new_stream("big", 8, 10)).await;
+            assert!(
+                matches!(over, Err(CatalogError::Api(e)) if e.code == ErrorCode::LimitExceeded)
+            );
+            assert_eq!(catalog.account_usage("000000000000").await.unwrap().0, 3);
+            catalog
+                .create_stream(&new_stream("alpha", 7, 10))
+                .await
+                .unwrap();
+            let (page, more) = catalog.list_streams("000000000000", None, 1).await.unwrap();
+            assert_eq!((page[0].name.as_str(), more), ("alpha", true));
+            let (page, more) = catalog
+                .list_streams("000000000000", Some("alpha"), 5)
+                .await
+                .unwrap();
+            assert_eq!((page[0].name.as_str(), more), ("orders", false));
+            catalog
+                .delete_stream("000000000000", "alpha")
+                .await
+                .unwrap();
+            assert_eq!(catalog.account_usage("000000000000").await.unwrap().0, 3);
+            let gone = catalog.load_stream("000000000000", "alpha").await;
+            assert!(
+                matches!(gone, Err(CatalogError::Api(e)) if e.code == ErrorCode::ResourceNotFound)
+            );
+            let secret = catalog.server_secret("k", || vec![1, 2, 3]).await.unwrap();
+            let same = catalog.server_secret("k", || vec![9]).await.unwrap();
+            assert_eq!(secret, same);
+        }
+    }
+
+    #[test]
+    fn shard_ids_round_trip() {
+        assert_eq!(parse_shard_id(&shard_id(42)), Some(42));
+        assert_eq!(parse_shard_id("shardId-"), None);
+        assert_eq!(parse_shard_id("shard-1"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! Group commit: the one writer of this process.
+//!
+//! Handlers hand their routed records to the writer task and wait. The writer takes
+//! everything that queued up while the previous flush ran (up to a size bound), writes
+//! one chunk per (stream, shard) into one durable append, then in one catalog
+//! transaction assigns each shard its next sequence numbers and inserts one chunk row
+//! per chunk. Only after that commit does any caller learn its sequence numbers.
+//!
+//! INVARIANT: a sequence number is returned only for a record whose chunk bytes are
+//! synced and whose catalog row is committed. A crash before the commit leaves bytes no
+//! row names, which no read ever sees.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use control_plane::Catalog;
+use protocol::{ApiError, ErrorCode, SequenceNumber};
+use sqlx::Row;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::chunk::{self, RecordIn};
+use crate::segment::SegmentStore;
+
+/// Bytes of record data waiting for or inside a flush, at most. Callers past it wait
+/// up to `ADMISSION_WAIT`, then get `ServiceUnavailable`.
+const PENDING_BYTES_MAX: usize = 256 * 1024 * 1024;
+const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+/// Requests queued for the writer, at most.
+const QUEUE_REQUESTS_MAX: usize = 16_384;
+/// One flush takes at most this much data, or this many requests.
+const FLUSH_BYTES_MAX: usize = 16 * 1024 * 1024;
+const FLUSH_REQUESTS_MAX: usize = 4_096;
+
+/// A record routed to its shard, waiting to be written.
+#[derive(Debug)]
+pub struct PendingRecord {
+    pub shard_ordinal: u64,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+impl PendingRecord {
+    fn cost(&self) -> usize {
+        self.partition_key.len() + self.data.len() + 64
+    }
+}
+
+/// The outcome of one record: its sequence number, or why it was not written.
+pub type RecordResult = Result<SequenceNumber, ApiError>;
+
+struct AppendRequest {
+    stream_id: i64,
+    stream_name: String,
+    account_id: String,
+    records: Vec<PendingRecord>,
+    reply: oneshot::Sender<Vec<RecordResult>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The handle handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<AppendRequest>,
+    admission: Arc<Semaphore>,
+}
+
+impl Committer {
+    /// Starts the writer task. It ends when every handle is dropped and the queue is
+    /// drained; await the returned handle to know the last flush is done.
+    pub fn spawn(
+        catalog: Catalog,
+        store: Arc<SegmentStore>,
+    ) -> (Committer, tokio::task::JoinHandle<()>) {
+        let (queue, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
+        let writer = Writer {
+            catalog,
+            store,
+            last_arrival_ms: 0,
+        };
+        let task = tokio::spawn(writer.run(rx));
+        (
+            Committer {
+                queue,
+                admission: Arc::new(Semaphore::new(PENDING_BYTES_MAX)),
+            },
+            task,
+        )
+    }
+
+    /// Writes the records of one request durably; the results are in request order.
+    pub async fn append(
+        &self,
+        stream_id: i64,
+        stream_name: &str,
+        account_id: &str,
+        records: Vec<PendingRecord>,
+    ) -> Result<Vec<RecordResult>, ApiError> {
+        let cost: usize = records.iter().map(PendingRecord::cost).sum();
+        let permits = u32::try_from(cost.min(PENDING_BYTES_MAX)).expect("bounded");
+        let busy = || {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The server is busy; retry the request.",
+            )
+        };
+        let permit = tokio::time::timeout(
+            ADMISSION_WAIT,
+            self.admission.clone().acquire_many_owned(permits),
+        )
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+        let (reply, answer) = oneshot::channel();
+        let request = AppendRequest {
+            stream_id,
+            stream_name: stream_name.to_string(),
+            account_id: account_id.to_string(),
+            records,
+            reply,
+            _permit: permit,
+        };
+        self.queue.send(request).await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The server is shutting down.",
+            )
+        })?;
+        // The writer always answers; a dropped sender means it died mid-flush.
+        answer.await.map_err(|_| ApiError::internal())
+    }
+}
+
+struct Writer {
+    catalog: Catalog,
+    store: Arc<SegmentStore>,
+    last_arrival_ms: i64,
+}
+
+/// Where one shard's chunk sits in the flush, and which records it holds.
+struct ChunkPlan {
+    stream_id: i64,
+    shard_ordinal: u64,
+    /// (request index, record index) in write order.
+    members: Vec<(usize, usize)>,
+    offset_in_flush: usize,
+    len: usize,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
+        while let Some(first) = rx.recv().await {
+            let mut bytes: usize = first.records.iter().map(PendingRecord::cost).sum();
+            let mut batch = vec![first];
+            while bytes < FLUSH_BYTES_MAX && batch.len() < FLUSH_REQUESTS_MAX {
+                match rx.try_recv() {
+                    Ok(next) => {
+                        bytes += next.records.iter().map(PendingRecord::cost).sum::<usize>();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.flush(batch).await;
+        }
+    }
+
+    fn arrival_ms(&mut self) -> i64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        // Arrival times never go backwards within this writer, so AT_TIMESTAMP finds a
+        // shard's records in sequence order.
+        self.last_arrival_ms = self.last_arrival_ms.max(now);
+        self.last_arrival_ms
+    }
+
+    async fn flush(&mut self, batch: Vec<AppendRequest>) {
+        let arrival_ms = self.arrival_ms();
+        let mut results: Vec<Vec<Option<RecordResult>>> = batch
+            .iter()
+            .map(|r| (0..r.records.len()).map(|_| None).collect())
+            .collect();
+
+        // Group by (stream, shard), keeping request order within each shard.
+        let mut groups: BTreeMap<(i64, u64), Vec<(usize, usize)>> = BTreeMap::new();
+        for (ri, request) in batch.iter().enumerate() {
+            for (ci, record) in request.records.iter().enumerate() {
+                groups
+                    .entry((request.stream_id, record.shard_ordinal))
+                    .or_default()
+                    .push((ri, ci));
+            }
+        }
+        let mut buffer = Vec::new();
+        let mut plans = Vec::with_capacity(groups.len());
+        for ((stream_id, shard_ordinal), members) in groups {
+            let records: Vec<RecordIn<'_>> = members
+                .iter()
+                .map(|&(ri, ci)| {
+                    let r = &batch[ri].records[ci];
+                    RecordIn {
+                        arrival_ms,
+                        partition_key: &r.partition_key,
+                        data: &r.data,
+                    }
+                })
+                .collect();
+            let offset_in_flush = buffer.len();
+            chunk::encode(&mut buffer, stream_id, shard_ordinal, &records);
+            plans.push(ChunkPlan {
+                stream_id,
+                shard_ordinal,
+                members,
+                offset_in_flush,
+                len: buffer.len() - offset_in_flush,
+            });
+        }
+
+        let outcome = self.write_and_commit(buffer, &plans, arrival_ms).await;
+        match outcome {
+            Ok(firsts) => {
+                for (plan, first) in plans.iter().zip(firsts) {
+                    for (i, &(ri, ci)) in plan.members.iter().enumerate() {
+                        results[ri][ci] = Some(match first {
+                            Some(first) => {
+                                Ok(SequenceNumber::new(plan.shard_ordinal, first + i as u64))
+                            }
+                            None => Err(ApiError::stream_not_found(
+                                &batch[ri].stream_name,
+                                &batch[ri].account_id,
+                            )),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "flush failed; its records were not acknowledged");
+                for per_request in results.iter_mut() {
+                    for slot in per_request.iter_mut() {
+                        *slot = Some(Err(ApiError::internal()));
+                    }
+                }
+            }
+        }
+        for (request, per_request) in batch.into_iter().zip(results) {
+            let answers = per_request
+                .into_iter()
+                .map(|r| r.expect("every record gets an outcome"))
+                .collect();
+            // A caller that went away no longer needs its answer; its records stay written.
+            let _ = request.reply.send(answers);
+        }
+    }
+
+    /// Appends the chunks durably, then commits their rows; returns each chunk's first
+    /// sequence counter, or `None` for a shard that no longer exists.
+    async fn write_and_commit(
+        &self,
+        buffer: Vec<u8>,
+        plans: &[ChunkPlan],
+        arrival_ms: i64,
+    ) -> Result<Vec<Option<u64>>, Box<dyn std::error::Error + Send + Sync>> {
+        let store = self.store.clone();
+        let (object_key, base) =
+            tokio::task::spawn_blocking(move || store.append(&buffer)).await??;
+        let mut tx = self.catalog.pool().begin().await?;
+        let mut firsts = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let count = plan.members.len() as i64;
+            // INVARIANT: this UPDATE takes the shard's row lock (and SQLite's write lock),
+            // so counters are handed out in commit order, each exactly once.
+            let row = sqlx::query(
+                "UPDATE shards SET next_sequence = next_sequence + $3 \
+                 WHERE stream_id = $1 AND shard_ordinal = $2 AND closed_at_ms IS NULL \
+                 RETURNING next_sequence",
+            )
+            .bind(plan.stream_id)
+            .bind(plan.shard_ordinal as i64)
+            .bind(count)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                firsts.push(None);
+                continue;
+            };
+            let next: i64 = row.try_get("next_sequence")?;
+            let first = next - count;
+            sqlx::query(
+                "INSERT INTO chunks (stream_id, shard_ordinal, first_sequence, last_sequence, \
+                 first_arrival_ms, last_arrival_ms, object_key, byte_offset, byte_length) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+            )
+            .bind(plan.stream_id)
+            .bind(plan.shard_ordinal as i64)
+            .bind(first)
+            .bind(next - 1)
+            .bind(arrival_ms)
+            .bind(&object_key)
+            .bind((base + plan.offset_in_flush as u64) as i64)
+            .bind(plan.len as i64)
+            .execute(&mut *tx)
+            .await?;
+            firsts.push(Some(first as u64));
+        }
+        tx.commit().await?;
+        Ok(firsts)
+    }
+}

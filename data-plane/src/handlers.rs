@@ -1,0 +1,1078 @@
+//! One function per Kinesis operation: decode, validate as AWS does, act, encode.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use control_plane::streams::{NewStream, parse_shard_id, shard_id};
+use control_plane::{Catalog, CatalogError, Shard, Stream, StreamMode};
+use protocol::arn::StreamArn;
+use protocol::hash::HashKey;
+use protocol::model::*;
+use protocol::wire::{Blob, Format, Timestamp};
+use protocol::{ApiError, ErrorCode, SequenceNumber, limits, validate};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+
+use crate::Config;
+use crate::commit::{Committer, PendingRecord};
+use crate::iterator::{IteratorKey, ShardPosition};
+use crate::reader;
+use crate::segment::SegmentStore;
+
+pub struct AppState {
+    pub config: Config,
+    pub catalog: Catalog,
+    pub store: Arc<SegmentStore>,
+    pub committer: Committer,
+    pub iterators: IteratorKey,
+    pub streams: StreamCache,
+    pub grace: Duration,
+}
+
+/// Streams by name, for routing writes without a catalog round trip per request.
+/// Entries live a second; this process drops them itself when it changes a stream.
+#[derive(Default)]
+pub struct StreamCache {
+    entries: Mutex<HashMap<(String, String), (Arc<Stream>, Instant)>>,
+}
+
+const STREAM_CACHE_TTL: Duration = Duration::from_secs(1);
+const STREAM_CACHE_ENTRIES_MAX: usize = 10_000;
+
+impl StreamCache {
+    async fn get(
+        &self,
+        catalog: &Catalog,
+        account: &str,
+        name: &str,
+    ) -> Result<Arc<Stream>, ApiError> {
+        let key = (account.to_string(), name.to_string());
+        if let Some((stream, at)) = self.entries.lock().expect("cache lock").get(&key) {
+            if at.elapsed() < STREAM_CACHE_TTL {
+                return Ok(stream.clone());
+            }
+        }
+        let stream = Arc::new(catalog.load_stream(account, name).await.map_err(api)?);
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.len() >= STREAM_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (stream.clone(), Instant::now()));
+        Ok(stream)
+    }
+
+    fn forget(&self, account: &str, name: &str) {
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .remove(&(account.to_string(), name.to_string()));
+    }
+}
+
+/// A catalog error as the caller sees it; internal causes are logged here.
+fn api(error: CatalogError) -> ApiError {
+    if !matches!(error, CatalogError::Api(_)) {
+        tracing::error!(error = %error, source = ?std::error::Error::source(&error), "catalog failure");
+    }
+    error.to_api()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn encode<T: Serialize>(format: Format, value: &T) -> Result<Vec<u8>, ApiError> {
+    Ok(format.encode(value))
+}
+
+pub async fn dispatch(
+    state: &AppState,
+    op: Operation,
+    format: Format,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    fn input<T: DeserializeOwned>(format: Format, body: &[u8]) -> Result<T, ApiError> {
+        format.decode(body)
+    }
+    match op {
+        Operation::CreateStream => create_stream(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DeleteStream => delete_stream(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DescribeStream => describe_stream(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DescribeStreamSummary => describe_stream_summary(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::ListStreams => list_streams(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::ListShards => list_shards(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::PutRecord => put_record(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::PutRecords => put_records(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::GetShardIterator => get_shard_iterator(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::GetRecords => get_records(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::AddTagsToStream => add_tags(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::RemoveTagsFromStream => remove_tags(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::ListTagsForStream => list_tags(state, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DescribeLimits => describe_limits(state)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::IncreaseStreamRetentionPeriod => {
+            change_retention(state, input(format, body)?, true)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::DecreaseStreamRetentionPeriod => {
+            change_retention(state, input(format, body)?, false)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+    }
+}
+
+impl AppState {
+    fn account(&self) -> &str {
+        &self.config.account_id
+    }
+
+    /// The stream name a request means, from its StreamName or StreamARN.
+    fn stream_name(&self, r: StreamRef<'_>) -> Result<String, ApiError> {
+        let name = match (r.stream_name, r.stream_arn) {
+            (None, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::Validation,
+                    "Either StreamName or StreamARN should be provided.",
+                ));
+            }
+            (Some(name), None) => name.to_string(),
+            (name, Some(arn_text)) => {
+                let arn = StreamArn::parse(arn_text)?;
+                if arn.account_id != self.account() || arn.region != self.config.region {
+                    return Err(ApiError::new(
+                        ErrorCode::ResourceNotFound,
+                        format!(
+                            "Stream {} under account {} not found.",
+                            arn.stream_name, arn.account_id
+                        ),
+                    ));
+                }
+                if let Some(name) = name {
+                    if name != arn.stream_name {
+                        return Err(ApiError::invalid_argument(format!(
+                            "StreamARN {arn_text} and StreamName {name} name different streams."
+                        )));
+                    }
+                }
+                arn.stream_name
+            }
+        };
+        validate::stream_name(&name)?;
+        Ok(name)
+    }
+
+    async fn load(&self, r: StreamRef<'_>) -> Result<Stream, ApiError> {
+        let name = self.stream_name(r)?;
+        self.catalog
+            .load_stream(self.account(), &name)
+            .await
+            .map_err(api)
+    }
+
+    fn arn(&self, name: &str) -> String {
+        StreamArn::format(&self.config.region, self.account(), name)
+    }
+}
+
+fn validate_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
+    for (key, value) in tags {
+        validate::string_length(key, "tags.key", 1, limits::TAG_KEY_CHARS_MAX)?;
+        validate::string_length(value, "tags.value", 0, limits::TAG_VALUE_CHARS_MAX)?;
+    }
+    Ok(())
+}
+
+async fn create_stream(state: &AppState, input: CreateStreamInput) -> Result<Empty, ApiError> {
+    let name = validate::required(input.stream_name, "streamName")?;
+    validate::stream_name(&name)?;
+    let mode = match input.stream_mode_details {
+        None => StreamMode::Provisioned,
+        Some(details) => StreamMode::parse(&details.stream_mode).ok_or_else(|| {
+            ApiError::validation(
+                &details.stream_mode,
+                "streamModeDetails.streamMode",
+                "Member must satisfy enum value set: [ON_DEMAND, PROVISIONED]",
+            )
+        })?,
+    };
+    let shard_count = match (mode, input.shard_count) {
+        (StreamMode::Provisioned, None) => {
+            return Err(ApiError::invalid_argument(
+                "ShardCount is required for a PROVISIONED stream.",
+            ));
+        }
+        (StreamMode::OnDemand, Some(_)) => {
+            return Err(ApiError::invalid_argument(
+                "ShardCount must not be given for an ON_DEMAND stream.",
+            ));
+        }
+        (StreamMode::OnDemand, None) => limits::ON_DEMAND_INITIAL_SHARDS,
+        (StreamMode::Provisioned, Some(count)) => {
+            validate::int_range(count, "shardCount", 1, i64::from(i32::MAX))?;
+            count
+        }
+    };
+    if shard_count > state.config.account_shards_max {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Request a limit increase to create more shards.",
+                state.account(),
+                state.config.region,
+                state.config.account_shards_max
+            ),
+        ));
+    }
+    let tags: Vec<(String, String)> = input.tags.unwrap_or_default().into_iter().collect();
+    if tags.len() > limits::TAGS_PER_STREAM_MAX {
+        return Err(ApiError::validation(
+            format!("{} tags", tags.len()),
+            "tags",
+            "Member must have length less than or equal to 50",
+        ));
+    }
+    validate_tags(&tags)?;
+    state
+        .catalog
+        .create_stream(&NewStream {
+            account_id: state.account(),
+            name: &name,
+            shard_count: u32::try_from(shard_count).expect("checked against the limit"),
+            mode,
+            tags: &tags,
+            now_ms: now_ms(),
+            account_shards_max: state.config.account_shards_max,
+            region: &state.config.region,
+        })
+        .await
+        .map_err(api)?;
+    state.streams.forget(state.account(), &name);
+    Ok(Empty {})
+}
+
+async fn delete_stream(state: &AppState, input: DeleteStreamInput) -> Result<Empty, ApiError> {
+    let name = state.stream_name(input.stream())?;
+    state
+        .catalog
+        .delete_stream(state.account(), &name)
+        .await
+        .map_err(api)?;
+    state.streams.forget(state.account(), &name);
+    Ok(Empty {})
+}
+
+fn shard_out(shard: &Shard) -> ShardOut {
+    ShardOut {
+        shard_id: shard.shard_id(),
+        parent_shard_id: shard.parent_ordinal.map(shard_id),
+        adjacent_parent_shard_id: shard.adjacent_parent_ordinal.map(shard_id),
+        hash_key_range: HashKeyRangeOut {
+            starting_hash_key: shard.hash_key_range.starting.0.to_string(),
+            ending_hash_key: shard.hash_key_range.ending.0.to_string(),
+        },
+        sequence_number_range: SequenceNumberRangeOut {
+            starting_sequence_number: shard.starting_sequence_number().to_string(),
+            ending_sequence_number: shard.ending_sequence_number().map(|s| s.to_string()),
+        },
+    }
+}
+
+fn enhanced_monitoring() -> Vec<EnhancedMetrics> {
+    vec![EnhancedMetrics {
+        shard_level_metrics: vec![],
+    }]
+}
+
+async fn describe_stream(
+    state: &AppState,
+    input: DescribeStreamInput,
+) -> Result<DescribeStreamOutput, ApiError> {
+    let limit = input.limit.unwrap_or(limits::DESCRIBE_STREAM_LIMIT_DEFAULT);
+    validate::int_range(limit, "limit", 1, limits::DESCRIBE_STREAM_LIMIT_MAX)?;
+    if let Some(start) = &input.exclusive_start_shard_id {
+        validate::shard_id(start, "exclusiveStartShardId")?;
+    }
+    let stream = state.load(input.stream()).await?;
+    let after = input
+        .exclusive_start_shard_id
+        .as_deref()
+        .and_then(parse_shard_id);
+    let mut shards: Vec<ShardOut> = stream
+        .shards
+        .iter()
+        .filter(|s| match (&input.exclusive_start_shard_id, after) {
+            (None, _) => true,
+            (Some(_), Some(after)) => s.ordinal > after,
+            // An id that is not ours sorts before every shard of ours.
+            (Some(id), None) => s.shard_id().as_str() > id.as_str(),
+        })
+        .map(shard_out)
+        .collect();
+    let has_more_shards = shards.len() > limit as usize;
+    shards.truncate(limit as usize);
+    Ok(DescribeStreamOutput {
+        stream_description: StreamDescription {
+            stream_arn: state.arn(&stream.name),
+            stream_name: stream.name,
+            stream_status: stream.status.as_str().to_string(),
+            stream_mode_details: StreamModeDetails {
+                stream_mode: stream.mode.as_str().to_string(),
+            },
+            shards,
+            has_more_shards,
+            retention_period_hours: stream.retention_hours,
+            stream_creation_timestamp: Timestamp {
+                epoch_ms: stream.created_at_ms,
+            },
+            enhanced_monitoring: enhanced_monitoring(),
+            encryption_type: stream.encryption_type,
+            key_id: stream.key_id,
+        },
+    })
+}
+
+async fn describe_stream_summary(
+    state: &AppState,
+    input: StreamOnlyInput,
+) -> Result<DescribeStreamSummaryOutput, ApiError> {
+    let stream = state.load(input.stream()).await?;
+    Ok(DescribeStreamSummaryOutput {
+        stream_description_summary: StreamDescriptionSummary {
+            stream_arn: state.arn(&stream.name),
+            open_shard_count: stream.open_shards().count() as i64,
+            stream_name: stream.name,
+            stream_status: stream.status.as_str().to_string(),
+            stream_mode_details: StreamModeDetails {
+                stream_mode: stream.mode.as_str().to_string(),
+            },
+            retention_period_hours: stream.retention_hours,
+            stream_creation_timestamp: Timestamp {
+                epoch_ms: stream.created_at_ms,
+            },
+            enhanced_monitoring: enhanced_monitoring(),
+            encryption_type: stream.encryption_type,
+            key_id: stream.key_id,
+            consumer_count: 0,
+        },
+    })
+}
+
+/// Paging tokens are base64url of what the next page starts after; they carry nothing
+/// a caller could use to reach what it could not name anyway.
+fn page_token(kind: &str, after: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}\n{after}"))
+}
+
+fn open_page_token(kind: &str, token: &str) -> Result<String, ApiError> {
+    let invalid = || ApiError::invalid_argument(format!("Invalid NextToken: {token}"));
+    if token.is_empty() || token.len() > 1_048_576 {
+        return Err(invalid());
+    }
+    let text = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(text).map_err(|_| invalid())?;
+    let (k, after) = text.split_once('\n').ok_or_else(invalid)?;
+    if k != kind {
+        return Err(invalid());
+    }
+    Ok(after.to_string())
+}
+
+async fn list_streams(
+    state: &AppState,
+    input: ListStreamsInput,
+) -> Result<ListStreamsOutput, ApiError> {
+    let limit = input.limit.unwrap_or(limits::LIST_STREAMS_LIMIT_DEFAULT);
+    validate::int_range(limit, "limit", 1, limits::LIST_STREAMS_LIMIT_MAX)?;
+    let after = match (&input.next_token, &input.exclusive_start_stream_name) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_argument(
+                "NextToken and ExclusiveStartStreamName cannot be provided together.",
+            ));
+        }
+        (Some(token), None) => Some(open_page_token("streams", token)?),
+        (None, Some(name)) => {
+            validate::stream_name(name)?;
+            Some(name.clone())
+        }
+        (None, None) => None,
+    };
+    let (listings, has_more) = state
+        .catalog
+        .list_streams(state.account(), after.as_deref(), limit)
+        .await
+        .map_err(api)?;
+    let next_token = if has_more {
+        listings.last().map(|l| page_token("streams", &l.name))
+    } else {
+        None
+    };
+    Ok(ListStreamsOutput {
+        stream_names: listings.iter().map(|l| l.name.clone()).collect(),
+        has_more_streams: has_more,
+        next_token,
+        stream_summaries: listings
+            .into_iter()
+            .map(|l| StreamSummary {
+                stream_arn: state.arn(&l.name),
+                stream_name: l.name,
+                stream_status: l.status.as_str().to_string(),
+                stream_mode_details: StreamModeDetails {
+                    stream_mode: l.mode.as_str().to_string(),
+                },
+                stream_creation_timestamp: Timestamp {
+                    epoch_ms: l.created_at_ms,
+                },
+            })
+            .collect(),
+    })
+}
+
+/// Whether a shard passes a ListShards filter.
+fn shard_passes(
+    filter: &ShardFilter,
+    shard: &Shard,
+    stream: &Stream,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let trim_horizon = (now - stream.retention_hours * 3_600_000).max(stream.created_at_ms);
+    let open_at = |t: i64| {
+        shard.created_at_ms <= t.max(stream.created_at_ms)
+            && shard.closed_at_ms.is_none_or(|c| c > t)
+    };
+    let open_since = |t: i64| shard.closed_at_ms.is_none_or(|c| c >= t);
+    let timestamp = || {
+        filter.timestamp.map(|t| t.epoch_ms).ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "Timestamp is required for ShardFilter type {}.",
+                filter.filter_type
+            ))
+        })
+    };
+    Ok(match filter.filter_type.as_str() {
+        "AFTER_SHARD_ID" => {
+            let id = filter.shard_id.as_deref().ok_or_else(|| {
+                ApiError::invalid_argument(
+                    "ShardId is required for ShardFilter type AFTER_SHARD_ID.",
+                )
+            })?;
+            validate::shard_id(id, "shardFilter.shardId")?;
+            match parse_shard_id(id) {
+                Some(after) => shard.ordinal > after,
+                None => shard.shard_id().as_str() > id,
+            }
+        }
+        "AT_TRIM_HORIZON" => open_at(trim_horizon),
+        "FROM_TRIM_HORIZON" => open_since(trim_horizon),
+        "AT_LATEST" => shard.is_open(),
+        "AT_TIMESTAMP" => open_at(timestamp()?),
+        "FROM_TIMESTAMP" => open_since(timestamp()?),
+        other => {
+            return Err(ApiError::validation(
+                other,
+                "shardFilter.type",
+                "Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]",
+            ));
+        }
+    })
+}
+
+async fn list_shards(
+    state: &AppState,
+    input: ListShardsInput,
+) -> Result<ListShardsOutput, ApiError> {
+    let max = input
+        .max_results
+        .unwrap_or(limits::LIST_SHARDS_MAX_RESULTS_DEFAULT);
+    validate::int_range(max, "maxResults", 1, limits::LIST_SHARDS_MAX_RESULTS_MAX)?;
+    let (name, after) = match &input.next_token {
+        Some(token) => {
+            if input.stream_name.is_some()
+                || input.stream_arn.is_some()
+                || input.exclusive_start_shard_id.is_some()
+            {
+                return Err(ApiError::invalid_argument(
+                    "NextToken and StreamName, StreamARN or ExclusiveStartShardId cannot be provided together.",
+                ));
+            }
+            let inner = open_page_token("shards", token)?;
+            let (name, after) = inner
+                .split_once('\n')
+                .ok_or_else(|| ApiError::invalid_argument("Invalid NextToken."))?;
+            (
+                name.to_string(),
+                Some(
+                    after
+                        .parse::<u64>()
+                        .map_err(|_| ApiError::invalid_argument("Invalid NextToken."))?,
+                ),
+            )
+        }
+        None => {
+            let name = state.stream_name(input.stream())?;
+            let after = match &input.exclusive_start_shard_id {
+                Some(id) => {
+                    validate::shard_id(id, "exclusiveStartShardId")?;
+                    Some(parse_shard_id(id).ok_or_else(|| {
+                        ApiError::invalid_argument(format!("Invalid ExclusiveStartShardId {id}."))
+                    })?)
+                }
+                None => None,
+            };
+            (name, after)
+        }
+    };
+    let stream = state
+        .catalog
+        .load_stream(state.account(), &name)
+        .await
+        .map_err(api)?;
+    let now = now_ms();
+    let mut shards = Vec::new();
+    for shard in &stream.shards {
+        if after.is_some_and(|a| shard.ordinal <= a) {
+            continue;
+        }
+        if let Some(filter) = &input.shard_filter {
+            if !shard_passes(filter, shard, &stream, now)? {
+                continue;
+            }
+        }
+        shards.push(shard);
+    }
+    let has_more = shards.len() > max as usize;
+    shards.truncate(max as usize);
+    let next_token = if has_more {
+        shards
+            .last()
+            .map(|s| page_token("shards", &format!("{}\n{}", stream.name, s.ordinal)))
+    } else {
+        None
+    };
+    Ok(ListShardsOutput {
+        shards: shards.into_iter().map(shard_out).collect(),
+        next_token,
+    })
+}
+
+/// Checks one record's members and picks its shard.
+fn route_record(
+    stream: &Stream,
+    data: Option<Blob>,
+    partition_key: Option<String>,
+    explicit_hash_key: Option<&str>,
+    member_prefix: &str,
+) -> Result<PendingRecord, ApiError> {
+    let member = |m: &str| format!("{member_prefix}{m}");
+    let data = validate::required(data, &member("data"))?.0;
+    let partition_key = validate::required(partition_key, &member("partitionKey"))?;
+    validate::data(&data, &member("data"))?;
+    validate::partition_key(&partition_key, &member("partitionKey"))?;
+    if data.len() + partition_key.len() > limits::RECORD_BYTES_MAX {
+        return Err(ApiError::invalid_argument(format!(
+            "The record's data and partition key together are {} bytes; the limit is {} bytes.",
+            data.len() + partition_key.len(),
+            limits::RECORD_BYTES_MAX
+        )));
+    }
+    let hash_key = match explicit_hash_key {
+        Some(text) => HashKey::parse_explicit(text)?,
+        None => HashKey::of_partition_key(&partition_key),
+    };
+    let shard = stream.route(hash_key).ok_or_else(|| {
+        // INVARIANT: open shards cover the key space; a miss means the catalog changed
+        // under a cached stream, so the caller may retry.
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The stream's shards are changing; retry the request.",
+        )
+    })?;
+    Ok(PendingRecord {
+        shard_ordinal: shard.ordinal,
+        partition_key,
+        data,
+    })
+}
+
+fn writable(stream: &Stream) -> Result<(), ApiError> {
+    use control_plane::StreamStatus::*;
+    match stream.status {
+        Active | Updating => Ok(()),
+        Creating | Deleting => Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "Stream {} under account {} not found.",
+                stream.name, stream.account_id
+            ),
+        )),
+    }
+}
+
+async fn put_record(state: &AppState, input: PutRecordInput) -> Result<PutRecordOutput, ApiError> {
+    let name = state.stream_name(input.stream())?;
+    if let Some(ordering) = &input.sequence_number_for_ordering {
+        SequenceNumber::parse(ordering, "sequenceNumberForOrdering")?;
+    }
+    let stream = state
+        .streams
+        .get(&state.catalog, state.account(), &name)
+        .await?;
+    writable(&stream)?;
+    let record = route_record(
+        &stream,
+        input.data,
+        input.partition_key,
+        input.explicit_hash_key.as_deref(),
+        "",
+    )?;
+    let shard = record.shard_ordinal;
+    let mut results = state
+        .committer
+        .append(stream.id, &stream.name, state.account(), vec![record])
+        .await?;
+    let sequence_number = results.pop().expect("one result per record")?;
+    Ok(PutRecordOutput {
+        shard_id: shard_id(shard),
+        sequence_number: sequence_number.to_string(),
+        encryption_type: stream.encryption_type.clone(),
+    })
+}
+
+async fn put_records(
+    state: &AppState,
+    input: PutRecordsInput,
+) -> Result<PutRecordsOutput, ApiError> {
+    let entries = validate::required(input.records, "records")?;
+    if entries.is_empty() {
+        return Err(ApiError::validation(
+            "[]",
+            "records",
+            "Member must have length greater than or equal to 1",
+        ));
+    }
+    if entries.len() > limits::PUT_RECORDS_COUNT_MAX {
+        return Err(ApiError::validation(
+            format!("{} records", entries.len()),
+            "records",
+            "Member must have length less than or equal to 500",
+        ));
+    }
+    let name = state.stream_name(StreamRef {
+        stream_name: input.stream_name.as_deref(),
+        stream_arn: input.stream_arn.as_deref(),
+    })?;
+    let total: usize = entries
+        .iter()
+        .map(|e| {
+            e.data.as_ref().map_or(0, |d| d.0.len())
+                + e.partition_key.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    if total > limits::PUT_RECORDS_BYTES_MAX {
+        return Err(ApiError::invalid_argument(format!(
+            "Records size exceeds 5 MB limit: the request carries {total} bytes of data and partition keys."
+        )));
+    }
+    let stream = state
+        .streams
+        .get(&state.catalog, state.account(), &name)
+        .await?;
+    writable(&stream)?;
+    let mut records = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
+        records.push(route_record(
+            &stream,
+            entry.data,
+            entry.partition_key,
+            entry.explicit_hash_key.as_deref(),
+            &format!("records.{}.member.", i + 1),
+        )?);
+    }
+    let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
+    let results = state
+        .committer
+        .append(stream.id, &stream.name, state.account(), records)
+        .await?;
+    if let Some(Err(e)) = results.first() {
+        if e.code == ErrorCode::ResourceNotFound {
+            return Err(e.clone());
+        }
+    }
+    let mut failed = 0;
+    let out = results
+        .into_iter()
+        .zip(shards)
+        .map(|(result, shard)| match result {
+            Ok(seq) => PutRecordsResultEntry {
+                sequence_number: Some(seq.to_string()),
+                shard_id: Some(shard_id(shard)),
+                error_code: None,
+                error_message: None,
+            },
+            Err(e) => {
+                failed += 1;
+                PutRecordsResultEntry {
+                    sequence_number: None,
+                    shard_id: None,
+                    error_code: Some(e.code.type_name().to_string()),
+                    error_message: Some(if e.code == ErrorCode::InternalFailure {
+                        "Internal service failure.".to_string()
+                    } else {
+                        e.message
+                    }),
+                }
+            }
+        })
+        .collect();
+    Ok(PutRecordsOutput {
+        failed_record_count: failed,
+        records: out,
+        encryption_type: stream.encryption_type.clone(),
+    })
+}
+
+async fn get_shard_iterator(
+    state: &AppState,
+    input: GetShardIteratorInput,
+) -> Result<GetShardIteratorOutput, ApiError> {
+    let shard_id_text = validate::required(input.shard_id.clone(), "shardId")?;
+    validate::shard_id(&shard_id_text, "shardId")?;
+    let kind = validate::required(input.shard_iterator_type.clone(), "shardIteratorType")?;
+    const KINDS: [&str; 5] = [
+        "AFTER_SEQUENCE_NUMBER",
+        "AT_SEQUENCE_NUMBER",
+        "AT_TIMESTAMP",
+        "TRIM_HORIZON",
+        "LATEST",
+    ];
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::validation(
+            &kind,
+            "shardIteratorType",
+            "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]",
+        ));
+    }
+    let starting = input
+        .starting_sequence_number
+        .as_deref()
+        .map(|s| SequenceNumber::parse(s, "startingSequenceNumber"))
+        .transpose()?;
+    let stream = state.load(input.stream()).await?;
+    let shard = parse_shard_id(&shard_id_text)
+        .and_then(|o| stream.shard(o))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!(
+                    "Shard {shard_id_text} in stream {} under account {} does not exist",
+                    stream.name, stream.account_id
+                ),
+            )
+        })?;
+    let sequence = |kind: &str| {
+        let seq = starting.ok_or_else(|| {
+            ApiError::invalid_argument(format!(
+                "StartingSequenceNumber is required for ShardIteratorType {kind}."
+            ))
+        })?;
+        if seq.shard_ordinal() != shard.ordinal || seq.counter() >= shard.next_sequence {
+            return Err(ApiError::invalid_argument(format!(
+                "StartingSequenceNumber {seq} used in GetShardIterator on shard {} in stream {} under account {} is invalid.",
+                shard.shard_id(),
+                stream.name,
+                stream.account_id
+            )));
+        }
+        Ok(seq.counter())
+    };
+    let next_counter = match kind.as_str() {
+        "TRIM_HORIZON" => 0,
+        "LATEST" => shard.next_sequence,
+        "AT_SEQUENCE_NUMBER" => sequence("AT_SEQUENCE_NUMBER")?,
+        "AFTER_SEQUENCE_NUMBER" => sequence("AFTER_SEQUENCE_NUMBER")? + 1,
+        "AT_TIMESTAMP" => {
+            let at = input.timestamp.ok_or_else(|| {
+                ApiError::invalid_argument(
+                    "Timestamp is required for ShardIteratorType AT_TIMESTAMP.",
+                )
+            })?;
+            first_counter_at(state, &stream, shard, at.epoch_ms).await?
+        }
+        _ => unreachable!("checked against KINDS"),
+    };
+    let position = ShardPosition {
+        stream_id: stream.id,
+        shard_ordinal: shard.ordinal,
+        next_counter,
+    };
+    Ok(GetShardIteratorOutput {
+        shard_iterator: state.iterators.issue(state.account(), &position, now_ms()),
+    })
+}
+
+/// The counter of the first record that arrived at or after `at_ms`, or the shard's
+/// tip when none has. All records of a chunk share one arrival time.
+async fn first_counter_at(
+    state: &AppState,
+    stream: &Stream,
+    shard: &Shard,
+    at_ms: i64,
+) -> Result<u64, ApiError> {
+    let row = sqlx::query(
+        "SELECT first_sequence FROM chunks WHERE stream_id = $1 AND shard_ordinal = $2 AND last_arrival_ms >= $3 \
+         ORDER BY first_sequence LIMIT 1",
+    )
+    .bind(stream.id)
+    .bind(shard.ordinal as i64)
+    .bind(at_ms)
+    .fetch_optional(state.catalog.pool())
+    .await
+    .map_err(|e| api(e.into()))?;
+    match row {
+        Some(row) => Ok(row
+            .try_get::<i64, _>("first_sequence")
+            .map_err(|e| api(e.into()))? as u64),
+        None => state
+            .catalog
+            .next_sequence(stream.id, shard.ordinal)
+            .await
+            .map_err(api),
+    }
+}
+
+async fn get_records(
+    state: &AppState,
+    input: GetRecordsInput,
+) -> Result<GetRecordsOutput, ApiError> {
+    let iterator = validate::required(input.shard_iterator, "shardIterator")?;
+    let limit = input.limit.unwrap_or(limits::GET_RECORDS_LIMIT_MAX);
+    validate::int_range(limit, "limit", 1, limits::GET_RECORDS_LIMIT_MAX)?;
+    if let Some(arn) = &input.stream_arn {
+        StreamArn::parse(arn)?;
+    }
+    let now = now_ms();
+    let position = state.iterators.open(state.account(), &iterator, now)?;
+    let retention: Option<i64> = sqlx::query_scalar(
+        "SELECT retention_hours FROM streams WHERE stream_id = $1 AND account_id = $2",
+    )
+    .bind(position.stream_id)
+    .bind(state.account())
+    .fetch_optional(state.catalog.pool())
+    .await
+    .map_err(|e| api(e.into()))?;
+    let Some(retention_hours) = retention else {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "The stream this shard iterator belongs to no longer exists under account {}.",
+                state.account()
+            ),
+        ));
+    };
+    let read = reader::read_shard(
+        &state.catalog,
+        &state.store,
+        position.stream_id,
+        position.shard_ordinal,
+        position.next_counter,
+        limit as usize,
+        limits::GET_RECORDS_BYTES_MAX,
+        now - retention_hours * 3_600_000,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, source = ?std::error::Error::source(&e), "shard read failed");
+        e.to_api()
+    })?;
+    let millis_behind_latest = match (read.at_tip, read.records.last()) {
+        (true, _) | (false, None) => 0,
+        (false, Some(last)) => (now - last.record.arrival_ms).max(0),
+    };
+    let next = ShardPosition {
+        next_counter: read.next_counter,
+        ..position
+    };
+    Ok(GetRecordsOutput {
+        records: read
+            .records
+            .into_iter()
+            .map(|r| RecordOut {
+                sequence_number: SequenceNumber::new(position.shard_ordinal, r.counter).to_string(),
+                approximate_arrival_timestamp: Timestamp {
+                    epoch_ms: r.record.arrival_ms,
+                },
+                data: Blob(r.record.data.to_vec()),
+                partition_key: r.record.partition_key,
+            })
+            .collect(),
+        next_shard_iterator: Some(state.iterators.issue(state.account(), &next, now)),
+        millis_behind_latest,
+    })
+}
+
+async fn add_tags(state: &AppState, input: AddTagsToStreamInput) -> Result<Empty, ApiError> {
+    let tags: Vec<(String, String)> = validate::required(input.tags.clone(), "tags")?
+        .into_iter()
+        .collect();
+    if tags.is_empty() || tags.len() > limits::TAGS_PER_CALL_MAX {
+        return Err(ApiError::validation(
+            format!("{} tags", tags.len()),
+            "tags",
+            if tags.is_empty() {
+                "Member must have length greater than or equal to 1"
+            } else {
+                "Member must have length less than or equal to 10"
+            },
+        ));
+    }
+    validate_tags(&tags)?;
+    let stream = state.load(input.stream()).await?;
+    state
+        .catalog
+        .add_tags(stream.id, &tags)
+        .await
+        .map_err(api)?;
+    Ok(Empty {})
+}
+
+async fn remove_tags(
+    state: &AppState,
+    input: RemoveTagsFromStreamInput,
+) -> Result<Empty, ApiError> {
+    let keys = validate::required(input.tag_keys.clone(), "tagKeys")?;
+    if keys.is_empty() || keys.len() > limits::TAGS_PER_CALL_MAX {
+        return Err(ApiError::validation(
+            format!("{} keys", keys.len()),
+            "tagKeys",
+            if keys.is_empty() {
+                "Member must have length greater than or equal to 1"
+            } else {
+                "Member must have length less than or equal to 10"
+            },
+        ));
+    }
+    for key in &keys {
+        validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
+    }
+    let stream = state.load(input.stream()).await?;
+    state
+        .catalog
+        .remove_tags(stream.id, &keys)
+        .await
+        .map_err(api)?;
+    Ok(Empty {})
+}
+
+async fn list_tags(
+    state: &AppState,
+    input: ListTagsForStreamInput,
+) -> Result<ListTagsForStreamOutput, ApiError> {
+    let limit = input.limit.unwrap_or(limits::LIST_TAGS_LIMIT_MAX);
+    validate::int_range(limit, "limit", 1, limits::LIST_TAGS_LIMIT_MAX)?;
+    if let Some(start) = &input.exclusive_start_tag_key {
+        validate::string_length(start, "exclusiveStartTagKey", 1, limits::TAG_KEY_CHARS_MAX)?;
+    }
+    let stream = state.load(input.stream()).await?;
+    let (tags, has_more_tags) = state
+        .catalog
+        .list_tags(stream.id, input.exclusive_start_tag_key.as_deref(), limit)
+        .await
+        .map_err(api)?;
+    Ok(ListTagsForStreamOutput {
+        tags: tags
+            .into_iter()
+            .map(|(key, value)| Tag { key, value })
+            .collect(),
+        has_more_tags,
+    })
+}
+
+async fn describe_limits(state: &AppState) -> Result<DescribeLimitsOutput, ApiError> {
+    let (open, on_demand) = state
+        .catalog
+        .account_usage(state.account())
+        .await
+        .map_err(api)?;
+    Ok(DescribeLimitsOutput {
+        shard_limit: state.config.account_shards_max,
+        open_shard_count: open,
+        on_demand_stream_count: on_demand,
+        on_demand_stream_count_limit: limits::ACCOUNT_ON_DEMAND_STREAMS_MAX,
+    })
+}
+
+async fn change_retention(
+    state: &AppState,
+    input: RetentionInput,
+    increase: bool,
+) -> Result<Empty, ApiError> {
+    let hours = validate::required(input.retention_period_hours, "retentionPeriodHours")?;
+    validate::int_range(hours, "retentionPeriodHours", 1, i64::from(i32::MAX))?;
+    let stream = state.load(input.stream()).await?;
+    if hours < limits::RETENTION_HOURS_MIN {
+        return Err(ApiError::invalid_argument(format!(
+            "Minimum allowed retention period is {} hours. Requested retention period ({hours} hours) is too short.",
+            limits::RETENTION_HOURS_MIN
+        )));
+    }
+    if hours > limits::RETENTION_HOURS_MAX {
+        return Err(ApiError::invalid_argument(format!(
+            "Maximum allowed retention period is {} hours. Requested retention period ({hours} hours) is too long.",
+            limits::RETENTION_HOURS_MAX
+        )));
+    }
+    let current = stream.retention_hours;
+    if increase && hours < current {
+        return Err(ApiError::invalid_argument(format!(
+            "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
+            stream.name
+        )));
+    }
+    if !increase && hours > current {
+        return Err(ApiError::invalid_argument(format!(
+            "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
+            stream.name
+        )));
+    }
+    state
+        .catalog
+        .set_retention_hours(stream.id, hours)
+        .await
+        .map_err(api)?;
+    Ok(Empty {})
+}

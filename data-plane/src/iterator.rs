@@ -1,0 +1,150 @@
+//! Shard iterators: opaque, tamper-evident, short-lived positions in a shard.
+//!
+//! An iterator is base64url of `version | stream id | shard ordinal | next counter |
+//! issued-at ms | HMAC-SHA256`. The MAC covers the account id too, so an iterator is
+//! good only for the account it was issued to. The key is a server secret in the
+//! catalog, shared by every server process.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use protocol::{ApiError, ErrorCode, limits};
+
+const VERSION: u8 = 1;
+const BODY_BYTES: usize = 1 + 8 + 8 + 8 + 8;
+const TAG_BYTES: usize = 32;
+
+/// A position in a shard: the counter of the next record to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardPosition {
+    pub stream_id: i64,
+    pub shard_ordinal: u64,
+    pub next_counter: u64,
+}
+
+pub struct IteratorKey {
+    key: hmac::Key,
+    ttl_ms: i64,
+}
+
+impl IteratorKey {
+    pub fn new(secret: &[u8], ttl_ms: u64) -> IteratorKey {
+        IteratorKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            ttl_ms: i64::try_from(ttl_ms).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn body(position: &ShardPosition, issued_ms: i64) -> [u8; BODY_BYTES] {
+        let mut body = [0u8; BODY_BYTES];
+        body[0] = VERSION;
+        body[1..9].copy_from_slice(&position.stream_id.to_le_bytes());
+        body[9..17].copy_from_slice(&position.shard_ordinal.to_le_bytes());
+        body[17..25].copy_from_slice(&position.next_counter.to_le_bytes());
+        body[25..33].copy_from_slice(&issued_ms.to_le_bytes());
+        body
+    }
+
+    fn tag(&self, account_id: &str, body: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(account_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(body);
+        ctx.sign()
+    }
+
+    pub fn issue(&self, account_id: &str, position: &ShardPosition, now_ms: i64) -> String {
+        let body = Self::body(position, now_ms);
+        let tag = self.tag(account_id, &body);
+        let mut token = Vec::with_capacity(BODY_BYTES + TAG_BYTES);
+        token.extend_from_slice(&body);
+        token.extend_from_slice(tag.as_ref());
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// Checks an iterator's integrity, then its age.
+    pub fn open(
+        &self,
+        account_id: &str,
+        iterator: &str,
+        now_ms: i64,
+    ) -> Result<ShardPosition, ApiError> {
+        if iterator.is_empty() || iterator.len() > limits::SHARD_ITERATOR_CHARS_MAX {
+            return Err(ApiError::validation(
+                iterator,
+                "shardIterator",
+                "Member must have length less than or equal to 512",
+            ));
+        }
+        let invalid = || ApiError::invalid_argument("Invalid ShardIterator.");
+        let token = URL_SAFE_NO_PAD.decode(iterator).map_err(|_| invalid())?;
+        if token.len() != BODY_BYTES + TAG_BYTES || token[0] != VERSION {
+            return Err(invalid());
+        }
+        let (body, tag) = token.split_at(BODY_BYTES);
+        let mut ctx_input = Vec::with_capacity(account_id.len() + 1 + BODY_BYTES);
+        ctx_input.extend_from_slice(account_id.as_bytes());
+        ctx_input.push(0);
+        ctx_input.extend_from_slice(body);
+        // Constant-time comparison.
+        hmac::verify(&self.key, &ctx_input, tag).map_err(|_| invalid())?;
+        let field = |r: std::ops::Range<usize>| <[u8; 8]>::try_from(&body[r]).expect("8 bytes");
+        let position = ShardPosition {
+            stream_id: i64::from_le_bytes(field(1..9)),
+            shard_ordinal: u64::from_le_bytes(field(9..17)),
+            next_counter: u64::from_le_bytes(field(17..25)),
+        };
+        let issued_ms = i64::from_le_bytes(field(25..33));
+        if now_ms.saturating_sub(issued_ms) > self.ttl_ms {
+            return Err(ApiError::new(
+                ErrorCode::ExpiredIterator,
+                format!(
+                    "Iterator expired. The iterator was created at time {issued_ms} while right now it is {now_ms} which is further in the future than the tolerated delay of {} milliseconds.",
+                    self.ttl_ms
+                ),
+            ));
+        }
+        Ok(position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POS: ShardPosition = ShardPosition {
+        stream_id: 4,
+        shard_ordinal: 2,
+        next_counter: 99,
+    };
+
+    #[test]
+    fn round_trips_within_its_lifetime() {
+        let key = IteratorKey::new(b"secret", 1_000);
+        let it = key.issue("000000000000", &POS, 10_000);
+        assert!(it.len() <= limits::SHARD_ITERATOR_CHARS_MAX);
+        assert_eq!(key.open("000000000000", &it, 10_500).unwrap(), POS);
+        let err = key.open("000000000000", &it, 11_001).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ExpiredIterator);
+    }
+
+    #[test]
+    fn any_edit_is_invalid() {
+        let key = IteratorKey::new(b"secret", 1_000);
+        let it = key.issue("000000000000", &POS, 10_000);
+        let bytes = URL_SAFE_NO_PAD.decode(&it).unwrap();
+        for i in 0..bytes.len() {
+            let mut edited = bytes.clone();
+            edited[i] ^= 1;
+            let err = key
+                .open("000000000000", &URL_SAFE_NO_PAD.encode(&edited), 10_000)
+                .unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument, "byte {i}");
+        }
+        let other_account = key.open("111111111111", &it, 10_000).unwrap_err();
+        assert_eq!(other_account.code, ErrorCode::InvalidArgument);
+        let other_key = IteratorKey::new(b"other", 1_000);
+        assert!(other_key.open("000000000000", &it, 10_000).is_err());
+        assert!(key.open("000000000000", "not-base64!", 10_000).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! The data plane: the TLS gateway that speaks Kinesis, and the storage engine under it
+//! (group commit of chunks into the object store, the chunk index in the catalog,
+//! shard reads and shard iterators).
+//!
+//! `Server::start` binds and prepares everything; `Server::run` serves until the
+//! shutdown future completes, then drains: in-flight requests finish (up to a grace
+//! period), the writer flushes what it was given, and the catalog closes.
+
+pub mod chunk;
+pub mod commit;
+pub mod gateway;
+pub mod handlers;
+pub mod iterator;
+pub mod reader;
+pub mod segment;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use control_plane::{Catalog, CatalogError};
+
+use crate::commit::Committer;
+use crate::handlers::{AppState, StreamCache};
+use crate::iterator::IteratorKey;
+use crate::segment::SegmentStore;
+use crate::tls::{TlsError, TlsSource};
+
+/// What a server needs to know; validated by the CLI before it gets here.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `None`: SQLite at `DATA_DIR/catalog.db`.
+    pub database_url: Option<String>,
+    /// `None`: a CA and certificate made under `DATA_DIR/tls`.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub region: String,
+    pub account_id: String,
+    pub iterator_ttl_ms: u64,
+    pub account_shards_max: i64,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("creating the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("opening the catalog")]
+    Catalog(#[from] CatalogError),
+    #[error("setting up TLS")]
+    Tls(#[from] TlsError),
+    #[error("binding {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Server {
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    ca_path: Option<PathBuf>,
+    state: Arc<AppState>,
+    writer: tokio::task::JoinHandle<()>,
+    catalog: Catalog,
+    grace: Duration,
+}
+
+/// The name of the shard-iterator MAC key among the server secrets.
+const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
+
+impl Server {
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let tls_source = match &config.tls_files {
+            Some((cert, key)) => TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            None => TlsSource::SelfSigned {
+                dir: dir.join("tls"),
+            },
+        };
+        let (tls, ca_path) = tls::server_config(&tls_source)?;
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", dir.join("catalog.db").display()),
+        };
+        let catalog = Catalog::open(&url).await?;
+        let secret = catalog
+            .server_secret(ITERATOR_SECRET, || {
+                let mut key = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut key).expect("system randomness");
+                key
+            })
+            .await?;
+        let store = Arc::new(SegmentStore::open(&dir.join("objects")).map_err(|source| {
+            StartError::DataDir {
+                path: dir.join("objects"),
+                source,
+            }
+        })?);
+        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone());
+        let listener =
+            std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let state = Arc::new(AppState {
+            iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
+            catalog: catalog.clone(),
+            store,
+            committer,
+            streams: StreamCache::default(),
+            grace: config.shutdown_grace,
+            config,
+        });
+        Ok(Server {
+            listener,
+            local_addr,
+            tls,
+            ca_path,
+            grace: state.grace,
+            state,
+            writer,
+            catalog,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The CA certificate clients should trust, when the server made its own.
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.ca_path.as_deref()
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let handle = axum_server::Handle::new();
+        let grace = self.grace;
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing in-flight requests");
+            stopper.graceful_shutdown(Some(grace));
+        });
+        let router = gateway::router(self.state);
+        let served = axum_server::from_tcp_rustls(
+            self.listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(self.tls),
+        )
+        .map_err(StartError::Serve)?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await;
+        // The router (and with it the last Committer) is gone: the writer drains its
+        // queue and stops.
+        if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "the writer did not finish in time; unacknowledged writes were abandoned"
+            );
+        }
+        self.catalog.close().await;
+        served.map_err(StartError::Serve)
+    }
+}

@@ -1,0 +1,173 @@
+//! The local object store: chunks appended to segment files under `DATA_DIR/objects`.
+//!
+//! One flush is one append. The file's data is synced before the append returns, and a
+//! new segment's directory entry is synced before its first append returns, so a chunk
+//! that the catalog names is on disk. A segment is never appended to after a failed
+//! write or a restart (its tail may be torn): the next append starts a new segment.
+//! Bytes that no catalog row names (a flush whose commit failed) are never read.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A segment is closed once it is this long; the next append opens a new one.
+pub const SEGMENT_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Read handles kept open at most.
+const READ_HANDLES_MAX: usize = 256;
+const SEGMENT_PREFIX: &str = "segments/";
+
+#[derive(Debug)]
+struct ActiveSegment {
+    key: String,
+    file: File,
+    len: u64,
+}
+
+#[derive(Debug)]
+pub struct SegmentStore {
+    root: PathBuf,
+    active: Mutex<Option<ActiveSegment>>,
+    readers: Mutex<HashMap<String, Arc<File>>>,
+}
+
+impl SegmentStore {
+    pub fn open(root: &Path) -> io::Result<SegmentStore> {
+        fs::create_dir_all(root.join(SEGMENT_PREFIX))?;
+        Ok(SegmentStore {
+            root: root.to_path_buf(),
+            active: Mutex::new(None),
+            readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn path_of(&self, key: &str) -> io::Result<PathBuf> {
+        // INVARIANT: keys are ours (segments/<hex>-<hex>.seg); refuse anything else so a
+        // corrupt catalog row cannot name a path outside the store.
+        let name = key
+            .strip_prefix(SEGMENT_PREFIX)
+            .filter(|n| {
+                n.strip_suffix(".seg").is_some_and(|stem| {
+                    !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+                })
+            })
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad object key {key:?}"),
+                )
+            })?;
+        Ok(self.root.join(SEGMENT_PREFIX).join(name))
+    }
+
+    fn new_segment(&self) -> io::Result<ActiveSegment> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut random = [0u8; 4];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
+        let key = format!(
+            "{SEGMENT_PREFIX}{:016x}-{:08x}.seg",
+            now.as_micros(),
+            u32::from_le_bytes(random)
+        );
+        let path = self.path_of(&key)?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
+        // The new name must survive a crash before any chunk in it is acknowledged.
+        File::open(path.parent().expect("segments have a parent"))?.sync_all()?;
+        Ok(ActiveSegment { key, file, len: 0 })
+    }
+
+    /// Appends `bytes` durably and returns the object key and offset they start at.
+    /// Blocking: call it from a blocking thread.
+    pub fn append(&self, bytes: &[u8]) -> io::Result<(String, u64)> {
+        let mut active = self.active.lock().expect("segment lock");
+        if active
+            .as_ref()
+            .is_none_or(|a| a.len + bytes.len() as u64 > SEGMENT_BYTES_MAX && a.len > 0)
+        {
+            *active = Some(self.new_segment()?);
+        }
+        let segment = active.as_mut().expect("just made");
+        let result = segment
+            .file
+            .write_all(bytes)
+            .and_then(|()| segment.file.sync_data());
+        match result {
+            Ok(()) => {
+                let offset = segment.len;
+                segment.len += bytes.len() as u64;
+                Ok((segment.key.clone(), offset))
+            }
+            Err(e) => {
+                // The tail of this segment is unknown now; never append to it again.
+                *active = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn reader(&self, key: &str) -> io::Result<Arc<File>> {
+        let mut readers = self.readers.lock().expect("reader lock");
+        if let Some(file) = readers.get(key) {
+            return Ok(file.clone());
+        }
+        let file = Arc::new(File::open(self.path_of(key)?)?);
+        if readers.len() >= READ_HANDLES_MAX {
+            readers.clear();
+        }
+        readers.insert(key.to_string(), file.clone());
+        Ok(file)
+    }
+
+    /// Reads `len` bytes at `offset` of the object. Blocking.
+    pub fn read(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let file = self.reader(key)?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::open(dir.path()).unwrap();
+        let (k1, o1) = store.append(b"hello").unwrap();
+        let (k2, o2) = store.append(b"world!").unwrap();
+        assert_eq!(k1, k2);
+        assert_eq!((o1, o2), (0, 5));
+        assert_eq!(store.read(&k2, o2, 6).unwrap(), b"world!");
+        // A fresh store (a restart) starts a new segment and still reads the old one.
+        let store = SegmentStore::open(dir.path()).unwrap();
+        let (k3, o3) = store.append(b"x").unwrap();
+        assert_ne!(k3, k1);
+        assert_eq!(o3, 0);
+        assert_eq!(store.read(&k1, 0, 5).unwrap(), b"hello");
+        assert!(store.read(&k1, 100, 5).is_err());
+    }
+
+    #[test]
+    fn refuses_keys_outside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::open(dir.path()).unwrap();
+        for key in [
+            "../etc/passwd",
+            "segments/../../x",
+            "segments/",
+            "other/abc",
+        ] {
+            assert!(store.read(key, 0, 1).is_err(), "{key}");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The closed set of error types Sluice answers with, named as AWS names them.
+
+use std::fmt;
+
+/// Every error a client can see. Clients branch on the `__type` name, so the names are
+/// AWS's, letter for letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    AccessDenied,
+    ExpiredIterator,
+    ExpiredNextToken,
+    IncompleteSignature,
+    InternalFailure,
+    InvalidArgument,
+    InvalidSignature,
+    LimitExceeded,
+    MissingAuthenticationToken,
+    ProvisionedThroughputExceeded,
+    ResourceInUse,
+    ResourceNotFound,
+    SerializationException,
+    ServiceUnavailable,
+    UnknownOperation,
+    UnrecognizedClient,
+    Validation,
+}
+
+impl ErrorCode {
+    /// The `__type` AWS sends for this error.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::ExpiredIterator => "ExpiredIteratorException",
+            ErrorCode::ExpiredNextToken => "ExpiredNextTokenException",
+            ErrorCode::IncompleteSignature => "IncompleteSignatureException",
+            ErrorCode::InternalFailure => "InternalFailure",
+            ErrorCode::InvalidArgument => "InvalidArgumentException",
+            ErrorCode::InvalidSignature => "InvalidSignatureException",
+            ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
+            ErrorCode::ResourceInUse => "ResourceInUseException",
+            ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::SerializationException => "SerializationException",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::UnknownOperation => "UnknownOperationException",
+            ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::Validation => "ValidationException",
+        }
+    }
+
+    /// The HTTP status AWS sends with this error.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::InternalFailure => 500,
+            ErrorCode::ServiceUnavailable => 503,
+            // Kinesis answers its authentication failures with 400, not 403.
+            ErrorCode::MissingAuthenticationToken
+            | ErrorCode::IncompleteSignature
+            | ErrorCode::InvalidSignature
+            | ErrorCode::UnrecognizedClient
+            | ErrorCode::AccessDenied
+            | ErrorCode::ExpiredIterator
+            | ErrorCode::ExpiredNextToken
+            | ErrorCode::InvalidArgument
+            | ErrorCode::LimitExceeded
+            | ErrorCode::ProvisionedThroughputExceeded
+            | ErrorCode::ResourceInUse
+            | ErrorCode::ResourceNotFound
+            | ErrorCode::SerializationException
+            | ErrorCode::UnknownOperation
+            | ErrorCode::Validation => 400,
+        }
+    }
+}
+
+/// An error as the caller sees it: a type and a message. Internal causes are logged by
+/// the server and never put into `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.type_name(), self.message)
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalFailure, "An internal error occurred.")
+    }
+
+    /// One failed member constraint, worded as AWS's validation layer words it.
+    pub fn validation(value: impl fmt::Display, member: &str, constraint: &str) -> Self {
+        Self::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    }
+
+    pub fn stream_not_found(stream: &str, account: &str) -> Self {
+        Self::new(
+            ErrorCode::ResourceNotFound,
+            format!("Stream {stream} under account {account} not found."),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_and_statuses_are_awss() {
+        let cases = [
+            (
+                ErrorCode::ResourceNotFound,
+                "ResourceNotFoundException",
+                400,
+            ),
+            (ErrorCode::Validation, "ValidationException", 400),
+            (ErrorCode::InternalFailure, "InternalFailure", 500),
+            (ErrorCode::ServiceUnavailable, "ServiceUnavailable", 503),
+            (
+                ErrorCode::MissingAuthenticationToken,
+                "MissingAuthenticationTokenException",
+                400,
+            ),
+            (
+                ErrorCode::ProvisionedThroughputExceeded,
+                "ProvisionedThroughputExceededException",
+                400,
+            ),
+        ];
+        for (code, name, status) in cases {
+            assert_eq!(code.type_name(), name);
+            assert_eq!(code.status(), status);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The Kinesis Data Streams wire protocol, with no I/O: request and response shapes,
+//! the AWS error types clients branch on, the documented limits, partition-key hashing,
+//! sequence numbers, ARNs and the JSON / CBOR codecs.
+//!
+//! INVARIANT: only this crate knows the AWS JSON and CBOR shapes; the servers speak to
+//! it in typed values.
+
+pub mod arn;
+pub mod error;
+pub mod hash;
+pub mod limits;
+pub mod model;
+pub mod sequence;
+pub mod validate;
+pub mod wire;
+
+pub use error::{ApiError, ErrorCode};
+pub use hash::HashKey;
+pub use sequence::SequenceNumber;

@@ -1,0 +1,52 @@
+//! Every limit in one place, with the values AWS documents for Kinesis Data Streams.
+
+/// Largest data blob of one record, and of data plus partition key together.
+pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// Partition keys are 1..=256 Unicode characters.
+pub const PARTITION_KEY_CHARS_MAX: usize = 256;
+/// One PutRecords call carries at most 500 records...
+pub const PUT_RECORDS_COUNT_MAX: usize = 500;
+/// ...and at most 5 MiB of data and partition keys.
+pub const PUT_RECORDS_BYTES_MAX: usize = 5 * 1024 * 1024;
+/// Stream names are 1..=128 characters of `[a-zA-Z0-9_.-]`.
+pub const STREAM_NAME_CHARS_MAX: usize = 128;
+/// GetRecords returns at most this many records per call, and at most this many bytes.
+pub const GET_RECORDS_LIMIT_MAX: i64 = 10_000;
+pub const GET_RECORDS_BYTES_MAX: usize = 10 * 1024 * 1024;
+/// Shard iterators live five minutes.
+pub const SHARD_ITERATOR_TTL_MS_DEFAULT: u64 = 5 * 60 * 1000;
+/// Shard iterators are strings of at most 512 characters.
+pub const SHARD_ITERATOR_CHARS_MAX: usize = 512;
+/// Retention is 24 hours by default, and between 24 hours and 365 days.
+pub const RETENTION_HOURS_DEFAULT: i64 = 24;
+pub const RETENTION_HOURS_MIN: i64 = 24;
+pub const RETENTION_HOURS_MAX: i64 = 8760;
+/// Open shards per account (AWS's default quota in most regions).
+pub const ACCOUNT_SHARDS_MAX_DEFAULT: i64 = 200;
+/// On-demand streams per account.
+pub const ACCOUNT_ON_DEMAND_STREAMS_MAX: i64 = 50;
+/// Shards of a new on-demand stream.
+pub const ON_DEMAND_INITIAL_SHARDS: i64 = 4;
+/// Tags: 50 per stream, 10 per AddTagsToStream call, keys 1..=128, values 0..=256.
+pub const TAGS_PER_STREAM_MAX: usize = 50;
+pub const TAGS_PER_CALL_MAX: usize = 10;
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+pub const TAG_VALUE_CHARS_MAX: usize = 256;
+/// ListStreams, ListShards, DescribeStream and ListTagsForStream page sizes.
+pub const LIST_STREAMS_LIMIT_MAX: i64 = 10_000;
+pub const LIST_STREAMS_LIMIT_DEFAULT: i64 = 100;
+pub const LIST_SHARDS_MAX_RESULTS_MAX: i64 = 10_000;
+pub const LIST_SHARDS_MAX_RESULTS_DEFAULT: i64 = 1_000;
+pub const DESCRIBE_STREAM_LIMIT_MAX: i64 = 10_000;
+pub const DESCRIBE_STREAM_LIMIT_DEFAULT: i64 = 100;
+pub const LIST_TAGS_LIMIT_MAX: i64 = 50;
+/// Largest request body accepted: a full PutRecords in JSON is 5 MiB of data as base64
+/// (4/3 of it) plus per-record framing.
+pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+// The limits that relate must agree.
+const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);
+const _: () = assert!(PUT_RECORDS_BYTES_MAX * 4 / 3 + 512 * 1024 < REQUEST_BODY_BYTES_MAX);
+const _: () = assert!(RECORD_BYTES_MAX <= GET_RECORDS_BYTES_MAX);
+const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
+const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);

@@ -1,0 +1,443 @@
+//! Request and response shapes of the Kinesis operations Sluice serves, member for
+//! member as the Kinesis API reference names them. Unknown members are ignored, as AWS
+//! ignores them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{Blob, Timestamp};
+
+/// The operations, by the name after `Kinesis_20131202.` in `X-Amz-Target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    AddTagsToStream,
+    CreateStream,
+    DecreaseStreamRetentionPeriod,
+    DeleteStream,
+    DescribeLimits,
+    DescribeStream,
+    DescribeStreamSummary,
+    GetRecords,
+    GetShardIterator,
+    IncreaseStreamRetentionPeriod,
+    ListShards,
+    ListStreams,
+    ListTagsForStream,
+    PutRecord,
+    PutRecords,
+    RemoveTagsFromStream,
+}
+
+impl Operation {
+    pub const TARGET_PREFIX: &'static str = "Kinesis_20131202.";
+
+    pub fn from_target(target: &str) -> Option<Operation> {
+        let name = target.strip_prefix(Self::TARGET_PREFIX)?;
+        Some(match name {
+            "AddTagsToStream" => Operation::AddTagsToStream,
+            "CreateStream" => Operation::CreateStream,
+            "DecreaseStreamRetentionPeriod" => Operation::DecreaseStreamRetentionPeriod,
+            "DeleteStream" => Operation::DeleteStream,
+            "DescribeLimits" => Operation::DescribeLimits,
+            "DescribeStream" => Operation::DescribeStream,
+            "DescribeStreamSummary" => Operation::DescribeStreamSummary,
+            "GetRecords" => Operation::GetRecords,
+            "GetShardIterator" => Operation::GetShardIterator,
+            "IncreaseStreamRetentionPeriod" => Operation::IncreaseStreamRetentionPeriod,
+            "ListShards" => Operation::ListShards,
+            "ListStreams" => Operation::ListStreams,
+            "ListTagsForStream" => Operation::ListTagsForStream,
+            "PutRecord" => Operation::PutRecord,
+            "PutRecords" => Operation::PutRecords,
+            "RemoveTagsFromStream" => Operation::RemoveTagsFromStream,
+            _ => return None,
+        })
+    }
+}
+
+/// Either a StreamName or a StreamARN names a stream; AWS takes either.
+///
+/// The inputs carry the two members themselves rather than through `#[serde(flatten)]`,
+/// which buffers values and would hide from the codecs whether they read JSON or CBOR.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRef<'a> {
+    pub stream_name: Option<&'a str>,
+    pub stream_arn: Option<&'a str>,
+}
+
+macro_rules! names_a_stream {
+    ($($input:ty),* $(,)?) => {$(
+        impl $input {
+            pub fn stream(&self) -> StreamRef<'_> {
+                StreamRef {
+                    stream_name: self.stream_name.as_deref(),
+                    stream_arn: self.stream_arn.as_deref(),
+                }
+            }
+        }
+    )*};
+}
+
+names_a_stream!(
+    DeleteStreamInput,
+    DescribeStreamInput,
+    StreamOnlyInput,
+    ListShardsInput,
+    PutRecordInput,
+    PutRecordsInput,
+    GetShardIteratorInput,
+    AddTagsToStreamInput,
+    RemoveTagsFromStreamInput,
+    ListTagsForStreamInput,
+    RetentionInput
+);
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamModeDetails {
+    pub stream_mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateStreamInput {
+    pub stream_name: Option<String>,
+    pub shard_count: Option<i64>,
+    pub stream_mode_details: Option<StreamModeDetails>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteStreamInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub enforce_consumer_deletion: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub limit: Option<i64>,
+    pub exclusive_start_shard_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamOnlyInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HashKeyRangeOut {
+    pub starting_hash_key: String,
+    pub ending_hash_key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SequenceNumberRangeOut {
+    pub starting_sequence_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ending_sequence_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShardOut {
+    pub shard_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_shard_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adjacent_parent_shard_id: Option<String>,
+    pub hash_key_range: HashKeyRangeOut,
+    pub sequence_number_range: SequenceNumberRangeOut,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnhancedMetrics {
+    pub shard_level_metrics: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDescription {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub stream_status: String,
+    pub stream_mode_details: StreamModeDetails,
+    pub shards: Vec<ShardOut>,
+    pub has_more_shards: bool,
+    pub retention_period_hours: i64,
+    pub stream_creation_timestamp: Timestamp,
+    pub enhanced_monitoring: Vec<EnhancedMetrics>,
+    pub encryption_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamOutput {
+    pub stream_description: StreamDescription,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamDescriptionSummary {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub stream_status: String,
+    pub stream_mode_details: StreamModeDetails,
+    pub retention_period_hours: i64,
+    pub stream_creation_timestamp: Timestamp,
+    pub enhanced_monitoring: Vec<EnhancedMetrics>,
+    pub encryption_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    pub open_shard_count: i64,
+    pub consumer_count: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamSummaryOutput {
+    pub stream_description_summary: StreamDescriptionSummary,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamsInput {
+    pub limit: Option<i64>,
+    pub exclusive_start_stream_name: Option<String>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSummary {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub stream_status: String,
+    pub stream_mode_details: StreamModeDetails,
+    pub stream_creation_timestamp: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamsOutput {
+    pub stream_names: Vec<String>,
+    pub has_more_streams: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub stream_summaries: Vec<StreamSummary>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShardFilter {
+    #[serde(rename = "Type")]
+    pub filter_type: String,
+    pub shard_id: Option<String>,
+    pub timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListShardsInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub next_token: Option<String>,
+    pub exclusive_start_shard_id: Option<String>,
+    pub max_results: Option<i64>,
+    pub stream_creation_timestamp: Option<Timestamp>,
+    pub shard_filter: Option<ShardFilter>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListShardsOutput {
+    pub shards: Vec<ShardOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub data: Option<Blob>,
+    pub partition_key: Option<String>,
+    pub explicit_hash_key: Option<String>,
+    pub sequence_number_for_ordering: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordOutput {
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub encryption_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsEntry {
+    pub data: Option<Blob>,
+    pub partition_key: Option<String>,
+    pub explicit_hash_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub records: Option<Vec<PutRecordsEntry>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsResultEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutRecordsOutput {
+    pub failed_record_count: i64,
+    pub records: Vec<PutRecordsResultEntry>,
+    pub encryption_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetShardIteratorInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub shard_id: Option<String>,
+    pub shard_iterator_type: Option<String>,
+    pub starting_sequence_number: Option<String>,
+    pub timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetShardIteratorOutput {
+    pub shard_iterator: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRecordsInput {
+    pub shard_iterator: Option<String>,
+    pub limit: Option<i64>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RecordOut {
+    pub sequence_number: String,
+    pub approximate_arrival_timestamp: Timestamp,
+    pub data: Blob,
+    pub partition_key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRecordsOutput {
+    pub records: Vec<RecordOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_shard_iterator: Option<String>,
+    pub millis_behind_latest: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddTagsToStreamInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveTagsFromStreamInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForStreamInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub exclusive_start_tag_key: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForStreamOutput {
+    pub tags: Vec<Tag>,
+    pub has_more_tags: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeLimitsOutput {
+    pub shard_limit: i64,
+    pub open_shard_count: i64,
+    pub on_demand_stream_count: i64,
+    pub on_demand_stream_count_limit: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetentionInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub retention_period_hours: Option<i64>,
+}
+
+/// The empty JSON object that operations without output answer with.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
