@@ -65,17 +65,10 @@ async fn kinesis(
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
         authenticate(&headers)?;
+        let _budget = reserve_body_bytes(&state, &headers).await?;
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    ErrorCode::SerializationException,
-                    format!(
-                        "Request body exceeds {} bytes.",
-                        limits::REQUEST_BODY_BYTES_MAX
-                    ),
-                )
-            })?;
+            .map_err(|_| body_too_large())?;
         handlers::dispatch(&state, op, format, &body).await
     }
     .instrument(span.clone())
@@ -91,6 +84,51 @@ async fn kinesis(
             error_response(format, &request_id, &error)
         }
     }
+}
+
+/// Bytes of request bodies held in memory at once, at most; a request waits up to
+/// `BODY_BUDGET_WAIT` for its share, then gets `ServiceUnavailable`.
+pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reserves the body's declared length (the largest allowed when none is declared)
+/// from the process-wide budget, so many large requests at once wait or are refused
+/// instead of exhausting memory.
+async fn reserve_body_bytes<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<tokio::sync::SemaphorePermit<'a>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(limits::REQUEST_BODY_BYTES_MAX);
+    if declared > limits::REQUEST_BODY_BYTES_MAX {
+        return Err(body_too_large());
+    }
+    let busy = || {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The server is busy; retry the request.",
+        )
+    };
+    // Every request holds at least one permit, so the count of requests in flight is
+    // bounded too.
+    let permits = u32::try_from(declared.max(1)).expect("bounded by the body limit");
+    tokio::time::timeout(BODY_BUDGET_WAIT, state.body_budget.acquire_many(permits))
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::SerializationException,
+        format!(
+            "Request body exceeds {} bytes.",
+            limits::REQUEST_BODY_BYTES_MAX
+        ),
+    )
 }
 
 /// Requires an AWS-shaped credential: a SigV4 `Authorization` header or presigned

@@ -31,13 +31,18 @@ pub struct AppState {
     pub iterators: IteratorKey,
     pub streams: StreamCache,
     pub grace: Duration,
+    /// Permits are bytes of request bodies in memory; see `gateway::BODY_BUDGET_BYTES`.
+    pub body_budget: tokio::sync::Semaphore,
 }
 
 /// Streams by name, for routing writes without a catalog round trip per request.
 /// Entries live a second; this process drops them itself when it changes a stream.
+/// (account, stream name) to the stream and when it was loaded.
+type StreamEntries = HashMap<(String, String), (Arc<Stream>, Instant)>;
+
 #[derive(Default)]
 pub struct StreamCache {
-    entries: Mutex<HashMap<(String, String), (Arc<Stream>, Instant)>>,
+    entries: Mutex<StreamEntries>,
 }
 
 const STREAM_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -51,10 +56,10 @@ impl StreamCache {
         name: &str,
     ) -> Result<Arc<Stream>, ApiError> {
         let key = (account.to_string(), name.to_string());
-        if let Some((stream, at)) = self.entries.lock().expect("cache lock").get(&key) {
-            if at.elapsed() < STREAM_CACHE_TTL {
-                return Ok(stream.clone());
-            }
+        if let Some((stream, at)) = self.entries.lock().expect("cache lock").get(&key)
+            && at.elapsed() < STREAM_CACHE_TTL
+        {
+            return Ok(stream.clone());
         }
         let stream = Arc::new(catalog.load_stream(account, name).await.map_err(api)?);
         let mut entries = self.entries.lock().expect("cache lock");
@@ -183,12 +188,12 @@ impl AppState {
                         ),
                     ));
                 }
-                if let Some(name) = name {
-                    if name != arn.stream_name {
-                        return Err(ApiError::invalid_argument(format!(
-                            "StreamARN {arn_text} and StreamName {name} name different streams."
-                        )));
-                    }
+                if let Some(name) = name
+                    && name != arn.stream_name
+                {
+                    return Err(ApiError::invalid_argument(format!(
+                        "StreamARN {arn_text} and StreamName {name} name different streams."
+                    )));
                 }
                 arn.stream_name
             }
@@ -568,10 +573,10 @@ async fn list_shards(
         if after.is_some_and(|a| shard.ordinal <= a) {
             continue;
         }
-        if let Some(filter) = &input.shard_filter {
-            if !shard_passes(filter, shard, &stream, now)? {
-                continue;
-            }
+        if let Some(filter) = &input.shard_filter
+            && !shard_passes(filter, shard, &stream, now)?
+        {
+            continue;
         }
         shards.push(shard);
     }
@@ -728,10 +733,10 @@ async fn put_records(
         .committer
         .append(stream.id, &stream.name, state.account(), records)
         .await?;
-    if let Some(Err(e)) = results.first() {
-        if e.code == ErrorCode::ResourceNotFound {
-            return Err(e.clone());
-        }
+    if let Some(Err(e)) = results.first()
+        && e.code == ErrorCode::ResourceNotFound
+    {
+        return Err(e.clone());
     }
     let mut failed = 0;
     let out = results

@@ -133,6 +133,7 @@ impl Server {
             committer,
             streams: StreamCache::default(),
             grace: config.shutdown_grace,
+            body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
             config,
         });
         Ok(Server {
