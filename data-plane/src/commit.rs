@@ -37,7 +37,7 @@ const FLUSH_REQUESTS_MAX: usize = 4_096;
 pub struct PendingRecord {
     pub shard_ordinal: u64,
     pub partition_key: String,
-    pub data: Vec<u8>,
+    pub data: bytes::Bytes,
 }
 
 impl PendingRecord {

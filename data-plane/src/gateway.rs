@@ -141,22 +141,24 @@ fn authenticate(headers: &HeaderMap) -> Result<(), ApiError> {
         ));
     };
     let value = value.to_str().unwrap_or("");
-    let Some(rest) = value.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        return Err(ApiError::new(
-            ErrorCode::IncompleteSignature,
-            format!(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={value}"
-            ),
-        ));
-    };
-    for part in ["Credential=", "SignedHeaders=", "Signature="] {
-        if !rest.contains(part) {
-            let name = part.trim_end_matches('=');
-            return Err(ApiError::new(
-                ErrorCode::IncompleteSignature,
-                format!("Authorization header requires '{name}' parameter. Authorization={value}"),
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ").unwrap_or("");
+    let missing: Vec<&str> = ["Credential", "Signature", "SignedHeaders"]
+        .into_iter()
+        .filter(|part| {
+            !rest
+                .split([',', ' '])
+                .any(|p| p.starts_with(&format!("{part}=")))
+        })
+        .collect();
+    if !missing.is_empty() {
+        let mut message = String::new();
+        for part in missing {
+            message.push_str(&format!(
+                "Authorization header requires '{part}' parameter. "
             ));
         }
+        message.push_str(&format!("Authorization={value}"));
+        return Err(ApiError::new(ErrorCode::IncompleteSignature, message));
     }
     Ok(())
 }

@@ -45,6 +45,7 @@ pub struct StreamCache {
     entries: Mutex<StreamEntries>,
 }
 
+const DESCRIBE_STREAM_SHARDS_MAX: usize = 100;
 const STREAM_CACHE_TTL: Duration = Duration::from_secs(1);
 const STREAM_CACHE_ENTRIES_MAX: usize = 10_000;
 
@@ -134,9 +135,14 @@ pub async fn dispatch(
         Operation::GetShardIterator => get_shard_iterator(state, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::GetRecords => get_records(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
+        Operation::GetRecords => {
+            get_records(state, input(format, body)?)
+                .await
+                .map(|o| match format {
+                    Format::Json => o.to_json(),
+                    Format::Cbor => format.encode(&o),
+                })
+        }
         Operation::AddTagsToStream => add_tags(state, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
@@ -349,8 +355,11 @@ async fn describe_stream(
         })
         .map(shard_out)
         .collect();
-    let has_more_shards = shards.len() > limit as usize;
-    shards.truncate(limit as usize);
+    // DescribeStream returns at most 100 shards whatever Limit says; ListShards pages
+    // through more.
+    let page = (limit as usize).min(DESCRIBE_STREAM_SHARDS_MAX);
+    let has_more_shards = shards.len() > page;
+    shards.truncate(page);
     Ok(DescribeStreamOutput {
         stream_description: StreamDescription {
             stream_arn: state.arn(&stream.name),
@@ -825,6 +834,15 @@ async fn get_shard_iterator(
         }
         Ok(seq.counter())
     };
+    let takes_sequence = matches!(
+        kind.as_str(),
+        "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER"
+    );
+    if starting.is_some() && !takes_sequence {
+        return Err(ApiError::invalid_argument(format!(
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
+        )));
+    }
     let next_counter = match kind.as_str() {
         "TRIM_HORIZON" => 0,
         "LATEST" => shard.next_sequence,
@@ -941,7 +959,7 @@ async fn get_records(
                 approximate_arrival_timestamp: Timestamp {
                     epoch_ms: r.record.arrival_ms,
                 },
-                data: Blob(r.record.data.to_vec()),
+                data: Blob(r.record.data),
                 partition_key: r.record.partition_key,
             })
             .collect(),

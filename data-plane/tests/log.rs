@@ -58,10 +58,10 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
                         .map(|i| PendingRecord {
                             shard_ordinal: (writer_id + i) % 3,
                             partition_key: format!("w{writer_id}"),
-                            data: format!("{writer_id}-{batch}-{i}").into_bytes(),
+                            data: format!("{writer_id}-{batch}-{i}").into_bytes().into(),
                         })
                         .collect();
-                    let expect: Vec<(u64, Vec<u8>)> = records
+                    let expect: Vec<(u64, bytes::Bytes)> = records
                         .iter()
                         .map(|r| (r.shard_ordinal, r.data.clone()))
                         .collect();
@@ -78,7 +78,7 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
                 acked
             }));
         }
-        let mut acked: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        let mut acked: HashMap<(u64, u64), bytes::Bytes> = HashMap::new();
         for task in tasks {
             for (shard, counter, data) in task.await.unwrap() {
                 assert!(
@@ -93,7 +93,7 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
 
         for shard in 0..3u64 {
             let mut from = 0;
-            let mut seen = Vec::new();
+            let mut seen: Vec<(u64, bytes::Bytes)> = Vec::new();
             loop {
                 let read = read_shard(&catalog, &store, stream.id, shard, from, 37, 10 << 20, 0)
                     .await
@@ -102,11 +102,7 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
                     assert!(read.at_tip);
                     break;
                 }
-                seen.extend(
-                    read.records
-                        .into_iter()
-                        .map(|r| (r.counter, r.record.data.to_vec())),
-                );
+                seen.extend(read.records.into_iter().map(|r| (r.counter, r.record.data)));
                 from = read.next_counter;
             }
             // Strictly increasing, gap-free counters from 1, each with the data acknowledged.
@@ -150,7 +146,7 @@ async fn a_deleted_stream_takes_no_writes() {
             vec![PendingRecord {
                 shard_ordinal: 0,
                 partition_key: "k".into(),
-                data: b"d".to_vec(),
+                data: bytes::Bytes::from_static(b"d"),
             }],
         )
         .await

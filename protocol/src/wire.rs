@@ -88,7 +88,7 @@ pub struct ErrorBody<'a> {
 
 /// A binary value: base64 in JSON, a byte string in CBOR.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Blob(pub Vec<u8>);
+pub struct Blob(pub bytes::Bytes);
 
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -111,20 +111,22 @@ impl<'de> Deserialize<'de> for Blob {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Blob, E> {
                 BASE64
                     .decode(v)
-                    .map(Blob)
+                    .map(|v| Blob(v.into()))
                     .map_err(|_| E::custom("Base64 encoded data is not valid"))
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
-                Ok(Blob(v.to_vec()))
+                Ok(Blob(bytes::Bytes::copy_from_slice(v)))
             }
             fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
-                Ok(Blob(v))
+                Ok(Blob(v.into()))
             }
         }
         if deserializer.is_human_readable() {
             deserializer.deserialize_str(BlobVisitor)
         } else {
-            deserializer.deserialize_bytes(BlobVisitor)
+            // ciborium's `deserialize_bytes` takes only what fits its 4 KiB scratch
+            // buffer; `deserialize_byte_buf` takes byte strings of any length.
+            deserializer.deserialize_byte_buf(BlobVisitor)
         }
     }
 }
@@ -212,7 +214,7 @@ mod tests {
     #[test]
     fn json_uses_base64_and_seconds() {
         let s = Sample {
-            data: Blob(b"hi".to_vec()),
+            data: Blob(bytes::Bytes::from_static(b"hi")),
             at: Timestamp { epoch_ms: 1_500 },
         };
         let text = String::from_utf8(Format::Json.encode(&s)).unwrap();
@@ -223,7 +225,7 @@ mod tests {
     #[test]
     fn cbor_uses_bytes_and_tagged_milliseconds() {
         let s = Sample {
-            data: Blob(b"hi".to_vec()),
+            data: Blob(bytes::Bytes::from_static(b"hi")),
             at: Timestamp { epoch_ms: 1_500 },
         };
         let bytes = Format::Cbor.encode(&s);
@@ -243,5 +245,32 @@ mod tests {
         assert_eq!(err.code, ErrorCode::SerializationException);
         let err = Format::Cbor.decode::<Sample>(&[0xff, 0x00]).unwrap_err();
         assert_eq!(err.code, ErrorCode::SerializationException);
+    }
+}
+
+#[cfg(test)]
+mod large_blob_tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Holder {
+        data: Option<Blob>,
+    }
+
+    #[test]
+    fn cbor_blobs_larger_than_the_scratch_buffer_decode() {
+        for len in [4096usize, 4097, 65_536, 1_048_577] {
+            let mut body = Vec::new();
+            ciborium::into_writer(
+                &ciborium::Value::Map(vec![(
+                    ciborium::Value::Text("data".into()),
+                    ciborium::Value::Bytes(vec![7u8; len]),
+                )]),
+                &mut body,
+            )
+            .unwrap();
+            let holder: Holder = Format::Cbor.decode(&body).unwrap();
+            assert_eq!(holder.data.unwrap().0.len(), len);
+        }
     }
 }
