@@ -1,0 +1,71 @@
+"""`sluice serve` configuration: an operator's certificate, and SLUICE_* environment."""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+from harness import SluiceServer, unique_name
+
+
+def test_operator_certificate_replaces_the_made_one(binary, tmp_path):
+    # A first server makes a CA and a server certificate; a second one is given that
+    # certificate and key, and must serve them instead of making its own.
+    maker = SluiceServer(binary, name="sluice-certmaker").start()
+    try:
+        tls = maker.data_dir / "tls"
+        cert, key, ca = tls / "server.pem", tls / "server-key.pem", maker.ca
+        assert oct(os.stat(key).st_mode & 0o777) == "0o600"
+        served = SluiceServer(binary, name="sluice-operator-cert",
+                              extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+        served.start()
+        try:
+            # No CA is made or announced when the operator brings the certificate.
+            assert not (served.data_dir / "tls").exists()
+            assert not any(line.startswith("sluice: CA certificate") for line in served._stdout_lines)
+            served.ca = ca
+            client = served.client()
+            name = unique_name("opcert")
+            client.create_stream(StreamName=name, ShardCount=1)
+            assert client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamName"] == name
+            # The certificate really is the operator's: another CA does not verify it.
+            other = SluiceServer(binary, name="sluice-other-ca").start()
+            try:
+                ctx = ssl.create_default_context(cafile=other.ca)
+                import socket
+                with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+                    try:
+                        ctx.wrap_socket(sock, server_hostname="localhost")
+                        raise AssertionError("a certificate from another CA verified")
+                    except ssl.SSLCertVerificationError:
+                        pass
+            finally:
+                other.close()
+        finally:
+            served.close()
+    finally:
+        maker.close()
+
+
+def test_settings_come_from_the_environment(binary):
+    srv = SluiceServer(binary, name="sluice-env",
+                       extra_env={"SLUICE_REGION": "eu-west-1", "SLUICE_ACCOUNT_ID": "123456789012"})
+    srv.start()
+    try:
+        client = srv.client()
+        name = unique_name("env")
+        client.create_stream(StreamName=name, ShardCount=1)
+        arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+        assert arn == f"arn:aws:kinesis:eu-west-1:123456789012:stream/{name}"
+    finally:
+        srv.close()
+
+
+def test_bad_settings_are_refused_with_the_key_named(binary):
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env["SLUICE_ACCOUNT_ID"] = "12"
+    r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", "/nonexistent/never"],
+                       env=env, capture_output=True, timeout=30)
+    assert r.returncode != 0
+    assert b"SLUICE_ACCOUNT_ID" in r.stderr
