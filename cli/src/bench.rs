@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::sigv4::Signer;
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// The server, host:port (TLS).
@@ -47,23 +49,55 @@ pub struct BenchArgs {
     /// Phases to run, comma separated: put-record, put-records, get-records.
     #[arg(long, default_value = "put-record,put-records,get-records")]
     phases: String,
+    /// AWS shared-credentials file whose [default] profile signs the requests (the
+    /// server writes its bootstrap admin's there).
+    #[arg(long, default_value = "./sluice-data/credentials")]
+    credentials: PathBuf,
+    /// The region requests are signed for.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
     /// Permit a non-loopback endpoint.
     #[arg(long)]
     allow_remote: bool,
 }
 
-/// A shaped SigV4 header; the server checks its shape (signature verification is the
-/// identity layer's work, and a signature stays valid for the whole run anyway).
-const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDSLUICEBENCH/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000";
+const JSON: &str = "application/x-amz-json-1.1";
 
 #[derive(Clone)]
 struct Client {
     addr: SocketAddr,
     connector: TlsConnector,
+    signer: Arc<Signer>,
 }
 
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    signer: Arc<Signer>,
+}
+
+/// A request body with its signature, made once: a signature stays valid for the
+/// server's clock-skew window, which is longer than a phase may run.
+#[derive(Clone)]
+struct Signed {
+    body: Bytes,
+    amz_date: String,
+    authorization: String,
+}
+
+impl Signed {
+    fn new(signer: &Signer, operation: &str, body: Bytes) -> Signed {
+        let (amz_date, authorization) = signer.sign(
+            &format!("Kinesis_20131202.{operation}"),
+            JSON,
+            &body,
+            chrono::Utc::now(),
+        );
+        Signed {
+            body,
+            amz_date,
+            authorization,
+        }
+    }
 }
 
 impl Client {
@@ -80,7 +114,10 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Connection { sender })
+        Ok(Connection {
+            sender,
+            signer: self.signer.clone(),
+        })
     }
 }
 
@@ -90,15 +127,20 @@ impl Connection {
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
-    /// The raw response body of a successful call.
+    /// Signs and sends; returns the raw response body of a successful call.
     async fn call_raw(&mut self, operation: &str, body: Bytes) -> anyhow::Result<Bytes> {
+        let signed = Signed::new(&self.signer, operation, body);
+        self.send(operation, signed).await
+    }
+
+    async fn send(&mut self, operation: &str, signed: Signed) -> anyhow::Result<Bytes> {
         let request = Request::post("/")
-            .header("host", "localhost")
-            .header("content-type", "application/x-amz-json-1.1")
+            .header("host", &self.signer.host)
+            .header("content-type", JSON)
             .header("x-amz-target", format!("Kinesis_20131202.{operation}"))
-            .header("x-amz-date", "20260101T000000Z")
-            .header("authorization", AUTHORIZATION)
-            .body(Full::new(body))?;
+            .header("x-amz-date", signed.amz_date)
+            .header("authorization", signed.authorization)
+            .body(Full::new(signed.body))?;
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
@@ -178,9 +220,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.record_bytes == 0 || args.record_bytes > protocol::limits::RECORD_BYTES_MAX - 16 {
         bail!("--record-bytes must be 1..=1048560");
     }
+    let signer =
+        Signer::from_credentials_file(&args.credentials, args.region.clone(), "localhost".into())?;
     let client = Client {
         addr: args.endpoint,
         connector: tls_connector(&args.ca)?,
+        signer: Arc::new(signer),
     };
     let mut control = client.connect().await?;
     let stream = format!("bench-{}", std::process::id());
@@ -244,7 +289,12 @@ async fn drive(
     records_per_request: u64,
     record_bytes: usize,
 ) -> anyhow::Result<PhaseResult> {
-    let bodies = Arc::new(bodies);
+    let bodies: Arc<Vec<Signed>> = Arc::new(
+        bodies
+            .into_iter()
+            .map(|b| Signed::new(&client.signer, operation, b))
+            .collect(),
+    );
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.connections);
@@ -260,8 +310,9 @@ async fn drive(
                 let body = bodies[i % bodies.len()].clone();
                 i += 1;
                 let t = Instant::now();
-                match conn.call(operation, body).await {
-                    Ok(v) => {
+                match conn.send(operation, body).await {
+                    Ok(raw) => {
+                        let v: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                         let failed = v
                             .get("FailedRecordCount")
                             .and_then(Value::as_u64)

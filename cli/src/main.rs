@@ -2,6 +2,7 @@
 //! one process), `bench` drives a running server and reports what it measured.
 
 mod bench;
+mod sigv4;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -64,6 +65,13 @@ struct ServeArgs {
     /// Open shards an account may have.
     #[arg(long, env = "SLUICE_ACCOUNT_SHARD_LIMIT", default_value_t = protocol::limits::ACCOUNT_SHARDS_MAX_DEFAULT)]
     account_shard_limit: i64,
+    /// The file holding the root key that seals every stored secret; made on first
+    /// start when absent. Default: DATA_DIR/root.key.
+    #[arg(long, env = "SLUICE_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
+    /// How far a request's signing time may be from the server's clock (1..=900).
+    #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
+    clock_skew_seconds: u64,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     shutdown_grace_seconds: u64,
@@ -100,6 +108,12 @@ impl ServeArgs {
                 self.account_shard_limit
             );
         }
+        if self.clock_skew_seconds == 0 || self.clock_skew_seconds > 900 {
+            anyhow::bail!(
+                "--clock-skew-seconds / SLUICE_CLOCK_SKEW_SECONDS must be 1..=900, got {}",
+                self.clock_skew_seconds
+            );
+        }
         Ok(data_plane::Config {
             data_dir: self.data_dir,
             listen: self.listen,
@@ -110,6 +124,8 @@ impl ServeArgs {
             iterator_ttl_ms: self.iterator_ttl_seconds * 1000,
             account_shards_max: self.account_shard_limit,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+            root_key_file: self.root_key_file,
+            clock_skew: Duration::from_secs(self.clock_skew_seconds),
         })
     }
 }
@@ -142,6 +158,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         if let Some(ca) = server.ca_path() {
             writeln!(out, "sluice: CA certificate at {}", ca.display())?;
+        }
+        if server.credentials_path().exists() {
+            writeln!(
+                out,
+                "sluice: credentials at {}",
+                server.credentials_path().display()
+            )?;
         }
         writeln!(out, "sluice: listening on https://{}", server.local_addr())?;
         out.flush()?;

@@ -10,16 +10,30 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Executor, SqlSafeStr};
 
 /// Migrations, embedded so the binary needs no files beside it.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../../migrations/sqlite/0001_catalog.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "catalog",
-    include_str!("../../migrations/postgres/0001_catalog.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/sqlite/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "identity",
+        include_str!("../../migrations/sqlite/0002_identity.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "identity",
+        include_str!("../../migrations/postgres/0002_identity.sql"),
+    ),
+];
 
 /// Connections the pool keeps at most. SQLite serialises writers anyway; readers and
 /// the group-commit writer share these.

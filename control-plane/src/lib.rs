@@ -8,6 +8,8 @@
 //! a read-to-write upgrade.
 
 pub mod catalog;
+pub mod identity;
+pub mod rootkey;
 pub mod streams;
 pub mod testing;
 

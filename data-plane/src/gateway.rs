@@ -47,10 +47,11 @@ async fn not_found() -> Response {
 async fn kinesis(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let format = Format::from_content_type(
         headers
             .get(header::CONTENT_TYPE)
@@ -62,14 +63,31 @@ async fn kinesis(
         .unwrap_or("");
     let span = tracing::info_span!("request", id = %request_id, target = %target, peer = %peer);
     let outcome = async {
-        let op = Operation::from_target(target)
-            .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
-        authenticate(&headers)?;
-        let _budget = reserve_body_bytes(&state, &headers).await?;
+        // INVARIANT: nothing reaches a handler, and no storage is touched, before the
+        // signature is verified. Unsigned requests are refused before their body is read.
+        if !headers.contains_key(header::AUTHORIZATION)
+            && !parts
+                .uri
+                .query()
+                .is_some_and(|q| q.contains("X-Amz-Signature="))
+        {
+            return Err(ApiError::new(
+                ErrorCode::MissingAuthenticationToken,
+                "Missing Authentication Token",
+            ));
+        }
+        let _budget = reserve_body_bytes(&state, headers).await?;
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
             .map_err(|_| body_too_large())?;
-        handlers::dispatch(&state, op, format, &body).await
+        let caller = state
+            .authenticator
+            .authenticate(&parts, body.clone(), signing_service(target))
+            .await?;
+        let op = Operation::from_target(target)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
+        tracing::debug!(principal = %caller.principal_arn, "authenticated");
+        handlers::dispatch(&state, &caller, op, format, &body).await
     }
     .instrument(span.clone())
     .await;
@@ -131,36 +149,12 @@ fn body_too_large() -> ApiError {
     )
 }
 
-/// Requires an AWS-shaped credential: a SigV4 `Authorization` header or presigned
-/// query. Verifying the signature is the identity layer's work.
-fn authenticate(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::new(
-            ErrorCode::MissingAuthenticationToken,
-            "Missing Authentication Token",
-        ));
-    };
-    let value = value.to_str().unwrap_or("");
-    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ").unwrap_or("");
-    let missing: Vec<&str> = ["Credential", "Signature", "SignedHeaders"]
-        .into_iter()
-        .filter(|part| {
-            !rest
-                .split([',', ' '])
-                .any(|p| p.starts_with(&format!("{part}=")))
-        })
-        .collect();
-    if !missing.is_empty() {
-        let mut message = String::new();
-        for part in missing {
-            message.push_str(&format!(
-                "Authorization header requires '{part}' parameter. "
-            ));
-        }
-        message.push_str(&format!("Authorization={value}"));
-        return Err(ApiError::new(ErrorCode::IncompleteSignature, message));
+/// The service name a request must be signed for, from its target.
+fn signing_service(target: &str) -> &'static str {
+    match target.split('.').next() {
+        Some("TrentService") => "kms",
+        _ => "kinesis",
     }
-    Ok(())
 }
 
 fn set_common_headers(response: &mut Response, format: Format, request_id: &str) {
@@ -191,31 +185,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn authentication_header_shapes() {
-        let mut h = HeaderMap::new();
-        assert_eq!(
-            authenticate(&h).unwrap_err().code,
-            ErrorCode::MissingAuthenticationToken
-        );
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        assert_eq!(
-            authenticate(&h).unwrap_err().code,
-            ErrorCode::IncompleteSignature
-        );
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=A/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host"),
-        );
-        assert_eq!(
-            authenticate(&h).unwrap_err().code,
-            ErrorCode::IncompleteSignature
-        );
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static(
-                "AWS4-HMAC-SHA256 Credential=A/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=00",
-            ),
-        );
-        assert!(authenticate(&h).is_ok());
+    fn requests_are_signed_for_their_service() {
+        assert_eq!(signing_service("Kinesis_20131202.PutRecord"), "kinesis");
+        assert_eq!(signing_service("TrentService.Encrypt"), "kms");
+        assert_eq!(signing_service(""), "kinesis");
     }
 }

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 
 use crate::Config;
+use crate::auth::{Authenticator, Caller};
 use crate::commit::{Committer, PendingRecord};
 use crate::iterator::{IteratorKey, ShardPosition};
 use crate::reader;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub store: Arc<SegmentStore>,
     pub committer: Committer,
     pub iterators: IteratorKey,
+    pub authenticator: Arc<Authenticator>,
     pub streams: StreamCache,
     pub grace: Duration,
     /// Permits are bytes of request bodies in memory; see `gateway::BODY_BUDGET_BYTES`.
@@ -100,6 +102,7 @@ fn encode<T: Serialize>(format: Format, value: &T) -> Result<Vec<u8>, ApiError> 
 
 pub async fn dispatch(
     state: &AppState,
+    caller: &Caller,
     op: Operation,
     format: Format,
     body: &[u8],
@@ -108,60 +111,60 @@ pub async fn dispatch(
         format.decode(body)
     }
     match op {
-        Operation::CreateStream => create_stream(state, input(format, body)?)
+        Operation::CreateStream => create_stream(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DeleteStream => delete_stream(state, input(format, body)?)
+        Operation::DeleteStream => delete_stream(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DescribeStream => describe_stream(state, input(format, body)?)
+        Operation::DescribeStream => describe_stream(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DescribeStreamSummary => describe_stream_summary(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::ListStreams => list_streams(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::ListShards => list_shards(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::PutRecord => put_record(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::PutRecords => put_records(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::GetShardIterator => get_shard_iterator(state, input(format, body)?)
-            .await
-            .and_then(|o| encode(format, &o)),
-        Operation::GetRecords => {
-            get_records(state, input(format, body)?)
+        Operation::DescribeStreamSummary => {
+            describe_stream_summary(state, caller, input(format, body)?)
                 .await
-                .map(|o| match format {
-                    Format::Json => o.to_json(),
-                    Format::Cbor => format.encode(&o),
-                })
+                .and_then(|o| encode(format, &o))
         }
-        Operation::AddTagsToStream => add_tags(state, input(format, body)?)
+        Operation::ListStreams => list_streams(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::RemoveTagsFromStream => remove_tags(state, input(format, body)?)
+        Operation::ListShards => list_shards(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::ListTagsForStream => list_tags(state, input(format, body)?)
+        Operation::PutRecord => put_record(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DescribeLimits => describe_limits(state)
+        Operation::PutRecords => put_records(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::GetShardIterator => get_shard_iterator(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::GetRecords => get_records(state, caller, input(format, body)?)
+            .await
+            .map(|o| match format {
+                Format::Json => o.to_json(),
+                Format::Cbor => format.encode(&o),
+            }),
+        Operation::AddTagsToStream => add_tags(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::RemoveTagsFromStream => remove_tags(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::ListTagsForStream => list_tags(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DescribeLimits => describe_limits(state, caller)
             .await
             .and_then(|o| encode(format, &o)),
         Operation::IncreaseStreamRetentionPeriod => {
-            change_retention(state, input(format, body)?, true)
+            change_retention(state, caller, input(format, body)?, true)
                 .await
                 .and_then(|o| encode(format, &o))
         }
         Operation::DecreaseStreamRetentionPeriod => {
-            change_retention(state, input(format, body)?, false)
+            change_retention(state, caller, input(format, body)?, false)
                 .await
                 .and_then(|o| encode(format, &o))
         }
@@ -169,12 +172,8 @@ pub async fn dispatch(
 }
 
 impl AppState {
-    fn account(&self) -> &str {
-        &self.config.account_id
-    }
-
     /// The stream name a request means, from its StreamName or StreamARN.
-    fn stream_name(&self, r: StreamRef<'_>) -> Result<String, ApiError> {
+    fn stream_name(&self, caller: &Caller, r: StreamRef<'_>) -> Result<String, ApiError> {
         let name = match (r.stream_name, r.stream_arn) {
             (None, None) => {
                 return Err(ApiError::new(
@@ -185,7 +184,8 @@ impl AppState {
             (Some(name), None) => name.to_string(),
             (name, Some(arn_text)) => {
                 let arn = StreamArn::parse(arn_text)?;
-                if arn.account_id != self.account() || arn.region != self.config.region {
+                if arn.account_id != caller.account_id.as_str() || arn.region != self.config.region
+                {
                     return Err(ApiError::new(
                         ErrorCode::ResourceNotFound,
                         format!(
@@ -208,16 +208,16 @@ impl AppState {
         Ok(name)
     }
 
-    async fn load(&self, r: StreamRef<'_>) -> Result<Stream, ApiError> {
-        let name = self.stream_name(r)?;
+    async fn load(&self, caller: &Caller, r: StreamRef<'_>) -> Result<Stream, ApiError> {
+        let name = self.stream_name(caller, r)?;
         self.catalog
-            .load_stream(self.account(), &name)
+            .load_stream(&caller.account_id, &name)
             .await
             .map_err(api)
     }
 
-    fn arn(&self, name: &str) -> String {
-        StreamArn::format(&self.config.region, self.account(), name)
+    fn arn(&self, caller: &Caller, name: &str) -> String {
+        StreamArn::format(&self.config.region, &caller.account_id, name)
     }
 }
 
@@ -229,7 +229,11 @@ fn validate_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn create_stream(state: &AppState, input: CreateStreamInput) -> Result<Empty, ApiError> {
+async fn create_stream(
+    state: &AppState,
+    caller: &Caller,
+    input: CreateStreamInput,
+) -> Result<Empty, ApiError> {
     let name = validate::required(input.stream_name, "streamName")?;
     validate::stream_name(&name)?;
     let mode = match input.stream_mode_details {
@@ -264,7 +268,7 @@ async fn create_stream(state: &AppState, input: CreateStreamInput) -> Result<Emp
             ErrorCode::LimitExceeded,
             format!(
                 "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Request a limit increase to create more shards.",
-                state.account(),
+                caller.account_id.as_str(),
                 state.config.region,
                 state.config.account_shards_max
             ),
@@ -282,7 +286,7 @@ async fn create_stream(state: &AppState, input: CreateStreamInput) -> Result<Emp
     state
         .catalog
         .create_stream(&NewStream {
-            account_id: state.account(),
+            account_id: caller.account_id.as_str(),
             name: &name,
             shard_count: u32::try_from(shard_count).expect("checked against the limit"),
             mode,
@@ -293,18 +297,22 @@ async fn create_stream(state: &AppState, input: CreateStreamInput) -> Result<Emp
         })
         .await
         .map_err(api)?;
-    state.streams.forget(state.account(), &name);
+    state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
 
-async fn delete_stream(state: &AppState, input: DeleteStreamInput) -> Result<Empty, ApiError> {
-    let name = state.stream_name(input.stream())?;
+async fn delete_stream(
+    state: &AppState,
+    caller: &Caller,
+    input: DeleteStreamInput,
+) -> Result<Empty, ApiError> {
+    let name = state.stream_name(caller, input.stream())?;
     state
         .catalog
-        .delete_stream(state.account(), &name)
+        .delete_stream(caller.account_id.as_str(), &name)
         .await
         .map_err(api)?;
-    state.streams.forget(state.account(), &name);
+    state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
 
@@ -332,6 +340,7 @@ fn enhanced_monitoring() -> Vec<EnhancedMetrics> {
 
 async fn describe_stream(
     state: &AppState,
+    caller: &Caller,
     input: DescribeStreamInput,
 ) -> Result<DescribeStreamOutput, ApiError> {
     let limit = input.limit.unwrap_or(limits::DESCRIBE_STREAM_LIMIT_DEFAULT);
@@ -339,7 +348,7 @@ async fn describe_stream(
     if let Some(start) = &input.exclusive_start_shard_id {
         validate::shard_id(start, "exclusiveStartShardId")?;
     }
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     let after = input
         .exclusive_start_shard_id
         .as_deref()
@@ -362,7 +371,7 @@ async fn describe_stream(
     shards.truncate(page);
     Ok(DescribeStreamOutput {
         stream_description: StreamDescription {
-            stream_arn: state.arn(&stream.name),
+            stream_arn: state.arn(caller, &stream.name),
             stream_name: stream.name,
             stream_status: stream.status.as_str().to_string(),
             stream_mode_details: StreamModeDetails {
@@ -383,12 +392,13 @@ async fn describe_stream(
 
 async fn describe_stream_summary(
     state: &AppState,
+    caller: &Caller,
     input: StreamOnlyInput,
 ) -> Result<DescribeStreamSummaryOutput, ApiError> {
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     Ok(DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
-            stream_arn: state.arn(&stream.name),
+            stream_arn: state.arn(caller, &stream.name),
             open_shard_count: stream.open_shards().count() as i64,
             stream_name: stream.name,
             stream_status: stream.status.as_str().to_string(),
@@ -429,6 +439,7 @@ fn open_page_token(kind: &str, token: &str) -> Result<String, ApiError> {
 
 async fn list_streams(
     state: &AppState,
+    caller: &Caller,
     input: ListStreamsInput,
 ) -> Result<ListStreamsOutput, ApiError> {
     let limit = input.limit.unwrap_or(limits::LIST_STREAMS_LIMIT_DEFAULT);
@@ -448,7 +459,7 @@ async fn list_streams(
     };
     let (listings, has_more) = state
         .catalog
-        .list_streams(state.account(), after.as_deref(), limit)
+        .list_streams(caller.account_id.as_str(), after.as_deref(), limit)
         .await
         .map_err(api)?;
     let next_token = if has_more {
@@ -463,7 +474,7 @@ async fn list_streams(
         stream_summaries: listings
             .into_iter()
             .map(|l| StreamSummary {
-                stream_arn: state.arn(&l.name),
+                stream_arn: state.arn(caller, &l.name),
                 stream_name: l.name,
                 stream_status: l.status.as_str().to_string(),
                 stream_mode_details: StreamModeDetails {
@@ -528,6 +539,7 @@ fn shard_passes(
 
 async fn list_shards(
     state: &AppState,
+    caller: &Caller,
     input: ListShardsInput,
 ) -> Result<ListShardsOutput, ApiError> {
     let max = input
@@ -558,7 +570,7 @@ async fn list_shards(
             )
         }
         None => {
-            let name = state.stream_name(input.stream())?;
+            let name = state.stream_name(caller, input.stream())?;
             let after = match &input.exclusive_start_shard_id {
                 Some(id) => {
                     validate::shard_id(id, "exclusiveStartShardId")?;
@@ -573,7 +585,7 @@ async fn list_shards(
     };
     let stream = state
         .catalog
-        .load_stream(state.account(), &name)
+        .load_stream(caller.account_id.as_str(), &name)
         .await
         .map_err(api)?;
     let now = now_ms();
@@ -657,14 +669,18 @@ fn writable(stream: &Stream) -> Result<(), ApiError> {
     }
 }
 
-async fn put_record(state: &AppState, input: PutRecordInput) -> Result<PutRecordOutput, ApiError> {
-    let name = state.stream_name(input.stream())?;
+async fn put_record(
+    state: &AppState,
+    caller: &Caller,
+    input: PutRecordInput,
+) -> Result<PutRecordOutput, ApiError> {
+    let name = state.stream_name(caller, input.stream())?;
     if let Some(ordering) = &input.sequence_number_for_ordering {
         SequenceNumber::parse(ordering, "sequenceNumberForOrdering")?;
     }
     let stream = state
         .streams
-        .get(&state.catalog, state.account(), &name)
+        .get(&state.catalog, caller.account_id.as_str(), &name)
         .await?;
     writable(&stream)?;
     let record = route_record(
@@ -677,7 +693,12 @@ async fn put_record(state: &AppState, input: PutRecordInput) -> Result<PutRecord
     let shard = record.shard_ordinal;
     let mut results = state
         .committer
-        .append(stream.id, &stream.name, state.account(), vec![record])
+        .append(
+            stream.id,
+            &stream.name,
+            caller.account_id.as_str(),
+            vec![record],
+        )
         .await?;
     let sequence_number = results.pop().expect("one result per record")?;
     Ok(PutRecordOutput {
@@ -689,6 +710,7 @@ async fn put_record(state: &AppState, input: PutRecordInput) -> Result<PutRecord
 
 async fn put_records(
     state: &AppState,
+    caller: &Caller,
     input: PutRecordsInput,
 ) -> Result<PutRecordsOutput, ApiError> {
     let entries = validate::required(input.records, "records")?;
@@ -706,10 +728,13 @@ async fn put_records(
             "Member must have length less than or equal to 500",
         ));
     }
-    let name = state.stream_name(StreamRef {
-        stream_name: input.stream_name.as_deref(),
-        stream_arn: input.stream_arn.as_deref(),
-    })?;
+    let name = state.stream_name(
+        caller,
+        StreamRef {
+            stream_name: input.stream_name.as_deref(),
+            stream_arn: input.stream_arn.as_deref(),
+        },
+    )?;
     let total: usize = entries
         .iter()
         .map(|e| {
@@ -724,7 +749,7 @@ async fn put_records(
     }
     let stream = state
         .streams
-        .get(&state.catalog, state.account(), &name)
+        .get(&state.catalog, caller.account_id.as_str(), &name)
         .await?;
     writable(&stream)?;
     let mut records = Vec::with_capacity(entries.len());
@@ -740,7 +765,7 @@ async fn put_records(
     let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
     let results = state
         .committer
-        .append(stream.id, &stream.name, state.account(), records)
+        .append(stream.id, &stream.name, caller.account_id.as_str(), records)
         .await?;
     if let Some(Err(e)) = results.first()
         && e.code == ErrorCode::ResourceNotFound
@@ -782,6 +807,7 @@ async fn put_records(
 
 async fn get_shard_iterator(
     state: &AppState,
+    caller: &Caller,
     input: GetShardIteratorInput,
 ) -> Result<GetShardIteratorOutput, ApiError> {
     let shard_id_text = validate::required(input.shard_id.clone(), "shardId")?;
@@ -806,7 +832,7 @@ async fn get_shard_iterator(
         .as_deref()
         .map(|s| SequenceNumber::parse(s, "startingSequenceNumber"))
         .transpose()?;
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     let shard = parse_shard_id(&shard_id_text)
         .and_then(|o| stream.shard(o))
         .ok_or_else(|| {
@@ -864,7 +890,9 @@ async fn get_shard_iterator(
         next_counter,
     };
     Ok(GetShardIteratorOutput {
-        shard_iterator: state.iterators.issue(state.account(), &position, now_ms()),
+        shard_iterator: state
+            .iterators
+            .issue(caller.account_id.as_str(), &position, now_ms()),
     })
 }
 
@@ -900,6 +928,7 @@ async fn first_counter_at(
 
 async fn get_records(
     state: &AppState,
+    caller: &Caller,
     input: GetRecordsInput,
 ) -> Result<GetRecordsOutput, ApiError> {
     let iterator = validate::required(input.shard_iterator, "shardIterator")?;
@@ -909,12 +938,14 @@ async fn get_records(
         StreamArn::parse(arn)?;
     }
     let now = now_ms();
-    let position = state.iterators.open(state.account(), &iterator, now)?;
+    let position = state
+        .iterators
+        .open(caller.account_id.as_str(), &iterator, now)?;
     let retention: Option<i64> = sqlx::query_scalar(
         "SELECT retention_hours FROM streams WHERE stream_id = $1 AND account_id = $2",
     )
     .bind(position.stream_id)
-    .bind(state.account())
+    .bind(caller.account_id.as_str())
     .fetch_optional(state.catalog.pool())
     .await
     .map_err(|e| api(e.into()))?;
@@ -923,7 +954,7 @@ async fn get_records(
             ErrorCode::ResourceNotFound,
             format!(
                 "The stream this shard iterator belongs to no longer exists under account {}.",
-                state.account()
+                caller.account_id.as_str()
             ),
         ));
     };
@@ -963,12 +994,20 @@ async fn get_records(
                 partition_key: r.record.partition_key,
             })
             .collect(),
-        next_shard_iterator: Some(state.iterators.issue(state.account(), &next, now)),
+        next_shard_iterator: Some(
+            state
+                .iterators
+                .issue(caller.account_id.as_str(), &next, now),
+        ),
         millis_behind_latest,
     })
 }
 
-async fn add_tags(state: &AppState, input: AddTagsToStreamInput) -> Result<Empty, ApiError> {
+async fn add_tags(
+    state: &AppState,
+    caller: &Caller,
+    input: AddTagsToStreamInput,
+) -> Result<Empty, ApiError> {
     let tags: Vec<(String, String)> = validate::required(input.tags.clone(), "tags")?
         .into_iter()
         .collect();
@@ -984,7 +1023,7 @@ async fn add_tags(state: &AppState, input: AddTagsToStreamInput) -> Result<Empty
         ));
     }
     validate_tags(&tags)?;
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     state
         .catalog
         .add_tags(stream.id, &tags)
@@ -995,6 +1034,7 @@ async fn add_tags(state: &AppState, input: AddTagsToStreamInput) -> Result<Empty
 
 async fn remove_tags(
     state: &AppState,
+    caller: &Caller,
     input: RemoveTagsFromStreamInput,
 ) -> Result<Empty, ApiError> {
     let keys = validate::required(input.tag_keys.clone(), "tagKeys")?;
@@ -1012,7 +1052,7 @@ async fn remove_tags(
     for key in &keys {
         validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     state
         .catalog
         .remove_tags(stream.id, &keys)
@@ -1023,6 +1063,7 @@ async fn remove_tags(
 
 async fn list_tags(
     state: &AppState,
+    caller: &Caller,
     input: ListTagsForStreamInput,
 ) -> Result<ListTagsForStreamOutput, ApiError> {
     let limit = input.limit.unwrap_or(limits::LIST_TAGS_LIMIT_MAX);
@@ -1030,7 +1071,7 @@ async fn list_tags(
     if let Some(start) = &input.exclusive_start_tag_key {
         validate::string_length(start, "exclusiveStartTagKey", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     let (tags, has_more_tags) = state
         .catalog
         .list_tags(stream.id, input.exclusive_start_tag_key.as_deref(), limit)
@@ -1045,10 +1086,13 @@ async fn list_tags(
     })
 }
 
-async fn describe_limits(state: &AppState) -> Result<DescribeLimitsOutput, ApiError> {
+async fn describe_limits(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<DescribeLimitsOutput, ApiError> {
     let (open, on_demand) = state
         .catalog
-        .account_usage(state.account())
+        .account_usage(caller.account_id.as_str())
         .await
         .map_err(api)?;
     Ok(DescribeLimitsOutput {
@@ -1061,12 +1105,13 @@ async fn describe_limits(state: &AppState) -> Result<DescribeLimitsOutput, ApiEr
 
 async fn change_retention(
     state: &AppState,
+    caller: &Caller,
     input: RetentionInput,
     increase: bool,
 ) -> Result<Empty, ApiError> {
     let hours = validate::required(input.retention_period_hours, "retentionPeriodHours")?;
     validate::int_range(hours, "retentionPeriodHours", 1, i64::from(i32::MAX))?;
-    let stream = state.load(input.stream()).await?;
+    let stream = state.load(caller, input.stream()).await?;
     if hours < limits::RETENTION_HOURS_MIN {
         return Err(ApiError::invalid_argument(format!(
             "Minimum allowed retention period is {} hours. Requested retention period ({hours} hours) is too short.",

@@ -6,6 +6,7 @@
 //! shutdown future completes, then drains: in-flight requests finish (up to a grace
 //! period), the writer flushes what it was given, and the catalog closes.
 
+pub mod auth;
 pub mod chunk;
 pub mod commit;
 pub mod gateway;
@@ -21,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::{Catalog, CatalogError};
+use control_plane::rootkey::RootKey;
+use control_plane::{Catalog, CatalogError, identity};
+
+use crate::auth::Authenticator;
 
 use crate::commit::Committer;
 use crate::handlers::{AppState, StreamCache};
@@ -43,6 +47,10 @@ pub struct Config {
     pub iterator_ttl_ms: u64,
     pub account_shards_max: i64,
     pub shutdown_grace: Duration,
+    /// `None`: `DATA_DIR/root.key`, made on first start.
+    pub root_key_file: Option<PathBuf>,
+    /// How far a request's signing time may be from the server's clock (at most 15 min).
+    pub clock_skew: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +73,14 @@ pub enum StartError {
     },
     #[error("serving")]
     Serve(#[source] std::io::Error),
+    #[error("loading the root key")]
+    RootKey(#[from] control_plane::rootkey::RootKeyError),
+    #[error("writing the bootstrap credentials to {path}")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub struct Server {
@@ -73,6 +89,7 @@ pub struct Server {
     tls: Arc<rustls::ServerConfig>,
     ca_path: Option<PathBuf>,
     state: Arc<AppState>,
+    credentials_path: PathBuf,
     writer: tokio::task::JoinHandle<()>,
     catalog: Catalog,
     grace: Duration,
@@ -84,10 +101,18 @@ const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
 impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
+        // Private by default: the data dir holds the root key and credentials.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StartError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+        }
         let tls_source = match &config.tls_files {
             Some((cert, key)) => TlsSource::Files {
                 cert: cert.clone(),
@@ -110,6 +135,31 @@ impl Server {
                 key
             })
             .await?;
+        let root_key_path = config
+            .root_key_file
+            .clone()
+            .unwrap_or_else(|| dir.join("root.key"));
+        let root = Arc::new(RootKey::load_or_create(&root_key_path)?);
+        let credentials_path = dir.join("credentials");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        if let Some(key) = catalog.bootstrap(&root, &config.account_id, now_ms).await? {
+            identity::write_credentials_file(&credentials_path, &key).map_err(|source| {
+                StartError::Credentials {
+                    path: credentials_path.clone(),
+                    source,
+                }
+            })?;
+            tracing::info!(path = %credentials_path.display(), access_key_id = %key.access_key_id, "bootstrap admin credentials written");
+        }
+        let authenticator = Arc::new(Authenticator::new(
+            catalog.clone(),
+            root,
+            config.region.clone(),
+            config.clock_skew,
+        ));
         let store = Arc::new(SegmentStore::open(&dir.join("objects")).map_err(|source| {
             StartError::DataDir {
                 path: dir.join("objects"),
@@ -128,6 +178,7 @@ impl Server {
         })?;
         let state = Arc::new(AppState {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
+            authenticator,
             catalog: catalog.clone(),
             store,
             committer,
@@ -143,6 +194,7 @@ impl Server {
             ca_path,
             grace: state.grace,
             state,
+            credentials_path,
             writer,
             catalog,
         })
@@ -155,6 +207,12 @@ impl Server {
     /// The CA certificate clients should trust, when the server made its own.
     pub fn ca_path(&self) -> Option<&Path> {
         self.ca_path.as_deref()
+    }
+
+    /// The AWS shared-credentials file with the bootstrap admin's key (written on
+    /// first start only).
+    pub fn credentials_path(&self) -> &Path {
+        &self.credentials_path
     }
 
     /// Serves until `shutdown` completes, then drains and returns.

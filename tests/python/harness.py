@@ -35,8 +35,6 @@ from botocore.credentials import Credentials
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ACCOUNT_ID = "000000000000"
-ACCESS_KEY = "AKIDTEST"
-SECRET_KEY = "secret"
 TARGET_PREFIX = "Kinesis_20131202."
 JSON_CT = "application/x-amz-json-1.1"
 CBOR_CT = "application/x-amz-cbor-1.1"
@@ -63,6 +61,14 @@ def _kill_leftovers() -> None:
 
 
 atexit.register(_kill_leftovers)
+
+
+def read_credentials(path: Path) -> tuple[str, str]:
+    """The [default] profile of an AWS shared-credentials file."""
+    import configparser
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    return parser["default"]["aws_access_key_id"], parser["default"]["aws_secret_access_key"]
 
 
 def sluice_bin() -> Path:
@@ -213,6 +219,14 @@ class SluiceServer:
             raise RuntimeError(f"CA file {ca} does not exist\n{self.diagnostics()}")
         return self
 
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials"
+
+    def credentials(self) -> tuple[str, str]:
+        """The bootstrap admin's access key pair, from DATA_DIR/credentials."""
+        return read_credentials(self.credentials_file)
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -271,7 +285,8 @@ class SluiceServer:
 
     # -- clients -----------------------------------------------------------
 
-    def client(self, validate: bool = True, read_timeout: float = 60, endpoint: str | None = None, **cfg: Any):
+    def client(self, validate: bool = True, read_timeout: float = 60, endpoint: str | None = None,
+               credentials: tuple[str, str] | None = None, region: str = REGION, **cfg: Any):
         """A boto3 Kinesis client that verifies the server's CA and never retries.
 
         validate=False turns off botocore's client-side parameter validation, so that
@@ -287,9 +302,9 @@ class SluiceServer:
         return boto3.session.Session().client(
             "kinesis",
             endpoint_url=endpoint or self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            region_name=region,
+            aws_access_key_id=(credentials or self.credentials())[0],
+            aws_secret_access_key=(credentials or self.credentials())[1],
             verify=self.ca,
             config=config,
         )
@@ -298,7 +313,9 @@ class SluiceServer:
         return ssl.create_default_context(cafile=self.ca)
 
     def raw(self, operation: str | None, body: bytes, content_type: str = JSON_CT, sign: bool = True,
-            headers: dict[str, str] | None = None, timeout: float = 60) -> "RawResponse":
+            headers: dict[str, str] | None = None, timeout: float = 60,
+            credentials: tuple[str, str] | None = None, region: str = REGION,
+            service: str = "kinesis") -> "RawResponse":
         """POST / with the given body; signs it with SigV4 unless sign=False."""
         hdrs = {"Content-Type": content_type}
         if operation is not None:
@@ -306,7 +323,8 @@ class SluiceServer:
         hdrs.update(headers or {})
         if sign:
             req = AWSRequest(method="POST", url=self.endpoint + "/", data=body, headers=hdrs)
-            SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kinesis", REGION).add_auth(req)
+            key, secret = credentials or self.credentials()
+            SigV4Auth(Credentials(key, secret), service, region).add_auth(req)
             hdrs = dict(req.headers.items())
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=timeout)
         try:

@@ -95,18 +95,6 @@ def test_validation_message_shape(server):
     assert "streamName" in r.json()["message"] or "StreamName" in r.json()["message"]
 
 
-def test_shaped_authorization_header_is_enough(server):
-    """Signatures are not verified yet: an AWS-shaped header with any signature passes."""
-    now = dt.datetime.now(dt.timezone.utc)
-    headers = {
-        "X-Amz-Date": now.strftime("%Y%m%dT%H%M%SZ"),
-        "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIDTEST/{now:%Y%m%d}/{REGION}/kinesis/aws4_request, "
-                         f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
-    }
-    r = server.raw("ListStreams", b"{}", JSON_CT, sign=False, headers=headers)
-    assert r.status == 200, r
-
-
 # -- CBOR -------------------------------------------------------------------------
 
 
@@ -301,8 +289,9 @@ def test_aws_cli_smoke(server, tmp_path):
         pytest.skip("aws (the awscli package) is not installed in this virtualenv")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({
-        "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
+        # The server's bootstrap credentials file, used as it is (as the README says).
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_file),
         "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard",
     })
     base = [aws, "--endpoint-url", server.endpoint, "--ca-bundle", server.ca, "--output", "json", "kinesis"]

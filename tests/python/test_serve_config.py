@@ -52,11 +52,15 @@ def test_settings_come_from_the_environment(binary):
                        extra_env={"SLUICE_REGION": "eu-west-1", "SLUICE_ACCOUNT_ID": "123456789012"})
     srv.start()
     try:
-        client = srv.client()
+        client = srv.client(region="eu-west-1")
         name = unique_name("env")
         client.create_stream(StreamName=name, ShardCount=1)
         arn = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
         assert arn == f"arn:aws:kinesis:eu-west-1:123456789012:stream/{name}"
+        # The server's region is the one requests must be signed for.
+        from harness import expect_error
+        with expect_error("InvalidSignatureException", "IncompleteSignatureException"):
+            srv.client(region="us-east-1").list_streams()
     finally:
         srv.close()
 
