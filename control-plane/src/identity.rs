@@ -393,6 +393,41 @@ impl Catalog {
         principal: &Principal,
         now_ms: i64,
     ) -> Result<NewAccessKey, CatalogError> {
+        let key = NewAccessKey {
+            access_key_id: format!("AKIA{}", random_chars(BASE32, 16)),
+            secret_access_key: Zeroizing::new(random_chars(SECRET_ALPHABET, 40)),
+        };
+        self.import_access_key(root, principal, &key, now_ms)
+            .await?;
+        Ok(key)
+    }
+
+    /// Stores a key pair made elsewhere (the fixed keys of an emulator a team moves
+    /// from, or AWS's documentation examples in tests). Ids are 3..=128 characters of
+    /// `[A-Za-z0-9]`; secrets 4..=128 printable ASCII characters.
+    pub async fn import_access_key(
+        &self,
+        root: &RootKey,
+        principal: &Principal,
+        key: &NewAccessKey,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let id = &key.access_key_id;
+        if !(3..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ApiError::validation(
+                id,
+                "accessKeyId",
+                "Member must satisfy regular expression pattern: [A-Za-z0-9]{3,128}",
+            )
+            .into());
+        }
+        let secret = key.secret_access_key.as_str();
+        if !(4..=128).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::invalid_argument(
+                "A secret access key is 4 to 128 printable ASCII characters.",
+            )
+            .into());
+        }
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM access_keys WHERE principal_id = $1")
                 .bind(principal.id)
@@ -407,23 +442,26 @@ impl Catalog {
             )
             .into());
         }
-        let access_key_id = format!("AKIA{}", random_chars(BASE32, 16));
-        let secret = Zeroizing::new(random_chars(SECRET_ALPHABET, 40));
-        let sealed = root.seal(secret.as_bytes(), access_key_id.as_bytes());
-        sqlx::query(
+        let sealed = root.seal(secret.as_bytes(), id.as_bytes());
+        let inserted = sqlx::query(
             "INSERT INTO access_keys (access_key_id, principal_id, secret_sealed, status, created_at_ms) \
              VALUES ($1, $2, $3, 'Active', $4)",
         )
-        .bind(&access_key_id)
+        .bind(id)
         .bind(principal.id)
         .bind(sealed)
         .bind(now_ms)
         .execute(self.pool())
-        .await?;
-        Ok(NewAccessKey {
-            access_key_id,
-            secret_access_key: secret,
-        })
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(ApiError::new(
+                ErrorCode::ResourceInUse,
+                format!("The access key {id} already exists."),
+            )
+            .into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list_access_keys(

@@ -72,6 +72,17 @@ impl Authenticator {
         body: Bytes,
         service: &str,
     ) -> Result<Caller, ApiError> {
+        self.authenticate_at(parts, body, service, Utc::now()).await
+    }
+
+    /// `authenticate` as if the server's clock said `now` (tests replay signed requests).
+    pub async fn authenticate_at(
+        self: &Arc<Self>,
+        parts: &http::request::Parts,
+        body: Bytes,
+        service: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Caller, ApiError> {
         if !parts.headers.contains_key(http::header::AUTHORIZATION)
             && !parts
                 .uri
@@ -119,7 +130,6 @@ impl Authenticator {
             }
         };
         let mut lookup = service_for_signing_key_fn(lookup_fn);
-        let now = Utc::now();
         let result = sigv4_validate_request(
             request,
             &self.region,
