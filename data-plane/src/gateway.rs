@@ -21,6 +21,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", post(kinesis))
         .route("/health", get(health))
+        .merge(crate::admin::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
 }
@@ -112,7 +113,7 @@ const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Reserves the body's declared length (the largest allowed when none is declared)
 /// from the process-wide budget, so many large requests at once wait or are refused
 /// instead of exhausting memory.
-async fn reserve_body_bytes<'a>(
+pub(crate) async fn reserve_body_bytes<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
 ) -> Result<tokio::sync::SemaphorePermit<'a>, ApiError> {

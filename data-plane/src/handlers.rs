@@ -31,6 +31,8 @@ pub struct AppState {
     pub committer: Committer,
     pub iterators: IteratorKey,
     pub authenticator: Arc<Authenticator>,
+    /// Seals the secrets of access keys made through the admin API.
+    pub root_key: Arc<control_plane::rootkey::RootKey>,
     pub streams: StreamCache,
     pub grace: Duration,
     /// Permits are bytes of request bodies in memory; see `gateway::BODY_BUDGET_BYTES`.

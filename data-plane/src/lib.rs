@@ -6,6 +6,7 @@
 //! shutdown future completes, then drains: in-flight requests finish (up to a grace
 //! period), the writer flushes what it was given, and the catalog closes.
 
+pub mod admin;
 pub mod auth;
 pub mod chunk;
 pub mod commit;
@@ -156,7 +157,7 @@ impl Server {
         }
         let authenticator = Arc::new(Authenticator::new(
             catalog.clone(),
-            root,
+            root.clone(),
             config.region.clone(),
             config.clock_skew,
         ));
@@ -179,6 +180,7 @@ impl Server {
         let state = Arc::new(AppState {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
             authenticator,
+            root_key: root,
             catalog: catalog.clone(),
             store,
             committer,

@@ -335,6 +335,26 @@ class SluiceServer:
         finally:
             conn.close()
 
+    def admin(self, method: str, path: str, payload: Any = None,
+              credentials: tuple[str, str] | None = None, sign: bool = True) -> "RawResponse":
+        """A call to the admin API (/admin/v1/...), signed for the service `sluice`."""
+        body = b"" if payload is None else json.dumps(payload).encode()
+        hdrs = {"Content-Type": "application/json"}
+        url = self.endpoint + path
+        if sign:
+            req = AWSRequest(method=method, url=url, data=body, headers=hdrs)
+            key, secret = credentials or self.credentials()
+            SigV4Auth(Credentials(key, secret), "sluice", REGION).add_auth(req)
+            hdrs = dict(req.headers.items())
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+            return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        finally:
+            conn.close()
+
     def json_call(self, operation: str, payload: dict, **kw: Any) -> "RawResponse":
         return self.raw(operation, json.dumps(payload).encode(), JSON_CT, **kw)
 
