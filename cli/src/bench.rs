@@ -189,7 +189,7 @@ impl PhaseResult {
     }
 }
 
-fn tls_connector(ca: &PathBuf) -> anyhow::Result<TlsConnector> {
+pub fn tls_connector(ca: &std::path::Path) -> anyhow::Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in
         CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?

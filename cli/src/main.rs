@@ -1,6 +1,7 @@
 //! The `sluice` binary: `serve` runs the embedded default (control and data plane in
 //! one process), `bench` drives a running server and reports what it measured.
 
+mod admin;
 mod bench;
 mod sigv4;
 
@@ -29,6 +30,27 @@ enum Command {
     Serve(ServeArgs),
     /// Drive a running server over TLS and report throughput and latency.
     Bench(bench::BenchArgs),
+    /// Manage tenants (accounts) through a running server's admin API.
+    Tenant {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::TenantCommand,
+    },
+    /// Manage a tenant's users and roles.
+    Principal {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::PrincipalCommand,
+    },
+    /// Manage a principal's access keys.
+    Key {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::KeyCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -146,6 +168,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Tenant { connect, command } => runtime.block_on(admin::tenant(connect, command)),
+        Command::Principal { connect, command } => {
+            runtime.block_on(admin::principal(connect, command))
+        }
+        Command::Key { connect, command } => runtime.block_on(admin::key(connect, command)),
     }
 }
 

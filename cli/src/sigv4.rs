@@ -69,7 +69,7 @@ impl Signer {
         }
     }
 
-    /// Returns the `x-amz-date` and `authorization` values for this request at `now`.
+    /// Returns the `x-amz-date` and `authorization` values for a Kinesis JSON request.
     pub fn sign(
         &self,
         target: &str,
@@ -77,15 +77,52 @@ impl Signer {
         body: &[u8],
         now: chrono::DateTime<chrono::Utc>,
     ) -> (String, String) {
+        self.sign_request(
+            "POST",
+            "/",
+            "kinesis",
+            &[("content-type", content_type), ("x-amz-target", target)],
+            body,
+            now,
+        )
+    }
+
+    /// Signs any request to this host: `headers` (lowercase names) are signed along with
+    /// `host` and `x-amz-date`. `path` must be made of unreserved characters and `/`,
+    /// so that its canonical form is itself.
+    pub fn sign_request(
+        &self,
+        method: &str,
+        path: &str,
+        service: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (String, String) {
+        debug_assert!(
+            path.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
+        );
         let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
         let date = &amz_date[..8];
-        let signed_headers = "content-type;host;x-amz-date;x-amz-target";
+        let mut signed: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        signed.push(("host".into(), self.host.clone()));
+        signed.push(("x-amz-date".into(), amz_date.clone()));
+        signed.sort();
+        let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+        let signed_headers = signed
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(";");
         let canonical_request = format!(
-            "POST\n/\n\ncontent-type:{content_type}\nhost:{}\nx-amz-date:{amz_date}\nx-amz-target:{target}\n\n{signed_headers}\n{}",
-            self.host,
+            "{method}\n{path}\n\n{canonical_headers}\n{signed_headers}\n{}",
             hex(digest::digest(&digest::SHA256, body).as_ref())
         );
-        let scope = format!("{date}/{}/kinesis/aws4_request", self.region);
+        let scope = format!("{date}/{}/{service}/aws4_request", self.region);
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
@@ -95,7 +132,7 @@ impl Signer {
             date.as_bytes(),
         );
         let k_region = hmac(k_date.as_ref(), self.region.as_bytes());
-        let k_service = hmac(k_region.as_ref(), b"kinesis");
+        let k_service = hmac(k_region.as_ref(), service.as_bytes());
         let k_signing = hmac(k_service.as_ref(), b"aws4_request");
         let signature = hex(hmac(k_signing.as_ref(), string_to_sign.as_bytes()).as_ref());
         let authorization = format!(
