@@ -585,7 +585,12 @@ impl Catalog {
         {
             Ok(_) => {}
             Err(CatalogError::Api(e)) if e.code == ErrorCode::ResourceInUse => {
-                let tenant = self.tenant(account_id).await?;
+                let tenant = self.tenant(account_id).await.map_err(|_| CatalogError::Corrupt {
+                    what: format!(
+                        "the administering tenant exists under another account id than {account_id}; \
+                         start with the account id it was made with (--account-id)"
+                    ),
+                })?;
                 if tenant.name != BOOTSTRAP_TENANT {
                     return Err(CatalogError::Corrupt {
                         what: format!(

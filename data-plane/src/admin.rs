@@ -146,12 +146,7 @@ async fn authenticate(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let outcome = async {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Err(ApiError::new(
-                ErrorCode::MissingAuthenticationToken,
-                "Missing Authentication Token",
-            ));
-        }
+        crate::auth::require_credentials(&parts)?;
         let budget = reserve_body_bytes(&state, &parts.headers).await?;
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await

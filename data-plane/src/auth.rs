@@ -33,6 +33,23 @@ pub struct Caller {
     pub access_key_id: String,
 }
 
+/// Refuses, before anything else is read, a request that carries no signature at all:
+/// neither an `Authorization` header nor a presigned query.
+pub fn require_credentials(parts: &http::request::Parts) -> Result<(), ApiError> {
+    let presigned = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Signature="));
+    if parts.headers.contains_key(http::header::AUTHORIZATION) || presigned {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::MissingAuthenticationToken,
+            "Missing Authentication Token",
+        ))
+    }
+}
+
 /// The widest skew scratchstack allows; a deployment may only narrow it.
 pub const CLOCK_SKEW_MAX: Duration = Duration::from_secs(15 * 60);
 /// A cached signing key is trusted this long, so a disabled key stops working within it.
@@ -83,17 +100,7 @@ impl Authenticator {
         service: &str,
         now: chrono::DateTime<Utc>,
     ) -> Result<Caller, ApiError> {
-        if !parts.headers.contains_key(http::header::AUTHORIZATION)
-            && !parts
-                .uri
-                .query()
-                .is_some_and(|q| q.contains("X-Amz-Signature="))
-        {
-            return Err(ApiError::new(
-                ErrorCode::MissingAuthenticationToken,
-                "Missing Authentication Token",
-            ));
-        }
+        require_credentials(parts)?;
         let mut request = http::Request::builder()
             .method(parts.method.clone())
             .uri(parts.uri.clone())

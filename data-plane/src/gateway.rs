@@ -66,17 +66,7 @@ async fn kinesis(
     let outcome = async {
         // INVARIANT: nothing reaches a handler, and no storage is touched, before the
         // signature is verified. Unsigned requests are refused before their body is read.
-        if !headers.contains_key(header::AUTHORIZATION)
-            && !parts
-                .uri
-                .query()
-                .is_some_and(|q| q.contains("X-Amz-Signature="))
-        {
-            return Err(ApiError::new(
-                ErrorCode::MissingAuthenticationToken,
-                "Missing Authentication Token",
-            ));
-        }
+        crate::auth::require_credentials(&parts)?;
         let _budget = reserve_body_bytes(&state, headers).await?;
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
