@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod iterator;
 pub mod reader;
 pub mod segment;
+pub mod sigv4;
 pub mod tls;
 
 use std::future::Future;
