@@ -51,13 +51,15 @@ const SIGNING_KEY_CACHE_MAX: usize = 10_000;
 
 /// (access key, date, region, service)
 type CacheKey = (String, String, String, String);
+/// The derived signing key, whose it is, and when it was derived.
+type CacheEntry = ([u8; 32], Caller, Instant);
 
 pub struct Authenticator {
     catalog: Catalog,
     root: Arc<RootKey>,
     region: String,
     skew: chrono::Duration,
-    cache: Mutex<HashMap<CacheKey, ([u8; 32], Caller, Instant)>>,
+    cache: Mutex<HashMap<CacheKey, CacheEntry>>,
 }
 
 impl Authenticator {
