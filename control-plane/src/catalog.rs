@@ -21,6 +21,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "identity",
         include_str!("../../migrations/sqlite/0002_identity.sql"),
     ),
+    (
+        3,
+        "data keys",
+        include_str!("../../migrations/sqlite/0003_data_keys.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -32,6 +37,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "identity",
         include_str!("../../migrations/postgres/0002_identity.sql"),
+    ),
+    (
+        3,
+        "data keys",
+        include_str!("../../migrations/postgres/0003_data_keys.sql"),
     ),
 ];
 

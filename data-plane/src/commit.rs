@@ -6,6 +6,11 @@
 //! transaction assigns each shard its next sequence numbers and inserts one chunk row
 //! per chunk. Only after that commit does any caller learn its sequence numbers.
 //!
+//! Every chunk is sealed under its stream's current data key (see `keyring`), bound to
+//! its account, stream, shard, object key and offset. The writer learns the object key
+//! and offset from the segment store before it encodes (`SegmentStore::append_with`),
+//! so encoding and sealing run on the blocking thread that appends.
+//!
 //! INVARIANT: a sequence number is returned only for a record whose chunk bytes are
 //! synced and whose catalog row is committed. A crash before the commit leaves bytes no
 //! row names, which no read ever sees.
@@ -15,11 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use control_plane::Catalog;
+use kms::DataKey;
 use protocol::{ApiError, ErrorCode, SequenceNumber};
 use sqlx::Row;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::chunk::{self, RecordIn};
+use crate::chunk::{self, ChunkPlace, RecordIn};
+use crate::keyring::Keyring;
 use crate::segment::SegmentStore;
 
 /// Bytes of record data waiting for or inside a flush, at most. Callers past it wait
@@ -43,6 +50,14 @@ pub struct PendingRecord {
 impl PendingRecord {
     fn cost(&self) -> usize {
         self.partition_key.len() + self.data.len() + 64
+    }
+
+    fn as_record_in(&self, arrival_ms: i64) -> RecordIn<'_> {
+        RecordIn {
+            arrival_ms,
+            partition_key: &self.partition_key,
+            data: &self.data,
+        }
     }
 }
 
@@ -71,11 +86,13 @@ impl Committer {
     pub fn spawn(
         catalog: Catalog,
         store: Arc<SegmentStore>,
+        keyring: Arc<Keyring>,
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             catalog,
             store,
+            keyring,
             last_arrival_ms: 0,
         };
         let task = tokio::spawn(writer.run(rx));
@@ -134,18 +151,25 @@ impl Committer {
 struct Writer {
     catalog: Catalog,
     store: Arc<SegmentStore>,
+    keyring: Arc<Keyring>,
     last_arrival_ms: i64,
 }
 
-/// Where one shard's chunk sits in the flush, and which records it holds.
+/// Where one shard's chunk sits in the flush, which records it holds, and the key it
+/// is sealed under.
 struct ChunkPlan {
     stream_id: i64,
     shard_ordinal: u64,
     /// (request index, record index) in write order.
     members: Vec<(usize, usize)>,
+    key: Arc<DataKey>,
     offset_in_flush: usize,
     len: usize,
 }
+
+/// The first sequence counter each chunk got, or `None` for a shard that is gone.
+type Firsts = Vec<Option<u64>>;
+type FlushError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
@@ -193,34 +217,12 @@ impl Writer {
                     .push((ri, ci));
             }
         }
-        let mut buffer = Vec::new();
-        let mut plans = Vec::with_capacity(groups.len());
-        for ((stream_id, shard_ordinal), members) in groups {
-            let records: Vec<RecordIn<'_>> = members
-                .iter()
-                .map(|&(ri, ci)| {
-                    let r = &batch[ri].records[ci];
-                    RecordIn {
-                        arrival_ms,
-                        partition_key: &r.partition_key,
-                        data: &r.data,
-                    }
-                })
-                .collect();
-            let offset_in_flush = buffer.len();
-            chunk::encode(&mut buffer, stream_id, shard_ordinal, &records);
-            plans.push(ChunkPlan {
-                stream_id,
-                shard_ordinal,
-                members,
-                offset_in_flush,
-                len: buffer.len() - offset_in_flush,
-            });
-        }
-
-        let outcome = self.write_and_commit(buffer, &plans, arrival_ms).await;
+        let Some((batch, outcome)) = self.seal_write_and_commit(batch, groups, arrival_ms).await
+        else {
+            return;
+        };
         match outcome {
-            Ok(firsts) => {
+            Ok((plans, firsts)) => {
                 for (plan, first) in plans.iter().zip(firsts) {
                     for (i, &(ri, ci)) in plan.members.iter().enumerate() {
                         results[ri][ci] = Some(match first {
@@ -232,6 +234,15 @@ impl Writer {
                                 &batch[ri].account_id,
                             )),
                         });
+                    }
+                }
+                // Records of streams that were gone before a key could be made for them.
+                for (ri, per_request) in results.iter_mut().enumerate() {
+                    for slot in per_request.iter_mut().filter(|s| s.is_none()) {
+                        *slot = Some(Err(ApiError::stream_not_found(
+                            &batch[ri].stream_name,
+                            &batch[ri].account_id,
+                        )));
                     }
                 }
             }
@@ -254,17 +265,106 @@ impl Writer {
         }
     }
 
-    /// Appends the chunks durably, then commits their rows; returns each chunk's first
-    /// sequence counter, or `None` for a shard that no longer exists.
-    async fn write_and_commit(
+    /// Picks each chunk's data key, then encodes, seals and appends the chunks durably
+    /// on a blocking thread, then commits their rows. Hands the batch back with the
+    /// chunks written and each one's first sequence counter (`None`: the batch was lost
+    /// to a panic, and its callers already got InternalFailure).
+    async fn seal_write_and_commit(
         &self,
-        buffer: Vec<u8>,
+        batch: Vec<AppendRequest>,
+        groups: BTreeMap<(i64, u64), Vec<(usize, usize)>>,
+        arrival_ms: i64,
+    ) -> Option<(
+        Vec<AppendRequest>,
+        Result<(Vec<ChunkPlan>, Firsts), FlushError>,
+    )> {
+        let mut plans = Vec::with_capacity(groups.len());
+        let mut flush_len = 0usize;
+        for ((stream_id, shard_ordinal), members) in groups {
+            // One seal per chunk, counted before the chunk is sealed.
+            let key = match self.keyring.key_for_sealing(stream_id).await {
+                Ok(Some(key)) => key,
+                // The stream is gone; its records are answered as not found.
+                Ok(None) => continue,
+                Err(e) => return Some((batch, Err(e.into()))),
+            };
+            let records: Vec<RecordIn<'_>> = members
+                .iter()
+                .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
+                .collect();
+            let len = chunk::encoded_len(records.iter(), true);
+            plans.push(ChunkPlan {
+                stream_id,
+                shard_ordinal,
+                members,
+                key,
+                offset_in_flush: flush_len,
+                len,
+            });
+            flush_len += len;
+        }
+        if plans.is_empty() {
+            return Some((batch, Ok((plans, Vec::new()))));
+        }
+        let store = self.store.clone();
+        let appended = tokio::task::spawn_blocking(move || {
+            let appended = store.append_with(flush_len, |object_key, base, out| {
+                for plan in &plans {
+                    let records: Vec<RecordIn<'_>> = plan
+                        .members
+                        .iter()
+                        .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
+                        .collect();
+                    // INVARIANT: chunks are laid out back to back in plan order, so this
+                    // chunk lands at `base + offset_in_flush`, which its row will name.
+                    assert_eq!(out.len(), plan.offset_in_flush);
+                    let account_id = &batch[plan.members[0].0].account_id;
+                    let place = ChunkPlace {
+                        account_id,
+                        object_key,
+                        byte_offset: base + plan.offset_in_flush as u64,
+                    };
+                    chunk::encode(
+                        out,
+                        plan.stream_id,
+                        plan.shard_ordinal,
+                        &records,
+                        Some((&plan.key, &place)),
+                    );
+                    assert_eq!(out.len(), plan.offset_in_flush + plan.len);
+                }
+            });
+            (batch, plans, appended)
+        })
+        .await;
+        // A panic while encoding dropped the batch: its callers saw their reply
+        // channels close and answered InternalFailure; nothing is left to answer.
+        let (batch, plans, appended) = match appended {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding a flush panicked; its records were not acknowledged");
+                return None;
+            }
+        };
+        let (object_key, base) = match appended {
+            Ok(place) => place,
+            Err(e) => return Some((batch, Err(e.into()))),
+        };
+        match self.commit(&object_key, base, &plans, arrival_ms).await {
+            Ok(firsts) => Some((batch, Ok((plans, firsts)))),
+            Err(e) => Some((batch, Err(e))),
+        }
+    }
+
+    /// Commits the rows of chunks appended at `base` of `object_key`; returns each
+    /// chunk's first sequence counter, or `None` for a shard that no longer exists.
+    async fn commit(
+        &self,
+        object_key: &str,
+        base: u64,
         plans: &[ChunkPlan],
         arrival_ms: i64,
-    ) -> Result<Vec<Option<u64>>, Box<dyn std::error::Error + Send + Sync>> {
-        let store = self.store.clone();
-        let (object_key, base) =
-            tokio::task::spawn_blocking(move || store.append(&buffer)).await??;
+    ) -> Result<Firsts, FlushError> {
         let mut tx = self.catalog.pool().begin().await?;
         let mut firsts = Vec::with_capacity(plans.len());
         for plan in plans {
@@ -289,17 +389,19 @@ impl Writer {
             let first = next - count;
             sqlx::query(
                 "INSERT INTO chunks (stream_id, shard_ordinal, first_sequence, last_sequence, \
-                 first_arrival_ms, last_arrival_ms, object_key, byte_offset, byte_length) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+                 first_arrival_ms, last_arrival_ms, object_key, byte_offset, byte_length, \
+                 data_key_id) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
             )
             .bind(plan.stream_id)
             .bind(plan.shard_ordinal as i64)
             .bind(first)
             .bind(next - 1)
             .bind(arrival_ms)
-            .bind(&object_key)
+            .bind(object_key)
             .bind((base + plan.offset_in_flush as u64) as i64)
             .bind(plan.len as i64)
+            .bind(plan.key.id().get() as i64)
             .execute(&mut *tx)
             .await?;
             firsts.push(Some(first as u64));

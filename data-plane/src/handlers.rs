@@ -28,6 +28,8 @@ pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
     pub store: Arc<SegmentStore>,
+    /// The data keys chunks are sealed and opened with.
+    pub keyring: Arc<crate::keyring::Keyring>,
     pub committer: Committer,
     pub iterators: IteratorKey,
     pub authenticator: Arc<Authenticator>,
@@ -963,6 +965,8 @@ async fn get_records(
     let read = reader::read_shard(
         &state.catalog,
         &state.store,
+        &state.keyring,
+        caller.account_id.as_str(),
         position.stream_id,
         position.shard_ordinal,
         position.next_counter,

@@ -1,6 +1,6 @@
 //! The data plane: the TLS gateway that speaks Kinesis, and the storage engine under it
-//! (group commit of chunks into the object store, the chunk index in the catalog,
-//! shard reads and shard iterators).
+//! (group commit of chunks sealed under per-stream data keys into the object store,
+//! the chunk index in the catalog, shard reads and shard iterators).
 //!
 //! `Server::start` binds and prepares everything; `Server::run` serves until the
 //! shutdown future completes, then drains: in-flight requests finish (up to a grace
@@ -13,6 +13,7 @@ pub mod commit;
 pub mod gateway;
 pub mod handlers;
 pub mod iterator;
+pub mod keyring;
 pub mod reader;
 pub mod segment;
 pub mod sigv4;
@@ -32,6 +33,7 @@ use crate::auth::Authenticator;
 use crate::commit::Committer;
 use crate::handlers::{AppState, StreamCache};
 use crate::iterator::IteratorKey;
+use crate::keyring::Keyring;
 use crate::segment::SegmentStore;
 use crate::tls::{TlsError, TlsSource};
 
@@ -168,7 +170,12 @@ impl Server {
                 source,
             }
         })?);
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone());
+        let keyring = Arc::new(Keyring::new(
+            catalog.clone(),
+            root.clone(),
+            kms::RotationPolicy::default(),
+        ));
+        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring.clone());
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
                 addr: config.listen,
@@ -184,6 +191,7 @@ impl Server {
             root_key: root,
             catalog: catalog.clone(),
             store,
+            keyring,
             committer,
             streams: StreamCache::default(),
             grace: config.shutdown_grace,

@@ -1,13 +1,19 @@
 //! Shard reads: from a position, through the catalog's chunk rows, to checked records.
+//! Sealed chunks are opened under the data key their row names (through the keyring's
+//! bounded cache), bound to the row's account, stream, shard, object key and offset.
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use control_plane::Catalog;
+use kms::{DataKey, DataKeyId};
 use protocol::ApiError;
 use sqlx::Row;
 
-use crate::chunk::{self, RecordOut};
+use crate::chunk::{self, ChunkPlace, ExpectedChunk, RecordOut};
+use crate::keyring::{Keyring, KeyringError};
 use crate::segment::SegmentStore;
 
 /// Chunk rows fetched per catalog round trip.
@@ -47,6 +53,19 @@ pub enum ReadError {
         #[source]
         source: chunk::ChunkError,
     },
+    #[error("data key for chunk {object_key}@{offset}")]
+    DataKey {
+        object_key: String,
+        offset: i64,
+        #[source]
+        source: KeyringError,
+    },
+    #[error("chunk row {object_key}@{offset} names data key id {raw}, which no key has")]
+    BadDataKeyId {
+        object_key: String,
+        offset: i64,
+        raw: i64,
+    },
     #[error("blocking read task failed")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -58,6 +77,8 @@ impl ReadError {
             ReadError::Database(_)
             | ReadError::Object { .. }
             | ReadError::Chunk { .. }
+            | ReadError::DataKey { .. }
+            | ReadError::BadDataKeyId { .. }
             | ReadError::Join(_) => ApiError::internal(),
         }
     }
@@ -69,14 +90,18 @@ struct ChunkRow {
     object_key: String,
     offset: i64,
     length: i64,
+    data_key_id: Option<DataKeyId>,
 }
 
-/// Reads up to `limit` records and about `bytes_max` bytes of one shard, starting at
-/// counter `from`, skipping records that arrived before `retained_since_ms`.
+/// Reads up to `limit` records and about `bytes_max` bytes of one shard of a stream
+/// of `account_id`, starting at counter `from`, skipping records that arrived before
+/// `retained_since_ms`.
 #[allow(clippy::too_many_arguments)]
 pub async fn read_shard(
     catalog: &Catalog,
     store: &Arc<SegmentStore>,
+    keyring: &Keyring,
+    account_id: &str,
     stream_id: i64,
     shard_ordinal: u64,
     from: u64,
@@ -89,7 +114,8 @@ pub async fn read_shard(
     let mut next_counter = from;
     loop {
         let rows = sqlx::query(
-            "SELECT first_sequence, last_sequence, object_key, byte_offset, byte_length FROM chunks \
+            "SELECT first_sequence, last_sequence, object_key, byte_offset, byte_length, data_key_id \
+             FROM chunks \
              WHERE stream_id = $1 AND shard_ordinal = $2 AND last_sequence >= $3 AND last_arrival_ms >= $4 \
              ORDER BY first_sequence LIMIT $5",
         )
@@ -104,15 +130,31 @@ pub async fn read_shard(
         let rows = rows
             .iter()
             .map(|r| {
+                let object_key: String = r.try_get("object_key")?;
+                let offset: i64 = r.try_get("byte_offset")?;
+                let data_key_id = match r.try_get::<Option<i64>, _>("data_key_id")? {
+                    None => None,
+                    Some(raw) => Some(
+                        u64::try_from(raw)
+                            .ok()
+                            .and_then(|id| DataKeyId::new(id).ok())
+                            .ok_or_else(|| ReadError::BadDataKeyId {
+                                object_key: object_key.clone(),
+                                offset,
+                                raw,
+                            })?,
+                    ),
+                };
                 Ok(ChunkRow {
                     first: r.try_get::<i64, _>("first_sequence")? as u64,
                     last: r.try_get::<i64, _>("last_sequence")? as u64,
-                    object_key: r.try_get("object_key")?,
-                    offset: r.try_get("byte_offset")?,
+                    object_key,
+                    offset,
                     length: r.try_get("byte_length")?,
+                    data_key_id,
                 })
             })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .collect::<Result<Vec<_>, ReadError>>()?;
         if rows.is_empty() {
             return Ok(ShardRead {
                 records,
@@ -120,9 +162,12 @@ pub async fn read_shard(
                 at_tip: true,
             });
         }
+        let keys = data_keys(keyring, &rows, stream_id).await?;
         let chunks = load_chunks(
             store,
             &rows,
+            keys,
+            account_id,
             stream_id,
             shard_ordinal,
             limit - records.len(),
@@ -168,26 +213,65 @@ pub async fn read_shard(
     }
 }
 
+/// The data keys the rows name, unwrapped (or found in the keyring's cache).
+async fn data_keys(
+    keyring: &Keyring,
+    rows: &[ChunkRow],
+    stream_id: i64,
+) -> Result<HashMap<DataKeyId, Arc<DataKey>>, ReadError> {
+    let mut keys = HashMap::new();
+    for row in rows {
+        let Some(id) = row.data_key_id else { continue };
+        if keys.contains_key(&id) {
+            continue;
+        }
+        let key = keyring
+            .key_for_opening(id, stream_id)
+            .await
+            .map_err(|source| ReadError::DataKey {
+                object_key: row.object_key.clone(),
+                offset: row.offset,
+                source,
+            })?;
+        keys.insert(id, key);
+    }
+    Ok(keys)
+}
+
 /// Reads and checks the chunks a read needs, in one blocking task; stops early once
 /// the records loaded cover `limit` and `bytes_max`.
+#[allow(clippy::too_many_arguments)]
 async fn load_chunks(
     store: &Arc<SegmentStore>,
     rows: &[ChunkRow],
+    keys: HashMap<DataKeyId, Arc<DataKey>>,
+    account_id: &str,
     stream_id: i64,
     shard_ordinal: u64,
     limit: usize,
     bytes_max: usize,
 ) -> Result<Vec<Vec<RecordOut>>, ReadError> {
-    let wanted: Vec<(String, i64, i64, u64, u64)> = rows
+    type Wanted = (String, i64, i64, u64, u64, Option<DataKeyId>);
+    let wanted: Vec<Wanted> = rows
         .iter()
-        .map(|r| (r.object_key.clone(), r.offset, r.length, r.first, r.last))
+        .map(|r| {
+            (
+                r.object_key.clone(),
+                r.offset,
+                r.length,
+                r.first,
+                r.last,
+                r.data_key_id,
+            )
+        })
         .collect();
     let store = store.clone();
+    let account_id = account_id.to_string();
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(wanted.len());
         let mut records = 0usize;
         let mut bytes = 0usize;
-        for (object_key, offset, length, first, last) in wanted {
+        for (object_key, offset, length, first, last, data_key_id) in wanted {
             if records >= limit || bytes >= bytes_max {
                 break;
             }
@@ -199,13 +283,29 @@ async fn load_chunks(
                     source,
                 })?;
             bytes += raw.len();
-            let count = u32::try_from(last - first + 1).unwrap_or(u32::MAX);
-            let decoded = chunk::decode(Bytes::from(raw), stream_id, shard_ordinal, count)
-                .map_err(|source| ReadError::Chunk {
-                    object_key,
+            let expected = ExpectedChunk {
+                stream_id,
+                shard_ordinal,
+                // A row with last < first is corrupt; u32::MAX never matches a chunk.
+                record_count: last
+                    .checked_sub(first)
+                    .and_then(|n| u32::try_from(n + 1).ok())
+                    .unwrap_or(u32::MAX),
+                data_key_id,
+                place: ChunkPlace {
+                    account_id: &account_id,
+                    object_key: &object_key,
+                    byte_offset: offset as u64,
+                },
+            };
+            let key = data_key_id.and_then(|id| keys.get(&id)).map(|k| &**k);
+            let decoded = chunk::decode(Bytes::from(raw), &expected, key).map_err(|source| {
+                ReadError::Chunk {
+                    object_key: object_key.clone(),
                     offset,
                     source,
-                })?;
+                }
+            })?;
             records += decoded.len();
             out.push(decoded);
         }

@@ -87,22 +87,45 @@ impl SegmentStore {
     /// Appends `bytes` durably and returns the object key and offset they start at.
     /// Blocking: call it from a blocking thread.
     pub fn append(&self, bytes: &[u8]) -> io::Result<(String, u64)> {
+        self.append_with(bytes.len(), |_, _, out| out.extend_from_slice(bytes))
+    }
+
+    /// Appends the `len` bytes that `encode` writes, durably, and returns the object
+    /// key and offset they start at. `encode` is told that key and offset before it
+    /// writes, so what it writes can be bound to where it lands (sealed chunks are).
+    /// Blocking: call it from a blocking thread.
+    pub fn append_with(
+        &self,
+        len: usize,
+        encode: impl FnOnce(&str, u64, &mut Vec<u8>),
+    ) -> io::Result<(String, u64)> {
+        // INVARIANT: the segment lock is held from choosing (key, offset) until the
+        // bytes are written, so no other append can land at the place `encode` was told.
         let mut active = self.active.lock().expect("segment lock");
         if active
             .as_ref()
-            .is_none_or(|a| a.len + bytes.len() as u64 > SEGMENT_BYTES_MAX && a.len > 0)
+            .is_none_or(|a| a.len + len as u64 > SEGMENT_BYTES_MAX && a.len > 0)
         {
             *active = Some(self.new_segment()?);
         }
         let segment = active.as_mut().expect("just made");
+        let offset = segment.len;
+        let mut bytes = Vec::with_capacity(len);
+        encode(&segment.key, offset, &mut bytes);
+        // INVARIANT: the caller computed offsets inside the append from `len`, and the
+        // segment's length bookkeeping relies on it too.
+        assert_eq!(
+            bytes.len(),
+            len,
+            "encode wrote other than the announced length"
+        );
         let result = segment
             .file
-            .write_all(bytes)
+            .write_all(&bytes)
             .and_then(|()| segment.file.sync_data());
         match result {
             Ok(()) => {
-                let offset = segment.len;
-                segment.len += bytes.len() as u64;
+                segment.len += len as u64;
                 Ok((segment.key.clone(), offset))
             }
             Err(e) => {
@@ -147,6 +170,13 @@ mod tests {
         let (k2, o2) = store.append(b"world!").unwrap();
         assert_eq!(k1, k2);
         assert_eq!((o1, o2), (0, 5));
+        let (k4, o4) = store
+            .append_with(3, |key, offset, out| {
+                assert_eq!((key, offset), (k1.as_str(), 11));
+                out.extend_from_slice(b"abc");
+            })
+            .unwrap();
+        assert_eq!((k4.as_str(), o4), (k1.as_str(), 11));
         assert_eq!(store.read(&k2, o2, 6).unwrap(), b"world!");
         // A fresh store (a restart) starts a new segment and still reads the old one.
         let store = SegmentStore::open(dir.path()).unwrap();

@@ -6,11 +6,22 @@ use sluice_data_plane as data_plane;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use control_plane::rootkey::RootKey;
 use control_plane::streams::NewStream;
 use control_plane::{Catalog, StreamMode};
 use data_plane::commit::{Committer, PendingRecord};
+use data_plane::keyring::Keyring;
 use data_plane::reader::read_shard;
 use data_plane::segment::SegmentStore;
+
+fn keyring(catalog: &Catalog) -> Arc<Keyring> {
+    let root = Arc::new(RootKey::from_bytes(&[3u8; 32]).unwrap());
+    Arc::new(Keyring::new(
+        catalog.clone(),
+        root,
+        kms::RotationPolicy::default(),
+    ))
+}
 
 async fn catalogs(dir: &std::path::Path) -> Vec<Catalog> {
     let mut out = vec![
@@ -46,7 +57,8 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
             })
             .await
             .unwrap();
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone());
+        let keys = keyring(&catalog);
+        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
         let mut tasks = Vec::new();
         for writer_id in 0..16u64 {
             let committer = committer.clone();
@@ -95,9 +107,20 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
             let mut from = 0;
             let mut seen: Vec<(u64, bytes::Bytes)> = Vec::new();
             loop {
-                let read = read_shard(&catalog, &store, stream.id, shard, from, 37, 10 << 20, 0)
-                    .await
-                    .unwrap();
+                let read = read_shard(
+                    &catalog,
+                    &store,
+                    &keys,
+                    "000000000000",
+                    stream.id,
+                    shard,
+                    from,
+                    37,
+                    10 << 20,
+                    0,
+                )
+                .await
+                .unwrap();
                 if read.records.is_empty() {
                     assert!(read.at_tip);
                     break;
@@ -137,7 +160,7 @@ async fn a_deleted_stream_takes_no_writes() {
         .await
         .unwrap();
     catalog.delete_stream("000000000000", "gone").await.unwrap();
-    let (committer, _writer) = Committer::spawn(catalog.clone(), store);
+    let (committer, _writer) = Committer::spawn(catalog.clone(), store, keyring(&catalog));
     let results = committer
         .append(
             stream.id,

@@ -1,0 +1,142 @@
+//! The data keys this process seals and opens chunks with.
+//!
+//! The writer seals each stream's chunks under a key this process made for that
+//! stream, and makes a new one after `RotationPolicy::age_max` or `seals_max` seals.
+//! Readers open chunks under the key their catalog row names, unwrapped once and then
+//! kept in a bounded cache. Plaintext keys live only here, in memory, and are zeroized
+//! when the last handle drops.
+//!
+//! INVARIANT: a data key is sealed under by one process only (the one that made it),
+//! so the use count kept here, in memory, is the key's whole use count. A restart or
+//! another data-plane process makes new keys rather than continuing an old one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use control_plane::rootkey::RootKey;
+use control_plane::{Catalog, CatalogError};
+use kms::{ActiveDataKey, BoundedCache, DataKey, DataKeyId, RotationPolicy};
+
+/// Unwrapped data keys kept for reads, at most.
+pub const OPENED_KEYS_MAX: usize = 4_096;
+/// Streams with a key this process is sealing under, at most; past it one is dropped
+/// (its next write makes a new key).
+pub const ACTIVE_KEYS_MAX: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("data key catalog access failed")]
+    Catalog(#[from] CatalogError),
+    #[error("data key {id} of stream {stream_id} does not exist")]
+    Unknown { id: DataKeyId, stream_id: i64 },
+}
+
+pub struct Keyring {
+    catalog: Catalog,
+    root: Arc<RootKey>,
+    policy: RotationPolicy,
+    /// Unwrapped keys by id, with the stream each belongs to.
+    opened: BoundedCache<DataKeyId, (i64, Arc<DataKey>)>,
+    /// The key each stream's new chunks are sealed under. An async lock: making a key
+    /// is a catalog write, and two flushes should not make two keys for one stream.
+    active: tokio::sync::Mutex<HashMap<i64, ActiveDataKey<Arc<DataKey>>>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("policy", &self.policy)
+            .field("opened", &self.opened.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Keyring {
+    pub fn new(catalog: Catalog, root: Arc<RootKey>, policy: RotationPolicy) -> Keyring {
+        Keyring {
+            catalog,
+            root,
+            policy,
+            opened: BoundedCache::new(OPENED_KEYS_MAX),
+            active: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The key to seal one more chunk of the stream under, counted against it; a new
+    /// key when the current one is too old or used up. `None`: the stream is gone.
+    pub async fn key_for_sealing(
+        &self,
+        stream_id: i64,
+    ) -> Result<Option<Arc<DataKey>>, KeyringError> {
+        let mut active = self.active.lock().await;
+        let now = Instant::now();
+        if let Some(current) = active.get_mut(&stream_id) {
+            if let Some(key) = current.reserve(1, &self.policy, now) {
+                return Ok(Some(key));
+            }
+            // INVARIANT: a used-up key leaves `active`, and nothing else hands out
+            // seals under it.
+            let old = active.remove(&stream_id).expect("just seen");
+            self.catalog
+                .retire_data_key(old.key().id(), now_ms())
+                .await?;
+        }
+        if active.len() >= ACTIVE_KEYS_MAX
+            && let Some(&victim) = active.keys().next()
+        {
+            active.remove(&victim);
+        }
+        let Some(key) = self
+            .catalog
+            .create_data_key(&self.root, stream_id, now_ms())
+            .await?
+        else {
+            active.remove(&stream_id);
+            return Ok(None);
+        };
+        let key = Arc::new(key);
+        self.opened.insert(key.id(), (stream_id, key.clone()));
+        let mut fresh = ActiveDataKey::new(key, now);
+        let key = fresh
+            .reserve(1, &self.policy, now)
+            .expect("a fresh key has a seal left (seals_max >= 1)");
+        active.insert(stream_id, fresh);
+        Ok(Some(key))
+    }
+
+    /// The key chunk rows of `stream_id` name as `id`, unwrapped through the cache.
+    pub async fn key_for_opening(
+        &self,
+        id: DataKeyId,
+        stream_id: i64,
+    ) -> Result<Arc<DataKey>, KeyringError> {
+        if let Some((owner, key)) = self.opened.get(&id) {
+            // INVARIANT: a cached key opens only chunks of the stream it was made for.
+            if owner == stream_id {
+                return Ok(key);
+            }
+            return Err(KeyringError::Unknown { id, stream_id });
+        }
+        let key = self
+            .catalog
+            .load_data_key(&self.root, id, stream_id)
+            .await?
+            .ok_or(KeyringError::Unknown { id, stream_id })?;
+        let key = Arc::new(key);
+        self.opened.insert(id, (stream_id, key.clone()));
+        Ok(key)
+    }
+
+    /// Forgets every unwrapped key kept for reads (tests drive cache misses with it).
+    pub fn forget_opened(&self) {
+        self.opened.clear();
+    }
+}
