@@ -66,6 +66,8 @@ pub enum ReadError {
         offset: i64,
         raw: i64,
     },
+    #[error("chunk {object_key}@{offset} is not sealed; only sealed chunks are read")]
+    Unsealed { object_key: String, offset: i64 },
     #[error("blocking read task failed")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -79,6 +81,7 @@ impl ReadError {
             | ReadError::Chunk { .. }
             | ReadError::DataKey { .. }
             | ReadError::BadDataKeyId { .. }
+            | ReadError::Unsealed { .. }
             | ReadError::Join(_) => ApiError::internal(),
         }
     }
@@ -133,7 +136,15 @@ pub async fn read_shard(
                 let object_key: String = r.try_get("object_key")?;
                 let offset: i64 = r.try_get("byte_offset")?;
                 let data_key_id = match r.try_get::<Option<i64>, _>("data_key_id")? {
-                    None => None,
+                    // INVARIANT: every chunk any released build wrote is sealed (the
+                    // writer has no unsealed path), so a row naming no key is a
+                    // downgrade of a sealed chunk to a forged clear one: refuse it.
+                    None => {
+                        return Err(ReadError::Unsealed {
+                            object_key: object_key.clone(),
+                            offset,
+                        });
+                    }
                     Some(raw) => Some(
                         u64::try_from(raw)
                             .ok()
