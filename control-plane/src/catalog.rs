@@ -26,6 +26,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "data keys",
         include_str!("../../migrations/sqlite/0003_data_keys.sql"),
     ),
+    (
+        4,
+        "tokens",
+        include_str!("../../migrations/sqlite/0004_tokens.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -42,6 +47,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "data keys",
         include_str!("../../migrations/postgres/0003_data_keys.sql"),
+    ),
+    (
+        4,
+        "tokens",
+        include_str!("../../migrations/postgres/0004_tokens.sql"),
     ),
 ];
 

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod rootkey;
 pub mod streams;
 pub mod testing;
+pub mod tokens;
 
 pub use catalog::{Backend, Catalog, CatalogError};
 pub use streams::{Shard, Stream, StreamMode, StreamStatus};

@@ -50,6 +50,14 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(create_access_key).get(list_access_keys),
         )
         .route(
+            "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/tokens",
+            post(issue_token),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/tokens/{token_id}/revoke",
+            post(revoke_token),
+        )
+        .route(
             "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/access-keys/{key_id}",
             axum::routing::delete(delete_access_key),
         )
@@ -60,11 +68,17 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
+        .route("/admin/v1/jwks.json", get(jwks))
         .merge(authenticated)
 }
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// The public keys bearer tokens are verified with; public, like any JWKS.
+async fn jwks(State(state): State<Arc<AppState>>) -> AdminResult {
+    ok(&state.tokens.jwks().await?)
 }
 
 /// An admin failure: the AWS-shaped body, with the HTTP status a REST client expects.
@@ -94,6 +108,7 @@ impl IntoResponse for AdminError {
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidSignature
+            | ErrorCode::ExpiredToken
             | ErrorCode::UnrecognizedClient => StatusCode::UNAUTHORIZED,
             ErrorCode::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
@@ -153,10 +168,8 @@ async fn authenticate(
             .map_err(|_| {
                 ApiError::new(ErrorCode::SerializationException, "Request body too large.")
             })?;
-        let caller = state
-            .authenticator
-            .authenticate(&parts, body.clone(), ADMIN_SIGNING_SERVICE)
-            .await?;
+        let caller =
+            crate::gateway::identify(&state, &parts, body.clone(), ADMIN_SIGNING_SERVICE).await?;
         drop(budget);
         Ok((caller, body))
     }
@@ -511,4 +524,56 @@ async fn delete_access_key(
         .await?;
     state.authenticator.forget_all();
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueToken {
+    ttl_seconds: Option<i64>,
+}
+
+/// Default lifetime of an issued token.
+const TOKEN_TTL_SECONDS_DEFAULT: i64 = 3_600;
+
+async fn issue_token(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((account_id, kind, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> AdminResult {
+    let principal = principal_at(
+        &state,
+        &caller,
+        "sluice:IssueToken",
+        &account_id,
+        &kind,
+        &name,
+    )
+    .await?;
+    let input: IssueToken = if body.is_empty() {
+        IssueToken { ttl_seconds: None }
+    } else {
+        parse_body(&body)?
+    };
+    let ttl = input.ttl_seconds.unwrap_or(TOKEN_TTL_SECONDS_DEFAULT);
+    let issued = state
+        .tokens
+        .issue(&principal, ttl.saturating_mul(1000))
+        .await?;
+    created(&json!({
+        "token": issued.token,
+        "token_id": issued.token_id,
+        "expires_at_ms": issued.expires_at_ms,
+        "principal_arn": principal.arn(),
+    }))
+}
+
+async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((account_id, token_id)): Path<(String, String)>,
+) -> AdminResult {
+    may_manage(&state, &caller, "sluice:RevokeToken", &account_id)?;
+    state.tokens.revoke(&account_id, &token_id).await?;
+    ok(&json!({"token_id": token_id, "revoked": true}))
 }

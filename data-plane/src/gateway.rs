@@ -71,10 +71,7 @@ async fn kinesis(
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
             .map_err(|_| body_too_large())?;
-        let caller = state
-            .authenticator
-            .authenticate(&parts, body.clone(), signing_service(target))
-            .await?;
+        let caller = identify(&state, &parts, body.clone(), signing_service(target)).await?;
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
         tracing::debug!(principal = %caller.principal_arn, "authenticated");
@@ -138,6 +135,24 @@ fn body_too_large() -> ApiError {
             limits::REQUEST_BODY_BYTES_MAX
         ),
     )
+}
+
+/// Who sent the request: a bearer token's principal, or the SigV4 signer's.
+pub(crate) async fn identify(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    service: &str,
+) -> Result<crate::auth::Caller, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(token) => state.tokens.verify(token.trim()).await,
+        None => state.authenticator.authenticate(parts, body, service).await,
+    }
 }
 
 /// The service name a request must be signed for, from its target.

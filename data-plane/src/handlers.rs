@@ -33,6 +33,7 @@ pub struct AppState {
     pub committer: Committer,
     pub iterators: IteratorKey,
     pub authenticator: Arc<Authenticator>,
+    pub tokens: crate::bearer::TokenService,
     /// Seals the secrets of access keys made through the admin API.
     pub root_key: Arc<control_plane::rootkey::RootKey>,
     pub streams: StreamCache,

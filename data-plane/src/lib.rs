@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bearer;
 pub mod chunk;
 pub mod commit;
 pub mod gateway;
@@ -188,6 +189,7 @@ impl Server {
         let state = Arc::new(AppState {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
             authenticator,
+            tokens: bearer::TokenService::new(catalog.clone(), root.clone()),
             root_key: root,
             catalog: catalog.clone(),
             store,

@@ -9,6 +9,7 @@ pub enum ErrorCode {
     AccessDenied,
     ExpiredIterator,
     ExpiredNextToken,
+    ExpiredToken,
     IncompleteSignature,
     InternalFailure,
     InvalidArgument,
@@ -32,6 +33,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::ExpiredIterator => "ExpiredIteratorException",
             ErrorCode::ExpiredNextToken => "ExpiredNextTokenException",
+            ErrorCode::ExpiredToken => "ExpiredTokenException",
             ErrorCode::IncompleteSignature => "IncompleteSignatureException",
             ErrorCode::InternalFailure => "InternalFailure",
             ErrorCode::InvalidArgument => "InvalidArgumentException",
@@ -59,6 +61,7 @@ impl ErrorCode {
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidSignature
             | ErrorCode::UnrecognizedClient
+            | ErrorCode::ExpiredToken
             | ErrorCode::AccessDenied
             | ErrorCode::ExpiredIterator
             | ErrorCode::ExpiredNextToken

@@ -336,12 +336,16 @@ class SluiceServer:
             conn.close()
 
     def admin(self, method: str, path: str, payload: Any = None,
-              credentials: tuple[str, str] | None = None, sign: bool = True) -> "RawResponse":
-        """A call to the admin API (/admin/v1/...), signed for the service `sluice`."""
+              credentials: tuple[str, str] | None = None, sign: bool = True,
+              bearer: str | None = None) -> "RawResponse":
+        """A call to the admin API (/admin/v1/...), signed for the service `sluice`
+        (or carrying a bearer token)."""
         body = b"" if payload is None else json.dumps(payload).encode()
         hdrs = {"Content-Type": "application/json"}
         url = self.endpoint + path
-        if sign:
+        if bearer is not None:
+            hdrs["Authorization"] = f"Bearer {bearer}"
+        elif sign:
             req = AWSRequest(method=method, url=url, data=body, headers=hdrs)
             key, secret = credentials or self.credentials()
             SigV4Auth(Credentials(key, secret), "sluice", REGION).add_auth(req)
