@@ -562,25 +562,6 @@ impl Catalog {
 mod tests {
     use super::*;
 
-    /// The catalogs under test: SQLite always, Postgres when SLUICE_TEST_POSTGRES_URL
-    /// names one (a fresh schema each time).
-    async fn catalogs() -> Vec<(Catalog, tempfile::TempDir)> {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
-        let mut out = vec![(Catalog::open(&url).await.unwrap(), dir)];
-        match std::env::var("SLUICE_TEST_POSTGRES_URL") {
-            Ok(pg) if !pg.is_empty() => {
-                let db = crate::testing::fresh_postgres_database(&pg).await;
-                out.push((
-                    Catalog::open(&db).await.unwrap(),
-                    tempfile::tempdir().unwrap(),
-                ));
-            }
-            _ => eprintln!("Postgres catalog tests skipped: SLUICE_TEST_POSTGRES_URL not set"),
-        }
-        out
-    }
-
     fn new_stream<'a>(name: &'a str, shards: u32, limit: i64) -> NewStream<'a> {
         NewStream {
             account_id: "000000000000",
@@ -596,7 +577,8 @@ mod tests {
 
     #[tokio::test]
     async fn lifecycle_on_every_backend() {
-        for (catalog, _dir) in catalogs().await {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
             let stream = catalog
                 .create_stream(&new_stream("orders", 3, 10))
                 .await

@@ -47,6 +47,44 @@ pub fn with_database(admin_url: &str, name: &str) -> String {
     }
 }
 
+/// The catalogs a test should run against: a SQLite one under `dir` always, and a fresh
+/// Postgres database when `SLUICE_TEST_POSTGRES_URL` names a server (skipped, and said
+/// so, when it does not).
+pub async fn catalogs(dir: &std::path::Path) -> Vec<crate::Catalog> {
+    let sqlite = format!("sqlite://{}", dir.join("catalog.db").display());
+    let mut out = vec![
+        crate::Catalog::open(&sqlite)
+            .await
+            .expect("open a SQLite catalog"),
+    ];
+    match std::env::var("SLUICE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => {
+            let db = fresh_postgres_database(&url).await;
+            out.push(
+                crate::Catalog::open(&db)
+                    .await
+                    .expect("open a Postgres catalog"),
+            );
+        }
+        _ => eprintln!("Postgres variant skipped: SLUICE_TEST_POSTGRES_URL not set"),
+    }
+    out
+}
+
+/// A provisioned stream of the default account, as tests make them.
+pub fn provisioned_stream(name: &str, shard_count: u32) -> crate::streams::NewStream<'_> {
+    crate::streams::NewStream {
+        account_id: "000000000000",
+        name,
+        shard_count,
+        mode: crate::StreamMode::Provisioned,
+        tags: &[],
+        now_ms: 0,
+        account_shards_max: 10,
+        region: "us-east-1",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -6,9 +6,8 @@ use sluice_data_plane as data_plane;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use control_plane::Catalog;
 use control_plane::rootkey::RootKey;
-use control_plane::streams::NewStream;
-use control_plane::{Catalog, StreamMode};
 use data_plane::commit::{Committer, PendingRecord};
 use data_plane::keyring::Keyring;
 use data_plane::reader::read_shard;
@@ -23,38 +22,17 @@ fn keyring(catalog: &Catalog) -> Arc<Keyring> {
     ))
 }
 
-async fn catalogs(dir: &std::path::Path) -> Vec<Catalog> {
-    let mut out = vec![
-        Catalog::open(&format!("sqlite://{}", dir.join("catalog.db").display()))
-            .await
-            .unwrap(),
-    ];
-    match std::env::var("SLUICE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => {
-            let db = control_plane::testing::fresh_postgres_database(&url).await;
-            out.push(Catalog::open(&db).await.unwrap());
-        }
-        _ => eprintln!("Postgres variant skipped: SLUICE_TEST_POSTGRES_URL not set"),
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_read_back_in_order_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in catalogs(dir.path()).await.into_iter().enumerate() {
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
         let store = Arc::new(SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap());
         let stream = catalog
-            .create_stream(&NewStream {
-                account_id: "000000000000",
-                name: "log",
-                shard_count: 3,
-                mode: StreamMode::Provisioned,
-                tags: &[],
-                now_ms: 0,
-                account_shards_max: 10,
-                region: "us-east-1",
-            })
+            .create_stream(&control_plane::testing::provisioned_stream("log", 3))
             .await
             .unwrap();
         let keys = keyring(&catalog);
@@ -147,16 +125,7 @@ async fn a_deleted_stream_takes_no_writes() {
         .unwrap();
     let store = Arc::new(SegmentStore::open(&dir.path().join("objects")).unwrap());
     let stream = catalog
-        .create_stream(&NewStream {
-            account_id: "000000000000",
-            name: "gone",
-            shard_count: 1,
-            mode: StreamMode::Provisioned,
-            tags: &[],
-            now_ms: 0,
-            account_shards_max: 10,
-            region: "us-east-1",
-        })
+        .create_stream(&control_plane::testing::provisioned_stream("gone", 1))
         .await
         .unwrap();
     catalog.delete_stream("000000000000", "gone").await.unwrap();

@@ -20,22 +20,6 @@ use sqlx::Row;
 
 const ACCOUNT: &str = "000000000000";
 
-async fn catalogs(dir: &std::path::Path) -> Vec<Catalog> {
-    let mut out = vec![
-        Catalog::open(&format!("sqlite://{}", dir.join("catalog.db").display()))
-            .await
-            .unwrap(),
-    ];
-    match std::env::var("SLUICE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => {
-            let db = control_plane::testing::fresh_postgres_database(&url).await;
-            out.push(Catalog::open(&db).await.unwrap());
-        }
-        _ => eprintln!("Postgres variant skipped: SLUICE_TEST_POSTGRES_URL not set"),
-    }
-    out
-}
-
 fn root() -> Arc<RootKey> {
     Arc::new(RootKey::from_bytes(&[5u8; 32]).unwrap())
 }
@@ -110,7 +94,11 @@ async fn put(committer: &Committer, stream_id: i64, name: &str, shard: u64, data
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in catalogs(dir.path()).await.into_iter().enumerate() {
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
         let store = Arc::new(SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap());
         let stream_id = make_stream(&catalog, "rot", 3).await;
         // Three seals a key: many rotations in a short run.
@@ -242,7 +230,11 @@ async fn set_row(catalog: &Catalog, stream_id: i64, row: &ChunkRowAt, set: &str,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_bytes_or_rows_fails_the_read() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in catalogs(dir.path()).await.into_iter().enumerate() {
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
         let objects = dir.path().join(format!("objects-{n}"));
         let store = Arc::new(SegmentStore::open(&objects).unwrap());
         let stream_id = make_stream(&catalog, "tamper", 2).await;
@@ -359,7 +351,7 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = catalogs(dir.path()).await.remove(0);
+    let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
     let streams = [
         make_stream(&catalog, "c1", 1).await,
         make_stream(&catalog, "c2", 1).await,
