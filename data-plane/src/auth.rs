@@ -23,6 +23,8 @@ pub struct Caller {
     pub account_id: String,
     pub principal_arn: String,
     pub access_key_id: String,
+    /// Where the request came from; the gateway sets it once it knows the caller.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// Refuses, before anything else is read, a request that carries no signature at all:
@@ -164,5 +166,6 @@ fn caller_of(principal: &Principal, access_key_id: &str) -> Caller {
         account_id: principal.account_id.clone(),
         principal_arn: principal.arn(),
         access_key_id: access_key_id.to_string(),
+        source_ip: None,
     }
 }

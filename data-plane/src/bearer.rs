@@ -238,6 +238,7 @@ impl TokenService {
             account_id: principal.account_id.clone(),
             principal_arn: principal.arn(),
             access_key_id: format!("token:{}", claims.jti),
+            source_ip: None,
         })
     }
 

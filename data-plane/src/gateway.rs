@@ -71,7 +71,8 @@ async fn kinesis(
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
             .map_err(|_| body_too_large())?;
-        let caller = identify(&state, &parts, body.clone(), signing_service(target)).await?;
+        let mut caller = identify(&state, &parts, body.clone(), signing_service(target)).await?;
+        caller.source_ip = Some(peer.ip());
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
         tracing::debug!(principal = %caller.principal_arn, "authenticated");

@@ -19,6 +19,7 @@ use sqlx::Row;
 
 use crate::Config;
 use crate::auth::{Authenticator, Caller};
+use crate::authz::Resource;
 use crate::commit::{Committer, PendingRecord};
 use crate::iterator::{IteratorKey, ShardPosition};
 use crate::reader;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub iterators: IteratorKey,
     pub authenticator: Arc<Authenticator>,
     pub tokens: crate::bearer::TokenService,
+    pub authz: crate::authz::Authz,
     /// Seals the secrets of access keys made through the admin API.
     pub root_key: Arc<control_plane::rootkey::RootKey>,
     pub streams: StreamCache,
@@ -178,27 +180,24 @@ pub async fn dispatch(
 
 impl AppState {
     /// The stream name a request means, from its StreamName or StreamARN.
-    fn stream_name(&self, caller: &Caller, r: StreamRef<'_>) -> Result<String, ApiError> {
-        let name = match (r.stream_name, r.stream_arn) {
+    /// The stream a request means, from its StreamName or StreamARN, once Cedar has
+    /// allowed `action` on it.
+    fn stream_name(
+        &self,
+        caller: &Caller,
+        action: &str,
+        r: StreamRef<'_>,
+    ) -> Result<String, ApiError> {
+        let (account, name) = match (r.stream_name, r.stream_arn) {
             (None, None) => {
                 return Err(ApiError::new(
                     ErrorCode::Validation,
                     "Either StreamName or StreamARN should be provided.",
                 ));
             }
-            (Some(name), None) => name.to_string(),
+            (Some(name), None) => (caller.account_id.clone(), name.to_string()),
             (name, Some(arn_text)) => {
                 let arn = StreamArn::parse(arn_text)?;
-                if arn.account_id != caller.account_id.as_str() || arn.region != self.config.region
-                {
-                    return Err(ApiError::new(
-                        ErrorCode::ResourceNotFound,
-                        format!(
-                            "Stream {} under account {} not found.",
-                            arn.stream_name, arn.account_id
-                        ),
-                    ));
-                }
                 if let Some(name) = name
                     && name != arn.stream_name
                 {
@@ -206,15 +205,41 @@ impl AppState {
                         "StreamARN {arn_text} and StreamName {name} name different streams."
                     )));
                 }
-                arn.stream_name
+                if arn.region != self.config.region {
+                    return Err(ApiError::stream_not_found(
+                        &arn.stream_name,
+                        &arn.account_id,
+                    ));
+                }
+                (arn.account_id, arn.stream_name)
             }
         };
         validate::stream_name(&name)?;
+        let arn = StreamArn::format(&self.config.region, &account, &name);
+        // INVARIANT: the operation runs only once Cedar has allowed it; the platform
+        // policies forbid every cross-tenant access, so `account` is the caller's below.
+        self.authz.authorize(
+            caller,
+            action,
+            Resource::Stream {
+                account: &account,
+                arn: &arn,
+                name: &name,
+            },
+        )?;
+        if account != caller.account_id {
+            return Err(ApiError::stream_not_found(&name, &account));
+        }
         Ok(name)
     }
 
-    async fn load(&self, caller: &Caller, r: StreamRef<'_>) -> Result<Stream, ApiError> {
-        let name = self.stream_name(caller, r)?;
+    async fn load(
+        &self,
+        caller: &Caller,
+        action: &str,
+        r: StreamRef<'_>,
+    ) -> Result<Stream, ApiError> {
+        let name = self.stream_name(caller, action, r)?;
         self.catalog
             .load_stream(&caller.account_id, &name)
             .await
@@ -240,7 +265,14 @@ async fn create_stream(
     input: CreateStreamInput,
 ) -> Result<Empty, ApiError> {
     let name = validate::required(input.stream_name, "streamName")?;
-    validate::stream_name(&name)?;
+    let name = state.stream_name(
+        caller,
+        "kinesis:CreateStream",
+        StreamRef {
+            stream_name: Some(&name),
+            stream_arn: None,
+        },
+    )?;
     let mode = match input.stream_mode_details {
         None => StreamMode::Provisioned,
         Some(details) => StreamMode::parse(&details.stream_mode).ok_or_else(|| {
@@ -311,7 +343,7 @@ async fn delete_stream(
     caller: &Caller,
     input: DeleteStreamInput,
 ) -> Result<Empty, ApiError> {
-    let name = state.stream_name(caller, input.stream())?;
+    let name = state.stream_name(caller, "kinesis:DeleteStream", input.stream())?;
     state
         .catalog
         .delete_stream(caller.account_id.as_str(), &name)
@@ -353,7 +385,9 @@ async fn describe_stream(
     if let Some(start) = &input.exclusive_start_shard_id {
         validate::shard_id(start, "exclusiveStartShardId")?;
     }
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:DescribeStream", input.stream())
+        .await?;
     let after = input
         .exclusive_start_shard_id
         .as_deref()
@@ -400,7 +434,9 @@ async fn describe_stream_summary(
     caller: &Caller,
     input: StreamOnlyInput,
 ) -> Result<DescribeStreamSummaryOutput, ApiError> {
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:DescribeStreamSummary", input.stream())
+        .await?;
     Ok(DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
             stream_arn: state.arn(caller, &stream.name),
@@ -449,6 +485,13 @@ async fn list_streams(
 ) -> Result<ListStreamsOutput, ApiError> {
     let limit = input.limit.unwrap_or(limits::LIST_STREAMS_LIMIT_DEFAULT);
     validate::int_range(limit, "limit", 1, limits::LIST_STREAMS_LIMIT_MAX)?;
+    state.authz.authorize(
+        caller,
+        "kinesis:ListStreams",
+        Resource::Tenant {
+            account: &caller.account_id,
+        },
+    )?;
     let after = match (&input.next_token, &input.exclusive_start_stream_name) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_argument(
@@ -565,8 +608,16 @@ async fn list_shards(
             let (name, after) = inner
                 .split_once('\n')
                 .ok_or_else(|| ApiError::invalid_argument("Invalid NextToken."))?;
+            let name = state.stream_name(
+                caller,
+                "kinesis:ListShards",
+                StreamRef {
+                    stream_name: Some(name),
+                    stream_arn: None,
+                },
+            )?;
             (
-                name.to_string(),
+                name,
                 Some(
                     after
                         .parse::<u64>()
@@ -575,7 +626,7 @@ async fn list_shards(
             )
         }
         None => {
-            let name = state.stream_name(caller, input.stream())?;
+            let name = state.stream_name(caller, "kinesis:ListShards", input.stream())?;
             let after = match &input.exclusive_start_shard_id {
                 Some(id) => {
                     validate::shard_id(id, "exclusiveStartShardId")?;
@@ -679,7 +730,7 @@ async fn put_record(
     caller: &Caller,
     input: PutRecordInput,
 ) -> Result<PutRecordOutput, ApiError> {
-    let name = state.stream_name(caller, input.stream())?;
+    let name = state.stream_name(caller, "kinesis:PutRecord", input.stream())?;
     if let Some(ordering) = &input.sequence_number_for_ordering {
         SequenceNumber::parse(ordering, "sequenceNumberForOrdering")?;
     }
@@ -735,6 +786,7 @@ async fn put_records(
     }
     let name = state.stream_name(
         caller,
+        "kinesis:PutRecords",
         StreamRef {
             stream_name: input.stream_name.as_deref(),
             stream_arn: input.stream_arn.as_deref(),
@@ -837,7 +889,9 @@ async fn get_shard_iterator(
         .as_deref()
         .map(|s| SequenceNumber::parse(s, "startingSequenceNumber"))
         .transpose()?;
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:GetShardIterator", input.stream())
+        .await?;
     let shard = parse_shard_id(&shard_id_text)
         .and_then(|o| stream.shard(o))
         .ok_or_else(|| {
@@ -946,15 +1000,15 @@ async fn get_records(
     let position = state
         .iterators
         .open(caller.account_id.as_str(), &iterator, now)?;
-    let retention: Option<i64> = sqlx::query_scalar(
-        "SELECT retention_hours FROM streams WHERE stream_id = $1 AND account_id = $2",
+    let row = sqlx::query(
+        "SELECT retention_hours, stream_name FROM streams WHERE stream_id = $1 AND account_id = $2",
     )
     .bind(position.stream_id)
     .bind(caller.account_id.as_str())
     .fetch_optional(state.catalog.pool())
     .await
     .map_err(|e| api(e.into()))?;
-    let Some(retention_hours) = retention else {
+    let Some(row) = row else {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!(
@@ -963,6 +1017,18 @@ async fn get_records(
             ),
         ));
     };
+    let retention_hours: i64 = row.try_get("retention_hours").map_err(|e| api(e.into()))?;
+    let stream_name: String = row.try_get("stream_name").map_err(|e| api(e.into()))?;
+    let stream_arn = state.arn(caller, &stream_name);
+    state.authz.authorize(
+        caller,
+        "kinesis:GetRecords",
+        Resource::Stream {
+            account: &caller.account_id,
+            arn: &stream_arn,
+            name: &stream_name,
+        },
+    )?;
     let read = reader::read_shard(
         &state.catalog,
         &state.store,
@@ -1030,7 +1096,9 @@ async fn add_tags(
         ));
     }
     validate_tags(&tags)?;
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:AddTagsToStream", input.stream())
+        .await?;
     state
         .catalog
         .add_tags(stream.id, &tags)
@@ -1059,7 +1127,9 @@ async fn remove_tags(
     for key in &keys {
         validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:RemoveTagsFromStream", input.stream())
+        .await?;
     state
         .catalog
         .remove_tags(stream.id, &keys)
@@ -1078,7 +1148,9 @@ async fn list_tags(
     if let Some(start) = &input.exclusive_start_tag_key {
         validate::string_length(start, "exclusiveStartTagKey", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
-    let stream = state.load(caller, input.stream()).await?;
+    let stream = state
+        .load(caller, "kinesis:ListTagsForStream", input.stream())
+        .await?;
     let (tags, has_more_tags) = state
         .catalog
         .list_tags(stream.id, input.exclusive_start_tag_key.as_deref(), limit)
@@ -1097,6 +1169,13 @@ async fn describe_limits(
     state: &AppState,
     caller: &Caller,
 ) -> Result<DescribeLimitsOutput, ApiError> {
+    state.authz.authorize(
+        caller,
+        "kinesis:DescribeLimits",
+        Resource::Tenant {
+            account: &caller.account_id,
+        },
+    )?;
     let (open, on_demand) = state
         .catalog
         .account_usage(caller.account_id.as_str())
@@ -1118,7 +1197,12 @@ async fn change_retention(
 ) -> Result<Empty, ApiError> {
     let hours = validate::required(input.retention_period_hours, "retentionPeriodHours")?;
     validate::int_range(hours, "retentionPeriodHours", 1, i64::from(i32::MAX))?;
-    let stream = state.load(caller, input.stream()).await?;
+    let retention_action = if increase {
+        "kinesis:IncreaseStreamRetentionPeriod"
+    } else {
+        "kinesis:DecreaseStreamRetentionPeriod"
+    };
+    let stream = state.load(caller, retention_action, input.stream()).await?;
     if hours < limits::RETENTION_HOURS_MIN {
         return Err(ApiError::invalid_argument(format!(
             "Minimum allowed retention period is {} hours. Requested retention period ({hours} hours) is too short.",

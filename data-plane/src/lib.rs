@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authz;
 pub mod bearer;
 pub mod chunk;
 pub mod commit;
@@ -78,6 +79,8 @@ pub enum StartError {
     },
     #[error("serving")]
     Serve(#[source] std::io::Error),
+    #[error("loading the authorization policies")]
+    Authz(#[from] crate::authz::AuthzError),
     #[error("loading the root key")]
     RootKey(#[from] control_plane::rootkey::RootKeyError),
     #[error("writing the bootstrap credentials to {path}")]
@@ -190,6 +193,7 @@ impl Server {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
             authenticator,
             tokens: bearer::TokenService::new(catalog.clone(), root.clone()),
+            authz: authz::Authz::load()?,
             root_key: root,
             catalog: catalog.clone(),
             store,

@@ -120,13 +120,19 @@ def test_tenants_see_only_their_own_streams_and_records(server, tenants):
     arn_a = a.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
     assert arn_a == f"arn:aws:kinesis:{REGION}:{account_a}:stream/{name}"
     a.put_record(StreamName=name, PartitionKey="k", Data=b"for a only")
-    # b cannot reach a's stream by ARN, for reads or writes.
-    with expect_error("ResourceNotFoundException"):
+    # b cannot reach a's stream by ARN, for reads or writes: the platform policy
+    # forbids it before anything is looked up, and the message names action and resource.
+    with expect_error("AccessDeniedException") as denied:
         b.describe_stream_summary(StreamARN=arn_a)
-    with expect_error("ResourceNotFoundException"):
+    message = denied.exc.response["Error"]["Message"]
+    assert "kinesis:DescribeStreamSummary" in message and arn_a in message, message
+    assert f"arn:aws:iam::{account_b}:user/admin" in message, message
+    with expect_error("AccessDeniedException"):
         b.put_record(StreamARN=arn_a, PartitionKey="k", Data=b"intrusion")
-    with expect_error("ResourceNotFoundException"):
+    with expect_error("AccessDeniedException"):
         b.get_shard_iterator(StreamARN=arn_a, ShardId=SHARD0, ShardIteratorType="TRIM_HORIZON")
+    with expect_error("AccessDeniedException"):
+        b.delete_stream(StreamARN=arn_a)
     # a's shard iterator is worthless in b's hands.
     it_a = a.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     with expect_error("InvalidArgumentException"):
