@@ -70,19 +70,40 @@ impl<'a> PrincipalRef<'a> {
     }
 }
 
-pub struct Authz {
-    schema: Schema,
-    policies: PolicySet,
-    authorizer: Authorizer,
+/// The schema's entity types, parsed once (parsing a name is a Cedar parse).
+struct Types {
+    tenant: EntityTypeName,
+    user: EntityTypeName,
+    role: EntityTypeName,
+    stream: EntityTypeName,
+    action: EntityTypeName,
 }
 
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, AuthzError> {
-    let type_name =
-        EntityTypeName::from_str(type_name).map_err(|e| AuthzError::Request(e.to_string()))?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(id),
-    ))
+/// (principal ARN, action, resource, source IP): with the time in whole seconds, all a
+/// decision depends on while the policies are fixed.
+type DecisionKey = (String, String, String, IpAddr);
+/// Decisions remembered within one second, at most.
+const DECISIONS_PER_SECOND_MAX: usize = 10_000;
+
+pub struct Authz {
+    types: Types,
+    /// Decisions of the current second. A decision costs tens of microseconds (Cedar
+    /// builds and closes the entity graph each time); a second's repeats reuse it.
+    /// INVARIANT: the policies never change while an `Authz` lives; policy changes
+    /// will have to clear this.
+    decisions: std::sync::Mutex<(i64, HashMap<DecisionKey, Decision>)>,
+    policies: PolicySet,
+    authorizer: Authorizer,
+    /// The schema's actions; a request names one of them or is an error.
+    actions: HashSet<EntityUid>,
+}
+
+fn type_name(name: &str) -> Result<EntityTypeName, AuthzError> {
+    EntityTypeName::from_str(name).map_err(|e| AuthzError::Schema(e.to_string()))
+}
+
+fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
 }
 
 fn entity(
@@ -108,10 +129,20 @@ impl Authz {
             let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
             return Err(AuthzError::Invalid(errors.join("; ")));
         }
+        let actions = schema.actions().cloned().collect();
+        let types = Types {
+            tenant: type_name("Sluice::Tenant")?,
+            user: type_name("Sluice::User")?,
+            role: type_name("Sluice::Role")?,
+            stream: type_name("Sluice::Stream")?,
+            action: type_name("Sluice::Action")?,
+        };
         Ok(Authz {
-            schema,
+            types,
+            decisions: std::sync::Mutex::new((0, HashMap::new())),
             policies,
             authorizer: Authorizer::new(),
+            actions,
         })
     }
 
@@ -125,16 +156,16 @@ impl Authz {
         now_s: i64,
     ) -> Result<(Decision, Vec<String>), AuthzError> {
         let principal_type = if principal.kind == "role" {
-            "Sluice::Role"
+            &self.types.role
         } else {
-            "Sluice::User"
+            &self.types.user
         };
         let principal_arn = format!(
             "arn:aws:iam::{}:{}/{}",
             principal.account, principal.kind, principal.name
         );
-        let principal_uid = uid(principal_type, &principal_arn)?;
-        let principal_tenant = uid("Sluice::Tenant", principal.account)?;
+        let principal_uid = uid(principal_type, &principal_arn);
+        let principal_tenant = uid(&self.types.tenant, principal.account);
         let admin = principal.kind == "user"
             && principal.name == control_plane::identity::BOOTSTRAP_PRINCIPAL;
         let mut entities = vec![
@@ -160,8 +191,8 @@ impl Authz {
         ];
         let resource_uid = match resource {
             Resource::Stream { account, arn, name } => {
-                let tenant = uid("Sluice::Tenant", account)?;
-                let stream = uid("Sluice::Stream", arn)?;
+                let tenant = uid(&self.types.tenant, account);
+                let stream = uid(&self.types.stream, arn);
                 entities.push(entity(
                     stream.clone(),
                     vec![
@@ -186,7 +217,7 @@ impl Authz {
                 stream
             }
             Resource::Tenant { account } => {
-                let tenant = uid("Sluice::Tenant", account)?;
+                let tenant = uid(&self.types.tenant, account);
                 if account != principal.account {
                     entities.push(entity(
                         tenant.clone(),
@@ -200,9 +231,13 @@ impl Authz {
                 tenant
             }
         };
-        let entities = Entities::from_entities(entities, Some(&self.schema))
+        // The entities and request are built here from typed values, and every policy
+        // was validated against the schema at start, so they are not validated again
+        // per request: that validation was most of a decision's cost (measured; see
+        // the identity issue's note). The action must still be one of the schema's.
+        let entities = Entities::from_entities(entities, None)
             .map_err(|e| AuthzError::Request(e.to_string()))?;
-        let action_uid = uid("Sluice::Action", action)?;
+        let action_uid = uid(&self.types.action, action);
         let context = Context::from_pairs([
             (
                 "sourceIp".to_string(),
@@ -211,14 +246,13 @@ impl Authz {
             ("time".to_string(), RestrictedExpression::new_long(now_s)),
         ])
         .map_err(|e| AuthzError::Request(e.to_string()))?;
-        let request = Request::new(
-            principal_uid,
-            action_uid,
-            resource_uid,
-            context,
-            Some(&self.schema),
-        )
-        .map_err(|e| AuthzError::Request(e.to_string()))?;
+        if !self.actions.contains(&action_uid) {
+            return Err(AuthzError::Request(format!(
+                "{action} is not an action of the schema"
+            )));
+        }
+        let request = Request::new(principal_uid, action_uid, resource_uid, context, None)
+            .map_err(|e| AuthzError::Request(e.to_string()))?;
         let response = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
@@ -253,6 +287,19 @@ impl Authz {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let source_ip = caller.source_ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let resource_id = match resource {
+            Resource::Stream { arn, .. } => arn.to_string(),
+            Resource::Tenant { account } => account.to_string(),
+        };
+        let key: DecisionKey = (
+            caller.principal_arn.clone(),
+            action.to_string(),
+            resource_id,
+            source_ip,
+        );
+        if let Some(decision) = self.cached(now_s, &key) {
+            return self.answer(caller, action, resource, decision);
+        }
         let (decision, reasons) = self
             .decide(principal, action, resource, source_ip, now_s)
             .map_err(|e| {
@@ -260,6 +307,34 @@ impl Authz {
                 ApiError::internal()
             })?;
         tracing::debug!(principal = %caller.principal_arn, action, decision = ?decision, policies = ?reasons, "authorization");
+        self.remember(now_s, key, decision);
+        self.answer(caller, action, resource, decision)
+    }
+
+    /// A decision made this same second for the same request, if any.
+    fn cached(&self, now_s: i64, key: &DecisionKey) -> Option<Decision> {
+        let cache = self.decisions.lock().expect("decision cache lock");
+        (cache.0 == now_s)
+            .then(|| cache.1.get(key).copied())
+            .flatten()
+    }
+
+    fn remember(&self, now_s: i64, key: DecisionKey, decision: Decision) {
+        let mut cache = self.decisions.lock().expect("decision cache lock");
+        if cache.0 != now_s || cache.1.len() >= DECISIONS_PER_SECOND_MAX {
+            cache.0 = now_s;
+            cache.1.clear();
+        }
+        cache.1.insert(key, decision);
+    }
+
+    fn answer(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+        decision: Decision,
+    ) -> Result<(), ApiError> {
         match decision {
             Decision::Allow => Ok(()),
             Decision::Deny => {
@@ -374,6 +449,35 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    #[test]
+    fn repeated_decisions_agree_with_fresh_ones() {
+        let authz = Authz::load().unwrap();
+        let caller = Caller {
+            account_id: "111111111111".into(),
+            principal_arn: "arn:aws:iam::111111111111:user/alice".into(),
+            access_key_id: "AKIAEXAMPLE".into(),
+            source_ip: Some(IpAddr::from([10, 0, 0, 7])),
+        };
+        let own = Resource::Stream {
+            account: "111111111111",
+            arn: "arn:aws:kinesis:us-east-1:111111111111:stream/orders",
+            name: "orders",
+        };
+        let other = Resource::Stream {
+            account: "222222222222",
+            arn: "arn:aws:kinesis:us-east-1:222222222222:stream/orders",
+            name: "orders",
+        };
+        for _ in 0..3 {
+            assert!(authz.authorize(&caller, "kinesis:PutRecord", own).is_ok());
+            let denied = authz
+                .authorize(&caller, "kinesis:PutRecord", other)
+                .unwrap_err();
+            assert_eq!(denied.code, ErrorCode::AccessDenied);
+            assert!(denied.message.contains("kinesis:PutRecord"));
+        }
     }
 
     #[test]
