@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import stat
+import time
 from unittest import mock
 
 import pytest
@@ -133,3 +134,67 @@ def test_credentials_survive_a_restart(make_server):
     srv.restart()
     assert srv.credentials() == before
     assert srv.client().list_streams()["StreamNames"] == []
+
+
+def presigned(server, expires: int, body: bytes = b"{}", operation: str = "ListStreams"):
+    """A request signed in its query string (botocore's SigV4QueryAuth), sent as signed.
+    botocore's presigner moves a JSON body's members into the query and signs an empty
+    body, so an empty body is what goes on the wire."""
+    from urllib.parse import urlsplit
+    from botocore.auth import SigV4QueryAuth
+
+    key, secret = server.credentials()
+    headers = {"Content-Type": JSON_CT, "X-Amz-Target": TARGET_PREFIX + operation}
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers=headers)
+    SigV4QueryAuth(Credentials(key, secret), "kinesis", REGION, expires=expires).add_auth(req)
+    split = urlsplit(req.url)
+    assert "X-Amz-Signature=" in split.query
+    signed_body = req.data or b""
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(), timeout=60)
+    try:
+        conn.request("POST", f"{split.path}?{split.query}", body=signed_body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}"), split.query
+    finally:
+        conn.close()
+
+
+def test_presigned_requests_verify_until_they_expire(server):
+    status, body, _ = presigned(server, expires=60)
+    assert status == 200 and "StreamNames" in body, body
+    # A request signed with a 1-second lifetime, replayed after it, is refused.
+    status, body, query = presigned(server, expires=1)
+    assert status == 200, body
+    time.sleep(2.5)
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(), timeout=60)
+    try:
+        conn.request("POST", f"/?{query}", body=b"",
+                     headers={"Content-Type": JSON_CT, "X-Amz-Target": TARGET_PREFIX + "ListStreams"})
+        resp = conn.getresponse()
+        refused = json.loads(resp.read())
+    finally:
+        conn.close()
+    assert resp.status == 400 and refused["__type"] == "InvalidSignatureException", refused
+    assert "expired" in refused["message"]
+
+
+def test_a_presigned_request_with_another_body_is_refused(server):
+    from urllib.parse import urlsplit
+    from botocore.auth import SigV4QueryAuth
+    import http.client
+
+    key, secret = server.credentials()
+    headers = {"Content-Type": JSON_CT, "X-Amz-Target": TARGET_PREFIX + "ListStreams"}
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=b'{"Limit": 1}', headers=headers)
+    SigV4QueryAuth(Credentials(key, secret), "kinesis", REGION, expires=60).add_auth(req)
+    split = urlsplit(req.url)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(), timeout=60)
+    try:
+        conn.request("POST", f"/?{split.query}", body=b'{"Limit": 2}', headers=headers)
+        resp = conn.getresponse()
+        refused = json.loads(resp.read())
+    finally:
+        conn.close()
+    assert resp.status == 400 and refused["__type"] == "InvalidSignatureException", refused
