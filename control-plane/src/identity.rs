@@ -167,6 +167,18 @@ fn principal_from_row(row: &AnyRow) -> Result<Principal, CatalogError> {
     })
 }
 
+/// `ResourceNotFoundException` when a statement touched no row.
+fn found(rows: u64, message: impl FnOnce() -> String) -> Result<(), CatalogError> {
+    if rows == 0 {
+        return Err(ApiError::new(ErrorCode::ResourceNotFound, message()).into());
+    }
+    Ok(())
+}
+
+fn access_key_not_found(access_key_id: &str) -> String {
+    format!("The Access Key with id {access_key_id} cannot be found.")
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -288,14 +300,9 @@ impl Catalog {
         .bind(disabled_at_ms)
         .execute(self.pool())
         .await?;
-        if updated.rows_affected() == 0 {
-            return Err(ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!("Tenant {account_id} not found."),
-            )
-            .into());
-        }
-        Ok(())
+        found(updated.rows_affected(), || {
+            format!("Tenant {account_id} not found.")
+        })
     }
 
     pub async fn create_principal(
@@ -502,14 +509,9 @@ impl Catalog {
         .bind(if active { "Active" } else { "Inactive" })
         .execute(self.pool())
         .await?;
-        if updated.rows_affected() == 0 {
-            return Err(ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!("The Access Key with id {access_key_id} cannot be found."),
-            )
-            .into());
-        }
-        Ok(())
+        found(updated.rows_affected(), || {
+            access_key_not_found(access_key_id)
+        })
     }
 
     pub async fn delete_access_key(
@@ -523,14 +525,9 @@ impl Catalog {
                 .bind(access_key_id)
                 .execute(self.pool())
                 .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(ApiError::new(
-                ErrorCode::ResourceNotFound,
-                format!("The Access Key with id {access_key_id} cannot be found."),
-            )
-            .into());
-        }
-        Ok(())
+        found(deleted.rows_affected(), || {
+            access_key_not_found(access_key_id)
+        })
     }
 
     /// The principal and secret behind an access key, if the key, its principal and
