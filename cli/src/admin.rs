@@ -218,6 +218,39 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<()> {
+    let value = call_json(connect, method, path, &[], body).await?;
+    if !value.is_null() {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}
+
+/// One signed request whose answer is JSON; a failure becomes the error.
+async fn call_json(
+    connect: &ConnectArgs,
+    method: &str,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let (status, _headers, bytes) = send(connect, method, path, query, body).await?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let kind = value["__type"].as_str().unwrap_or("Error");
+        let message = value["message"].as_str().unwrap_or("");
+        bail!("{status}: {kind}: {message}");
+    }
+    Ok(value)
+}
+
+/// One signed request to the admin API.
+async fn send(
+    connect: &ConnectArgs,
+    method: &str,
+    path: &str,
+    query: &[(&str, String)],
+    body: Option<Value>,
+) -> anyhow::Result<(hyper::StatusCode, hyper::HeaderMap, Bytes)> {
     let addr = tokio::net::lookup_host(&connect.endpoint)
         .await
         .with_context(|| format!("resolving {}", connect.endpoint))?
@@ -235,9 +268,11 @@ async fn call(
         connect.endpoint.clone(),
     )?;
     let body = Bytes::from(body.map(|b| b.to_string()).unwrap_or_default());
+    let query = crate::sigv4::canonical_query(query);
     let (amz_date, authorization) = signer.sign_request(
         method,
         path,
+        &query,
         "sluice",
         &[("content-type", "application/json")],
         &body,
@@ -258,9 +293,14 @@ async fn call(
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    let uri = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
     let request = Request::builder()
         .method(method)
-        .uri(path)
+        .uri(uri)
         .header("host", &connect.endpoint)
         .header("content-type", "application/json")
         .header("x-amz-date", amz_date)
@@ -268,15 +308,366 @@ async fn call(
         .body(Full::new(body))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await?.to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let kind = value["__type"].as_str().unwrap_or("Error");
-        let message = value["message"].as_str().unwrap_or("");
-        bail!("{status}: {kind}: {message}");
+    Ok((status, headers, bytes))
+}
+
+#[derive(clap::Args)]
+pub struct TenantArg {
+    /// The tenant's account id.
+    #[arg(long)]
+    tenant: String,
+}
+
+#[derive(clap::Args)]
+pub struct ProposedDocument {
+    /// The document's name (`stream/<name>` or `principal/user/<name>` attach it).
+    #[arg(long)]
+    name: Option<String>,
+    /// A Cedar file to use in place of the stored document of that name.
+    #[arg(long, requires = "name")]
+    file: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Check a Cedar file against the schema (strictly) and the document's attachment.
+    Validate {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        file: PathBuf,
+    },
+    /// Run decision cases (a JSON array, as in policies/cases/) against the tenant's
+    /// policies, or against them with a proposed document in place; fails if any fails.
+    Test {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(flatten)]
+        proposed: ProposedDocument,
+        cases: PathBuf,
+    },
+    /// Would this request be allowed, and which policies decide it?
+    Simulate {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[command(flatten)]
+        proposed: ProposedDocument,
+        /// The principal's ARN.
+        #[arg(long)]
+        principal: String,
+        /// The action, e.g. kinesis:PutRecord.
+        #[arg(long)]
+        action: String,
+        /// The stream's ARN (or use --on-tenant for tenant-wide actions).
+        #[arg(long, conflicts_with = "on_tenant")]
+        stream: Option<String>,
+        /// The account id a tenant-wide action (ListStreams, sluice:*) is about.
+        #[arg(long)]
+        on_tenant: Option<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        source_ip: String,
+        #[arg(long, default_value = "TLSv1.3")]
+        tls_version: String,
+    },
+    /// Store a Cedar file as the next version of a document (refused if invalid).
+    Apply {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        file: PathBuf,
+    },
+    /// The tenant's documents in force.
+    List {
+        #[command(flatten)]
+        tenant: TenantArg,
+    },
+    /// One document (its newest version, or --version).
+    Get {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// A document's versions, newest first.
+    History {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+    /// A unified diff between two versions (default: the newest and the one before).
+    Diff {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        from: Option<i64>,
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Store an earlier version again as the newest.
+    Rollback {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: i64,
+    },
+    /// Delete a document (its history stays).
+    Delete {
+        #[command(flatten)]
+        tenant: TenantArg,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn read_text(path: &PathBuf) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn policies_path(tenant: &TenantArg, verb: &str) -> anyhow::Result<String> {
+    let base = format!(
+        "/admin/v1/tenants/{}/policies",
+        segment(&tenant.tenant, "tenant")?
+    );
+    Ok(if verb.is_empty() {
+        base
+    } else {
+        format!("{base}/{verb}")
+    })
+}
+
+fn proposal(proposed: &ProposedDocument) -> anyhow::Result<Value> {
+    let mut out = json!({});
+    if let Some(name) = &proposed.name {
+        out["name"] = json!(name);
+        if let Some(file) = &proposed.file {
+            out["policy"] = json!(read_text(file)?);
+        }
     }
-    if !value.is_null() {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(out)
+}
+
+pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Validate { tenant, name, file } => {
+            let body = json!({"name": name, "policy": read_text(&file)?});
+            let answer = call_json(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "validate")?,
+                &[],
+                Some(body),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            if answer["valid"] != json!(true) {
+                bail!("{} does not validate", file.display());
+            }
+        }
+        PolicyCommand::Test {
+            tenant,
+            proposed,
+            cases,
+        } => {
+            let mut body = proposal(&proposed)?;
+            body["cases"] = serde_json::from_str(&read_text(&cases)?)
+                .with_context(|| format!("{} is not a JSON array of cases", cases.display()))?;
+            let answer = call_json(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "test")?,
+                &[],
+                Some(body),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            if answer["failed"] != json!(0) {
+                bail!("{} decision case(s) failed", answer["failed"]);
+            }
+        }
+        PolicyCommand::Simulate {
+            tenant,
+            proposed,
+            principal,
+            action,
+            stream,
+            on_tenant,
+            source_ip,
+            tls_version,
+        } => {
+            let resource = match (stream, on_tenant) {
+                (Some(arn), _) => json!({"stream": arn}),
+                (None, Some(account)) => json!({"tenant": account}),
+                (None, None) => bail!("name the resource with --stream or --on-tenant"),
+            };
+            let mut body = proposal(&proposed)?;
+            body["principal"] = json!(principal);
+            body["action"] = json!(action);
+            body["resource"] = resource;
+            body["source_ip"] = json!(source_ip);
+            body["tls_version"] = json!(tls_version);
+            let answer = call_json(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "simulate")?,
+                &[],
+                Some(body),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        PolicyCommand::Apply { tenant, name, file } => {
+            let body = json!({"name": name, "policy": read_text(&file)?});
+            call(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "apply")?,
+                Some(body),
+            )
+            .await?;
+        }
+        PolicyCommand::List { tenant } => {
+            call(&connect, "GET", &policies_path(&tenant, "")?, None).await?;
+        }
+        PolicyCommand::Get {
+            tenant,
+            name,
+            version,
+        } => {
+            let mut query = vec![("name", name)];
+            if let Some(v) = version {
+                query.push(("version", v.to_string()));
+            }
+            let answer = call_json(
+                &connect,
+                "GET",
+                &policies_path(&tenant, "get")?,
+                &query,
+                None,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        PolicyCommand::History { tenant, name } => {
+            let answer = call_json(
+                &connect,
+                "GET",
+                &policies_path(&tenant, "history")?,
+                &[("name", name)],
+                None,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+        }
+        PolicyCommand::Diff {
+            tenant,
+            name,
+            from,
+            to,
+        } => {
+            let mut query = vec![("name", name)];
+            if let Some(v) = from {
+                query.push(("from", v.to_string()));
+            }
+            if let Some(v) = to {
+                query.push(("to", v.to_string()));
+            }
+            let answer = call_json(
+                &connect,
+                "GET",
+                &policies_path(&tenant, "diff")?,
+                &query,
+                None,
+            )
+            .await?;
+            print!("{}", answer["diff"].as_str().unwrap_or_default());
+        }
+        PolicyCommand::Rollback {
+            tenant,
+            name,
+            version,
+        } => {
+            let body = json!({"name": name, "version": version});
+            call(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "rollback")?,
+                Some(body),
+            )
+            .await?;
+        }
+        PolicyCommand::Delete { tenant, name } => {
+            let body = json!({"name": name});
+            call(
+                &connect,
+                "POST",
+                &policies_path(&tenant, "delete")?,
+                Some(body),
+            )
+            .await?;
+        }
     }
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Write the tenant's audit trail to stdout as JSON lines, oldest first.
+    Export {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Start after this entry id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Stop after this many entries.
+        #[arg(long, default_value_t = 100_000)]
+        max: u64,
+    },
+}
+
+pub async fn audit(connect: ConnectArgs, command: AuditCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    let AuditCommand::Export { tenant, after, max } = command;
+    let path = format!(
+        "/admin/v1/tenants/{}/audit",
+        segment(&tenant.tenant, "tenant")?
+    );
+    let mut after = after;
+    let mut written = 0u64;
+    let mut out = std::io::stdout().lock();
+    while written < max {
+        let page = (max - written).min(10_000);
+        let query = [("after", after.to_string()), ("limit", page.to_string())];
+        let (status, headers, bytes) = send(&connect, "GET", &path, &query, None).await?;
+        if !status.is_success() {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            bail!(
+                "{status}: {}: {}",
+                value["__type"].as_str().unwrap_or("Error"),
+                value["message"].as_str().unwrap_or("")
+            );
+        }
+        out.write_all(&bytes)?;
+        written += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        match headers
+            .get("x-sluice-next-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    out.flush()?;
     Ok(())
 }

@@ -51,6 +51,21 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeyCommand,
     },
+    /// Author a tenant's Cedar policies: validate, test, simulate, apply, diff, history,
+    /// rollback.
+    Policy {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::PolicyCommand,
+    },
+    /// Read a tenant's audit trail of authorization decisions.
+    Audit {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -173,6 +188,8 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(admin::principal(connect, command))
         }
         Command::Key { connect, command } => runtime.block_on(admin::key(connect, command)),
+        Command::Policy { connect, command } => runtime.block_on(admin::policy(connect, command)),
+        Command::Audit { connect, command } => runtime.block_on(admin::audit(connect, command)),
     }
 }
 

@@ -80,6 +80,7 @@ impl Signer {
         self.sign_request(
             "POST",
             "/",
+            "",
             "kinesis",
             &[("content-type", content_type), ("x-amz-target", target)],
             body,
@@ -89,11 +90,14 @@ impl Signer {
 
     /// Signs any request to this host: `headers` (lowercase names) are signed along with
     /// `host` and `x-amz-date`. `path` must be made of unreserved characters and `/`,
-    /// so that its canonical form is itself.
+    /// so that its canonical form is itself; `canonical_query` comes from
+    /// `canonical_query`.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_request(
         &self,
         method: &str,
         path: &str,
+        canonical_query: &str,
         service: &str,
         headers: &[(&str, &str)],
         body: &[u8],
@@ -119,7 +123,7 @@ impl Signer {
             .collect::<Vec<_>>()
             .join(";");
         let canonical_request = format!(
-            "{method}\n{path}\n\n{canonical_headers}\n{signed_headers}\n{}",
+            "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{}",
             hex(digest::digest(&digest::SHA256, body).as_ref())
         );
         let scope = format!("{date}/{}/{service}/aws4_request", self.region);
@@ -141,6 +145,30 @@ impl Signer {
         );
         (amz_date, authorization)
     }
+}
+
+/// A query string in SigV4's canonical form (each name and value percent-encoded except
+/// unreserved characters, pairs sorted), which is also a valid query to send.
+pub fn canonical_query(pairs: &[(&str, String)]) -> String {
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+    let mut encoded: Vec<(String, String)> =
+        pairs.iter().map(|(k, v)| (encode(k), encode(v))).collect();
+    encoded.sort();
+    encoded
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]

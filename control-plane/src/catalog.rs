@@ -31,6 +31,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tokens",
         include_str!("../../migrations/sqlite/0004_tokens.sql"),
     ),
+    (
+        6,
+        "policies and audit",
+        include_str!("../../migrations/sqlite/0006_policies_audit.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -52,6 +57,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "tokens",
         include_str!("../../migrations/postgres/0004_tokens.sql"),
+    ),
+    (
+        6,
+        "policies and audit",
+        include_str!("../../migrations/postgres/0006_policies_audit.sql"),
     ),
 ];
 

@@ -7,9 +7,11 @@
 //! with a write statement, so SQLite takes its write lock up front and waits on
 //! `busy_timeout` instead of failing a read-to-write upgrade.
 
+pub mod audit;
 pub mod catalog;
 pub mod datakeys;
 pub mod identity;
+pub mod policies;
 pub mod rootkey;
 pub mod streams;
 pub mod testing;

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::Caller;
+use crate::authz::Resource;
 use crate::gateway::reserve_body_bytes;
 use crate::handlers::AppState;
 
@@ -65,6 +66,47 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/access-keys/{key_id}/{action}",
             post(set_access_key_status),
         )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies",
+            get(list_policies),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/get",
+            get(get_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/history",
+            get(policy_history),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/diff",
+            get(policy_diff),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/validate",
+            post(validate_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/test",
+            post(test_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/simulate",
+            post(simulate_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/apply",
+            post(apply_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/delete",
+            post(delete_policy),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/policies/rollback",
+            post(rollback_policy),
+        )
+        .route("/admin/v1/tenants/{account_id}/audit", get(export_audit))
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
@@ -168,8 +210,17 @@ async fn authenticate(
             .map_err(|_| {
                 ApiError::new(ErrorCode::SerializationException, "Request body too large.")
             })?;
-        let caller =
+        let mut caller =
             crate::gateway::identify(&state, &parts, body.clone(), ADMIN_SIGNING_SERVICE).await?;
+        caller.source_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        caller.tls_version = parts
+            .extensions
+            .get::<crate::tls::TlsVersion>()
+            .map(|v| v.0);
+        caller.request_id = request_id.clone();
         drop(budget);
         Ok((caller, body))
     }
@@ -189,45 +240,25 @@ async fn authenticate(
     response
 }
 
-fn is_platform_admin(state: &AppState, caller: &Caller) -> bool {
-    caller.account_id == state.config.account_id
-}
-
-fn is_tenant_admin(caller: &Caller, account_id: &str) -> bool {
-    caller.account_id == account_id
-        && caller.principal_arn
-            == format!(
-                "arn:aws:iam::{account_id}:user/{}",
-                identity::BOOTSTRAP_PRINCIPAL
-            )
-}
-
-fn denied(caller: &Caller, action: &str, resource: &str) -> AdminError {
-    AdminError(ApiError::new(
-        ErrorCode::AccessDenied,
-        format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource}",
-            caller.principal_arn
-        ),
-    ))
-}
-
-/// The caller may administer `account_id`'s principals and keys.
-fn may_manage(
+/// Asks Cedar whether the caller may perform the admin `action` on the tenant
+/// `account_id`; a deny is `AccessDeniedException` naming both, as for any operation.
+async fn allow(
     state: &AppState,
     caller: &Caller,
     action: &str,
     account_id: &str,
 ) -> Result<(), AdminError> {
-    if is_platform_admin(state, caller) || is_tenant_admin(caller, account_id) {
-        Ok(())
-    } else {
-        Err(denied(
+    state
+        .authz
+        .authorize(
             caller,
             action,
-            &format!("arn:aws:iam::{account_id}:root"),
-        ))
-    }
+            Resource::Tenant {
+                account: account_id,
+            },
+        )
+        .await
+        .map_err(AdminError)
 }
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, AdminError> {
@@ -258,13 +289,7 @@ async fn create_tenant(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> AdminResult {
-    if !is_platform_admin(&state, &caller) {
-        return Err(denied(
-            &caller,
-            "sluice:CreateTenant",
-            "arn:aws:iam::*:root",
-        ));
-    }
+    allow(&state, &caller, "sluice:CreateTenant", &caller.account_id).await?;
     let input: CreateTenant = parse_body(&body)?;
     let now = now_ms();
     let tenant = state.catalog.create_tenant(&input.name, None, now).await?;
@@ -294,12 +319,14 @@ async fn list_tenants(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
 ) -> AdminResult {
-    let tenants = if is_platform_admin(&state, &caller) {
+    // The administering tenant's principals may list every tenant; anyone else sees
+    // at most its own.
+    let tenants = if caller.account_id == state.config.account_id {
+        allow(&state, &caller, "sluice:ListTenants", &caller.account_id).await?;
         state.catalog.list_tenants().await?
-    } else if is_tenant_admin(&caller, &caller.account_id) {
-        vec![state.catalog.tenant(&caller.account_id).await?]
     } else {
-        return Err(denied(&caller, "sluice:ListTenants", "arn:aws:iam::*:root"));
+        allow(&state, &caller, "sluice:GetTenant", &caller.account_id).await?;
+        vec![state.catalog.tenant(&caller.account_id).await?]
     };
     ok(&json!({"tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>()}))
 }
@@ -309,7 +336,7 @@ async fn get_tenant(
     Extension(caller): Extension<Caller>,
     Path(account_id): Path<String>,
 ) -> AdminResult {
-    may_manage(&state, &caller, "sluice:GetTenant", &account_id)?;
+    allow(&state, &caller, "sluice:GetTenant", &account_id).await?;
     ok(&tenant_json(&state.catalog.tenant(&account_id).await?))
 }
 
@@ -324,13 +351,7 @@ async fn set_tenant_disabled(
     } else {
         "sluice:EnableTenant"
     };
-    if !is_platform_admin(state, caller) {
-        return Err(denied(
-            caller,
-            action,
-            &format!("arn:aws:iam::{account_id}:root"),
-        ));
-    }
+    allow(state, caller, action, account_id).await?;
     if account_id == state.config.account_id {
         return Err(AdminError(ApiError::invalid_argument(
             "The administering tenant cannot be disabled.",
@@ -383,7 +404,7 @@ async fn create_principal(
     Path(account_id): Path<String>,
     body: Bytes,
 ) -> AdminResult {
-    may_manage(&state, &caller, "sluice:CreatePrincipal", &account_id)?;
+    allow(&state, &caller, "sluice:CreatePrincipal", &account_id).await?;
     let input: CreatePrincipal = parse_body(&body)?;
     let principal = state
         .catalog
@@ -397,7 +418,7 @@ async fn list_principals(
     Extension(caller): Extension<Caller>,
     Path(account_id): Path<String>,
 ) -> AdminResult {
-    may_manage(&state, &caller, "sluice:ListPrincipals", &account_id)?;
+    allow(&state, &caller, "sluice:ListPrincipals", &account_id).await?;
     state.catalog.tenant(&account_id).await?;
     let principals = state.catalog.list_principals(&account_id).await?;
     ok(&json!({"principals": principals.iter().map(principal_json).collect::<Vec<_>>()}))
@@ -411,7 +432,7 @@ async fn principal_at(
     kind: &str,
     name: &str,
 ) -> Result<Principal, AdminError> {
-    may_manage(state, caller, action, account_id)?;
+    allow(state, caller, action, account_id).await?;
     Ok(state
         .catalog
         .principal(account_id, kind_of(kind)?, name)
@@ -573,7 +594,508 @@ async fn revoke_token(
     Extension(caller): Extension<Caller>,
     Path((account_id, token_id)): Path<(String, String)>,
 ) -> AdminResult {
-    may_manage(&state, &caller, "sluice:RevokeToken", &account_id)?;
+    allow(&state, &caller, "sluice:RevokeToken", &account_id).await?;
     state.tokens.revoke(&account_id, &token_id).await?;
     ok(&json!({"token_id": token_id, "revoked": true}))
+}
+
+// ---- The policy workflow: validate, test, simulate, apply, diff, history, rollback ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDocument {
+    /// The document's name; an attached document is `stream/<name>` or
+    /// `principal/<kind>/<name>`.
+    name: String,
+    policy: String,
+}
+
+fn invalid_policy(errors: Vec<String>) -> AdminError {
+    AdminError(ApiError::new(
+        ErrorCode::Validation,
+        format!("The policy does not validate: {}", errors.join("; ")),
+    ))
+}
+
+fn version_json(v: &control_plane::policies::PolicyVersion) -> serde_json::Value {
+    json!({
+        "name": v.name,
+        "version": v.version,
+        "deleted": v.body.is_none(),
+        "created_at_ms": v.created_at_ms,
+        "created_by": v.created_by,
+    })
+}
+
+/// Checks a document without storing it: `{"valid": bool, "errors": [...]}`.
+async fn validate_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:SimulatePolicy", &account_id).await?;
+    let input: PolicyDocument = parse_body(&body)?;
+    control_plane::policies::validate_policy_name(&input.name)?;
+    match state.authz.compile(&account_id, &input.name, &input.policy) {
+        Ok(policies) => ok(&json!({"valid": true, "errors": [], "policies": policies.len()})),
+        Err(errors) => ok(&json!({"valid": false, "errors": errors})),
+    }
+}
+
+/// Stores a document as its next version, once it validates.
+async fn apply_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
+    let input: PolicyDocument = parse_body(&body)?;
+    control_plane::policies::validate_policy_name(&input.name)?;
+    state.catalog.tenant(&account_id).await?;
+    state
+        .authz
+        .compile(&account_id, &input.name, &input.policy)
+        .map_err(invalid_policy)?;
+    let stored = state
+        .catalog
+        .put_policy_version(
+            &account_id,
+            &input.name,
+            Some(&input.policy),
+            &caller.principal_arn,
+            now_ms(),
+        )
+        .await?;
+    state.authz.forget_tenant(&account_id);
+    created(&version_json(&stored))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyName {
+    name: String,
+}
+
+/// Deletes a document: a new version without a body; history keeps the old ones.
+async fn delete_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
+    let input: PolicyName = parse_body(&body)?;
+    let current = state
+        .catalog
+        .policy_version(&account_id, &input.name, None)
+        .await?;
+    if current.body.is_none() {
+        return Err(AdminError(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("Policy {} is already deleted.", input.name),
+        )));
+    }
+    let stored = state
+        .catalog
+        .put_policy_version(
+            &account_id,
+            &input.name,
+            None,
+            &caller.principal_arn,
+            now_ms(),
+        )
+        .await?;
+    state.authz.forget_tenant(&account_id);
+    ok(&version_json(&stored))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    name: String,
+    version: i64,
+}
+
+/// Stores an earlier version's body again, as the newest version.
+async fn rollback_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
+    let input: Rollback = parse_body(&body)?;
+    let target = state
+        .catalog
+        .policy_version(&account_id, &input.name, Some(input.version))
+        .await?;
+    // Rolling back to a deletion deletes; any body must still validate today.
+    if let Some(text) = &target.body {
+        state
+            .authz
+            .compile(&account_id, &input.name, text)
+            .map_err(invalid_policy)?;
+    }
+    let stored = state
+        .catalog
+        .put_policy_version(
+            &account_id,
+            &input.name,
+            target.body.as_deref(),
+            &caller.principal_arn,
+            now_ms(),
+        )
+        .await?;
+    state.authz.forget_tenant(&account_id);
+    ok(&json!({"rolled_back_to": input.version, "version": version_json(&stored)}))
+}
+
+/// The tenant's documents in force (newest version of each, deleted ones left out).
+async fn list_policies(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:GetPolicy", &account_id).await?;
+    let active = state.catalog.active_policies(&account_id).await?;
+    ok(&json!({"policies": active.iter().map(version_json).collect::<Vec<_>>()}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionQuery {
+    name: String,
+    version: Option<i64>,
+}
+
+async fn get_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    Query(query): Query<VersionQuery>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:GetPolicy", &account_id).await?;
+    let v = state
+        .catalog
+        .policy_version(&account_id, &query.name, query.version)
+        .await?;
+    let mut out = version_json(&v);
+    out["policy"] = json!(v.body);
+    ok(&out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameQuery {
+    name: String,
+}
+
+async fn policy_history(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    Query(query): Query<NameQuery>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:GetPolicy", &account_id).await?;
+    let history = state
+        .catalog
+        .policy_history(&account_id, &query.name)
+        .await?;
+    ok(
+        &json!({"name": query.name, "versions": history.iter().map(version_json).collect::<Vec<_>>()}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    name: String,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// A unified diff between two versions (default: the newest and the one before it).
+async fn policy_diff(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    Query(query): Query<DiffQuery>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:GetPolicy", &account_id).await?;
+    let to = state
+        .catalog
+        .policy_version(&account_id, &query.name, query.to)
+        .await?;
+    let from_version = query.from.unwrap_or(to.version - 1);
+    let from_text = if from_version < 1 {
+        String::new()
+    } else {
+        state
+            .catalog
+            .policy_version(&account_id, &query.name, Some(from_version))
+            .await?
+            .body
+            .unwrap_or_default()
+    };
+    let to_text = to.body.clone().unwrap_or_default();
+    let diff = similar::TextDiff::from_lines(&from_text, &to_text)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("{} v{from_version}", query.name),
+            &format!("{} v{}", query.name, to.version),
+        )
+        .to_string();
+    ok(&json!({"name": query.name, "from": from_version, "to": to.version, "diff": diff}))
+}
+
+/// A request a simulation or a decision case asks about.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct Question {
+    /// A principal ARN, `arn:aws:iam::<account>:user/<name>` or `...:role/<name>`.
+    principal: String,
+    action: String,
+    /// `{"stream": "<stream ARN>"}` or `{"tenant": "<account id>"}`.
+    resource: QuestionResource,
+    #[serde(default = "default_source_ip")]
+    source_ip: std::net::IpAddr,
+    #[serde(default = "default_tls_version")]
+    tls_version: String,
+    /// Seconds since the epoch; now when absent.
+    time: Option<i64>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum QuestionResource {
+    Stream(String),
+    Tenant(String),
+}
+
+fn default_source_ip() -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, 1])
+}
+
+fn default_tls_version() -> String {
+    "TLSv1.3".into()
+}
+
+/// Decides `question` under the tenant's policies with `proposed` in place.
+async fn answer(
+    state: &AppState,
+    account_id: &str,
+    proposed: Option<(&str, Option<&str>)>,
+    question: &Question,
+) -> Result<(cedar_policy::Decision, Vec<String>), AdminError> {
+    let principal = crate::authz::PrincipalRef::from_arn(&question.principal).ok_or_else(|| {
+        AdminError(ApiError::invalid_argument(format!(
+            "{} is not a principal ARN (arn:aws:iam::<account>:user|role/<name>).",
+            question.principal
+        )))
+    })?;
+    let parsed;
+    let resource = match &question.resource {
+        QuestionResource::Stream(arn) => {
+            parsed = protocol::arn::StreamArn::parse(arn)?;
+            Resource::Stream {
+                account: &parsed.account_id,
+                arn,
+                name: &parsed.stream_name,
+            }
+        }
+        QuestionResource::Tenant(account) => Resource::Tenant { account },
+    };
+    let facts = crate::authz::RequestFacts {
+        source_ip: question.source_ip,
+        tls_version: &question.tls_version,
+        time_s: question.time.unwrap_or_else(|| now_ms() / 1000),
+    };
+    state
+        .authz
+        .simulate(
+            account_id,
+            proposed,
+            principal,
+            &question.action,
+            resource,
+            facts,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::authz::SimulationError::Invalid(errors) => invalid_policy(errors),
+            crate::authz::SimulationError::Internal(cause) => {
+                tracing::error!(cause, "simulation failed");
+                AdminError(ApiError::internal())
+            }
+        })
+}
+
+fn decision_name(d: cedar_policy::Decision) -> &'static str {
+    match d {
+        cedar_policy::Decision::Allow => "Allow",
+        cedar_policy::Decision::Deny => "Deny",
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Simulation {
+    #[serde(flatten)]
+    question: Question,
+    /// A proposed document to decide with, in place of the stored one of that name.
+    name: Option<String>,
+    policy: Option<String>,
+}
+
+/// Would this request be allowed, and which policies decided it.
+async fn simulate_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:SimulatePolicy", &account_id).await?;
+    let input: Simulation = parse_body(&body)?;
+    let proposed = proposal(&input.name, &input.policy)?;
+    let (decision, policies) = answer(&state, &account_id, proposed, &input.question).await?;
+    ok(&json!({"decision": decision_name(decision), "policies": policies}))
+}
+
+fn proposal<'a>(
+    name: &'a Option<String>,
+    policy: &'a Option<String>,
+) -> Result<Option<(&'a str, Option<&'a str>)>, AdminError> {
+    match (name, policy) {
+        (Some(name), policy) => {
+            control_plane::policies::validate_policy_name(name)?;
+            Ok(Some((name.as_str(), policy.as_deref())))
+        }
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(AdminError(ApiError::invalid_argument(
+            "A proposed policy needs the name of the document it would replace.",
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionCase {
+    name: String,
+    #[serde(flatten)]
+    question: Question,
+    /// `Allow` or `Deny`.
+    decision: String,
+    /// Policy ids that must be among the deciding ones.
+    #[serde(default)]
+    policies: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRun {
+    name: Option<String>,
+    policy: Option<String>,
+    cases: Vec<DecisionCase>,
+}
+
+/// Decision cases one test run holds at most.
+const TEST_CASES_MAX: usize = 1_000;
+
+/// Runs decision cases against the tenant's policies (with a proposed document in
+/// place, when given); each case passes when the decision and its deciding policies
+/// are as expected.
+async fn test_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:SimulatePolicy", &account_id).await?;
+    let input: TestRun = parse_body(&body)?;
+    if input.cases.len() > TEST_CASES_MAX {
+        return Err(AdminError(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("A test run holds at most {TEST_CASES_MAX} cases."),
+        )));
+    }
+    let proposed = proposal(&input.name, &input.policy)?;
+    let mut results = Vec::with_capacity(input.cases.len());
+    let mut failed = 0;
+    for case in &input.cases {
+        if !matches!(case.decision.as_str(), "Allow" | "Deny") {
+            return Err(AdminError(ApiError::validation(
+                &case.decision,
+                "decision",
+                "Member must satisfy enum value set: [Allow, Deny]",
+            )));
+        }
+        let (decision, policies) = answer(&state, &account_id, proposed, &case.question).await?;
+        let passed = decision_name(decision) == case.decision
+            && case.policies.iter().all(|p| policies.contains(p));
+        if !passed {
+            failed += 1;
+        }
+        results.push(json!({
+            "name": case.name,
+            "expected": case.decision,
+            "expected_policies": case.policies,
+            "decision": decision_name(decision),
+            "policies": policies,
+            "passed": passed,
+        }));
+    }
+    ok(&json!({"passed": results.len() - failed, "failed": failed, "results": results}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Entries after this id (0: from the start).
+    #[serde(default)]
+    after: i64,
+    limit: Option<i64>,
+}
+
+/// Entries one export returns by default.
+const AUDIT_EXPORT_DEFAULT: i64 = 1_000;
+
+/// The tenant's audit trail as JSON lines, oldest first: its principals' decisions and
+/// every decision about its resources. `x-sluice-next-after` names where the next page
+/// starts when this one is full.
+async fn export_audit(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    Query(query): Query<AuditQuery>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:ReadAuditLog", &account_id).await?;
+    let limit = query
+        .limit
+        .unwrap_or(AUDIT_EXPORT_DEFAULT)
+        .clamp(1, control_plane::audit::AUDIT_PAGE_MAX);
+    let entries = state
+        .catalog
+        .audit_entries(&account_id, query.after, limit)
+        .await?;
+    let mut body = Vec::new();
+    for entry in &entries {
+        serde_json::to_writer(&mut body, entry).map_err(|_| AdminError(ApiError::internal()))?;
+        body.push(b'\n');
+    }
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response();
+    if entries.len() as i64 == limit
+        && let Some(last) = entries.last()
+        && let Ok(value) = HeaderValue::from_str(&last.id.to_string())
+    {
+        response.headers_mut().insert("x-sluice-next-after", value);
+    }
+    Ok(response)
 }

@@ -25,6 +25,10 @@ pub struct Caller {
     pub access_key_id: String,
     /// Where the request came from; the gateway sets it once it knows the caller.
     pub source_ip: Option<std::net::IpAddr>,
+    /// The TLS version of the request's connection, set by the gateway.
+    pub tls_version: Option<&'static str>,
+    /// The request's id (`x-amzn-RequestId`), set by the gateway.
+    pub request_id: String,
 }
 
 /// Refuses, before anything else is read, a request that carries no signature at all:
@@ -167,5 +171,7 @@ fn caller_of(principal: &Principal, access_key_id: &str) -> Caller {
         principal_arn: principal.arn(),
         access_key_id: access_key_id.to_string(),
         source_ip: None,
+        tls_version: None,
+        request_id: String::new(),
     }
 }

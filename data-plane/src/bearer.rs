@@ -239,6 +239,8 @@ impl TokenService {
             principal_arn: principal.arn(),
             access_key_id: format!("token:{}", claims.jti),
             source_ip: None,
+            tls_version: None,
+            request_id: String::new(),
         })
     }
 

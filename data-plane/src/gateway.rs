@@ -73,6 +73,11 @@ async fn kinesis(
             .map_err(|_| body_too_large())?;
         let mut caller = identify(&state, &parts, body.clone(), signing_service(target)).await?;
         caller.source_ip = Some(peer.ip());
+        caller.tls_version = parts
+            .extensions
+            .get::<crate::tls::TlsVersion>()
+            .map(|v| v.0);
+        caller.request_id = request_id.clone();
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
         tracing::debug!(principal = %caller.principal_arn, "authenticated");

@@ -175,6 +175,17 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
+        Operation::PutResourcePolicy => put_resource_policy(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::GetResourcePolicy => get_resource_policy(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DeleteResourcePolicy => {
+            delete_resource_policy(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
     }
 }
 
@@ -182,7 +193,7 @@ impl AppState {
     /// The stream name a request means, from its StreamName or StreamARN.
     /// The stream a request means, from its StreamName or StreamARN, once Cedar has
     /// allowed `action` on it.
-    fn stream_name(
+    async fn stream_name(
         &self,
         caller: &Caller,
         action: &str,
@@ -218,15 +229,17 @@ impl AppState {
         let arn = StreamArn::format(&self.config.region, &account, &name);
         // INVARIANT: the operation runs only once Cedar has allowed it; the platform
         // policies forbid every cross-tenant access, so `account` is the caller's below.
-        self.authz.authorize(
-            caller,
-            action,
-            Resource::Stream {
-                account: &account,
-                arn: &arn,
-                name: &name,
-            },
-        )?;
+        self.authz
+            .authorize(
+                caller,
+                action,
+                Resource::Stream {
+                    account: &account,
+                    arn: &arn,
+                    name: &name,
+                },
+            )
+            .await?;
         if account != caller.account_id {
             return Err(ApiError::stream_not_found(&name, &account));
         }
@@ -239,7 +252,7 @@ impl AppState {
         action: &str,
         r: StreamRef<'_>,
     ) -> Result<Stream, ApiError> {
-        let name = self.stream_name(caller, action, r)?;
+        let name = self.stream_name(caller, action, r).await?;
         self.catalog
             .load_stream(&caller.account_id, &name)
             .await
@@ -265,14 +278,16 @@ async fn create_stream(
     input: CreateStreamInput,
 ) -> Result<Empty, ApiError> {
     let name = validate::required(input.stream_name, "streamName")?;
-    let name = state.stream_name(
-        caller,
-        "kinesis:CreateStream",
-        StreamRef {
-            stream_name: Some(&name),
-            stream_arn: None,
-        },
-    )?;
+    let name = state
+        .stream_name(
+            caller,
+            "kinesis:CreateStream",
+            StreamRef {
+                stream_name: Some(&name),
+                stream_arn: None,
+            },
+        )
+        .await?;
     let mode = match input.stream_mode_details {
         None => StreamMode::Provisioned,
         Some(details) => StreamMode::parse(&details.stream_mode).ok_or_else(|| {
@@ -343,7 +358,9 @@ async fn delete_stream(
     caller: &Caller,
     input: DeleteStreamInput,
 ) -> Result<Empty, ApiError> {
-    let name = state.stream_name(caller, "kinesis:DeleteStream", input.stream())?;
+    let name = state
+        .stream_name(caller, "kinesis:DeleteStream", input.stream())
+        .await?;
     state
         .catalog
         .delete_stream(caller.account_id.as_str(), &name)
@@ -485,13 +502,16 @@ async fn list_streams(
 ) -> Result<ListStreamsOutput, ApiError> {
     let limit = input.limit.unwrap_or(limits::LIST_STREAMS_LIMIT_DEFAULT);
     validate::int_range(limit, "limit", 1, limits::LIST_STREAMS_LIMIT_MAX)?;
-    state.authz.authorize(
-        caller,
-        "kinesis:ListStreams",
-        Resource::Tenant {
-            account: &caller.account_id,
-        },
-    )?;
+    state
+        .authz
+        .authorize(
+            caller,
+            "kinesis:ListStreams",
+            Resource::Tenant {
+                account: &caller.account_id,
+            },
+        )
+        .await?;
     let after = match (&input.next_token, &input.exclusive_start_stream_name) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid_argument(
@@ -608,14 +628,16 @@ async fn list_shards(
             let (name, after) = inner
                 .split_once('\n')
                 .ok_or_else(|| ApiError::invalid_argument("Invalid NextToken."))?;
-            let name = state.stream_name(
-                caller,
-                "kinesis:ListShards",
-                StreamRef {
-                    stream_name: Some(name),
-                    stream_arn: None,
-                },
-            )?;
+            let name = state
+                .stream_name(
+                    caller,
+                    "kinesis:ListShards",
+                    StreamRef {
+                        stream_name: Some(name),
+                        stream_arn: None,
+                    },
+                )
+                .await?;
             (
                 name,
                 Some(
@@ -626,7 +648,9 @@ async fn list_shards(
             )
         }
         None => {
-            let name = state.stream_name(caller, "kinesis:ListShards", input.stream())?;
+            let name = state
+                .stream_name(caller, "kinesis:ListShards", input.stream())
+                .await?;
             let after = match &input.exclusive_start_shard_id {
                 Some(id) => {
                     validate::shard_id(id, "exclusiveStartShardId")?;
@@ -730,7 +754,9 @@ async fn put_record(
     caller: &Caller,
     input: PutRecordInput,
 ) -> Result<PutRecordOutput, ApiError> {
-    let name = state.stream_name(caller, "kinesis:PutRecord", input.stream())?;
+    let name = state
+        .stream_name(caller, "kinesis:PutRecord", input.stream())
+        .await?;
     if let Some(ordering) = &input.sequence_number_for_ordering {
         SequenceNumber::parse(ordering, "sequenceNumberForOrdering")?;
     }
@@ -784,14 +810,16 @@ async fn put_records(
             "Member must have length less than or equal to 500",
         ));
     }
-    let name = state.stream_name(
-        caller,
-        "kinesis:PutRecords",
-        StreamRef {
-            stream_name: input.stream_name.as_deref(),
-            stream_arn: input.stream_arn.as_deref(),
-        },
-    )?;
+    let name = state
+        .stream_name(
+            caller,
+            "kinesis:PutRecords",
+            StreamRef {
+                stream_name: input.stream_name.as_deref(),
+                stream_arn: input.stream_arn.as_deref(),
+            },
+        )
+        .await?;
     let total: usize = entries
         .iter()
         .map(|e| {
@@ -1020,15 +1048,18 @@ async fn get_records(
     let retention_hours: i64 = row.try_get("retention_hours").map_err(|e| api(e.into()))?;
     let stream_name: String = row.try_get("stream_name").map_err(|e| api(e.into()))?;
     let stream_arn = state.arn(caller, &stream_name);
-    state.authz.authorize(
-        caller,
-        "kinesis:GetRecords",
-        Resource::Stream {
-            account: &caller.account_id,
-            arn: &stream_arn,
-            name: &stream_name,
-        },
-    )?;
+    state
+        .authz
+        .authorize(
+            caller,
+            "kinesis:GetRecords",
+            Resource::Stream {
+                account: &caller.account_id,
+                arn: &stream_arn,
+                name: &stream_name,
+            },
+        )
+        .await?;
     let read = reader::read_shard(
         &state.catalog,
         &state.store,
@@ -1169,13 +1200,16 @@ async fn describe_limits(
     state: &AppState,
     caller: &Caller,
 ) -> Result<DescribeLimitsOutput, ApiError> {
-    state.authz.authorize(
-        caller,
-        "kinesis:DescribeLimits",
-        Resource::Tenant {
-            account: &caller.account_id,
-        },
-    )?;
+    state
+        .authz
+        .authorize(
+            caller,
+            "kinesis:DescribeLimits",
+            Resource::Tenant {
+                account: &caller.account_id,
+            },
+        )
+        .await?;
     let (open, on_demand) = state
         .catalog
         .account_usage(caller.account_id.as_str())
@@ -1233,5 +1267,134 @@ async fn change_retention(
         .set_retention_hours(stream.id, hours)
         .await
         .map_err(api)?;
+    Ok(Empty {})
+}
+
+/// The stream a resource-policy request names by its ResourceARN, once Cedar allowed
+/// `action` on it, with the name of the policy document attached to it.
+async fn policy_stream(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    resource_arn: Option<&str>,
+) -> Result<(Stream, String), ApiError> {
+    let arn = validate::required(resource_arn, "resourceARN")?;
+    let stream = state
+        .load(
+            caller,
+            action,
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(arn),
+            },
+        )
+        .await?;
+    let document = format!("stream/{}", stream.name);
+    Ok((stream, document))
+}
+
+/// Attaches a Cedar policy document to a stream (Kinesis's PutResourcePolicy, with
+/// Cedar where AWS takes IAM JSON): every policy in it must name the stream as its
+/// resource, and it is validated like any tenant policy before it is stored.
+async fn put_resource_policy(
+    state: &AppState,
+    caller: &Caller,
+    input: PutResourcePolicyInput,
+) -> Result<Empty, ApiError> {
+    let (_stream, document) = policy_stream(
+        state,
+        caller,
+        "kinesis:PutResourcePolicy",
+        input.resource_arn.as_deref(),
+    )
+    .await?;
+    let policy = validate::required(input.policy, "policy")?;
+    state
+        .authz
+        .compile(&caller.account_id, &document, &policy)
+        .map_err(|errors| {
+            ApiError::invalid_argument(format!(
+                "The resource policy does not validate: {}",
+                errors.join("; ")
+            ))
+        })?;
+    state
+        .catalog
+        .put_policy_version(
+            &caller.account_id,
+            &document,
+            Some(&policy),
+            &caller.principal_arn,
+            now_ms(),
+        )
+        .await
+        .map_err(api)?;
+    state.authz.forget_tenant(&caller.account_id);
+    Ok(Empty {})
+}
+
+async fn get_resource_policy(
+    state: &AppState,
+    caller: &Caller,
+    input: ResourcePolicyInput,
+) -> Result<GetResourcePolicyOutput, ApiError> {
+    let (_stream, document) = policy_stream(
+        state,
+        caller,
+        "kinesis:GetResourcePolicy",
+        input.resource_arn.as_deref(),
+    )
+    .await?;
+    // Kinesis answers an empty policy for a stream that has none.
+    let policy = match state
+        .catalog
+        .policy_version(&caller.account_id, &document, None)
+        .await
+    {
+        Ok(version) => version.body.unwrap_or_default(),
+        Err(CatalogError::Api(e)) if e.code == ErrorCode::ResourceNotFound => String::new(),
+        Err(e) => return Err(api(e)),
+    };
+    Ok(GetResourcePolicyOutput { policy })
+}
+
+async fn delete_resource_policy(
+    state: &AppState,
+    caller: &Caller,
+    input: ResourcePolicyInput,
+) -> Result<Empty, ApiError> {
+    let (stream, document) = policy_stream(
+        state,
+        caller,
+        "kinesis:DeleteResourcePolicy",
+        input.resource_arn.as_deref(),
+    )
+    .await?;
+    let current = state
+        .catalog
+        .policy_version(&caller.account_id, &document, None)
+        .await;
+    match current {
+        Ok(v) if v.body.is_some() => {}
+        Ok(_) | Err(CatalogError::Api(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!("No resource policy is attached to stream {}.", stream.name),
+            ));
+        }
+        Err(e) => return Err(api(e)),
+    }
+    state
+        .catalog
+        .put_policy_version(
+            &caller.account_id,
+            &document,
+            None,
+            &caller.principal_arn,
+            now_ms(),
+        )
+        .await
+        .map_err(api)?;
+    state.authz.forget_tenant(&caller.account_id);
     Ok(Empty {})
 }

@@ -99,6 +99,8 @@ pub struct Server {
     state: Arc<AppState>,
     credentials_path: PathBuf,
     writer: tokio::task::JoinHandle<()>,
+    /// Appends authorization decisions to the audit trail until the router is gone.
+    auditor: tokio::task::JoinHandle<()>,
     catalog: Catalog,
     grace: Duration,
 }
@@ -180,6 +182,8 @@ impl Server {
             kms::RotationPolicy::default(),
         ));
         let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring.clone());
+        let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
+        let auditor = tokio::spawn(authz::audit_writer(catalog.clone(), audit_entries));
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
                 addr: config.listen,
@@ -193,7 +197,12 @@ impl Server {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
             authenticator,
             tokens: bearer::TokenService::new(catalog.clone(), root.clone()),
-            authz: authz::Authz::load()?,
+            authz: authz::Authz::new(
+                catalog.clone(),
+                config.account_id.clone(),
+                config.region.clone(),
+                audit_queue,
+            )?,
             root_key: root,
             catalog: catalog.clone(),
             store,
@@ -213,6 +222,7 @@ impl Server {
             state,
             credentials_path,
             writer,
+            auditor,
             catalog,
         })
     }
@@ -251,6 +261,7 @@ impl Server {
             axum_server::tls_rustls::RustlsConfig::from_config(self.tls),
         )
         .map_err(StartError::Serve)?
+        .map(tls::VersionedAcceptor)
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await;
@@ -263,6 +274,14 @@ impl Server {
             tracing::error!(
                 "the writer did not finish in time; unacknowledged writes were abandoned"
             );
+        }
+        // The same for the audit trail: every decision queued is written before the
+        // catalog closes.
+        if tokio::time::timeout(Duration::from_secs(10), self.auditor)
+            .await
+            .is_err()
+        {
+            tracing::error!("the audit writer did not finish in time");
         }
         self.catalog.close().await;
         served.map_err(StartError::Serve)

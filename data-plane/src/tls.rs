@@ -165,3 +165,75 @@ mod tests {
         assert_eq!(mode.mode() & 0o777, 0o600);
     }
 }
+
+/// The TLS version a connection negotiated, in every request's extensions, so that
+/// authorization can see it (`context.tlsVersion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsVersion(pub &'static str);
+
+impl TlsVersion {
+    fn of(connection: &rustls::ServerConnection) -> TlsVersion {
+        TlsVersion(match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "unknown",
+        })
+    }
+}
+
+/// The rustls acceptor, plus the negotiated TLS version handed to every request of the
+/// connection.
+#[derive(Clone)]
+pub struct VersionedAcceptor<A>(pub A);
+
+type AcceptFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<T>> + Send>>;
+
+impl<A, I, S, IO> axum_server::accept::Accept<I, S> for VersionedAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S, Stream = tokio_rustls::server::TlsStream<IO>>,
+    A::Future: Send + 'static,
+    A::Service: Send + 'static,
+    IO: Send + 'static,
+{
+    type Stream = tokio_rustls::server::TlsStream<IO>;
+    type Service = WithTlsVersion<A::Service>;
+    type Future = AcceptFuture<(Self::Stream, Self::Service)>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let accepted = self.0.accept(stream, service);
+        Box::pin(async move {
+            let (stream, inner) = accepted.await?;
+            let version = TlsVersion::of(stream.get_ref().1);
+            Ok((stream, WithTlsVersion { inner, version }))
+        })
+    }
+}
+
+/// A connection's service that puts its `TlsVersion` into each request.
+#[derive(Clone)]
+pub struct WithTlsVersion<S> {
+    inner: S,
+    version: TlsVersion,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for WithTlsVersion<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.version);
+        self.inner.call(request)
+    }
+}

@@ -27,6 +27,9 @@ pub enum Operation {
     PutRecord,
     PutRecords,
     RemoveTagsFromStream,
+    PutResourcePolicy,
+    GetResourcePolicy,
+    DeleteResourcePolicy,
 }
 
 impl Operation {
@@ -51,6 +54,9 @@ impl Operation {
             "PutRecord" => Operation::PutRecord,
             "PutRecords" => Operation::PutRecords,
             "RemoveTagsFromStream" => Operation::RemoveTagsFromStream,
+            "PutResourcePolicy" => Operation::PutResourcePolicy,
+            "GetResourcePolicy" => Operation::GetResourcePolicy,
+            "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
             _ => return None,
         })
     }
@@ -404,6 +410,29 @@ pub struct ListTagsForStreamInput {
     pub stream_arn: Option<String>,
     pub exclusive_start_tag_key: Option<String>,
     pub limit: Option<i64>,
+}
+
+/// PutResourcePolicy: the policy attached to a stream. Sluice's policies are Cedar.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutResourcePolicyInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+    pub policy: Option<String>,
+}
+
+/// GetResourcePolicy and DeleteResourcePolicy.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetResourcePolicyOutput {
+    pub policy: String,
 }
 
 #[derive(Debug, Serialize)]

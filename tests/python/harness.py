@@ -82,6 +82,16 @@ def arn(name: str) -> str:
     return f"arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{name}"
 
 
+def permit(principal_arn: str, actions: list[str] | None = None, when: str = "") -> str:
+    """A Cedar policy permitting `principal_arn` the given actions (all, when None) on
+    any resource (of its own tenant: the platform forbids the rest)."""
+    kind = "Role" if ":role/" in principal_arn else "User"
+    action = ("action" if actions is None else
+              "action in [" + ", ".join(f'Sluice::Action::"{a}"' for a in actions) + "]")
+    condition = f" when {{ {when} }}" if when else ""
+    return f'permit (principal == Sluice::{kind}::"{principal_arn}", {action}, resource){condition};\n'
+
+
 def unique_name(prefix: str = "s") -> str:
     prefix = re.sub(r"[^a-zA-Z0-9_.-]", "-", prefix)[:60]
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
@@ -358,6 +368,15 @@ class SluiceServer:
             return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
         finally:
             conn.close()
+
+    def apply_policy(self, account: str, name: str, policy: str,
+                     credentials: tuple[str, str] | None = None) -> dict:
+        """Stores a tenant policy document through the admin API (signed by the
+        bootstrap admin unless `credentials` are given); returns the stored version."""
+        r = self.admin("POST", f"/admin/v1/tenants/{account}/policies/apply",
+                       {"name": name, "policy": policy}, credentials=credentials)
+        assert r.status == 201, r
+        return r.json()
 
     def json_call(self, operation: str, payload: dict, **kw: Any) -> "RawResponse":
         return self.raw(operation, json.dumps(payload).encode(), JSON_CT, **kw)

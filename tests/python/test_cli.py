@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from harness import unique_name
+from harness import permit, unique_name
 
 
 def sluice(binary, server, *args, credentials_file=None, check=True):
@@ -35,6 +35,9 @@ def test_tenant_principal_and_key_verbs(binary, server, tmp_path):
     assert names == ["admin", "alice"]
     key = sluice(binary, server, "key", "create", "--tenant", account, "--user", "alice")
     creds = (key["access_key_id"], key["secret_access_key"])
+    policy = tmp_path / "alice.cedar"
+    policy.write_text(permit(alice["arn"], ["kinesis:ListStreams"]))
+    sluice(binary, server, "policy", "apply", "--tenant", account, "--name", "alice", str(policy))
     assert server.client(credentials=creds).list_streams()["StreamNames"] == []
 
     # The tenant's own admin, from its own credentials file, manages its tenant only.

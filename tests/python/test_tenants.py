@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from harness import REGION, expect_error, unique_name
+from harness import REGION, expect_error, permit, unique_name
 
 SHARD0 = "shardId-000000000000"
 
@@ -82,6 +82,12 @@ def test_keys_for_a_user_and_their_lifecycle(server, tenants):
     key = r.json()
     bob = (key["access_key_id"], key["secret_access_key"])
     client = server.client(credentials=bob)
+    # Nothing is allowed until a policy says so (default deny)...
+    with expect_error("AccessDeniedException"):
+        client.list_streams()
+    # ...and the tenant's admin may say so.
+    server.apply_policy(account_a, "bob", permit(f"arn:aws:iam::{account_a}:user/bob", ["kinesis:ListStreams"]),
+                        credentials=admin_a)
     assert client.list_streams()["StreamNames"] == []
     # bob is not an admin.
     r = server.admin("GET", f"/admin/v1/tenants/{account_a}/principals", credentials=bob)

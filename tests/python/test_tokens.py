@@ -7,7 +7,7 @@ import base64
 import json
 import time
 
-from harness import unique_name
+from harness import permit, unique_name
 
 
 def b64url(data: bytes) -> str:
@@ -25,6 +25,8 @@ def make_user(server):
     account = r.json()["account_id"]
     r = server.admin("POST", f"/admin/v1/tenants/{account}/principals", {"kind": "user", "name": "svc"})
     assert r.status == 201, r
+    server.apply_policy(account, "svc", permit(f"arn:aws:iam::{account}:user/svc",
+                                               ["kinesis:CreateStream", "kinesis:ListStreams"]))
     return account
 
 
