@@ -149,7 +149,7 @@ Refuse values that would make a broken or unsafe release, with a message that na
 
 {{/* Environment taken from Secrets: (dict "ctx" $ "objectStore" true "rootKey" true ...). */}}
 {{- define "sluice.secretEnv" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
 - name: SLUICE_DATABASE_URL
   valueFrom:
     secretKeyRef:
@@ -187,7 +187,7 @@ Refuse values that would make a broken or unsafe release, with a message that na
 {{- end }}
 
 {{- define "sluice.serverVolumes" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
 - name: tmp
   emptyDir:
     sizeLimit: {{ $ctx.Values.scratchSizeLimit }}
@@ -250,7 +250,7 @@ livenessProbe:
 
 {{/* A preStop sleep, so endpoints drop a terminating pod before it stops accepting. */}}
 {{- define "sluice.lifecycle" -}}
-{{- if gt (int .Values.server.preStopSleepSeconds) 0 }}
+{{- if gt (int .Values.server.preStopSleepSeconds) 0 -}}
 lifecycle:
   preStop:
     sleep:
@@ -272,7 +272,7 @@ The pod template of a server Deployment:
 (dict "ctx" $ "component" "data-plane" "spec" .Values.dataPlane "bootstrap" false).
 */}}
 {{- define "sluice.serverPodTemplate" -}}
-{{- $ctx := .ctx }}
+{{- $ctx := .ctx -}}
 metadata:
   labels:
     {{- include "sluice.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
@@ -285,7 +285,7 @@ spec:
   serviceAccountName: {{ include "sluice.serviceAccountName" $ctx }}
   automountServiceAccountToken: false
   enableServiceLinks: false
-  {{- include "sluice.imagePullSecrets" $ctx | nindent 2 }}
+  {{- with include "sluice.imagePullSecrets" $ctx }}{{ . | nindent 2 }}{{ end }}
   securityContext:
     {{- toYaml $ctx.Values.podSecurityContext | nindent 4 }}
   terminationGracePeriodSeconds: {{ $ctx.Values.server.terminationGracePeriodSeconds }}
@@ -308,7 +308,7 @@ spec:
           value: /etc/sluice/bootstrap/credentials
         {{- end }}
       {{- include "sluice.probes" $ctx | nindent 6 }}
-      {{- include "sluice.lifecycle" $ctx | nindent 6 }}
+      {{- with include "sluice.lifecycle" $ctx }}{{ . | nindent 6 }}{{ end }}
       resources:
         {{- toYaml .spec.resources | nindent 8 }}
       securityContext:
@@ -350,7 +350,7 @@ spec:
 {{/* An egress rule to CIDRs and/or selected pods on some ports: (an egress.database map). */}}
 {{- define "sluice.peerEgress" -}}
 {{- /* With no peer at all, no rule: an empty `to` would allow every destination. */ -}}
-{{- if or .cidrs .namespaceSelector .podSelector }}
+{{- if or .cidrs .namespaceSelector .podSelector -}}
 - to:
     {{- range .cidrs }}
     - ipBlock:
