@@ -330,3 +330,38 @@ def test_leak_check_catches_a_secret_in_a_configmap(helm):
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     config["data"]["SLUICE_DATABASE_URL"] = "postgres://sluice:hunter2@db:5432/sluice"
     assert any("ConfigMap" in p for p in leak_problems(docs))
+
+
+# --- the documentation keeps up with the values ---
+
+# Values documented as a whole in the README rather than key by key.
+WHOLE_VALUES = {"resources", "podSecurityContext", "containerSecurityContext", "namespaceSelector", "podSelector"}
+
+
+def value_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key not in WHOLE_VALUES:
+            keys |= value_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(f"{prefix}{key}")
+    return keys
+
+
+def test_readme_and_schema_cover_every_value():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    documented = {line.split("`")[1] for line in readme.splitlines() if line.startswith("| `")
+                  and line.count("|") >= 4 and not line.startswith("| `SLUICE_") and not line.startswith("| `sluice ")}
+    assert value_keys(values) == documented
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def closed_everywhere(node: dict, where: str) -> None:
+        if node.get("type") == "object" and "properties" in node:
+            assert node.get("additionalProperties") is False, f"{where} accepts unknown keys"
+            for key, child in node["properties"].items():
+                closed_everywhere(child, f"{where}.{key}")
+
+    closed_everywhere(schema, "values")
+    assert set(schema["properties"]) == set(values)
