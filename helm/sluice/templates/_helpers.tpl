@@ -136,6 +136,10 @@ Refuse values that would make a broken or unsafe release, with a message that na
 {{- if and .Values.tls.certManager.enabled (not (.Capabilities.APIVersions.Has "cert-manager.io/v1")) }}
 {{- fail "tls.certManager.enabled, but the cluster does not serve cert-manager.io/v1: install cert-manager first (with helm template, pass --api-versions cert-manager.io/v1)" }}
 {{- end }}
+{{- $cpPdb := .Values.controlPlane.podDisruptionBudget }}
+{{- if and $cpPdb.enabled (ge (int $cpPdb.minAvailable) (int .Values.controlPlane.replicaCount)) }}
+{{- fail (printf "controlPlane.podDisruptionBudget.minAvailable (%v) must be below controlPlane.replicaCount (%v), or no node running the control plane could ever be drained" $cpPdb.minAvailable .Values.controlPlane.replicaCount) }}
+{{- end }}
 {{- if and .Values.dataPlane.autoscaling.enabled (gt (int .Values.dataPlane.autoscaling.minReplicas) (int .Values.dataPlane.autoscaling.maxReplicas)) }}
 {{- fail "dataPlane.autoscaling.minReplicas must not exceed dataPlane.autoscaling.maxReplicas" }}
 {{- end }}
