@@ -365,3 +365,62 @@ def test_readme_and_schema_cover_every_value():
 
     closed_everywhere(schema, "values")
     assert set(schema["properties"]) == set(values)
+
+
+# --- the Secrets the chart makes are what the server and its clients read ---
+
+
+def test_generated_secrets_have_the_shapes_the_server_reads(helm, tmp_path):
+    import configparser
+    import re
+    import socket
+    import ssl
+    import threading
+
+    docs = render(helm)
+    secrets = {d["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
+               for d in docs if d["kind"] == "Secret"}
+
+    # The root key: 64 hex characters, as `RootKey::load_or_create` reads it.
+    assert re.fullmatch(r"[0-9a-f]{64}", secrets["sluice-test-root-key"]["root.key"])
+
+    # The bootstrap credentials: an AWS shared-credentials file with a key of AWS's shape.
+    credentials = configparser.ConfigParser()
+    credentials.read_string(secrets["sluice-test-bootstrap"]["credentials"])
+    assert re.fullmatch(r"AKIA[A-Z2-7]{16}", credentials["default"]["aws_access_key_id"])
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", credentials["default"]["aws_secret_access_key"])
+
+    # TLS: a client that trusts ca.crt accepts the server certificate for the Service
+    # names, over a real handshake on the loopback interface.
+    tls = secrets["sluice-test-tls"]
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        (tmp_path / name).write_text(tls[name])
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve(count: int) -> None:
+        for _ in range(count):
+            connection, _ = listener.accept()
+            try:
+                with server_context.wrap_socket(connection, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    names = ["sluice-test.streaming.svc", "sluice-test-control-plane.streaming.svc.cluster.local", "localhost"]
+    thread = threading.Thread(target=serve, args=(len(names) + 1,), daemon=True)
+    thread.start()
+    client_context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    try:
+        for name in names:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with client_context.wrap_socket(raw, server_hostname=name) as tls_socket:
+                    assert tls_socket.version() in ("TLSv1.2", "TLSv1.3")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                client_context.wrap_socket(raw, server_hostname="not-sluice.example.com")
+    finally:
+        thread.join(timeout=10)
+        listener.close()
