@@ -1099,3 +1099,28 @@ async fn export_audit(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every path the router serves is described in the OpenAPI document, and the
+    /// document describes no path the router does not serve.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let source = include_str!("admin.rs");
+        let start = source.find("pub fn router").unwrap();
+        let end = source[start..].find("\nasync fn openapi").unwrap() + start;
+        let routed: std::collections::BTreeSet<&str> = source[start..end]
+            .split('"')
+            .filter(|s| s.starts_with("/admin/v1/"))
+            .collect();
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let described: std::collections::BTreeSet<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(routed.len() >= 20, "{routed:?}");
+        assert_eq!(routed, described);
+    }
+}

@@ -373,7 +373,7 @@ impl Authz {
     }
 
     /// The platform policies plus the given tenant documents.
-    fn tenant_set<'b>(
+    pub fn tenant_set<'b>(
         &self,
         account: &str,
         documents: impl IntoIterator<Item = (&'b str, &'b str)>,
@@ -469,7 +469,7 @@ impl Authz {
         self.decide_with(&self.platform, principal, action, resource, facts)
     }
 
-    fn decide_with(
+    pub fn decide_with(
         &self,
         policies: &PolicySet,
         principal: PrincipalRef<'_>,
