@@ -65,6 +65,12 @@ pub enum PrincipalCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Disable a principal: its keys and tokens stop authenticating.
+    Disable(PrincipalRef),
+    /// Enable a principal again.
+    Enable(PrincipalRef),
+    /// Delete a principal and its keys.
+    Delete(PrincipalRef),
 }
 
 #[derive(clap::Args)]
@@ -118,13 +124,17 @@ fn segment(text: &str, what: &str) -> anyhow::Result<String> {
 }
 
 impl PrincipalRef {
-    fn path(&self) -> anyhow::Result<String> {
+    fn principal_path(&self) -> anyhow::Result<String> {
         Ok(format!(
-            "/admin/v1/tenants/{}/principals/{}/{}/access-keys",
+            "/admin/v1/tenants/{}/principals/{}/{}",
             segment(&self.tenant, "tenant")?,
             if self.role { "role" } else { "user" },
             segment(&self.user, "name")?
         ))
+    }
+
+    fn path(&self) -> anyhow::Result<String> {
+        Ok(format!("{}/access-keys", self.principal_path()?))
     }
 }
 
@@ -179,6 +189,9 @@ pub async fn principal(connect: ConnectArgs, command: PrincipalCommand) -> anyho
             ),
             None,
         ),
+        PrincipalCommand::Disable(p) => ("POST", format!("{}/disable", p.principal_path()?), None),
+        PrincipalCommand::Enable(p) => ("POST", format!("{}/enable", p.principal_path()?), None),
+        PrincipalCommand::Delete(p) => ("DELETE", p.principal_path()?, None),
     };
     call(&connect, method, &path, body).await
 }

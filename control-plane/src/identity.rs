@@ -381,6 +381,43 @@ impl Catalog {
         principal_from_row(&row)
     }
 
+    /// Disables or enables a principal; a disabled principal's keys and tokens
+    /// authenticate nobody.
+    pub async fn set_principal_disabled(
+        &self,
+        principal: &Principal,
+        disabled_at_ms: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE principals SET disabled_at_ms = $2 WHERE principal_id = $1")
+            .bind(principal.id)
+            .bind(disabled_at_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a principal and its access keys. A tenant's `user/admin` stays: it is the
+    /// tenant's way back in.
+    pub async fn delete_principal(&self, principal: &Principal) -> Result<(), CatalogError> {
+        if principal.kind == PrincipalKind::User && principal.name == BOOTSTRAP_PRINCIPAL {
+            return Err(ApiError::invalid_argument(
+                "A tenant's admin user cannot be deleted; disable its keys instead.",
+            )
+            .into());
+        }
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM access_keys WHERE principal_id = $1")
+            .bind(principal.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM principals WHERE principal_id = $1")
+            .bind(principal.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn list_principals(&self, account_id: &str) -> Result<Vec<Principal>, CatalogError> {
         let rows = sqlx::query(
             "SELECT principal_id, account_id, kind, principal_name, created_at_ms, disabled_at_ms \

@@ -47,6 +47,18 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(create_principal).get(list_principals),
         )
         .route(
+            "/admin/v1/tenants/{account_id}/principals/{kind}/{name}",
+            axum::routing::delete(delete_principal),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/disable",
+            post(disable_principal),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/enable",
+            post(enable_principal),
+        )
+        .route(
             "/admin/v1/tenants/{account_id}/principals/{kind}/{name}/access-keys",
             post(create_access_key).get(list_access_keys),
         )
@@ -437,6 +449,72 @@ async fn principal_at(
         .catalog
         .principal(account_id, kind_of(kind)?, name)
         .await?)
+}
+
+async fn set_principal_disabled(
+    state: &AppState,
+    caller: &Caller,
+    (account_id, kind, name): (String, String, String),
+    disabled: bool,
+) -> AdminResult {
+    let action = if disabled {
+        "sluice:DisablePrincipal"
+    } else {
+        "sluice:EnablePrincipal"
+    };
+    let principal = principal_at(state, caller, action, &account_id, &kind, &name).await?;
+    if disabled && principal.arn() == caller.principal_arn {
+        return Err(AdminError(ApiError::invalid_argument(
+            "A principal cannot disable itself.",
+        )));
+    }
+    state
+        .catalog
+        .set_principal_disabled(&principal, disabled.then(now_ms))
+        .await?;
+    // INVARIANT: a principal disabled here stops authenticating on this process at once.
+    state.authenticator.forget_all();
+    ok(&principal_json(
+        &state
+            .catalog
+            .principal(&account_id, principal.kind, &principal.name)
+            .await?,
+    ))
+}
+
+async fn disable_principal(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(path): Path<(String, String, String)>,
+) -> AdminResult {
+    set_principal_disabled(&state, &caller, path, true).await
+}
+
+async fn enable_principal(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(path): Path<(String, String, String)>,
+) -> AdminResult {
+    set_principal_disabled(&state, &caller, path, false).await
+}
+
+async fn delete_principal(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((account_id, kind, name)): Path<(String, String, String)>,
+) -> AdminResult {
+    let principal = principal_at(
+        &state,
+        &caller,
+        "sluice:DeletePrincipal",
+        &account_id,
+        &kind,
+        &name,
+    )
+    .await?;
+    state.catalog.delete_principal(&principal).await?;
+    state.authenticator.forget_all();
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn create_access_key(

@@ -171,3 +171,31 @@ def test_a_disabled_tenant_cannot_authenticate(server):
     admin_account = [x["account_id"] for x in own if x["name"] == "admin"][0]
     r = server.admin("POST", f"/admin/v1/tenants/{admin_account}/disable")
     assert r.status == 400, r
+
+
+def test_principals_are_disabled_enabled_and_deleted(server, tenants):
+    account_a, admin_a = tenants["a"]
+    path = f"/admin/v1/tenants/{account_a}/principals"
+    name = unique_name("carol")
+    assert server.admin("POST", path, {"kind": "role", "name": name}, credentials=admin_a).status == 201
+    r = server.admin("POST", f"{path}/role/{name}/access-keys", credentials=admin_a)
+    carol = (r.json()["access_key_id"], r.json()["secret_access_key"])
+    arn = f"arn:aws:iam::{account_a}:role/{name}"
+    server.apply_policy(account_a, f"principal/role/{name}", permit(arn, ["kinesis:ListStreams"]), credentials=admin_a)
+    server.client(credentials=carol).list_streams()
+    r = server.admin("POST", f"{path}/role/{name}/disable", credentials=admin_a)
+    assert r.status == 200 and r.json()["disabled"] is True, r
+    with expect_error("UnrecognizedClientException"):
+        server.client(credentials=carol).list_streams()
+    assert server.admin("POST", f"{path}/role/{name}/enable", credentials=admin_a).status == 200
+    server.client(credentials=carol).list_streams()
+    # Another tenant's admin can do none of this; the tenant's admin cannot be deleted.
+    _, admin_b = tenants["b"]
+    r = server.admin("POST", f"{path}/role/{name}/disable", credentials=admin_b)
+    assert r.status == 403, r
+    r = server.admin("DELETE", f"{path}/user/admin", credentials=admin_a)
+    assert r.status == 400, r
+    assert server.admin("DELETE", f"{path}/role/{name}", credentials=admin_a).status == 204
+    with expect_error("UnrecognizedClientException"):
+        server.client(credentials=carol).list_streams()
+    assert server.admin("DELETE", f"{path}/role/{name}", credentials=admin_a).status == 404
