@@ -732,21 +732,9 @@ async fn apply_policy(
     let input: PolicyDocument = parse_body(&body)?;
     control_plane::policies::validate_policy_name(&input.name)?;
     state.catalog.tenant(&account_id).await?;
-    state
-        .authz
-        .compile(&account_id, &input.name, &input.policy)
-        .map_err(invalid_policy)?;
     let stored = state
-        .catalog
-        .put_policy_version(
-            &account_id,
-            &input.name,
-            Some(&input.policy),
-            &caller.principal_arn,
-            now_ms(),
-        )
+        .store_policy(&caller, &account_id, &input.name, Some(&input.policy))
         .await?;
-    state.authz.forget_tenant(&account_id);
     created(&version_json(&stored))
 }
 
@@ -765,27 +753,9 @@ async fn delete_policy(
 ) -> AdminResult {
     allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: PolicyName = parse_body(&body)?;
-    let current = state
-        .catalog
-        .policy_version(&account_id, &input.name, None)
-        .await?;
-    if current.body.is_none() {
-        return Err(AdminError(ApiError::new(
-            ErrorCode::ResourceNotFound,
-            format!("Policy {} is already deleted.", input.name),
-        )));
-    }
     let stored = state
-        .catalog
-        .put_policy_version(
-            &account_id,
-            &input.name,
-            None,
-            &caller.principal_arn,
-            now_ms(),
-        )
+        .store_policy(&caller, &account_id, &input.name, None)
         .await?;
-    state.authz.forget_tenant(&account_id);
     ok(&version_json(&stored))
 }
 
@@ -810,23 +780,9 @@ async fn rollback_policy(
         .policy_version(&account_id, &input.name, Some(input.version))
         .await?;
     // Rolling back to a deletion deletes; any body must still validate today.
-    if let Some(text) = &target.body {
-        state
-            .authz
-            .compile(&account_id, &input.name, text)
-            .map_err(invalid_policy)?;
-    }
     let stored = state
-        .catalog
-        .put_policy_version(
-            &account_id,
-            &input.name,
-            target.body.as_deref(),
-            &caller.principal_arn,
-            now_ms(),
-        )
+        .store_policy(&caller, &account_id, &input.name, target.body.as_deref())
         .await?;
-    state.authz.forget_tenant(&account_id);
     ok(&json!({"rolled_back_to": input.version, "version": version_json(&stored)}))
 }
 

@@ -259,6 +259,48 @@ impl AppState {
             .map_err(api)
     }
 
+    /// Stores `body` as the next version of `account`'s policy document `name` once it
+    /// validates (`None` deletes the document, which must exist); this process decides
+    /// with it from the next request on.
+    pub(crate) async fn store_policy(
+        &self,
+        caller: &Caller,
+        account: &str,
+        name: &str,
+        body: Option<&str>,
+    ) -> Result<control_plane::policies::PolicyVersion, ApiError> {
+        match body {
+            Some(text) => {
+                self.authz.compile(account, name, text).map_err(|errors| {
+                    ApiError::new(
+                        ErrorCode::Validation,
+                        format!("The policy does not validate: {}", errors.join("; ")),
+                    )
+                })?;
+            }
+            None => {
+                let current = self
+                    .catalog
+                    .policy_version(account, name, None)
+                    .await
+                    .map_err(api)?;
+                if current.body.is_none() {
+                    return Err(ApiError::new(
+                        ErrorCode::ResourceNotFound,
+                        format!("Policy {name} is already deleted."),
+                    ));
+                }
+            }
+        }
+        let stored = self
+            .catalog
+            .put_policy_version(account, name, body, &caller.principal_arn, now_ms())
+            .await
+            .map_err(api)?;
+        self.authz.forget_tenant(account);
+        Ok(stored)
+    }
+
     fn arn(&self, caller: &Caller, name: &str) -> String {
         StreamArn::format(&self.config.region, &caller.account_id, name)
     }
@@ -1310,26 +1352,15 @@ async fn put_resource_policy(
     .await?;
     let policy = validate::required(input.policy, "policy")?;
     state
-        .authz
-        .compile(&caller.account_id, &document, &policy)
-        .map_err(|errors| {
-            ApiError::invalid_argument(format!(
-                "The resource policy does not validate: {}",
-                errors.join("; ")
-            ))
-        })?;
-    state
-        .catalog
-        .put_policy_version(
-            &caller.account_id,
-            &document,
-            Some(&policy),
-            &caller.principal_arn,
-            now_ms(),
-        )
+        .store_policy(caller, &caller.account_id, &document, Some(&policy))
         .await
-        .map_err(api)?;
-    state.authz.forget_tenant(&caller.account_id);
+        .map_err(|e| match e.code {
+            ErrorCode::Validation => ApiError::invalid_argument(format!(
+                "The resource policy does not validate: {}",
+                e.message
+            )),
+            _ => e,
+        })?;
     Ok(Empty {})
 }
 
@@ -1370,31 +1401,15 @@ async fn delete_resource_policy(
         input.resource_arn.as_deref(),
     )
     .await?;
-    let current = state
-        .catalog
-        .policy_version(&caller.account_id, &document, None)
-        .await;
-    match current {
-        Ok(v) if v.body.is_some() => {}
-        Ok(_) | Err(CatalogError::Api(_)) => {
-            return Err(ApiError::new(
+    state
+        .store_policy(caller, &caller.account_id, &document, None)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::ResourceNotFound => ApiError::new(
                 ErrorCode::ResourceNotFound,
                 format!("No resource policy is attached to stream {}.", stream.name),
-            ));
-        }
-        Err(e) => return Err(api(e)),
-    }
-    state
-        .catalog
-        .put_policy_version(
-            &caller.account_id,
-            &document,
-            None,
-            &caller.principal_arn,
-            now_ms(),
-        )
-        .await
-        .map_err(api)?;
-    state.authz.forget_tenant(&caller.account_id);
+            ),
+            _ => e,
+        })?;
     Ok(Empty {})
 }
