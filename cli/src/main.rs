@@ -103,7 +103,8 @@ struct ServeArgs {
     #[arg(long, env = "SLUICE_ACCOUNT_SHARD_LIMIT", default_value_t = protocol::limits::ACCOUNT_SHARDS_MAX_DEFAULT)]
     account_shard_limit: i64,
     /// The file holding the root key that seals every stored secret; made on first
-    /// start when absent. Default: DATA_DIR/root.key.
+    /// start when absent. Default: DATA_DIR/root.key. (Or set SLUICE_ROOT_KEY to the
+    /// key itself, 64 hex characters, in the environment.)
     #[arg(long, env = "SLUICE_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
     /// How far a request's signing time may be from the server's clock (1..=900).
@@ -151,7 +152,19 @@ impl ServeArgs {
                 self.clock_skew_seconds
             );
         }
+        // The root key as a value comes from the environment only (a Kubernetes Secret
+        // as an environment variable), never from argv, where any user could read it.
+        let root_key_hex = std::env::var("SLUICE_ROOT_KEY")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| data_plane::SecretText(zeroize::Zeroizing::new(v)));
+        if root_key_hex.is_some() && self.root_key_file.is_some() {
+            anyhow::bail!(
+                "set SLUICE_ROOT_KEY or --root-key-file / SLUICE_ROOT_KEY_FILE, not both"
+            );
+        }
         Ok(data_plane::Config {
+            root_key_hex,
             data_dir: self.data_dir,
             listen: self.listen,
             database_url: self.database_url,

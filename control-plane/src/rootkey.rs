@@ -34,6 +34,8 @@ pub enum RootKeyError {
     },
     #[error("the root key file {path} must hold 64 hex characters (32 bytes)")]
     Malformed { path: PathBuf },
+    #[error("the root key must be 64 hex characters (32 bytes)")]
+    MalformedValue,
     #[error("the root key file {path} is readable by others (mode {mode:o}); chmod 600 it")]
     Exposed { path: PathBuf, mode: u32 },
     #[error("sealed secret is malformed or was not sealed under this root key")]
@@ -101,6 +103,13 @@ impl RootKey {
         Self::from_bytes(&bytes).ok_or_else(|| RootKeyError::Malformed {
             path: path.to_path_buf(),
         })
+    }
+
+    /// The key given as 64 hex characters, e.g. from `SLUICE_ROOT_KEY` (a Kubernetes
+    /// Secret in an environment variable).
+    pub fn from_hex(text: &str) -> Result<RootKey, RootKeyError> {
+        let bytes = from_hex(text.trim()).ok_or(RootKeyError::MalformedValue)?;
+        Self::from_bytes(&bytes).ok_or(RootKeyError::MalformedValue)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<RootKey> {
@@ -194,6 +203,22 @@ mod tests {
         }
         let other = RootKey::from_bytes(&[8u8; 32]).unwrap();
         assert!(other.open(&sealed, b"row-1").is_err());
+    }
+
+    #[test]
+    fn a_key_given_as_hex_is_the_same_key_as_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.key");
+        let from_file = RootKey::load_or_create(&path).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let from_value = RootKey::from_hex(&text).unwrap();
+        let sealed = from_file.seal(b"secret", b"row-1");
+        assert_eq!(
+            from_value.open(&sealed, b"row-1").unwrap().as_slice(),
+            b"secret"
+        );
+        assert!(RootKey::from_hex("abcd").is_err());
+        assert!(RootKey::from_hex(&"zz".repeat(32)).is_err());
     }
 
     #[test]

@@ -39,6 +39,16 @@ use crate::keyring::Keyring;
 use crate::segment::SegmentStore;
 use crate::tls::{TlsError, TlsSource};
 
+/// A secret string that never shows in `Debug` output and is wiped when dropped.
+#[derive(Clone)]
+pub struct SecretText(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
+}
+
 /// What a server needs to know; validated by the CLI before it gets here.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,6 +65,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `None`: `DATA_DIR/root.key`, made on first start.
     pub root_key_file: Option<PathBuf>,
+    /// The root key itself, 64 hex characters (from `SLUICE_ROOT_KEY`); when set, no
+    /// file is read or made.
+    pub root_key_hex: Option<SecretText>,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
     pub clock_skew: Duration,
 }
@@ -149,7 +162,10 @@ impl Server {
             .root_key_file
             .clone()
             .unwrap_or_else(|| dir.join("root.key"));
-        let root = Arc::new(RootKey::load_or_create(&root_key_path)?);
+        let root = Arc::new(match &config.root_key_hex {
+            Some(hex) => RootKey::from_hex(&hex.0)?,
+            None => RootKey::load_or_create(&root_key_path)?,
+        });
         let credentials_path = dir.join("credentials");
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

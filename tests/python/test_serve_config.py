@@ -73,3 +73,37 @@ def test_bad_settings_are_refused_with_the_key_named(binary):
                        env=env, capture_output=True, timeout=30)
     assert r.returncode != 0
     assert b"SLUICE_ACCOUNT_ID" in r.stderr
+
+
+def test_the_root_key_can_come_from_the_environment(binary):
+    import secrets
+    key = secrets.token_hex(32)
+    srv = SluiceServer(binary, name="sluice-rootenv", extra_env={"SLUICE_ROOT_KEY": key})
+    srv.start()
+    try:
+        # No key file is made; the bootstrap secret was sealed under the given key.
+        assert not (srv.data_dir / "root.key").exists()
+        srv.client().list_streams()
+        srv.stop()
+        # The same key opens what it sealed after a restart...
+        srv.start()
+        srv.client().list_streams()
+        srv.stop()
+        # ...another key opens nothing: the server refuses the first request it cannot verify.
+        srv.extra_env["SLUICE_ROOT_KEY"] = secrets.token_hex(32)
+        srv.start()
+        from harness import expect_error
+        with expect_error("InternalFailure", "UnrecognizedClientException", status=500):
+            srv.client().list_streams()
+    finally:
+        srv.close()
+
+
+def test_a_malformed_root_key_in_the_environment_is_refused(binary, tmp_path):
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env["SLUICE_ROOT_KEY"] = "not-hex"
+    r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d")],
+                       env=env, capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"64 hex characters" in r.stderr, r.stderr
+    assert b"not-hex" not in r.stderr
