@@ -141,6 +141,8 @@ const TENANT_POLICIES_TTL: Duration = Duration::from_secs(1);
 const TENANT_POLICIES_MAX: usize = 10_000;
 /// Decisions waiting for the audit writer; past it requests wait (backpressure).
 pub const AUDIT_QUEUE_MAX: usize = 16_384;
+/// How long the audit writer gathers entries before it appends them.
+const AUDIT_BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// How long a request waits for room in the audit queue before it is refused.
 const AUDIT_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
@@ -782,10 +784,18 @@ pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiv
     let mut batch = Vec::with_capacity(control_plane::audit::AUDIT_BATCH_MAX);
     while let Some(first) = queue.recv().await {
         batch.push(first);
+        // Gather for a short window, so that a busy server writes a few large batches
+        // a second instead of contending with the group-commit writer for SQLite's
+        // write lock hundreds of times a second.
+        let window = tokio::time::sleep(AUDIT_BATCH_WINDOW);
+        tokio::pin!(window);
         while batch.len() < control_plane::audit::AUDIT_BATCH_MAX {
-            match queue.try_recv() {
-                Ok(entry) => batch.push(entry),
-                Err(_) => break,
+            tokio::select! {
+                entry = queue.recv() => match entry {
+                    Some(entry) => batch.push(entry),
+                    None => break,
+                },
+                () = &mut window => break,
             }
         }
         let mut delay = Duration::from_millis(50);
