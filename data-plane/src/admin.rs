@@ -119,6 +119,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(rollback_policy),
         )
         .route("/admin/v1/tenants/{account_id}/audit", get(export_audit))
+        .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
@@ -675,6 +676,22 @@ async fn revoke_token(
     allow(&state, &caller, "sluice:RevokeToken", &account_id).await?;
     state.tokens.revoke(&account_id, &token_id).await?;
     ok(&json!({"token_id": token_id, "revoked": true}))
+}
+
+/// Prometheus metrics as text, for callers Cedar allows `sluice:ReadMetrics` (by the
+/// platform policies, the administering tenant's principals only: the metrics name
+/// every tenant's streams). A scraper signs with SigV4 or sends a bearer token.
+async fn metrics_text(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:ReadMetrics", &caller.account_id).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::handle().render(),
+    )
+        .into_response())
 }
 
 // ---- The policy workflow: validate, test, simulate, apply, diff, history, rollback ----

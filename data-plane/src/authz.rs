@@ -667,6 +667,14 @@ impl Authz {
             }
         };
         tracing::debug!(principal = %caller.principal_arn, action, decision = ?decision, policies = ?reasons, "authorization");
+        metrics::counter!(
+            "sluice_authorization_decisions_total",
+            "decision" => match decision {
+                Decision::Allow => "Allow",
+                Decision::Deny => "Deny",
+            }
+        )
+        .increment(1);
         self.record(
             caller,
             principal.account,
@@ -799,11 +807,14 @@ pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiv
             }
         }
         let mut delay = Duration::from_millis(50);
+        let started = Instant::now();
         while let Err(e) = catalog.append_audit(&batch).await {
             tracing::error!(error = %e, entries = batch.len(), "appending to the audit trail failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+        metrics::histogram!("sluice_catalog_duration_seconds", "op" => "audit")
+            .record(started.elapsed().as_secs_f64());
         batch.clear();
     }
 }

@@ -255,6 +255,29 @@ impl Writer {
                 }
             }
         }
+        let (mut batch_records, mut batch_bytes) = (0u64, 0u64);
+        for (request, per_request) in batch.iter().zip(&results) {
+            let (mut records, mut bytes) = (0u64, 0u64);
+            for (record, result) in request.records.iter().zip(per_request) {
+                if matches!(result, Some(Ok(_))) {
+                    records += 1;
+                    bytes += record.data.len() as u64;
+                }
+            }
+            if records > 0 {
+                crate::metrics::stream_traffic(
+                    crate::metrics::Direction::In,
+                    &request.account_id,
+                    &request.stream_name,
+                    records,
+                    bytes,
+                );
+            }
+            batch_records += records;
+            batch_bytes += bytes;
+        }
+        metrics::histogram!("sluice_commit_batch_records").record(batch_records as f64);
+        metrics::histogram!("sluice_commit_batch_bytes").record(batch_bytes as f64);
         for (request, per_request) in batch.into_iter().zip(results) {
             let answers = per_request
                 .into_iter()
@@ -307,6 +330,7 @@ impl Writer {
             return Some((batch, Ok((plans, Vec::new()))));
         }
         let store = self.store.clone();
+        let append_started = std::time::Instant::now();
         let appended = tokio::task::spawn_blocking(move || {
             let appended = store.append_with(flush_len, |object_key, base, out| {
                 for plan in &plans {
@@ -346,11 +370,17 @@ impl Writer {
                 return None;
             }
         };
+        metrics::histogram!("sluice_object_store_duration_seconds", "op" => "append")
+            .record(append_started.elapsed().as_secs_f64());
         let (object_key, base) = match appended {
             Ok(place) => place,
             Err(e) => return Some((batch, Err(e.into()))),
         };
-        match self.commit(&object_key, base, &plans, arrival_ms).await {
+        let commit_started = std::time::Instant::now();
+        let committed = self.commit(&object_key, base, &plans, arrival_ms).await;
+        metrics::histogram!("sluice_catalog_duration_seconds", "op" => "commit")
+            .record(commit_started.elapsed().as_secs_f64());
+        match committed {
             Ok(firsts) => Some((batch, Ok((plans, firsts)))),
             Err(e) => Some((batch, Err(e))),
         }

@@ -50,6 +50,7 @@ async fn kinesis(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
 ) -> Response {
+    let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
@@ -85,6 +86,16 @@ async fn kinesis(
     }
     .instrument(span.clone())
     .await;
+    let (api, operation) = crate::metrics::operation_of(target);
+    crate::metrics::request(
+        api,
+        operation,
+        match &outcome {
+            Ok(_) => "ok",
+            Err(e) => e.code.type_name(),
+        },
+        started.elapsed(),
+    );
     match outcome {
         Ok(bytes) => {
             let mut response = Response::new(Body::from(bytes));

@@ -1127,6 +1127,16 @@ async fn get_records(
         next_counter: read.next_counter,
         ..position
     };
+    crate::metrics::stream_traffic(
+        crate::metrics::Direction::Out,
+        &caller.account_id,
+        &stream_name,
+        read.records.len() as u64,
+        read.records
+            .iter()
+            .map(|r| r.record.data.len() as u64)
+            .sum(),
+    );
     Ok(GetRecordsOutput {
         records: read
             .records

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod iterator;
 pub mod keyring;
+pub mod metrics;
 pub mod reader;
 pub mod segment;
 pub mod sigv4;
@@ -198,6 +199,8 @@ impl Server {
             kms::RotationPolicy::default(),
         ));
         let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring.clone());
+        // The metrics recorder, before anything records.
+        crate::metrics::handle();
         let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
         let auditor = tokio::spawn(authz::audit_writer(catalog.clone(), audit_entries));
         let listener =

@@ -286,13 +286,15 @@ async fn load_chunks(
             if records >= limit || bytes >= bytes_max {
                 break;
             }
-            let raw = store
-                .read(&object_key, offset as u64, length as usize)
-                .map_err(|source| ReadError::Object {
-                    object_key: object_key.clone(),
-                    offset,
-                    source,
-                })?;
+            let read_started = std::time::Instant::now();
+            let raw = store.read(&object_key, offset as u64, length as usize);
+            metrics::histogram!("sluice_object_store_duration_seconds", "op" => "read")
+                .record(read_started.elapsed().as_secs_f64());
+            let raw = raw.map_err(|source| ReadError::Object {
+                object_key: object_key.clone(),
+                offset,
+                source,
+            })?;
             bytes += raw.len();
             let expected = ExpectedChunk {
                 stream_id,
