@@ -684,3 +684,68 @@ pub async fn audit(connect: ConnectArgs, command: AuditCommand) -> anyhow::Resul
     out.flush()?;
     Ok(())
 }
+
+#[derive(clap::Subcommand)]
+pub enum UsageCommand {
+    /// A tenant's usage and its cost, per stream, UTC hour and metric.
+    Report {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// Start: RFC 3339 (2026-11-26T00:00:00Z) or milliseconds since the epoch.
+        #[arg(long)]
+        from: String,
+        /// End (exclusive), at most 31 days after --from; default now.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_parser = ["json", "csv"], default_value = "json")]
+        format: String,
+    },
+}
+
+fn epoch_ms(text: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("{text:?} is neither RFC 3339 nor milliseconds"))?
+        .timestamp_millis())
+}
+
+pub async fn usage(connect: ConnectArgs, command: UsageCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    let UsageCommand::Report {
+        tenant,
+        from,
+        to,
+        format,
+    } = command;
+    let path = format!(
+        "/admin/v1/tenants/{}/usage",
+        segment(&tenant.tenant, "tenant")?
+    );
+    let to = match to {
+        Some(t) => epoch_ms(&t)?,
+        None => chrono::Utc::now().timestamp_millis(),
+    };
+    let query = [
+        ("from", epoch_ms(&from)?.to_string()),
+        ("to", to.to_string()),
+        ("format", format.clone()),
+    ];
+    if format == "csv" {
+        let (status, _, bytes) = send(&connect, "GET", &path, &query, None).await?;
+        if !status.is_success() {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            bail!(
+                "{status}: {}: {}",
+                value["__type"].as_str().unwrap_or("Error"),
+                value["message"].as_str().unwrap_or("")
+            );
+        }
+        std::io::stdout().lock().write_all(&bytes)?;
+    } else {
+        let value = call_json(&connect, "GET", &path, &query, None).await?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(())
+}

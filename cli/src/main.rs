@@ -59,6 +59,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::PolicyCommand,
     },
+    /// A tenant's metered usage and its cost (shard-hours, PUT payload units, ...).
+    Usage {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: admin::UsageCommand,
+    },
     /// Read a tenant's audit trail of authorization decisions.
     Audit {
         #[command(flatten)]
@@ -110,6 +117,11 @@ struct ServeArgs {
     /// How far a request's signing time may be from the server's clock (1..=900).
     #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
     clock_skew_seconds: u64,
+    /// A JSON price list for usage reports ({"currency", "shard_hour",
+    /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
+    /// Default: AWS's published us-east-1 prices.
+    #[arg(long, env = "SLUICE_PRICE_LIST")]
+    price_list: Option<PathBuf>,
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     shutdown_grace_seconds: u64,
@@ -163,7 +175,19 @@ impl ServeArgs {
                 "set SLUICE_ROOT_KEY or --root-key-file / SLUICE_ROOT_KEY_FILE, not both"
             );
         }
+        let prices = match &self.price_list {
+            None => control_plane::billing::PriceList::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the price list {}", path.display()))?;
+                let prices: control_plane::billing::PriceList = serde_json::from_str(&text)
+                    .with_context(|| format!("the price list {} is not valid", path.display()))?;
+                prices.check().map_err(anyhow::Error::msg)?;
+                prices
+            }
+        };
         Ok(data_plane::Config {
+            prices,
             root_key_hex,
             data_dir: self.data_dir,
             listen: self.listen,
@@ -203,6 +227,7 @@ fn main() -> anyhow::Result<()> {
         Command::Key { connect, command } => runtime.block_on(admin::key(connect, command)),
         Command::Policy { connect, command } => runtime.block_on(admin::policy(connect, command)),
         Command::Audit { connect, command } => runtime.block_on(admin::audit(connect, command)),
+        Command::Usage { connect, command } => runtime.block_on(admin::usage(connect, command)),
     }
 }
 

@@ -36,6 +36,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "policies and audit",
         include_str!("../../migrations/sqlite/0006_policies_audit.sql"),
     ),
+    (
+        7,
+        "usage",
+        include_str!("../../migrations/sqlite/0007_usage.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -62,6 +67,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "policies and audit",
         include_str!("../../migrations/postgres/0006_policies_audit.sql"),
+    ),
+    (
+        7,
+        "usage",
+        include_str!("../../migrations/postgres/0007_usage.sql"),
     ),
 ];
 

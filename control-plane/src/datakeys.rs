@@ -200,7 +200,7 @@ mod tests {
         let (catalog, a, _) = catalog_with_streams(dir.path()).await;
         let root = RootKey::from_bytes(&[9u8; 32]).unwrap();
         let key = catalog.create_data_key(&root, a, 1).await.unwrap().unwrap();
-        catalog.delete_stream("000000000000", "a").await.unwrap();
+        catalog.delete_stream("000000000000", "a", 0).await.unwrap();
         assert!(
             catalog
                 .create_data_key(&root, a, 2)

@@ -8,6 +8,7 @@
 //! `busy_timeout` instead of failing a read-to-write upgrade.
 
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod datakeys;
 pub mod identity;

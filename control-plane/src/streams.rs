@@ -305,6 +305,24 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         }
+        Self::meter_shards_opened(
+            &mut tx,
+            new.account_id,
+            new.name,
+            stream_id,
+            0..shard_count,
+            new.now_ms,
+        )
+        .await?;
+        Self::meter_retention(
+            &mut tx,
+            new.account_id,
+            new.name,
+            stream_id,
+            limits::RETENTION_HOURS_DEFAULT,
+            new.now_ms,
+        )
+        .await?;
         for (key, value) in new.tags {
             sqlx::query(
                 "INSERT INTO stream_tags (stream_id, tag_key, tag_value) VALUES ($1, $2, $3)",
@@ -370,7 +388,13 @@ impl Catalog {
 
     /// Deletes a stream, its shards, tags and chunk index, and gives its shards back to
     /// the account. The chunk bytes stay in the object store until compaction.
-    pub async fn delete_stream(&self, account_id: &str, name: &str) -> Result<(), CatalogError> {
+    /// Its shards stop being metered at `now_ms`.
+    pub async fn delete_stream(
+        &self,
+        account_id: &str,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE accounts SET open_shard_count = open_shard_count - \
@@ -393,6 +417,7 @@ impl Catalog {
             return Err(ApiError::stream_not_found(name, account_id).into());
         };
         let stream_id: i64 = row.try_get("stream_id")?;
+        Self::meter_stream_gone(&mut tx, stream_id, now_ms).await?;
         // ON DELETE CASCADE does this too; saying it keeps the catalog clean even where
         // foreign keys are off.
         for table in ["chunks", "stream_tags", "shards"] {
@@ -516,16 +541,29 @@ impl Catalog {
         Ok((tags, has_more))
     }
 
+    /// Sets a stream's retention period, metered from `now_ms`.
     pub async fn set_retention_hours(
         &self,
         stream_id: i64,
         hours: i64,
+        now_ms: i64,
     ) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE streams SET retention_hours = $2 WHERE stream_id = $1")
-            .bind(stream_id)
-            .bind(hours)
-            .execute(self.pool())
-            .await?;
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE streams SET retention_hours = $2 WHERE stream_id = $1 \
+             RETURNING account_id, stream_name",
+        )
+        .bind(stream_id)
+        .bind(hours)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let account_id: String = row.try_get("account_id")?;
+            let stream_name: String = row.try_get("stream_name")?;
+            Self::meter_retention(&mut tx, &account_id, &stream_name, stream_id, hours, now_ms)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -607,7 +645,7 @@ mod tests {
                 .unwrap();
             assert_eq!((page[0].name.as_str(), more), ("orders", false));
             catalog
-                .delete_stream("000000000000", "alpha")
+                .delete_stream("000000000000", "alpha", 0)
                 .await
                 .unwrap();
             assert_eq!(catalog.account_usage("000000000000").await.unwrap().0, 3);

@@ -120,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/admin/v1/tenants/{account_id}/audit", get(export_audit))
         .route("/metrics", get(metrics_text))
+        .route("/admin/v1/tenants/{account_id}/usage", get(usage_report))
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
@@ -692,6 +693,72 @@ async fn metrics_text(
         crate::metrics::handle().render(),
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    /// Milliseconds since the epoch; the span is [from, to), at most 31 days.
+    from: i64,
+    to: i64,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// The tenant's metered usage per stream, UTC hour and metric, priced by the server's
+/// price list; a tenant's admin reads its own, the operator any tenant's.
+async fn usage_report(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    Query(query): Query<UsageQuery>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:ReadUsage", &account_id).await?;
+    state.catalog.tenant(&account_id).await?;
+    let prices = &state.config.prices;
+    let lines = state
+        .catalog
+        .usage_report(&account_id, query.from, query.to, now_ms(), prices)
+        .await?;
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let total: f64 = lines.iter().map(|l| l.cost).sum();
+            ok(&json!({
+                "account_id": account_id,
+                "from_ms": query.from,
+                "to_ms": query.to,
+                "currency": prices.currency,
+                "total": total,
+                "lines": lines,
+            }))
+        }
+        "csv" => {
+            let mut out = String::from(
+                "account_id,stream,hour_start,metric,quantity,unit_price,cost,currency\n",
+            );
+            for l in &lines {
+                let hour = chrono::DateTime::from_timestamp_millis(l.hour_start_ms)
+                    .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{},{},{hour},{},{},{},{},{}\n",
+                    l.account_id,
+                    l.stream,
+                    l.metric.as_str(),
+                    l.quantity,
+                    l.unit_price,
+                    l.cost,
+                    prices.currency
+                ));
+            }
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/csv")], out).into_response())
+        }
+        other => Err(AdminError(ApiError::validation(
+            other,
+            "format",
+            "Member must satisfy enum value set: [json, csv]",
+        ))),
+    }
 }
 
 // ---- The policy workflow: validate, test, simulate, apply, diff, history, rollback ----

@@ -165,6 +165,10 @@ struct ChunkPlan {
     key: Arc<DataKey>,
     offset_in_flush: usize,
     len: usize,
+    /// Whose records these are, and their PUT payload units, for the meter.
+    account_id: String,
+    stream_name: String,
+    payload_units: u64,
 }
 
 /// The first sequence counter each chunk got, or `None` for a shard that is gone.
@@ -316,7 +320,23 @@ impl Writer {
                 .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
                 .collect();
             let len = chunk::encoded_len(records.iter(), true);
+            let payload_units = members
+                .iter()
+                .map(|&(ri, ci)| {
+                    let record = &batch[ri].records[ci];
+                    control_plane::billing::put_payload_units(
+                        (record.data.len() + record.partition_key.len()) as u64,
+                    )
+                })
+                .sum();
+            let (account_id, stream_name) = {
+                let first = &batch[members[0].0];
+                (first.account_id.clone(), first.stream_name.clone())
+            };
             plans.push(ChunkPlan {
+                account_id,
+                stream_name,
+                payload_units,
                 stream_id,
                 shard_ordinal,
                 members,
@@ -397,6 +417,7 @@ impl Writer {
     ) -> Result<Firsts, FlushError> {
         let mut tx = self.catalog.pool().begin().await?;
         let mut firsts = Vec::with_capacity(plans.len());
+        let mut units: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for plan in plans {
             let count = plan.members.len() as i64;
             // INVARIANT: this UPDATE takes the shard's row lock (and SQLite's write lock),
@@ -435,6 +456,22 @@ impl Writer {
             .execute(&mut *tx)
             .await?;
             firsts.push(Some(first as u64));
+            *units
+                .entry((plan.account_id.as_str(), plan.stream_name.as_str()))
+                .or_default() += plan.payload_units;
+        }
+        // INVARIANT: PUT payload units are metered in the transaction that acknowledges
+        // their records: billed exactly when acknowledged.
+        for ((account_id, stream_name), quantity) in units {
+            control_plane::Catalog::meter_count(
+                &mut tx,
+                account_id,
+                stream_name,
+                control_plane::billing::Metric::PutPayloadUnits,
+                quantity,
+                arrival_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(firsts)

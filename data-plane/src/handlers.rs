@@ -405,7 +405,7 @@ async fn delete_stream(
         .await?;
     state
         .catalog
-        .delete_stream(caller.account_id.as_str(), &name)
+        .delete_stream(caller.account_id.as_str(), &name, now_ms())
         .await
         .map_err(api)?;
     state.streams.forget(caller.account_id.as_str(), &name);
@@ -1316,7 +1316,7 @@ async fn change_retention(
     }
     state
         .catalog
-        .set_retention_hours(stream.id, hours)
+        .set_retention_hours(stream.id, hours, now_ms())
         .await
         .map_err(api)?;
     Ok(Empty {})

@@ -69,6 +69,8 @@ pub struct Config {
     /// The root key itself, 64 hex characters (from `SLUICE_ROOT_KEY`); when set, no
     /// file is read or made.
     pub root_key_hex: Option<SecretText>,
+    /// What usage reports charge.
+    pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
     pub clock_skew: Duration,
 }

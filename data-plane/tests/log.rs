@@ -128,7 +128,10 @@ async fn a_deleted_stream_takes_no_writes() {
         .create_stream(&control_plane::testing::provisioned_stream("gone", 1))
         .await
         .unwrap();
-    catalog.delete_stream("000000000000", "gone").await.unwrap();
+    catalog
+        .delete_stream("000000000000", "gone", 0)
+        .await
+        .unwrap();
     let (committer, _writer) = Committer::spawn(catalog.clone(), store, keyring(&catalog));
     let results = committer
         .append(

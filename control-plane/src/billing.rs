@@ -1,0 +1,507 @@
+//! The meter and the bill. What was provisioned lives in `usage_intervals` (a shard from
+//! open to close, a retention setting from set to changed); what was counted lives in
+//! `usage_counters` per UTC hour. A report splits every interval at hour boundaries, to
+//! the millisecond, and prices each line with a `PriceList`.
+//!
+//! Every function takes the time it acts at (`now_ms`) from its caller, so a test drives
+//! the meter's clock and can check a bill to the millisecond.
+
+use std::collections::BTreeMap;
+
+use protocol::{ApiError, ErrorCode};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::catalog::{Catalog, CatalogError};
+
+pub const HOUR_MS: i64 = 3_600_000;
+/// A PUT payload unit is each 25 KB of a record (rounded up), as Kinesis bills them.
+pub const PUT_PAYLOAD_UNIT_BYTES: u64 = 25 * 1024;
+/// Retention included in the shard-hour price; hours above it are extended retention.
+pub const RETENTION_INCLUDED_HOURS: i64 = 24;
+/// The longest span one report covers (31 days).
+pub const REPORT_SPAN_MS_MAX: i64 = 31 * 24 * HOUR_MS;
+/// Lines one report holds at most.
+pub const REPORT_LINES_MAX: usize = 100_000;
+
+/// What a line of the bill counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    ShardHours,
+    ExtendedRetentionShardHours,
+    PutPayloadUnits,
+    KmsRequests,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::ShardHours => "shard_hours",
+            Metric::ExtendedRetentionShardHours => "extended_retention_shard_hours",
+            Metric::PutPayloadUnits => "put_payload_units",
+            Metric::KmsRequests => "kms_requests",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Metric> {
+        [
+            Metric::ShardHours,
+            Metric::ExtendedRetentionShardHours,
+            Metric::PutPayloadUnits,
+            Metric::KmsRequests,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == text)
+    }
+}
+
+/// Prices in US dollars per unit of each metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceList {
+    pub currency: String,
+    pub shard_hour: f64,
+    pub extended_retention_shard_hour: f64,
+    /// Per PUT payload unit (AWS publishes it per million).
+    pub put_payload_unit: f64,
+    /// Per request (AWS publishes it per 10,000).
+    pub kms_request: f64,
+}
+
+impl Default for PriceList {
+    /// AWS's published on-demand prices for provisioned Kinesis Data Streams and KMS in
+    /// us-east-1: $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020 per
+    /// shard-hour of extended retention (up to 7 days), $0.03 per 10,000 KMS requests.
+    fn default() -> Self {
+        PriceList {
+            currency: "USD".into(),
+            shard_hour: 0.015,
+            extended_retention_shard_hour: 0.020,
+            put_payload_unit: 0.014 / 1_000_000.0,
+            kms_request: 0.03 / 10_000.0,
+        }
+    }
+}
+
+impl PriceList {
+    pub fn price(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::ShardHours => self.shard_hour,
+            Metric::ExtendedRetentionShardHours => self.extended_retention_shard_hour,
+            Metric::PutPayloadUnits => self.put_payload_unit,
+            Metric::KmsRequests => self.kms_request,
+        }
+    }
+
+    /// Every price must be a finite, non-negative number.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("shard_hour", self.shard_hour),
+            (
+                "extended_retention_shard_hour",
+                self.extended_retention_shard_hour,
+            ),
+            ("put_payload_unit", self.put_payload_unit),
+            ("kms_request", self.kms_request),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "price {name} must be a non-negative number, got {v}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of a usage report: a quantity of one metric, for one stream (or none), in
+/// one UTC hour, and what it costs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageLine {
+    pub account_id: String,
+    /// Empty for what belongs to no stream.
+    pub stream: String,
+    pub hour_start_ms: i64,
+    pub metric: Metric,
+    pub quantity: f64,
+    pub unit_price: f64,
+    pub cost: f64,
+}
+
+/// PUT payload units of one record of `bytes` (data and partition key).
+pub fn put_payload_units(bytes: u64) -> u64 {
+    bytes.div_ceil(PUT_PAYLOAD_UNIT_BYTES).max(1)
+}
+
+fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Adds `ms` of [start, end) to `out`, split at UTC hour boundaries, in hours.
+fn split_hours(start: i64, end: i64, mut add: impl FnMut(i64, f64)) {
+    let mut t = start;
+    while t < end {
+        let hour = hour_of(t);
+        let until = (hour + HOUR_MS).min(end);
+        add(hour, (until - t) as f64 / HOUR_MS as f64);
+        t = until;
+    }
+}
+
+struct Interval {
+    stream: String,
+    stream_id: i64,
+    kind: String,
+    retention_hours: i64,
+    opened: i64,
+    closed: Option<i64>,
+}
+
+impl Catalog {
+    /// Records, inside the transaction that made them, shards opening at `now_ms`.
+    pub(crate) async fn meter_shards_opened(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        stream_id: i64,
+        ordinals: impl IntoIterator<Item = i64>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        for ordinal in ordinals {
+            sqlx::query(
+                "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
+                 retention_hours, opened_at_ms) VALUES ($1, $2, $3, 'shard', $4, 0, $5)",
+            )
+            .bind(account_id)
+            .bind(stream_name)
+            .bind(stream_id)
+            .bind(ordinal)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records, inside the transaction that set it, a stream's retention from `now_ms`
+    /// (closing the setting before it).
+    pub(crate) async fn meter_retention(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        stream_id: i64,
+        hours: i64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE usage_intervals SET closed_at_ms = $2 \
+             WHERE stream_id = $1 AND kind = 'retention' AND closed_at_ms IS NULL",
+        )
+        .bind(stream_id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
+             retention_hours, opened_at_ms) VALUES ($1, $2, $3, 'retention', -1, $4, $5)",
+        )
+        .bind(account_id)
+        .bind(stream_name)
+        .bind(stream_id)
+        .bind(hours)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes, inside the deleting transaction, every open interval of a stream.
+    pub(crate) async fn meter_stream_gone(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        stream_id: i64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE usage_intervals SET closed_at_ms = $2 WHERE stream_id = $1 AND closed_at_ms IS NULL",
+        )
+        .bind(stream_id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds counted quantities for the hour of `now_ms`, inside the transaction that
+    /// acknowledges the counted work (so what is billed is exactly what was done).
+    pub async fn meter_count(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        metric: Metric,
+        quantity: u64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        if quantity == 0 {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO usage_counters (account_id, stream_name, hour_ms, metric, quantity) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, stream_name, hour_ms, metric) \
+             DO UPDATE SET quantity = usage_counters.quantity + excluded.quantity",
+        )
+        .bind(account_id)
+        .bind(stream_name)
+        .bind(hour_of(now_ms))
+        .bind(metric.as_str())
+        .bind(i64::try_from(quantity).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The same, in a transaction of its own.
+    pub async fn meter_count_now(
+        &self,
+        account_id: &str,
+        stream_name: &str,
+        metric: Metric,
+        quantity: u64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        Self::meter_count(&mut tx, account_id, stream_name, metric, quantity, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The usage of `account_id` in [from_ms, to_ms), per stream, UTC hour and metric,
+    /// priced; intervals still open count up to `now_ms`.
+    pub async fn usage_report(
+        &self,
+        account_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        now_ms: i64,
+        prices: &PriceList,
+    ) -> Result<Vec<UsageLine>, CatalogError> {
+        if to_ms <= from_ms || to_ms - from_ms > REPORT_SPAN_MS_MAX {
+            return Err(ApiError::invalid_argument(format!(
+                "A report covers a span of 1 ms to 31 days with from < to; got {from_ms}..{to_ms}."
+            ))
+            .into());
+        }
+        let rows = sqlx::query(
+            "SELECT stream_name, stream_id, kind, retention_hours, opened_at_ms, closed_at_ms \
+             FROM usage_intervals WHERE account_id = $1 AND opened_at_ms < $3 \
+             AND (closed_at_ms IS NULL OR closed_at_ms > $2)",
+        )
+        .bind(account_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let intervals = rows
+            .iter()
+            .map(|r| {
+                Ok(Interval {
+                    stream: r.try_get("stream_name")?,
+                    stream_id: r.try_get("stream_id")?,
+                    kind: r.try_get("kind")?,
+                    retention_hours: r.try_get("retention_hours")?,
+                    opened: r.try_get("opened_at_ms")?,
+                    closed: r.try_get("closed_at_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let window = |i: &Interval| {
+            let start = i.opened.max(from_ms);
+            let end = i.closed.unwrap_or(now_ms).min(to_ms);
+            (start, end)
+        };
+        let mut totals: BTreeMap<(String, i64, Metric), f64> = BTreeMap::new();
+        let shards: Vec<&Interval> = intervals.iter().filter(|i| i.kind == "shard").collect();
+        let extended: Vec<&Interval> = intervals
+            .iter()
+            .filter(|i| i.kind == "retention" && i.retention_hours > RETENTION_INCLUDED_HOURS)
+            .collect();
+        for shard in &shards {
+            let (start, end) = window(shard);
+            split_hours(start, end, |hour, h| {
+                *totals
+                    .entry((shard.stream.clone(), hour, Metric::ShardHours))
+                    .or_default() += h;
+            });
+            for r in extended.iter().filter(|r| r.stream_id == shard.stream_id) {
+                let (r_start, r_end) = window(r);
+                split_hours(start.max(r_start), end.min(r_end), |hour, h| {
+                    *totals
+                        .entry((
+                            shard.stream.clone(),
+                            hour,
+                            Metric::ExtendedRetentionShardHours,
+                        ))
+                        .or_default() += h;
+                });
+            }
+        }
+        let counted = sqlx::query(
+            "SELECT stream_name, hour_ms, metric, quantity FROM usage_counters \
+             WHERE account_id = $1 AND hour_ms >= $2 AND hour_ms < $3",
+        )
+        .bind(account_id)
+        .bind(hour_of(from_ms))
+        .bind(to_ms)
+        .fetch_all(self.pool())
+        .await?;
+        for row in &counted {
+            let metric: String = row.try_get("metric")?;
+            let Some(metric) = Metric::parse(&metric) else {
+                return Err(CatalogError::Corrupt {
+                    what: format!("usage counter of unknown metric {metric}"),
+                });
+            };
+            let quantity: i64 = row.try_get("quantity")?;
+            *totals
+                .entry((row.try_get("stream_name")?, row.try_get("hour_ms")?, metric))
+                .or_default() += quantity as f64;
+        }
+        if totals.len() > REPORT_LINES_MAX {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "The report would hold more than {REPORT_LINES_MAX} lines; ask for a shorter span."
+                ),
+            )
+            .into());
+        }
+        Ok(totals
+            .into_iter()
+            .filter(|(_, q)| *q > 0.0)
+            .map(|((stream, hour, metric), quantity)| {
+                let unit_price = prices.price(metric);
+                UsageLine {
+                    account_id: account_id.to_string(),
+                    stream,
+                    hour_start_ms: hour,
+                    metric,
+                    quantity,
+                    unit_price,
+                    cost: quantity * unit_price,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_units_round_up_per_25_kib() {
+        assert_eq!(put_payload_units(1), 1);
+        assert_eq!(put_payload_units(25 * 1024), 1);
+        assert_eq!(put_payload_units(25 * 1024 + 1), 2);
+        assert_eq!(put_payload_units(1024 * 1024), 41);
+    }
+
+    #[test]
+    fn intervals_split_at_hour_boundaries_to_the_millisecond() {
+        let mut got = Vec::new();
+        split_hours(HOUR_MS / 2, 2 * HOUR_MS + 1, |h, q| got.push((h, q)));
+        assert_eq!(
+            got,
+            vec![
+                (0, 0.5),
+                (HOUR_MS, 1.0),
+                (2 * HOUR_MS, 1.0 / HOUR_MS as f64)
+            ]
+        );
+    }
+
+    /// The meter, driven by a test clock: a 2-shard stream made at 00:30, raised to 48 h
+    /// retention at 01:15, deleted at 02:45, with records put at 00:40 and 01:50.
+    #[tokio::test]
+    async fn a_bill_is_exact_for_a_driven_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let t0 = 1_800_000_000_000 - 1_800_000_000_000 % HOUR_MS; // an hour boundary
+            let minute = 60_000;
+            let mut new = crate::testing::provisioned_stream("metered", 2);
+            new.now_ms = t0 + 30 * minute;
+            let stream = catalog.create_stream(&new).await.unwrap();
+            catalog
+                .set_retention_hours(stream.id, 48, t0 + 75 * minute)
+                .await
+                .unwrap();
+            let account = new.account_id;
+            // A 1-byte record and a 60 KiB one at 00:40 (1 + 3 units), one more at 01:50.
+            let units = put_payload_units(1) + put_payload_units(60 * 1024);
+            catalog
+                .meter_count_now(
+                    account,
+                    "metered",
+                    Metric::PutPayloadUnits,
+                    units,
+                    t0 + 40 * minute,
+                )
+                .await
+                .unwrap();
+            catalog
+                .meter_count_now(
+                    account,
+                    "metered",
+                    Metric::PutPayloadUnits,
+                    1,
+                    t0 + 110 * minute,
+                )
+                .await
+                .unwrap();
+            catalog
+                .delete_stream(account, "metered", t0 + 165 * minute)
+                .await
+                .unwrap();
+            let prices = PriceList::default();
+            let lines = catalog
+                .usage_report(account, t0, t0 + 4 * HOUR_MS, t0 + 5 * HOUR_MS, &prices)
+                .await
+                .unwrap();
+            let get = |hour: i64, metric: Metric| {
+                lines
+                    .iter()
+                    .find(|l| l.hour_start_ms == t0 + hour * HOUR_MS && l.metric == metric)
+                    .map_or(0.0, |l| l.quantity)
+            };
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+            // 2 shards x 30 min, x 60 min, x 45 min.
+            assert!(close(get(0, Metric::ShardHours), 1.0));
+            assert!(close(get(1, Metric::ShardHours), 2.0));
+            assert!(close(get(2, Metric::ShardHours), 1.5));
+            // Extended retention from 01:15: 2 x 45 min, then 2 x 45 min.
+            assert!(close(get(0, Metric::ExtendedRetentionShardHours), 0.0));
+            assert!(close(get(1, Metric::ExtendedRetentionShardHours), 1.5));
+            assert!(close(get(2, Metric::ExtendedRetentionShardHours), 1.5));
+            assert!(close(get(0, Metric::PutPayloadUnits), 4.0));
+            assert!(close(get(1, Metric::PutPayloadUnits), 1.0));
+            assert!(lines.iter().all(|l| l.hour_start_ms < t0 + 3 * HOUR_MS));
+            let total: f64 = lines.iter().map(|l| l.cost).sum();
+            let expected = 4.5 * 0.015 + 3.0 * 0.020 + 5.0 * 0.014 / 1e6;
+            assert!(close(total, expected), "{total} vs {expected}");
+            // Another account's report is empty; a span over 31 days is refused.
+            assert!(
+                catalog
+                    .usage_report("999999999999", t0, t0 + HOUR_MS, t0, &prices)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                catalog
+                    .usage_report(account, t0, t0 + 32 * 24 * HOUR_MS, t0, &prices)
+                    .await
+                    .is_err()
+            );
+        }
+    }
+}

@@ -1,0 +1,119 @@
+"""The meter and the bill: usage per tenant, stream, hour and metric through the admin
+API and `sluice usage report`. (Exactness to the millisecond is checked with a driven
+clock in control-plane's billing tests; here the real clock bounds the figures.)"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from harness import unique_name
+from test_cli import sluice
+
+HOUR_MS = 3_600_000
+
+
+def make_tenant(server):
+    r = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("bill")})
+    assert r.status == 201, r
+    t = r.json()
+    return t["account_id"], (t["admin"]["access_key_id"], t["admin"]["secret_access_key"])
+
+
+def report(server, account, start, end, creds=None, fmt="json"):
+    return server.admin("GET", f"/admin/v1/tenants/{account}/usage?from={start}&to={end}&format={fmt}",
+                        credentials=creds)
+
+
+def total(lines, metric, stream=None):
+    return sum(l["quantity"] for l in lines if l["metric"] == metric and (stream is None or l["stream"] == stream))
+
+
+def test_usage_is_metered_per_stream_and_priced(server, binary, tmp_path):
+    account, admin = make_tenant(server)
+    client = server.client(credentials=admin)
+    name = unique_name("metered")
+    before_create = int(time.time() * 1000)
+    client.create_stream(StreamName=name, ShardCount=2)
+    # 1 + 3 + 1 PUT payload units (25 KiB each, rounded up per record).
+    client.put_record(StreamName=name, Data=b"x", PartitionKey="k")
+    client.put_records(StreamName=name, Records=[{"Data": b"y" * 60 * 1024, "PartitionKey": "k"},
+                                                 {"Data": b"z", "PartitionKey": "k"}])
+    client.increase_stream_retention_period(StreamName=name, RetentionPeriodHours=72)
+    time.sleep(1.0)
+    client.delete_stream(StreamName=name)
+    after_delete = int(time.time() * 1000)
+    start, end = before_create - HOUR_MS, after_delete + HOUR_MS
+    r = report(server, account, start, end, creds=admin)
+    assert r.status == 200, r
+    body = r.json()
+    lines = body["lines"]
+    assert body["currency"] == "USD" and all(l["account_id"] == account for l in lines)
+    assert total(lines, "put_payload_units", name) == 5
+    shard_hours = total(lines, "shard_hours", name)
+    # Two shards, open from creation to deletion (within the client's view of both).
+    assert 2 * 1.0 / 3600 <= shard_hours <= 2 * (after_delete - before_create) / HOUR_MS, shard_hours
+    extended = total(lines, "extended_retention_shard_hours", name)
+    assert 0 < extended < shard_hours
+    # Closed intervals stop counting: the same report later says the same.
+    time.sleep(0.5)
+    again = report(server, account, start, end, creds=admin).json()["lines"]
+    assert total(again, "shard_hours", name) == shard_hours
+    # Priced by the default (AWS us-east-1) list.
+    cost = sum(l["cost"] for l in lines)
+    assert abs(cost - (shard_hours * 0.015 + extended * 0.020 + 5 * 0.014 / 1e6)) < 1e-12
+    assert abs(body["total"] - cost) < 1e-12
+
+    # CSV through the CLI, with the tenant admin's own credentials.
+    creds = tmp_path / "credentials"
+    creds.write_text("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n".format(*admin))
+    p = sluice(binary, server, "usage", "report", "--tenant", account, "--from", str(start), "--to", str(end),
+               "--format", "csv", credentials_file=creds, check=False)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert {r["metric"] for r in rows} == {"shard_hours", "extended_retention_shard_hours", "put_payload_units"}
+    assert sum(float(r["quantity"]) for r in rows if r["metric"] == "put_payload_units") == 5
+    assert all(r["hour_start"].endswith(":00:00Z") and r["currency"] == "USD" for r in rows)
+
+
+def test_a_tenant_reads_only_its_own_usage(server):
+    account_a, admin_a = make_tenant(server)
+    account_b, admin_b = make_tenant(server)
+    now = int(time.time() * 1000)
+    assert report(server, account_a, now - HOUR_MS, now, creds=admin_a).status == 200
+    r = report(server, account_a, now - HOUR_MS, now, creds=admin_b)
+    assert r.status == 403 and r.error_type() == "AccessDeniedException", r
+    assert report(server, account_a, now - HOUR_MS, now).status == 200  # the operator
+    r = report(server, account_a, now, now - 1, creds=admin_a)
+    assert r.status == 400, r
+    r = report(server, account_a, now - 40 * 24 * HOUR_MS, now, creds=admin_a)
+    assert r.status == 400, r
+    r = report(server, account_a, now - HOUR_MS, now, creds=admin_a, fmt="xml")
+    assert r.status == 400 and r.error_type() == "ValidationException", r
+
+
+def test_an_operator_price_list_prices_the_bill(make_server, tmp_path, binary):
+    import json
+    import subprocess
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"currency": "EUR", "shard_hour": 1.0, "extended_retention_shard_hour": 0.0,
+                                  "put_payload_unit": 0.5, "kms_request": 0.0}))
+    srv = make_server("--price-list", str(prices))
+    account, admin = make_tenant(srv)
+    client = srv.client(credentials=admin)
+    client.create_stream(StreamName="priced", ShardCount=1)
+    client.put_record(StreamName="priced", Data=b"x", PartitionKey="k")
+    now = int(time.time() * 1000)
+    body = report(srv, account, now - HOUR_MS, now + HOUR_MS, creds=admin).json()
+    assert body["currency"] == "EUR"
+    units = [l for l in body["lines"] if l["metric"] == "put_payload_units"]
+    assert units == [{**units[0], "quantity": 1.0, "unit_price": 0.5, "cost": 0.5}]
+    hours = [l for l in body["lines"] if l["metric"] == "shard_hours"]
+    assert all(l["cost"] == l["quantity"] for l in hours)
+    # A price list with a negative or unknown price is refused at start.
+    prices.write_text(json.dumps({"currency": "EUR", "shard_hour": -1.0, "extended_retention_shard_hour": 0.0,
+                                  "put_payload_unit": 0.5, "kms_request": 0.0}))
+    r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                        "--price-list", str(prices)], capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"shard_hour" in r.stderr, r.stderr
