@@ -31,6 +31,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "tokens",
         include_str!("../../migrations/sqlite/0004_tokens.sql"),
     ),
+    (
+        5,
+        "kms",
+        include_str!("../../migrations/sqlite/0005_kms.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -52,6 +57,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "tokens",
         include_str!("../../migrations/postgres/0004_tokens.sql"),
+    ),
+    (
+        5,
+        "kms",
+        include_str!("../../migrations/postgres/0005_kms.sql"),
     ),
 ];
 

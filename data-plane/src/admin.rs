@@ -102,8 +102,13 @@ impl From<CatalogError> for AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let status = match self.0.code {
-            ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => StatusCode::NOT_FOUND,
-            ErrorCode::ResourceInUse => StatusCode::CONFLICT,
+            ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation | ErrorCode::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::ResourceInUse
+            | ErrorCode::AlreadyExists
+            | ErrorCode::Disabled
+            | ErrorCode::KmsInvalidState => StatusCode::CONFLICT,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
@@ -118,7 +123,14 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidArgument
             | ErrorCode::ProvisionedThroughputExceeded
             | ErrorCode::SerializationException
-            | ErrorCode::Validation => StatusCode::BAD_REQUEST,
+            | ErrorCode::Validation
+            | ErrorCode::IncorrectKey
+            | ErrorCode::InvalidAliasName
+            | ErrorCode::InvalidArn
+            | ErrorCode::InvalidCiphertext
+            | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidMarker
+            | ErrorCode::UnsupportedOperation => StatusCode::BAD_REQUEST,
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});
         (
