@@ -43,8 +43,10 @@ pub enum Resource<'a> {
         arn: &'a str,
         name: &'a str,
     },
-    /// A tenant as a whole (ListStreams, DescribeLimits).
+    /// A tenant as a whole (ListStreams, DescribeLimits, CreateKey, ListKeys).
     Tenant { account: &'a str },
+    /// A KMS key, by its key ARN (or the alias ARN a request named it by).
+    Key { account: &'a str, arn: &'a str },
 }
 
 /// Who asks, as Cedar sees it.
@@ -76,6 +78,7 @@ struct Types {
     user: EntityTypeName,
     role: EntityTypeName,
     stream: EntityTypeName,
+    key: EntityTypeName,
     action: EntityTypeName,
 }
 
@@ -135,6 +138,7 @@ impl Authz {
             user: type_name("Sluice::User")?,
             role: type_name("Sluice::Role")?,
             stream: type_name("Sluice::Stream")?,
+            key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
         };
         Ok(Authz {
@@ -216,6 +220,29 @@ impl Authz {
                 }
                 stream
             }
+            Resource::Key { account, arn } => {
+                let tenant = uid(&self.types.tenant, account);
+                let key = uid(&self.types.key, arn);
+                entities.push(entity(
+                    key.clone(),
+                    vec![(
+                        "tenant",
+                        RestrictedExpression::new_string(account.to_string()),
+                    )],
+                    vec![tenant.clone()],
+                )?);
+                if account != principal.account {
+                    entities.push(entity(
+                        tenant,
+                        vec![(
+                            "tenant",
+                            RestrictedExpression::new_string(account.to_string()),
+                        )],
+                        vec![],
+                    )?);
+                }
+                key
+            }
             Resource::Tenant { account } => {
                 let tenant = uid(&self.types.tenant, account);
                 if account != principal.account {
@@ -288,7 +315,7 @@ impl Authz {
             .unwrap_or(0);
         let source_ip = caller.source_ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let resource_id = match resource {
-            Resource::Stream { arn, .. } => arn.to_string(),
+            Resource::Stream { arn, .. } | Resource::Key { arn, .. } => arn.to_string(),
             Resource::Tenant { account } => account.to_string(),
         };
         let key: DecisionKey = (
@@ -339,7 +366,10 @@ impl Authz {
             Decision::Allow => Ok(()),
             Decision::Deny => {
                 let resource = match resource {
-                    Resource::Stream { arn, .. } => arn.to_string(),
+                    Resource::Stream { arn, .. } | Resource::Key { arn, .. } => arn.to_string(),
+                    Resource::Tenant { account } if action.starts_with("kms:") => {
+                        format!("arn:aws:kms:*:{account}:*")
+                    }
                     Resource::Tenant { account } => format!("arn:aws:kinesis:*:{account}:*"),
                 };
                 Err(ApiError::new(
@@ -392,7 +422,12 @@ mod tests {
                     name: &case.principal.name,
                 };
                 let arn_parts;
-                let resource = if let Some(arn) = case.resource["stream"].as_str() {
+                let resource = if let Some(arn) = case.resource["key"].as_str() {
+                    Resource::Key {
+                        account: arn.split(':').nth(4).unwrap(),
+                        arn,
+                    }
+                } else if let Some(arn) = case.resource["stream"].as_str() {
                     let parsed = protocol::arn::StreamArn::parse(arn).unwrap();
                     arn_parts = (parsed.account_id, parsed.stream_name);
                     Resource::Stream {
