@@ -102,6 +102,29 @@ pub struct Alias {
     pub updated_at_ms: i64,
 }
 
+/// The alias of each account's default key for streams (made on first use).
+pub const DEFAULT_STREAM_ALIAS: &str = "alias/aws/kinesis";
+
+/// The error Kinesis answers with when a stream's master key (`None`: it does not
+/// exist any more) cannot seal or open its data keys.
+pub fn kinesis_key_error(key: Option<&MasterKey>, key_id: &str) -> Option<ApiError> {
+    match key.map(|k| k.state) {
+        Some(KeyState::Enabled) => None,
+        Some(KeyState::Disabled) => Some(ApiError::new(
+            ErrorCode::KmsDisabled,
+            format!("The KMS key {key_id} of this stream is disabled."),
+        )),
+        Some(KeyState::PendingDeletion) => Some(ApiError::new(
+            ErrorCode::KinesisKmsInvalidState,
+            format!("The KMS key {key_id} of this stream is pending deletion."),
+        )),
+        None => Some(ApiError::new(
+            ErrorCode::KmsNotFound,
+            format!("The KMS key {key_id} of this stream does not exist."),
+        )),
+    }
+}
+
 /// The state change a key-state operation asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateChange {
@@ -236,6 +259,67 @@ impl Catalog {
         self.master_key(account, &key_id)
             .await?
             .ok_or_else(|| corrupt(format!("key {key_id} vanished after its creation")))
+    }
+
+    /// The account's default key for streams (`alias/aws/kinesis`), made with its
+    /// alias on first use.
+    pub async fn default_stream_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        now_ms: i64,
+    ) -> Result<MasterKey, CatalogError> {
+        for _ in 0..2 {
+            if let Some(id) = self.resolve_alias(account, DEFAULT_STREAM_ALIAS).await?
+                && let Some(key) = self.master_key(account, &id).await?
+            {
+                return Ok(key);
+            }
+            let key = self
+                .create_master_key(
+                    root,
+                    account,
+                    "Default key that protects my Kinesis data when no other key is defined",
+                    KeyManager::Aws,
+                    now_ms,
+                )
+                .await?;
+            match self
+                .create_alias(account, DEFAULT_STREAM_ALIAS, &key.key_id, now_ms)
+                .await
+            {
+                Ok(()) => return Ok(key),
+                // Another request made the default key first: use theirs, drop ours.
+                Err(CatalogError::Api(e)) if e.code == ErrorCode::AlreadyExists => {
+                    sqlx::query("DELETE FROM kms_keys WHERE key_id = $1")
+                        .bind(&key.key_id)
+                        .execute(self.pool())
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(corrupt(format!(
+            "{DEFAULT_STREAM_ALIAS} of account {account} neither resolves nor can be made"
+        )))
+    }
+
+    /// The key a stream's new data keys are wrapped under: the one it names, or the
+    /// account's default key. `None`: the key it names does not exist any more.
+    pub async fn stream_master_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        master_key_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<MasterKey>, CatalogError> {
+        match master_key_id {
+            Some(id) => self.master_key(account, id).await,
+            None => self
+                .default_stream_key(root, account, now_ms)
+                .await
+                .map(Some),
+        }
     }
 
     /// The account's key `key_id`, if it has one.

@@ -108,7 +108,10 @@ impl IntoResponse for AdminError {
             ErrorCode::ResourceInUse
             | ErrorCode::AlreadyExists
             | ErrorCode::Disabled
-            | ErrorCode::KmsInvalidState => StatusCode::CONFLICT,
+            | ErrorCode::KmsInvalidState
+            | ErrorCode::KmsDisabled
+            | ErrorCode::KinesisKmsInvalidState => StatusCode::CONFLICT,
+            ErrorCode::KmsNotFound => StatusCode::NOT_FOUND,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature

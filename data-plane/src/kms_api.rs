@@ -639,6 +639,12 @@ impl Kms<'_> {
     async fn change_state(&self, input: KeyIdInput, action: &str) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, arn) = self.resolve(&id, action, true).await?;
+        if key.manager == KeyManager::Aws {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{arn} is an AWS managed key; its state is the service's."),
+            ));
+        }
         let enable = action == "kms:EnableKey";
         match (key.state, enable) {
             (KeyState::PendingDeletion, _) => return Err(pending_deletion(&arn)),
@@ -989,6 +995,39 @@ impl Kms<'_> {
     }
 }
 
+/// The master key StartStreamEncryption names, once Cedar allowed the caller to make
+/// data keys under it (`kms:GenerateDataKey`); it must be enabled. `alias/aws/kinesis`
+/// is the account's default key, made on first use. KMS's errors become Kinesis's.
+pub async fn key_for_stream(
+    state: &AppState,
+    caller: &Caller,
+    key_ref: &str,
+) -> Result<MasterKey, ApiError> {
+    let kms = Kms {
+        state,
+        caller,
+        region: &state.config.region,
+    };
+    if key_ref == masterkeys::DEFAULT_STREAM_ALIAS {
+        state
+            .catalog
+            .default_stream_key(&state.root_key, kms.account(), now_ms())
+            .await
+            .map_err(api)?;
+    }
+    let (key, arn) = kms
+        .resolve(key_ref, "kms:GenerateDataKey", true)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound => ApiError::new(ErrorCode::KmsNotFound, e.message),
+            _ => e,
+        })?;
+    if let Some(error) = masterkeys::kinesis_key_error(Some(&key), &arn) {
+        return Err(error);
+    }
+    Ok(key)
+}
+
 /// How often the key sweep runs: it destroys keys whose deletion date passed and
 /// rotates keys whose automatic rotation is due.
 pub const KEY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -998,6 +1037,9 @@ pub async fn sweep_keys(state: &AppState) {
     let now = now_ms();
     match state.catalog.destroy_due_master_keys(now).await {
         Ok(destroyed) => {
+            if !destroyed.is_empty() {
+                state.keyring.forget_all().await;
+            }
             for (account, key_id) in destroyed {
                 tracing::info!(%account, %key_id, "KMS key deleted: its material is destroyed");
             }

@@ -45,3 +45,13 @@ CREATE TABLE kms_aliases (
     PRIMARY KEY (account_id, alias_name)
 );
 CREATE INDEX kms_aliases_by_key ON kms_aliases (key_id);
+
+-- Streams under tenant keys. A stream's data keys are wrapped under a version of its
+-- master key: the key StartStreamEncryption named (streams.master_key_id, with the
+-- KeyId as the caller gave it in streams.key_id), or, when none is named, the
+-- account's default key `alias/aws/kinesis`, made on first use. A data key row names
+-- the master key and version it is wrapped under; rows that name none are wrapped
+-- under the root key (written before master keys existed).
+ALTER TABLE streams ADD COLUMN master_key_id TEXT;
+ALTER TABLE data_keys ADD COLUMN master_key_id TEXT;
+ALTER TABLE data_keys ADD COLUMN master_key_version BIGINT;

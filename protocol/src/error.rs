@@ -22,7 +22,15 @@ pub enum ErrorCode {
     InvalidKeyUsage,
     InvalidMarker,
     InvalidSignature,
+    /// Kinesis's answer when the stream's KMS key is disabled.
+    KmsDisabled,
+    /// KMS's answer for a key in the wrong state (409).
     KmsInvalidState,
+    /// Kinesis's answer for a stream whose KMS key is in the wrong state (400); the
+    /// same `__type` as KMS's, another status.
+    KinesisKmsInvalidState,
+    /// Kinesis's answer when the stream's KMS key does not exist (any more).
+    KmsNotFound,
     LimitExceeded,
     MissingAuthenticationToken,
     NotFound,
@@ -57,7 +65,11 @@ impl ErrorCode {
             ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
-            ErrorCode::KmsInvalidState => "KMSInvalidStateException",
+            ErrorCode::KmsDisabled => "KMSDisabledException",
+            ErrorCode::KmsInvalidState | ErrorCode::KinesisKmsInvalidState => {
+                "KMSInvalidStateException"
+            }
+            ErrorCode::KmsNotFound => "KMSNotFoundException",
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::NotFound => "NotFoundException",
@@ -105,7 +117,10 @@ impl ErrorCode {
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidMarker
             | ErrorCode::NotFound
-            | ErrorCode::UnsupportedOperation => 400,
+            | ErrorCode::UnsupportedOperation
+            | ErrorCode::KmsDisabled
+            | ErrorCode::KinesisKmsInvalidState
+            | ErrorCode::KmsNotFound => 400,
         }
     }
 }
@@ -181,6 +196,13 @@ mod tests {
             (ErrorCode::Disabled, "DisabledException", 409),
             (ErrorCode::KmsInvalidState, "KMSInvalidStateException", 409),
             (ErrorCode::NotFound, "NotFoundException", 400),
+            (ErrorCode::KmsDisabled, "KMSDisabledException", 400),
+            (
+                ErrorCode::KinesisKmsInvalidState,
+                "KMSInvalidStateException",
+                400,
+            ),
+            (ErrorCode::KmsNotFound, "KMSNotFoundException", 400),
             (
                 ErrorCode::InvalidCiphertext,
                 "InvalidCiphertextException",

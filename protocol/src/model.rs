@@ -27,6 +27,8 @@ pub enum Operation {
     PutRecord,
     PutRecords,
     RemoveTagsFromStream,
+    StartStreamEncryption,
+    StopStreamEncryption,
 }
 
 impl Operation {
@@ -51,6 +53,8 @@ impl Operation {
             "PutRecord" => Operation::PutRecord,
             "PutRecords" => Operation::PutRecords,
             "RemoveTagsFromStream" => Operation::RemoveTagsFromStream,
+            "StartStreamEncryption" => Operation::StartStreamEncryption,
+            "StopStreamEncryption" => Operation::StopStreamEncryption,
             _ => return None,
         })
     }
@@ -90,8 +94,20 @@ names_a_stream!(
     AddTagsToStreamInput,
     RemoveTagsFromStreamInput,
     ListTagsForStreamInput,
-    RetentionInput
+    RetentionInput,
+    StreamEncryptionInput
 );
+
+/// StartStreamEncryption and StopStreamEncryption take the same members.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamEncryptionInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub encryption_type: Option<String>,
+    pub key_id: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
