@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod records;
 mod sigv4;
 
 use std::io::Write;
@@ -51,6 +52,12 @@ enum Command {
         #[command(subcommand)]
         command: admin::KeyCommand,
     },
+    /// Put records (each argument, or each line of stdin) to a stream; with --encrypt
+    /// KEY, each is sealed on this machine under a data key from that KMS key.
+    Put(records::PutArgs),
+    /// Print a stream's records (every shard, oldest first) as JSON lines; with
+    /// --decrypt, open what `put --encrypt` sealed.
+    Get(records::GetArgs),
 }
 
 #[derive(clap::Args)]
@@ -173,6 +180,8 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(admin::principal(connect, command))
         }
         Command::Key { connect, command } => runtime.block_on(admin::key(connect, command)),
+        Command::Put(args) => runtime.block_on(records::put(args)),
+        Command::Get(args) => runtime.block_on(records::get(args)),
     }
 }
 
