@@ -342,3 +342,52 @@ def test_kms_requests_must_be_signed_for_kms(server):
     assert r.status in (400, 403) and r.error_type() in ("InvalidSignatureException", "IncompleteSignatureException"), r
     r = server.raw(None, body, headers=target, service="kms")
     assert r.status == 400 and r.error_type() == "NotFoundException", r
+
+
+def test_concurrent_encrypt_decrypt_and_rotation_see_no_wrong_plaintext(server):
+    """Many threads encrypt and decrypt while another rotates the key on demand: every
+    ciphertext, old or new, decrypts to exactly its plaintext."""
+    import os
+    import threading
+
+    kms = server.client(service="kms", max_pool_connections=16)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    deadline = time.monotonic() + 5
+    failures: list[str] = []
+    made: list[tuple[bytes, dict, bytes]] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        client = server.client(service="kms")
+        i = 0
+        while time.monotonic() < deadline and not failures:
+            plaintext = os.urandom(1 + (i * 37 + n) % 200)
+            ctx = {"worker": str(n), "i": str(i)}
+            blob = client.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext=ctx)["CiphertextBlob"]
+            with lock:
+                made.append((plaintext, ctx, blob))
+                old = made[(i * 7919) % len(made)]
+            for p, c, b in ((plaintext, ctx, blob), old):
+                got = client.decrypt(CiphertextBlob=b, EncryptionContext=c)["Plaintext"]
+                if got != p:
+                    failures.append(f"worker {n}: wrong plaintext for {c}")
+            i += 1
+
+    def rotator() -> None:
+        client = server.client(service="kms")
+        for _ in range(20):
+            if time.monotonic() >= deadline:
+                break
+            client.rotate_key_on_demand(KeyId=key_id)
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)] + [threading.Thread(target=rotator)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+    versions = {blob_version(b) for _, _, b in made}
+    assert len(made) > 50 and len(versions) > 3, (len(made), versions)
+    for p, c, b in made[:: max(1, len(made) // 50)]:
+        assert kms.decrypt(CiphertextBlob=b, EncryptionContext=c)["Plaintext"] == p
