@@ -287,7 +287,7 @@ impl Kms<'_> {
     ) -> Result<(MasterKey, String), ApiError> {
         let key_ref = KeyRef::parse(text)?;
         let (account, key_id) = match key_ref {
-            KeyRef::Id(id) => (self.account().to_string(), Some(id)),
+            KeyRef::Id(id) => (self.account().to_string(), Ok(id)),
             KeyRef::KeyArn {
                 region,
                 account,
@@ -296,7 +296,7 @@ impl Kms<'_> {
                 if region != self.region {
                     return Err(key_not_found(text));
                 }
-                (account, Some(key_id))
+                (account, Ok(key_id))
             }
             KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if !aliases => {
                 return Err(ApiError::validation(
@@ -305,22 +305,24 @@ impl Kms<'_> {
                     "Member must be a key id or a key ARN, not an alias",
                 ));
             }
-            KeyRef::AliasName(_) => (self.account().to_string(), None),
+            KeyRef::AliasName(alias) => (self.account().to_string(), Err(alias)),
             KeyRef::AliasArn {
-                region, account, ..
+                region,
+                account,
+                alias,
             } => {
                 if region != self.region {
                     return Err(key_not_found(text));
                 }
-                (account, None)
+                (account, Err(alias))
             }
         };
         if account != self.account() {
             // INVARIANT: another tenant's key is never looked up; the platform policy
             // denies it, which names the resource as the caller named it.
             let arn = match &key_id {
-                Some(id) => key_arn(self.region, &account, id),
-                None => text.to_string(),
+                Ok(id) => key_arn(self.region, &account, id),
+                Err(alias) => alias_arn(self.region, &account, alias),
             };
             self.state.authz.authorize(
                 self.caller,
@@ -332,28 +334,24 @@ impl Kms<'_> {
             )?;
             return Err(key_not_found(&arn));
         }
+        // `key_id` is the key id the caller named, or (`Err`) the alias it named.
         let key_id = match key_id {
-            Some(id) => id,
-            None => {
-                let alias = match KeyRef::parse(text)? {
-                    KeyRef::AliasArn { alias, .. } | KeyRef::AliasName(alias) => alias,
-                    KeyRef::Id(_) | KeyRef::KeyArn { .. } => unreachable!("parsed as an alias"),
-                };
-                self.state
-                    .catalog
-                    .resolve_alias(self.account(), &alias)
-                    .await
-                    .map_err(api)?
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::NotFound,
-                            format!(
-                                "Alias {} is not found.",
-                                alias_arn(self.region, self.account(), &alias)
-                            ),
-                        )
-                    })?
-            }
+            Ok(id) => id,
+            Err(alias) => self
+                .state
+                .catalog
+                .resolve_alias(self.account(), &alias)
+                .await
+                .map_err(api)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "Alias {} is not found.",
+                            alias_arn(self.region, self.account(), &alias)
+                        ),
+                    )
+                })?,
         };
         let arn = self.arn(&key_id);
         self.state.authz.authorize(
