@@ -175,6 +175,10 @@ impl Server {
                 source,
             }
         })?);
+        #[cfg(feature = "bench-noop-sealer")]
+        tracing::warn!(
+            "built with bench-noop-sealer: chunks are NOT encrypted at rest; benchmarks only"
+        );
         let keyring = Arc::new(Keyring::new(
             catalog.clone(),
             root.clone(),
