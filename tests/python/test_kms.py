@@ -253,6 +253,23 @@ def test_rotation_keeps_old_ciphertexts_readable(kms, raw_kms):
         kms.enable_key_rotation(KeyId=key_id)
 
 
+def test_automatic_rotation_by_the_sweep(server, kms):
+    """Automatic rotation is due after its period (90 days at least); the test moves the
+    due date into the past in the catalog and waits for the server's sweep."""
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+    assert blob_version(old) == 1
+    server.sql(f"UPDATE kms_keys SET next_rotation_ms = 0 WHERE key_id = '{key_id}'")
+    deadline = time.monotonic() + 30
+    while blob_version(kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]) == 1:
+        assert time.monotonic() < deadline, "the sweep did not rotate the key"
+        time.sleep(0.5)
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    assert status["NextRotationDate"] > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=89)
+    assert kms.decrypt(CiphertextBlob=old)["Plaintext"] == b"before"
+
+
 def test_re_encrypt_between_keys_and_contexts(kms):
     source = kms.create_key()["KeyMetadata"]
     target = kms.create_key()["KeyMetadata"]
