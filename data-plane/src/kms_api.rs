@@ -267,7 +267,9 @@ impl Kms<'_> {
         key_arn(self.region, self.account(), key_id)
     }
 
-    fn authorize_tenant(&self, action: &str) -> Result<(), ApiError> {
+    // The two places this module asks Cedar; async already so that an asynchronous
+    // `Authz::authorize` needs an `.await` here and nowhere else.
+    async fn authorize_tenant(&self, action: &str) -> Result<(), ApiError> {
         self.state.authz.authorize(
             self.caller,
             action,
@@ -275,6 +277,12 @@ impl Kms<'_> {
                 account: self.account(),
             },
         )
+    }
+
+    async fn authorize_key(&self, action: &str, account: &str, arn: &str) -> Result<(), ApiError> {
+        self.state
+            .authz
+            .authorize(self.caller, action, Resource::Key { account, arn })
     }
 
     /// The key a request names, once Cedar allowed `action` on it, and its key ARN.
@@ -324,14 +332,7 @@ impl Kms<'_> {
                 Ok(id) => key_arn(self.region, &account, id),
                 Err(alias) => alias_arn(self.region, &account, alias),
             };
-            self.state.authz.authorize(
-                self.caller,
-                action,
-                Resource::Key {
-                    account: &account,
-                    arn: &arn,
-                },
-            )?;
+            self.authorize_key(action, &account, &arn).await?;
             return Err(key_not_found(&arn));
         }
         // `key_id` is the key id the caller named, or (`Err`) the alias it named.
@@ -354,14 +355,7 @@ impl Kms<'_> {
                 })?,
         };
         let arn = self.arn(&key_id);
-        self.state.authz.authorize(
-            self.caller,
-            action,
-            Resource::Key {
-                account: self.account(),
-                arn: &arn,
-            },
-        )?;
+        self.authorize_key(action, self.account(), &arn).await?;
         let key = self
             .state
             .catalog
@@ -394,7 +388,7 @@ impl Kms<'_> {
     }
 
     async fn create_key(&self, input: CreateKeyInput) -> Result<KeyMetadataOutput, ApiError> {
-        self.authorize_tenant("kms:CreateKey")?;
+        self.authorize_tenant("kms:CreateKey").await?;
         let description = input.description.unwrap_or_default();
         if description.chars().count() > DESCRIPTION_CHARS_MAX {
             return Err(ApiError::validation(
@@ -474,7 +468,7 @@ impl Kms<'_> {
     }
 
     async fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, ApiError> {
-        self.authorize_tenant("kms:ListKeys")?;
+        self.authorize_tenant("kms:ListKeys").await?;
         let limit = list_limit(input.limit)?;
         if let Some(marker) = &input.marker
             && uuid::Uuid::parse_str(marker).is_err()
@@ -534,7 +528,7 @@ impl Kms<'_> {
     }
 
     async fn list_aliases(&self, input: ListInput) -> Result<ListAliasesOutput, ApiError> {
-        self.authorize_tenant("kms:ListAliases")?;
+        self.authorize_tenant("kms:ListAliases").await?;
         let limit = list_limit(input.limit)?;
         let key_id = match input.key_id.as_deref() {
             None => None,
