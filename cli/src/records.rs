@@ -24,7 +24,7 @@
 //! `get --decrypt` asks KMS to unwrap each distinct data key once.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -228,16 +228,41 @@ fn parse_envelope(record: &[u8]) -> anyhow::Result<(&[u8], usize)> {
     Ok((&record[HEADER_BYTES..end], end))
 }
 
+/// The next line of `input` without its newline, read to at most a record's size;
+/// `None` at the end.
+fn next_line(input: &mut impl BufRead) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    let limit = protocol::limits::RECORD_BYTES_MAX as u64 + 1;
+    let read = input
+        .by_ref()
+        .take(limit)
+        .read_until(b'\n', &mut line)
+        .context("reading records from stdin")?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() as u64 == limit {
+        bail!(
+            "a line of stdin is longer than a record may be ({} bytes)",
+            protocol::limits::RECORD_BYTES_MAX
+        );
+    }
+    Ok(Some(line))
+}
+
 pub async fn put(args: PutArgs) -> anyhow::Result<()> {
-    let data: Vec<Vec<u8>> = if args.data.is_empty() {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .map(|l| l.map(String::into_bytes))
-            .collect::<Result<_, _>>()
-            .context("reading records from stdin")?
-    } else {
-        args.data.iter().map(|d| d.as_bytes().to_vec()).collect()
+    // Records are read one at a time, so a long stdin is never held in memory at once.
+    let mut stdin = std::io::stdin().lock();
+    let mut from_args = args.data.iter().map(|d| d.as_bytes().to_vec());
+    let use_stdin = args.data.is_empty();
+    let mut next_record = move || -> anyhow::Result<Option<Vec<u8>>> {
+        if use_stdin {
+            next_line(&mut stdin)
+        } else {
+            Ok(from_args.next())
+        }
     };
     let client = AwsClient::new(args.connect)?;
     let sealer = match &args.encrypt {
@@ -257,7 +282,7 @@ pub async fn put(args: PutArgs) -> anyhow::Result<()> {
             Some((data_key(&plaintext)?, blob(&out, "CiphertextBlob")?))
         }
     };
-    for record in data {
+    while let Some(record) = next_record()? {
         let payload = match &sealer {
             Some((key, wrapped)) => {
                 seal_record(key, wrapped, &args.stream, &args.partition_key, &record)
@@ -410,5 +435,28 @@ mod tests {
             assert!(opened.is_err(), "byte {i}");
         }
         assert!(parse_envelope(b"plain text record").is_err());
+    }
+
+    #[test]
+    fn stdin_lines_are_records_of_bounded_size() {
+        let mut input = std::io::Cursor::new(b"one\ntwo\n\nlast".to_vec());
+        let mut lines = Vec::new();
+        while let Some(line) = next_line(&mut input).unwrap() {
+            lines.push(line);
+        }
+        assert_eq!(
+            lines,
+            vec![b"one".to_vec(), b"two".to_vec(), vec![], b"last".to_vec()]
+        );
+        let long = vec![b'x'; protocol::limits::RECORD_BYTES_MAX + 10];
+        assert!(next_line(&mut std::io::Cursor::new(long)).is_err());
+        let exact = vec![b'x'; protocol::limits::RECORD_BYTES_MAX];
+        assert_eq!(
+            next_line(&mut std::io::Cursor::new(exact))
+                .unwrap()
+                .unwrap()
+                .len(),
+            protocol::limits::RECORD_BYTES_MAX
+        );
     }
 }
