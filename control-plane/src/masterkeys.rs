@@ -288,7 +288,20 @@ impl Catalog {
                 .create_alias(account, DEFAULT_STREAM_ALIAS, &key.key_id, now_ms)
                 .await
             {
-                Ok(()) => return Ok(key),
+                Ok(()) => {
+                    // AWS managed keys rotate every year; so does this one.
+                    self.set_key_rotation(
+                        account,
+                        &key.key_id,
+                        Some(ROTATION_PERIOD_DAYS_DEFAULT),
+                        now_ms,
+                    )
+                    .await?;
+                    return self
+                        .master_key(account, &key.key_id)
+                        .await?
+                        .ok_or_else(|| corrupt(format!("default key {} vanished", key.key_id)));
+                }
                 // Another request made the default key first: use theirs, drop ours.
                 Err(CatalogError::Api(e)) if e.code == ErrorCode::AlreadyExists => {
                     sqlx::query("DELETE FROM kms_keys WHERE key_id = $1")

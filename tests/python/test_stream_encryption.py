@@ -61,6 +61,11 @@ def test_default_key_is_made_on_first_use(kinesis, kms, new_stream):
     default = kms.describe_key(KeyId="alias/aws/kinesis")["KeyMetadata"]
     assert aliases["alias/aws/kinesis"]["TargetKeyId"] == default["KeyId"]
     assert default["KeyManager"] == "AWS"
+    # As AWS managed keys do, it rotates every year.
+    rotation = kms.get_key_rotation_status(KeyId="alias/aws/kinesis")
+    assert rotation["KeyRotationEnabled"] is True and rotation["RotationPeriodInDays"] == 365
+    with expect_error("UnsupportedOperationException"):
+        kms.disable_key_rotation(KeyId="alias/aws/kinesis")
     # The service's key is the service's: a tenant neither disables nor deletes it.
     with expect_error("UnsupportedOperationException"):
         kms.disable_key(KeyId="alias/aws/kinesis")
