@@ -303,4 +303,48 @@ mod tests {
                 .is_none()
         );
     }
+
+    #[tokio::test]
+    async fn keys_wrapped_before_master_keys_still_unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, a, _) = catalog_with_streams(dir.path()).await;
+        let root = RootKey::from_bytes(&[9u8; 32]).unwrap();
+        // A row as builds before master keys wrote it: under the root key, no master key.
+        let id = DataKeyId::new(77).unwrap();
+        let key = DataKey::generate(id);
+        sqlx::query(
+            "INSERT INTO data_keys (data_key_id, stream_id, key_wrapped, created_at_ms) \
+             VALUES ($1, $2, $3, 0)",
+        )
+        .bind(77i64)
+        .bind(a)
+        .bind(root.seal(key.expose_bytes(), &root_wrapping_aad(id, a)))
+        .execute(catalog.pool())
+        .await
+        .unwrap();
+        let loaded = catalog.load_data_key(&root, id, a).await.unwrap().unwrap();
+        assert_eq!(loaded.expose_bytes(), key.expose_bytes());
+        // A row that names a master key but no version is malformed, not a legacy row.
+        sqlx::query("UPDATE data_keys SET master_key_id = 'x' WHERE data_key_id = 77")
+            .execute(catalog.pool())
+            .await
+            .unwrap();
+        assert!(matches!(
+            catalog.load_data_key(&root, id, a).await,
+            Err(CatalogError::Corrupt { .. })
+        ));
+        // New keys are wrapped under the account's default master key.
+        let fresh = catalog.create_data_key(&root, a, 1).await.unwrap().unwrap();
+        let master: Option<String> =
+            sqlx::query_scalar("SELECT master_key_id FROM data_keys WHERE data_key_id = $1")
+                .bind(fresh.id().get() as i64)
+                .fetch_one(catalog.pool())
+                .await
+                .unwrap();
+        let default = catalog
+            .resolve_alias("000000000000", crate::masterkeys::DEFAULT_STREAM_ALIAS)
+            .await
+            .unwrap();
+        assert!(master.is_some() && master == default);
+    }
 }
