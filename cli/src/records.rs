@@ -2,7 +2,7 @@
 //! the client (`put --encrypt KEY`, `get --decrypt`) so that the server only ever sees
 //! ciphertext.
 //!
-//! Client-side envelope, version 1 (documented in ARCHITECTURE.md; integers big-endian):
+//! Client-side envelope, version 1 (docs/encryption-formats.md; integers big-endian):
 //!
 //! ```text
 //! offset   bytes  field
