@@ -129,7 +129,6 @@ impl IntoResponse for AdminError {
             | ErrorCode::Validation
             | ErrorCode::IncorrectKey
             | ErrorCode::InvalidAliasName
-            | ErrorCode::InvalidArn
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidMarker

@@ -17,7 +17,6 @@ pub enum ErrorCode {
     InternalFailure,
     InvalidAliasName,
     InvalidArgument,
-    InvalidArn,
     InvalidCiphertext,
     InvalidKeyUsage,
     InvalidMarker,
@@ -60,7 +59,6 @@ impl ErrorCode {
             ErrorCode::InternalFailure => "InternalFailure",
             ErrorCode::InvalidAliasName => "InvalidAliasNameException",
             ErrorCode::InvalidArgument => "InvalidArgumentException",
-            ErrorCode::InvalidArn => "InvalidArnException",
             ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
             ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
@@ -112,7 +110,6 @@ impl ErrorCode {
             | ErrorCode::AlreadyExists
             | ErrorCode::IncorrectKey
             | ErrorCode::InvalidAliasName
-            | ErrorCode::InvalidArn
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidMarker
