@@ -4,6 +4,7 @@ context, tenant isolation and crypto-shredding by the key-deletion sweep."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import struct
 import time
@@ -408,3 +409,37 @@ def test_concurrent_encrypt_decrypt_and_rotation_see_no_wrong_plaintext(server):
     assert len(made) > 50 and len(versions) > 3, (len(made), versions)
     for p, c, b in made[:: max(1, len(made) // 50)]:
         assert kms.decrypt(CiphertextBlob=b, EncryptionContext=c)["Plaintext"] == p
+
+
+def test_aws_cli_kms_as_the_readme_shows(server, tmp_path):
+    import json as _json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    aws = Path(sys.executable).parent / "aws"
+    if not aws.exists():
+        pytest.skip("aws (the awscli package) is not installed in this virtualenv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({
+        "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(server.credentials_file),
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
+    })
+    base = [str(aws), "--endpoint-url", server.endpoint, "--ca-bundle", server.ca, "--output", "json", "kms"]
+
+    def run(*args):
+        p = subprocess.run(base + list(args), env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"aws kms {' '.join(args)} failed: {p.stderr}"
+        return _json.loads(p.stdout) if p.stdout.strip() else None
+
+    key = run("create-key", "--description", "orders")["KeyMetadata"]
+    plaintext = tmp_path / "plain.txt"
+    plaintext.write_bytes(b"from the AWS CLI")
+    blob = run("encrypt", "--key-id", key["KeyId"], "--plaintext", f"fileb://{plaintext}",
+               "--encryption-context", "purpose=cli")["CiphertextBlob"]
+    ciphertext = tmp_path / "blob"
+    ciphertext.write_bytes(base64.b64decode(blob))
+    out = run("decrypt", "--ciphertext-blob", f"fileb://{ciphertext}", "--encryption-context", "purpose=cli")
+    assert base64.b64decode(out["Plaintext"]) == b"from the AWS CLI" and out["KeyId"] == key["Arn"]
