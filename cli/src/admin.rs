@@ -20,20 +20,20 @@ use crate::sigv4::Signer;
 pub struct ConnectArgs {
     /// The server, host:port (TLS).
     #[arg(long, env = "SLUICE_ENDPOINT", default_value = "127.0.0.1:4567")]
-    endpoint: String,
+    pub(crate) endpoint: String,
     /// The CA certificate to trust.
     #[arg(long, env = "SLUICE_CA", default_value = "./sluice-data/tls/ca.pem")]
-    ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// AWS shared-credentials file whose [default] profile signs the request.
     #[arg(
         long,
         env = "AWS_SHARED_CREDENTIALS_FILE",
         default_value = "./sluice-data/credentials"
     )]
-    credentials: PathBuf,
+    pub(crate) credentials: PathBuf,
     /// The region requests are signed for (the server's).
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
-    region: String,
+    pub(crate) region: String,
 }
 
 #[derive(clap::Subcommand)]

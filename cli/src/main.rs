@@ -3,6 +3,7 @@
 
 mod admin;
 mod bench;
+mod records;
 mod sigv4;
 
 use std::io::Write;
@@ -73,6 +74,12 @@ enum Command {
         #[command(subcommand)]
         command: admin::AuditCommand,
     },
+    /// Put records (each argument, or each line of stdin) to a stream; with --encrypt
+    /// KEY, each is sealed on this machine under a data key from that KMS key.
+    Put(records::PutArgs),
+    /// Print a stream's records (every shard, oldest first) as JSON lines; with
+    /// --decrypt, open what `put --encrypt` sealed.
+    Get(records::GetArgs),
 }
 
 #[derive(clap::Args)]
@@ -228,6 +235,8 @@ fn main() -> anyhow::Result<()> {
         Command::Policy { connect, command } => runtime.block_on(admin::policy(connect, command)),
         Command::Audit { connect, command } => runtime.block_on(admin::audit(connect, command)),
         Command::Usage { connect, command } => runtime.block_on(admin::usage(connect, command)),
+        Command::Put(args) => runtime.block_on(records::put(args)),
+        Command::Get(args) => runtime.block_on(records::get(args)),
     }
 }
 

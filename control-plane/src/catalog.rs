@@ -32,6 +32,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_tokens.sql"),
     ),
     (
+        5,
+        "kms",
+        include_str!("../../migrations/sqlite/0005_kms.sql"),
+    ),
+    (
         6,
         "policies and audit",
         include_str!("../../migrations/sqlite/0006_policies_audit.sql"),
@@ -62,6 +67,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "tokens",
         include_str!("../../migrations/postgres/0004_tokens.sql"),
+    ),
+    (
+        5,
+        "kms",
+        include_str!("../../migrations/postgres/0005_kms.sql"),
     ),
     (
         6,

@@ -1,43 +1,94 @@
 //! Data keys in the catalog: each stream's AES-256-GCM keys, stored only wrapped under
-//! the root key. The wrapping's associated data names the key's id and stream, so a
-//! wrapped key copied onto another row, or a row moved to another stream, does not
-//! unwrap. Plaintext keys leave this module only as `kms::DataKey`, which zeroizes
-//! itself on drop.
+//! a version of the stream's KMS master key (the key StartStreamEncryption named, or
+//! the account's default `alias/aws/kinesis` key). The wrapping's associated data names
+//! the data key's id and stream and the master key and version, so a wrapped key
+//! copied onto another row, or a row moved to another stream, does not unwrap. While
+//! the master key is disabled or pending deletion no data key of it is made or
+//! unwrapped; once it is deleted its material is gone and so, for good, are these.
+//! Plaintext keys leave this module only as `kms::DataKey`, zeroized on drop.
+//!
+//! Rows written before master keys existed name none; they are wrapped under the root
+//! key directly and still unwrap.
 
 use kms::{DataKey, DataKeyId};
+use protocol::{ApiError, ErrorCode};
 use sqlx::Row;
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::masterkeys::kinesis_key_error;
 use crate::rootkey::RootKey;
 
-/// What a wrapped data key is bound to: its id and its stream.
-fn wrapping_aad(id: DataKeyId, stream_id: i64) -> Vec<u8> {
+/// What a data key wrapped under the root key (older rows) is bound to.
+fn root_wrapping_aad(id: DataKeyId, stream_id: i64) -> Vec<u8> {
     let mut aad = b"sluice data key v1\0".to_vec();
     aad.extend_from_slice(&id.get().to_le_bytes());
     aad.extend_from_slice(&stream_id.to_le_bytes());
     aad
 }
 
+/// What a data key wrapped under a master key is bound to: its id and stream, and
+/// the master key and version.
+fn wrapping_aad(id: DataKeyId, stream_id: i64, master_key_id: &str, version: u32) -> Vec<u8> {
+    let mut aad = b"sluice data key v2\0".to_vec();
+    aad.extend_from_slice(&id.get().to_le_bytes());
+    aad.extend_from_slice(&stream_id.to_le_bytes());
+    aad.extend_from_slice(master_key_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn key_error(error: ApiError) -> CatalogError {
+    CatalogError::Api(error)
+}
+
 impl Catalog {
-    /// Makes a fresh data key for the stream and stores it wrapped under `root`;
-    /// `None` when the stream does not exist (any more).
+    /// Makes a fresh data key for the stream and stores it wrapped under the stream's
+    /// master key (its newest version); `None` when the stream does not exist (any
+    /// more). A master key that is not enabled is Kinesis's KMS error.
     pub async fn create_data_key(
         &self,
         root: &RootKey,
         stream_id: i64,
         now_ms: i64,
     ) -> Result<Option<DataKey>, CatalogError> {
+        let stream =
+            sqlx::query("SELECT account_id, master_key_id FROM streams WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(stream) = stream else {
+            return Ok(None);
+        };
+        let account: String = stream.try_get("account_id")?;
+        let named: Option<String> = stream.try_get("master_key_id")?;
+        let master = self
+            .stream_master_key(root, &account, named.as_deref(), now_ms)
+            .await?;
+        let master_id = master
+            .as_ref()
+            .map_or_else(|| named.clone().unwrap_or_default(), |k| k.key_id.clone());
+        if let Some(error) = kinesis_key_error(master.as_ref(), &master_id) {
+            return Err(key_error(error));
+        }
+        let master = master.expect("an enabled key exists");
+        let material = self
+            .master_key_material(root, &account, &master.key_id, master.current_version)
+            .await?
+            .ok_or_else(|| key_error(kinesis_key_error(None, &master_id).expect("missing")))?;
         let mut tx = self.pool().begin().await?;
         // The id is the row's, so the row comes first (empty) and gets its wrapped key
         // in the same transaction; nobody ever sees the placeholder.
         let row = sqlx::query(
-            "INSERT INTO data_keys (stream_id, key_wrapped, created_at_ms) \
-             SELECT stream_id, $2, $3 FROM streams WHERE stream_id = $1 \
+            "INSERT INTO data_keys (stream_id, key_wrapped, created_at_ms, master_key_id, master_key_version) \
+             SELECT stream_id, $2, $3, $4, $5 FROM streams WHERE stream_id = $1 \
              RETURNING data_key_id",
         )
         .bind(stream_id)
         .bind(Vec::<u8>::new())
         .bind(now_ms)
+        .bind(&master.key_id)
+        .bind(i64::from(master.current_version))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -51,7 +102,11 @@ impl Catalog {
                 what: format!("data key id {raw_id}"),
             })?;
         let key = DataKey::generate(id);
-        let wrapped = root.seal(key.expose_bytes(), &wrapping_aad(id, stream_id));
+        let wrapped = kms::seal(
+            &material,
+            &wrapping_aad(id, stream_id, &master.key_id, master.current_version),
+            key.expose_bytes(),
+        );
         sqlx::query("UPDATE data_keys SET key_wrapped = $1 WHERE data_key_id = $2")
             .bind(wrapped)
             .bind(raw_id)
@@ -62,8 +117,9 @@ impl Catalog {
     }
 
     /// Loads and unwraps data key `id` of the stream; `None` when the stream has no
-    /// such key. A row that does not unwrap (altered, moved, or wrapped under another
-    /// root key) is `Corrupt`.
+    /// such key. A master key that is not enabled (or gone) is Kinesis's KMS error; a
+    /// row that does not unwrap (altered, moved, or wrapped under another key) is
+    /// `Corrupt`.
     pub async fn load_data_key(
         &self,
         root: &RootKey,
@@ -74,7 +130,9 @@ impl Catalog {
             what: format!("data key id {id}"),
         })?;
         let row = sqlx::query(
-            "SELECT stream_id, key_wrapped FROM data_keys WHERE data_key_id = $1 AND stream_id = $2",
+            "SELECT d.stream_id, d.key_wrapped, d.master_key_id, d.master_key_version, s.account_id \
+             FROM data_keys d JOIN streams s ON s.stream_id = d.stream_id \
+             WHERE d.data_key_id = $1 AND d.stream_id = $2",
         )
         .bind(raw_id)
         .bind(stream_id)
@@ -85,12 +143,41 @@ impl Catalog {
         };
         let row_stream: i64 = row.try_get("stream_id")?;
         let wrapped: Vec<u8> = row.try_get("key_wrapped")?;
+        let master_id: Option<String> = row.try_get("master_key_id")?;
+        let version: Option<i64> = row.try_get("master_key_version")?;
+        let account: String = row.try_get("account_id")?;
         let corrupt = || CatalogError::Corrupt {
             what: format!("data key {id} of stream {stream_id} does not unwrap"),
         };
-        let bytes = root
-            .open(&wrapped, &wrapping_aad(id, row_stream))
-            .map_err(|_| corrupt())?;
+        let bytes = match (master_id, version) {
+            (None, None) => root
+                .open(&wrapped, &root_wrapping_aad(id, row_stream))
+                .map_err(|_| corrupt())?,
+            (Some(master_id), Some(version)) => {
+                let version = u32::try_from(version).map_err(|_| corrupt())?;
+                let master = self.master_key(&account, &master_id).await?;
+                if let Some(error) = kinesis_key_error(master.as_ref(), &master_id) {
+                    return Err(key_error(error));
+                }
+                let material = self
+                    .master_key_material(root, &account, &master_id, version)
+                    .await?
+                    .ok_or_else(|| {
+                        key_error(ApiError::new(
+                            ErrorCode::KmsNotFound,
+                            format!("Version {version} of the KMS key {master_id} does not exist."),
+                        ))
+                    })?;
+                let plain = kms::open(
+                    &material,
+                    &wrapping_aad(id, row_stream, &master_id, version),
+                    &wrapped,
+                )
+                .map_err(|_| corrupt())?;
+                zeroize::Zeroizing::new(plain)
+            }
+            _ => return Err(corrupt()),
+        };
         DataKey::from_bytes(id, &bytes)
             .map(Some)
             .map_err(|_| corrupt())
@@ -215,5 +302,49 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn keys_wrapped_before_master_keys_still_unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, a, _) = catalog_with_streams(dir.path()).await;
+        let root = RootKey::from_bytes(&[9u8; 32]).unwrap();
+        // A row as builds before master keys wrote it: under the root key, no master key.
+        let id = DataKeyId::new(77).unwrap();
+        let key = DataKey::generate(id);
+        sqlx::query(
+            "INSERT INTO data_keys (data_key_id, stream_id, key_wrapped, created_at_ms) \
+             VALUES ($1, $2, $3, 0)",
+        )
+        .bind(77i64)
+        .bind(a)
+        .bind(root.seal(key.expose_bytes(), &root_wrapping_aad(id, a)))
+        .execute(catalog.pool())
+        .await
+        .unwrap();
+        let loaded = catalog.load_data_key(&root, id, a).await.unwrap().unwrap();
+        assert_eq!(loaded.expose_bytes(), key.expose_bytes());
+        // A row that names a master key but no version is malformed, not a legacy row.
+        sqlx::query("UPDATE data_keys SET master_key_id = 'x' WHERE data_key_id = 77")
+            .execute(catalog.pool())
+            .await
+            .unwrap();
+        assert!(matches!(
+            catalog.load_data_key(&root, id, a).await,
+            Err(CatalogError::Corrupt { .. })
+        ));
+        // New keys are wrapped under the account's default master key.
+        let fresh = catalog.create_data_key(&root, a, 1).await.unwrap().unwrap();
+        let master: Option<String> =
+            sqlx::query_scalar("SELECT master_key_id FROM data_keys WHERE data_key_id = $1")
+                .bind(fresh.id().get() as i64)
+                .fetch_one(catalog.pool())
+                .await
+                .unwrap();
+        let default = catalog
+            .resolve_alias("000000000000", crate::masterkeys::DEFAULT_STREAM_ALIAS)
+            .await
+            .unwrap();
+        assert!(master.is_some() && master == default);
     }
 }

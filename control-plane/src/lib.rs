@@ -1,7 +1,7 @@
 //! The control plane: the catalog database and the stream lifecycle.
 //!
 //! The catalog holds accounts, streams, shards, tags, the log's chunk index, the
-//! wrapped data keys and the server's secrets, in SQLite (the embedded default) or
+//! wrapped data keys, the KMS master keys and the server's secrets, in SQLite (the embedded default) or
 //! Postgres, through one code path: sqlx's `Any` driver and SQL that both dialects
 //! accept (`$n` parameters, `RETURNING`, `ON CONFLICT`). Each write transaction opens
 //! with a write statement, so SQLite takes its write lock up front and waits on
@@ -12,6 +12,7 @@ pub mod billing;
 pub mod catalog;
 pub mod datakeys;
 pub mod identity;
+pub mod masterkeys;
 pub mod policies;
 pub mod rootkey;
 pub mod streams;

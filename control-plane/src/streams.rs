@@ -119,8 +119,13 @@ pub struct Stream {
     pub mode: StreamMode,
     pub retention_hours: i64,
     pub created_at_ms: i64,
+    /// `KMS` once StartStreamEncryption named a key, else `NONE` (the data is sealed at
+    /// rest under the account's default key either way).
     pub encryption_type: String,
+    /// The KeyId as StartStreamEncryption was given it.
     pub key_id: Option<String>,
+    /// The master key that names, resolved; `None`: the account's default key.
+    pub master_key_id: Option<String>,
     /// Every shard, open and closed, by ordinal.
     pub shards: Vec<Shard>,
 }
@@ -201,7 +206,7 @@ fn shard_from_row(row: &AnyRow) -> Result<Shard, CatalogError> {
     })
 }
 
-const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id";
+const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id";
 
 fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogError> {
     let mode: String = row.try_get("stream_mode")?;
@@ -217,6 +222,7 @@ fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogEr
         created_at_ms: row.try_get("created_at_ms")?,
         encryption_type: row.try_get("encryption_type")?,
         key_id: row.try_get("key_id")?,
+        master_key_id: row.try_get("master_key_id")?,
         shards,
     })
 }
@@ -564,6 +570,30 @@ impl Catalog {
                 .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the stream's new data keys under master key `master_key_id` (named by the
+    /// caller as `key_ref`), or with `None` back under the account's default key.
+    pub async fn set_stream_encryption(
+        &self,
+        stream_id: i64,
+        key: Option<(&str, &str)>,
+    ) -> Result<(), CatalogError> {
+        let (encryption_type, key_ref, master) = match key {
+            Some((key_ref, master)) => ("KMS", Some(key_ref), Some(master)),
+            None => ("NONE", None, None),
+        };
+        sqlx::query(
+            "UPDATE streams SET encryption_type = $2, key_id = $3, master_key_id = $4 \
+             WHERE stream_id = $1",
+        )
+        .bind(stream_id)
+        .bind(encryption_type)
+        .bind(key_ref)
+        .bind(master)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -158,8 +158,16 @@ impl From<CatalogError> for AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let status = match self.0.code {
-            ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => StatusCode::NOT_FOUND,
-            ErrorCode::ResourceInUse => StatusCode::CONFLICT,
+            ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation | ErrorCode::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::ResourceInUse
+            | ErrorCode::AlreadyExists
+            | ErrorCode::Disabled
+            | ErrorCode::KmsInvalidState
+            | ErrorCode::KmsDisabled
+            | ErrorCode::KinesisKmsInvalidState => StatusCode::CONFLICT,
+            ErrorCode::KmsNotFound => StatusCode::NOT_FOUND,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
@@ -174,7 +182,13 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidArgument
             | ErrorCode::ProvisionedThroughputExceeded
             | ErrorCode::SerializationException
-            | ErrorCode::Validation => StatusCode::BAD_REQUEST,
+            | ErrorCode::Validation
+            | ErrorCode::IncorrectKey
+            | ErrorCode::InvalidAliasName
+            | ErrorCode::InvalidCiphertext
+            | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidMarker
+            | ErrorCode::UnsupportedOperation => StatusCode::BAD_REQUEST,
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});
         (
@@ -991,6 +1005,8 @@ struct Question {
 enum QuestionResource {
     Stream(String),
     Tenant(String),
+    /// A KMS key ARN.
+    Key(String),
 }
 
 fn default_source_ip() -> std::net::IpAddr {
@@ -1025,6 +1041,18 @@ async fn answer(
             }
         }
         QuestionResource::Tenant(account) => Resource::Tenant { account },
+        QuestionResource::Key(arn) => {
+            let account = arn
+                .strip_prefix("arn:aws:kms:")
+                .and_then(|rest| rest.split(':').nth(1))
+                .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    AdminError(ApiError::invalid_argument(format!(
+                        "{arn} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+                    )))
+                })?;
+            Resource::Key { account, arn }
+        }
     };
     let facts = crate::authz::RequestFacts {
         source_ip: question.source_ip,

@@ -52,21 +52,29 @@ pub enum Resource<'a> {
         arn: &'a str,
         name: &'a str,
     },
-    /// A tenant as a whole (ListStreams, DescribeLimits, administration).
+    /// A tenant as a whole (ListStreams, DescribeLimits, CreateKey, ListKeys,
+    /// administration).
     Tenant { account: &'a str },
+    /// A KMS key, by its key ARN (or the alias ARN a request named it by).
+    Key { account: &'a str, arn: &'a str },
 }
 
 impl Resource<'_> {
     fn account(&self) -> &str {
         match self {
-            Resource::Stream { account, .. } | Resource::Tenant { account } => account,
+            Resource::Stream { account, .. }
+            | Resource::Key { account, .. }
+            | Resource::Tenant { account } => account,
         }
     }
 
     /// The resource as an ARN, as denials and the audit trail name it.
     fn arn(&self, action: &str) -> String {
         match self {
-            Resource::Stream { arn, .. } => arn.to_string(),
+            Resource::Stream { arn, .. } | Resource::Key { arn, .. } => arn.to_string(),
+            Resource::Tenant { account } if action.starts_with("kms:") => {
+                format!("arn:aws:kms:*:{account}:*")
+            }
             Resource::Tenant { account } if action.starts_with("sluice:") => {
                 format!("arn:aws:iam::{account}:root")
             }
@@ -117,6 +125,7 @@ struct Types {
     user: EntityTypeName,
     role: EntityTypeName,
     stream: EntityTypeName,
+    key: EntityTypeName,
     action: EntityTypeName,
 }
 
@@ -210,11 +219,15 @@ enum Attachment {
     Stream(String),
     /// `principal/<kind>/<name>`: every policy must name exactly that principal.
     Principal(String, String),
+    /// `key/<key id>`: a KMS key's policy; every policy must name that key.
+    Key(String),
 }
 
 fn attachment(name: &str) -> Attachment {
     if let Some(stream) = name.strip_prefix("stream/") {
         Attachment::Stream(stream.to_string())
+    } else if let Some(key) = name.strip_prefix("key/") {
+        Attachment::Key(key.to_string())
     } else if let Some(rest) = name.strip_prefix("principal/")
         && let Some((kind, who)) = rest.split_once('/')
     {
@@ -272,6 +285,7 @@ impl Authz {
             user: type_name("Sluice::User")?,
             role: type_name("Sluice::Role")?,
             stream: type_name("Sluice::Stream")?,
+            key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
         };
         Ok(Authz {
@@ -326,6 +340,11 @@ impl Authz {
                 expected_resource = uid(&self.types.stream, &arn);
                 (Some(&expected_resource), None)
             }
+            Attachment::Key(key_id) => {
+                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
+                expected_resource = uid(&self.types.key, &arn);
+                (Some(&expected_resource), None)
+            }
             Attachment::Principal(kind, who) => {
                 let ty = match kind.as_str() {
                     "user" => &self.types.user,
@@ -350,7 +369,7 @@ impl Authz {
                 && policy.resource_constraint() != ResourceConstraint::Eq(want.clone())
             {
                 errors.push(format!(
-                    "policy {label}: a stream's policy must say `resource == {want}`"
+                    "policy {label}: an attached policy must say `resource == {want}`"
                 ));
             }
             if let Some(want) = principal_must
@@ -533,6 +552,29 @@ impl Authz {
                     entities.push(tenant_entity(account)?);
                 }
                 stream
+            }
+            Resource::Key { account, arn } => {
+                let tenant = uid(&self.types.tenant, account);
+                let key = uid(&self.types.key, arn);
+                entities.push(entity(
+                    key.clone(),
+                    vec![(
+                        "tenant",
+                        RestrictedExpression::new_string(account.to_string()),
+                    )],
+                    vec![tenant.clone()],
+                )?);
+                if account != principal.account {
+                    entities.push(entity(
+                        tenant,
+                        vec![(
+                            "tenant",
+                            RestrictedExpression::new_string(account.to_string()),
+                        )],
+                        vec![],
+                    )?);
+                }
+                key
             }
             Resource::Tenant { account } => {
                 if account != principal.account {
@@ -874,7 +916,12 @@ mod tests {
             for case in cases {
                 let principal = PrincipalRef::from_arn(&case.principal).unwrap();
                 let arn_parts;
-                let resource = if let Some(arn) = case.resource["stream"].as_str() {
+                let resource = if let Some(arn) = case.resource["key"].as_str() {
+                    Resource::Key {
+                        account: arn.split(':').nth(4).unwrap(),
+                        arn,
+                    }
+                } else if let Some(arn) = case.resource["stream"].as_str() {
                     let parsed = protocol::arn::StreamArn::parse(arn).unwrap();
                     arn_parts = (parsed.account_id, parsed.stream_name);
                     Resource::Stream {
@@ -1031,6 +1078,10 @@ mod tests {
         assert!(!errors("stream/payments", &on_orders).is_empty());
         assert!(!errors("stream/orders", "permit (principal, action, resource);").is_empty());
         // A principal's document only about that principal.
+        // A key policy only about that key.
+        let on_key = r#"permit (principal, action == Sluice::Action::"kms:Decrypt", resource == Sluice::Key::"arn:aws:kms:us-east-1:111111111111:key/k1");"#;
+        assert!(authz.compile(TENANT, "key/k1", on_key).is_ok());
+        assert!(!errors("key/k2", on_key).is_empty());
         let for_alice = r#"permit (principal == Sluice::User::"arn:aws:iam::111111111111:user/alice", action, resource);"#;
         assert!(
             authz

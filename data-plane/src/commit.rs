@@ -221,7 +221,12 @@ impl Writer {
                     .push((ri, ci));
             }
         }
-        let Some((batch, outcome)) = self.seal_write_and_commit(batch, groups, arrival_ms).await
+        // Streams whose master key refused a new data key (disabled, pending deletion,
+        // deleted): their records get that KMS error; the rest of the flush goes on.
+        let mut refused: BTreeMap<i64, ApiError> = BTreeMap::new();
+        let Some((batch, outcome)) = self
+            .seal_write_and_commit(batch, groups, arrival_ms, &mut refused)
+            .await
         else {
             return;
         };
@@ -240,13 +245,17 @@ impl Writer {
                         });
                     }
                 }
-                // Records of streams that were gone before a key could be made for them.
+                // Records of streams that were gone before a key could be made for them,
+                // or whose master key refused one.
                 for (ri, per_request) in results.iter_mut().enumerate() {
                     for slot in per_request.iter_mut().filter(|s| s.is_none()) {
-                        *slot = Some(Err(ApiError::stream_not_found(
-                            &batch[ri].stream_name,
-                            &batch[ri].account_id,
-                        )));
+                        *slot = Some(Err(match refused.get(&batch[ri].stream_id) {
+                            Some(error) => error.clone(),
+                            None => ApiError::stream_not_found(
+                                &batch[ri].stream_name,
+                                &batch[ri].account_id,
+                            ),
+                        }));
                     }
                 }
             }
@@ -301,6 +310,7 @@ impl Writer {
         batch: Vec<AppendRequest>,
         groups: BTreeMap<(i64, u64), Vec<(usize, usize)>>,
         arrival_ms: i64,
+        refused: &mut BTreeMap<i64, ApiError>,
     ) -> Option<(
         Vec<AppendRequest>,
         Result<(Vec<ChunkPlan>, Firsts), FlushError>,
@@ -313,6 +323,13 @@ impl Writer {
                 Ok(Some(key)) => key,
                 // The stream is gone; its records are answered as not found.
                 Ok(None) => continue,
+                // Its master key is not usable: only its records fail, with that error.
+                Err(crate::keyring::KeyringError::Catalog(control_plane::CatalogError::Api(
+                    error,
+                ))) => {
+                    refused.insert(stream_id, error);
+                    continue;
+                }
                 Err(e) => return Some((batch, Err(e.into()))),
             };
             let records: Vec<RecordIn<'_>> = members

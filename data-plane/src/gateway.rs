@@ -1,4 +1,5 @@
-//! The HTTP face of the server: `POST /` with `X-Amz-Target`, the authentication
+//! The HTTP face of the server: `POST /` with `X-Amz-Target` (Kinesis's
+//! `Kinesis_20131202.*` and KMS's `TrentService.*`), the authentication
 //! header check, request ids, body limits, and AWS-shaped responses and errors.
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use protocol::kms::KmsOperation;
 use protocol::model::Operation;
 use protocol::wire::{ErrorBody, Format};
 use protocol::{ApiError, ErrorCode, limits};
@@ -79,9 +81,12 @@ async fn kinesis(
             .get::<crate::tls::TlsVersion>()
             .map(|v| v.0);
         caller.request_id = request_id.clone();
+        tracing::debug!(principal = %caller.principal_arn, "authenticated");
+        if let Some(op) = KmsOperation::from_target(target) {
+            return crate::kms_api::dispatch(&state, &caller, op, format, &body).await;
+        }
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
-        tracing::debug!(principal = %caller.principal_arn, "authenticated");
         handlers::dispatch(&state, &caller, op, format, &body).await
     }
     .instrument(span.clone())

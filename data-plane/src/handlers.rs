@@ -186,6 +186,16 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
+        Operation::StartStreamEncryption => {
+            stream_encryption(state, caller, input(format, body)?, true)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::StopStreamEncryption => {
+            stream_encryption(state, caller, input(format, body)?, false)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
     }
 }
 
@@ -807,6 +817,10 @@ async fn put_record(
         .get(&state.catalog, caller.account_id.as_str(), &name)
         .await?;
     writable(&stream)?;
+    state
+        .keyring
+        .check_stream_key(&stream.account_id, stream.master_key_id.as_deref())
+        .await?;
     let record = route_record(
         &stream,
         input.data,
@@ -879,6 +893,10 @@ async fn put_records(
         .get(&state.catalog, caller.account_id.as_str(), &name)
         .await?;
     writable(&stream)?;
+    state
+        .keyring
+        .check_stream_key(&stream.account_id, stream.master_key_id.as_deref())
+        .await?;
     let mut records = Vec::with_capacity(entries.len());
     for (i, entry) in entries.into_iter().enumerate() {
         records.push(route_record(
@@ -1071,7 +1089,8 @@ async fn get_records(
         .iterators
         .open(caller.account_id.as_str(), &iterator, now)?;
     let row = sqlx::query(
-        "SELECT retention_hours, stream_name FROM streams WHERE stream_id = $1 AND account_id = $2",
+        "SELECT retention_hours, stream_name, master_key_id FROM streams \
+         WHERE stream_id = $1 AND account_id = $2",
     )
     .bind(position.stream_id)
     .bind(caller.account_id.as_str())
@@ -1089,6 +1108,7 @@ async fn get_records(
     };
     let retention_hours: i64 = row.try_get("retention_hours").map_err(|e| api(e.into()))?;
     let stream_name: String = row.try_get("stream_name").map_err(|e| api(e.into()))?;
+    let master_key_id: Option<String> = row.try_get("master_key_id").map_err(|e| api(e.into()))?;
     let stream_arn = state.arn(caller, &stream_name);
     state
         .authz
@@ -1101,6 +1121,10 @@ async fn get_records(
                 name: &stream_name,
             },
         )
+        .await?;
+    state
+        .keyring
+        .check_stream_key(&caller.account_id, master_key_id.as_deref())
         .await?;
     let read = reader::read_shard(
         &state.catalog,
@@ -1421,5 +1445,53 @@ async fn delete_resource_policy(
             ),
             _ => e,
         })?;
+    Ok(Empty {})
+}
+
+/// StartStreamEncryption (`start`) and StopStreamEncryption. Sluice seals every stream
+/// at rest whatever they say: Start puts the stream's new data keys under the tenant
+/// key it names, Stop puts them back under the account's default key
+/// (`alias/aws/kinesis`) and reports EncryptionType NONE, as Kinesis does.
+async fn stream_encryption(
+    state: &AppState,
+    caller: &Caller,
+    input: StreamEncryptionInput,
+    start: bool,
+) -> Result<Empty, ApiError> {
+    let action = if start {
+        "kinesis:StartStreamEncryption"
+    } else {
+        "kinesis:StopStreamEncryption"
+    };
+    let encryption_type = validate::required(input.encryption_type.clone(), "encryptionType")?;
+    if encryption_type != "KMS" && encryption_type != "NONE" {
+        return Err(ApiError::validation(
+            &encryption_type,
+            "encryptionType",
+            "Member must satisfy enum value set: [KMS, NONE]",
+        ));
+    }
+    if encryption_type != "KMS" {
+        return Err(ApiError::invalid_argument("EncryptionType must be KMS."));
+    }
+    let key_ref = validate::required(input.key_id.clone(), "keyId")?;
+    validate::string_length(&key_ref, "keyId", 1, 2048)?;
+    let stream = state.load(caller, action, input.stream()).await?;
+    if start {
+        let key = crate::kms_api::key_for_stream(state, caller, &key_ref).await?;
+        state
+            .catalog
+            .set_stream_encryption(stream.id, Some((&key_ref, &key.key_id)))
+            .await
+            .map_err(api)?;
+    } else {
+        state
+            .catalog
+            .set_stream_encryption(stream.id, None)
+            .await
+            .map_err(api)?;
+    }
+    state.streams.forget(&caller.account_id, &stream.name);
+    state.keyring.forget_stream(stream.id).await;
     Ok(Empty {})
 }

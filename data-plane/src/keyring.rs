@@ -12,17 +12,29 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use control_plane::masterkeys::{DEFAULT_STREAM_ALIAS, kinesis_key_error};
 use control_plane::rootkey::RootKey;
 use control_plane::{Catalog, CatalogError};
 use kms::{ActiveDataKey, BoundedCache, DataKey, DataKeyId, RotationPolicy};
+use protocol::ApiError;
 
 /// Unwrapped data keys kept for reads, at most.
 pub const OPENED_KEYS_MAX: usize = 4_096;
 /// Streams with a key this process is sealing under, at most; past it one is dropped
 /// (its next write makes a new key).
 pub const ACTIVE_KEYS_MAX: usize = 10_000;
+
+/// How long a stream's master-key state is remembered: disabling a key stops that
+/// stream's writes and reads within this long on every data-plane process.
+pub const KEY_STATE_TTL: Duration = Duration::from_secs(1);
+/// Master-key states remembered at most.
+pub const KEY_STATES_MAX: usize = 10_000;
+
+/// (account, the stream's master key id, `None` for the default key) to the error
+/// using it would give (`None`: usable) and when that was looked up.
+type KeyStates = HashMap<(String, Option<String>), (Option<ApiError>, Instant)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -41,6 +53,7 @@ pub struct Keyring {
     /// The key each stream's new chunks are sealed under. An async lock: making a key
     /// is a catalog write, and two flushes should not make two keys for one stream.
     active: tokio::sync::Mutex<HashMap<i64, ActiveDataKey<Arc<DataKey>>>>,
+    key_states: std::sync::Mutex<KeyStates>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -67,7 +80,77 @@ impl Keyring {
             policy,
             opened: BoundedCache::new(OPENED_KEYS_MAX),
             active: tokio::sync::Mutex::new(HashMap::new()),
+            key_states: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Refuses a write or read of a stream whose master key is disabled, pending
+    /// deletion or deleted, with the error Kinesis gives; remembered `KEY_STATE_TTL`.
+    /// INVARIANT: PutRecord(s) and GetRecords call this before they touch the log, so
+    /// keys already unwrapped in this process do not outlive their master key's state
+    /// by more than `KEY_STATE_TTL`.
+    pub async fn check_stream_key(
+        &self,
+        account: &str,
+        master_key_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let cache_key = (account.to_string(), master_key_id.map(str::to_string));
+        if let Some((error, at)) = self.key_states.lock().expect("key states").get(&cache_key)
+            && at.elapsed() < KEY_STATE_TTL
+        {
+            return error.clone().map_or(Ok(()), Err);
+        }
+        let catalog_error = |e: CatalogError| {
+            tracing::error!(error = %e, "master key lookup failed");
+            e.to_api()
+        };
+        let error = match master_key_id {
+            Some(id) => {
+                let key = self
+                    .catalog
+                    .master_key(account, id)
+                    .await
+                    .map_err(catalog_error)?;
+                kinesis_key_error(key.as_ref(), id)
+            }
+            // The default key is made on first use; until then there is nothing to refuse.
+            None => match self
+                .catalog
+                .resolve_alias(account, DEFAULT_STREAM_ALIAS)
+                .await
+                .map_err(catalog_error)?
+            {
+                None => None,
+                Some(id) => {
+                    let key = self
+                        .catalog
+                        .master_key(account, &id)
+                        .await
+                        .map_err(catalog_error)?;
+                    kinesis_key_error(key.as_ref(), &id)
+                }
+            },
+        };
+        let mut states = self.key_states.lock().expect("key states");
+        if states.len() >= KEY_STATES_MAX {
+            states.clear();
+        }
+        states.insert(cache_key, (error.clone(), Instant::now()));
+        error.map_or(Ok(()), Err)
+    }
+
+    /// Stops sealing under the stream's current data key: its next chunk gets a new
+    /// one, wrapped under whatever master key the stream names now.
+    pub async fn forget_stream(&self, stream_id: i64) {
+        self.active.lock().await.remove(&stream_id);
+    }
+
+    /// Forgets every plaintext data key and remembered key state (after the sweep
+    /// destroyed master keys: nothing unwrapped under them may be used again).
+    pub async fn forget_all(&self) {
+        self.active.lock().await.clear();
+        self.opened.clear();
+        self.key_states.lock().expect("key states").clear();
     }
 
     /// The key to seal one more chunk of the stream under, counted against it; a new

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod handlers;
 pub mod iterator;
 pub mod keyring;
+pub mod kms_api;
 pub mod metrics;
 pub mod reader;
 pub mod segment;
@@ -195,6 +196,10 @@ impl Server {
                 source,
             }
         })?);
+        #[cfg(feature = "bench-noop-sealer")]
+        tracing::warn!(
+            "built with bench-noop-sealer: chunks are NOT encrypted at rest; benchmarks only"
+        );
         let keyring = Arc::new(Keyring::new(
             catalog.clone(),
             root.clone(),
@@ -276,6 +281,15 @@ impl Server {
             tracing::info!("shutting down: no new connections; finishing in-flight requests");
             stopper.graceful_shutdown(Some(grace));
         });
+        let sweep_state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(kms_api::KEY_SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                kms_api::sweep_keys(&sweep_state).await;
+            }
+        });
         let router = gateway::router(self.state);
         let served = axum_server::from_tcp_rustls(
             self.listener,
@@ -286,6 +300,10 @@ impl Server {
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await;
+        // The sweep holds the state (and a Committer): stop it before the writer
+        // drains. A pass cut short commits nothing it had not finished.
+        sweeper.abort();
+        let _ = sweeper.await;
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

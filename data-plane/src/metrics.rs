@@ -164,8 +164,9 @@ pub fn operation_of(target: &str) -> (&'static str, &str) {
     {
         return ("kinesis", op);
     }
-    if target.starts_with("TrentService.") {
-        return ("kms", "unknown");
+    if let Some(op) = target.strip_prefix(protocol::kms::KmsOperation::TARGET_PREFIX) {
+        let known = protocol::kms::KmsOperation::from_target(target).is_some();
+        return ("kms", if known { op } else { "unknown" });
     }
     ("kinesis", "unknown")
 }
@@ -211,5 +212,7 @@ mod tests {
             ("kinesis", "unknown")
         );
         assert_eq!(operation_of("whatever"), ("kinesis", "unknown"));
+        assert_eq!(operation_of("TrentService.Encrypt"), ("kms", "Encrypt"));
+        assert_eq!(operation_of("TrentService.Nope"), ("kms", "unknown"));
     }
 }

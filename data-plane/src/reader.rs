@@ -73,9 +73,15 @@ pub enum ReadError {
 }
 
 impl ReadError {
-    /// The caller sees an internal failure; the cause is logged.
+    /// The caller sees an internal failure (the cause is logged), or a KMS error.
     pub fn to_api(&self) -> ApiError {
         match self {
+            // The stream's master key is disabled, pending deletion or deleted: the
+            // KMS error Kinesis gives, not an internal failure.
+            ReadError::DataKey {
+                source: KeyringError::Catalog(control_plane::CatalogError::Api(e)),
+                ..
+            } => e.clone(),
             ReadError::Database(_)
             | ReadError::Object { .. }
             | ReadError::Chunk { .. }

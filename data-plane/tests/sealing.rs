@@ -408,3 +408,119 @@ async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
         keys.len()
     );
 }
+
+/// A stream whose master key is disabled: its writes fail with KMSDisabledException,
+/// alone (another stream's writes in the same flushes go on), and its reads fail the
+/// same way; enabled again, both work; deleted, its data never reads again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_master_key_state_governs_its_data_alone() {
+    use control_plane::masterkeys::{KeyManager, KeyState, StateChange};
+    use protocol::ErrorCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let store = Arc::new(SegmentStore::open(&dir.path().join(format!("keys-{n}"))).unwrap());
+        let root = root();
+        let a = make_stream(&catalog, "under-tenant-key", 1).await;
+        let b = make_stream(&catalog, "under-default-key", 1).await;
+        let key = catalog
+            .create_master_key(&root, ACCOUNT, "", KeyManager::Customer, 0)
+            .await
+            .unwrap();
+        catalog
+            .set_stream_encryption(a, Some(("alias/x", &key.key_id)))
+            .await
+            .unwrap();
+        // One seal a data key: every chunk asks the catalog for a new one.
+        let keyring = Arc::new(Keyring::new(
+            catalog.clone(),
+            root.clone(),
+            RotationPolicy::new(Duration::from_secs(60), 1),
+        ));
+        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring);
+        put(&committer, a, "under-tenant-key", 0, "a1").await;
+        put(&committer, b, "under-default-key", 0, "b1").await;
+        assert!(
+            catalog
+                .change_master_key_state(
+                    ACCOUNT,
+                    &key.key_id,
+                    KeyState::Enabled,
+                    StateChange::Disable
+                )
+                .await
+                .unwrap()
+        );
+        let record = |data: &str| PendingRecord {
+            shard_ordinal: 0,
+            partition_key: "k".into(),
+            data: bytes::Bytes::from(data.to_string()),
+        };
+        for round in 0..5 {
+            let (ra, rb) = tokio::join!(
+                committer.append(a, "under-tenant-key", ACCOUNT, vec![record("a")]),
+                committer.append(b, "under-default-key", ACCOUNT, vec![record("b")]),
+            );
+            let refused = ra.unwrap().pop().unwrap().unwrap_err();
+            assert_eq!(
+                refused.code,
+                ErrorCode::KmsDisabled,
+                "round {round}: {refused}"
+            );
+            assert!(rb.unwrap()[0].is_ok(), "round {round}");
+        }
+        let fresh = || Keyring::new(catalog.clone(), root.clone(), RotationPolicy::default());
+        let read = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0).await;
+        assert_eq!(read.unwrap_err().to_api().code, ErrorCode::KmsDisabled);
+        assert_eq!(
+            read_all(&catalog, &store, &fresh(), ACCOUNT, b, 0)
+                .await
+                .unwrap()
+                .len(),
+            6
+        );
+
+        catalog
+            .change_master_key_state(
+                ACCOUNT,
+                &key.key_id,
+                KeyState::Disabled,
+                StateChange::Enable,
+            )
+            .await
+            .unwrap();
+        put(&committer, a, "under-tenant-key", 0, "a2").await;
+        let back = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            back.iter().map(|(_, d)| &d[..]).collect::<Vec<_>>(),
+            vec![&b"a1"[..], b"a2"]
+        );
+
+        // Deleted: the material is gone, and with it every data key of the stream.
+        let schedule = StateChange::ScheduleDeletion {
+            deletion_date_ms: 1,
+            days: 7,
+        };
+        catalog
+            .change_master_key_state(ACCOUNT, &key.key_id, KeyState::Enabled, schedule)
+            .await
+            .unwrap();
+        assert_eq!(catalog.destroy_due_master_keys(2).await.unwrap().len(), 1);
+        let read = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0).await;
+        assert_eq!(read.unwrap_err().to_api().code, ErrorCode::KmsNotFound);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE stream_id = $1")
+            .bind(a)
+            .fetch_one(catalog.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 2, "the record history stays");
+        drop(committer);
+        writer.await.unwrap();
+    }
+}

@@ -4,9 +4,13 @@
 //! cache of unwrapped keys. Wrapping data keys under the root key and storing them is
 //! the catalog's (`control_plane::datakeys`); this crate does no I/O.
 //!
+//! `ciphertext` is the KMS API's blob format (Encrypt, GenerateDataKey, Decrypt).
+//!
 //! Sealed format: `nonce (12) | ciphertext | tag (16)`. The caller's associated data is
 //! not stored: the reader rebuilds it from where the bytes were found, so bytes moved
 //! or relabelled fail to open.
+
+pub mod ciphertext;
 
 use std::collections::HashMap;
 use std::hash::Hash;

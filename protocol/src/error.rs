@@ -3,19 +3,36 @@
 use std::fmt;
 
 /// Every error a client can see. Clients branch on the `__type` name, so the names are
-/// AWS's, letter for letter.
+/// AWS's, letter for letter. Kinesis's and KMS's (`TrentService`) share this one set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     AccessDenied,
+    AlreadyExists,
+    Disabled,
     ExpiredIterator,
     ExpiredNextToken,
     ExpiredToken,
     IncompleteSignature,
+    IncorrectKey,
     InternalFailure,
+    InvalidAliasName,
     InvalidArgument,
+    InvalidCiphertext,
+    InvalidKeyUsage,
+    InvalidMarker,
     InvalidSignature,
+    /// Kinesis's answer when the stream's KMS key is disabled.
+    KmsDisabled,
+    /// KMS's answer for a key in the wrong state (409).
+    KmsInvalidState,
+    /// Kinesis's answer for a stream whose KMS key is in the wrong state (400); the
+    /// same `__type` as KMS's, another status.
+    KinesisKmsInvalidState,
+    /// Kinesis's answer when the stream's KMS key does not exist (any more).
+    KmsNotFound,
     LimitExceeded,
     MissingAuthenticationToken,
+    NotFound,
     ProvisionedThroughputExceeded,
     ResourceInUse,
     ResourceNotFound,
@@ -23,6 +40,7 @@ pub enum ErrorCode {
     ServiceUnavailable,
     UnknownOperation,
     UnrecognizedClient,
+    UnsupportedOperation,
     Validation,
 }
 
@@ -31,15 +49,28 @@ impl ErrorCode {
     pub fn type_name(self) -> &'static str {
         match self {
             ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::AlreadyExists => "AlreadyExistsException",
+            ErrorCode::Disabled => "DisabledException",
             ErrorCode::ExpiredIterator => "ExpiredIteratorException",
             ErrorCode::ExpiredNextToken => "ExpiredNextTokenException",
             ErrorCode::ExpiredToken => "ExpiredTokenException",
             ErrorCode::IncompleteSignature => "IncompleteSignatureException",
+            ErrorCode::IncorrectKey => "IncorrectKeyException",
             ErrorCode::InternalFailure => "InternalFailure",
+            ErrorCode::InvalidAliasName => "InvalidAliasNameException",
             ErrorCode::InvalidArgument => "InvalidArgumentException",
+            ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
+            ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
+            ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
+            ErrorCode::KmsDisabled => "KMSDisabledException",
+            ErrorCode::KmsInvalidState | ErrorCode::KinesisKmsInvalidState => {
+                "KMSInvalidStateException"
+            }
+            ErrorCode::KmsNotFound => "KMSNotFoundException",
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::NotFound => "NotFoundException",
             ErrorCode::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
@@ -47,6 +78,7 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
             ErrorCode::Validation => "ValidationException",
         }
     }
@@ -56,6 +88,8 @@ impl ErrorCode {
         match self {
             ErrorCode::InternalFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
+            // KMS answers a key in the wrong state with 409 Conflict.
+            ErrorCode::Disabled | ErrorCode::KmsInvalidState => 409,
             // Kinesis answers its authentication failures with 400, not 403.
             ErrorCode::MissingAuthenticationToken
             | ErrorCode::IncompleteSignature
@@ -72,7 +106,18 @@ impl ErrorCode {
             | ErrorCode::ResourceNotFound
             | ErrorCode::SerializationException
             | ErrorCode::UnknownOperation
-            | ErrorCode::Validation => 400,
+            | ErrorCode::Validation
+            | ErrorCode::AlreadyExists
+            | ErrorCode::IncorrectKey
+            | ErrorCode::InvalidAliasName
+            | ErrorCode::InvalidCiphertext
+            | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidMarker
+            | ErrorCode::NotFound
+            | ErrorCode::UnsupportedOperation
+            | ErrorCode::KmsDisabled
+            | ErrorCode::KinesisKmsInvalidState
+            | ErrorCode::KmsNotFound => 400,
         }
     }
 }
@@ -145,6 +190,22 @@ mod tests {
                 "MissingAuthenticationTokenException",
                 400,
             ),
+            (ErrorCode::Disabled, "DisabledException", 409),
+            (ErrorCode::KmsInvalidState, "KMSInvalidStateException", 409),
+            (ErrorCode::NotFound, "NotFoundException", 400),
+            (ErrorCode::KmsDisabled, "KMSDisabledException", 400),
+            (
+                ErrorCode::KinesisKmsInvalidState,
+                "KMSInvalidStateException",
+                400,
+            ),
+            (ErrorCode::KmsNotFound, "KMSNotFoundException", 400),
+            (
+                ErrorCode::InvalidCiphertext,
+                "InvalidCiphertextException",
+                400,
+            ),
+            (ErrorCode::AlreadyExists, "AlreadyExistsException", 400),
             (
                 ErrorCode::ProvisionedThroughputExceeded,
                 "ProvisionedThroughputExceededException",

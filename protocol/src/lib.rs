@@ -8,6 +8,7 @@
 pub mod arn;
 pub mod error;
 pub mod hash;
+pub mod kms;
 pub mod limits;
 pub mod model;
 pub mod sequence;

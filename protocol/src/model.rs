@@ -30,6 +30,8 @@ pub enum Operation {
     PutResourcePolicy,
     GetResourcePolicy,
     DeleteResourcePolicy,
+    StartStreamEncryption,
+    StopStreamEncryption,
 }
 
 impl Operation {
@@ -57,6 +59,8 @@ impl Operation {
             "PutResourcePolicy" => Operation::PutResourcePolicy,
             "GetResourcePolicy" => Operation::GetResourcePolicy,
             "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
+            "StartStreamEncryption" => Operation::StartStreamEncryption,
+            "StopStreamEncryption" => Operation::StopStreamEncryption,
             _ => return None,
         })
     }
@@ -96,8 +100,20 @@ names_a_stream!(
     AddTagsToStreamInput,
     RemoveTagsFromStreamInput,
     ListTagsForStreamInput,
-    RetentionInput
+    RetentionInput,
+    StreamEncryptionInput
 );
+
+/// StartStreamEncryption and StopStreamEncryption take the same members.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamEncryptionInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub encryption_type: Option<String>,
+    pub key_id: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -296,8 +296,10 @@ class SluiceServer:
     # -- clients -----------------------------------------------------------
 
     def client(self, validate: bool = True, read_timeout: float = 60, endpoint: str | None = None,
-               credentials: tuple[str, str] | None = None, region: str = REGION, **cfg: Any):
-        """A boto3 Kinesis client that verifies the server's CA and never retries.
+               credentials: tuple[str, str] | None = None, region: str = REGION,
+               service: str = "kinesis", **cfg: Any):
+        """A boto3 client (Kinesis unless `service` says "kms") that verifies the server's
+        CA and never retries.
 
         validate=False turns off botocore's client-side parameter validation, so that
         out-of-range values reach the server and its own validation is what is tested.
@@ -310,7 +312,7 @@ class SluiceServer:
             **cfg,
         )
         return boto3.session.Session().client(
-            "kinesis",
+            service,
             endpoint_url=endpoint or self.endpoint,
             region_name=region,
             aws_access_key_id=(credentials or self.credentials())[0],
@@ -318,6 +320,22 @@ class SluiceServer:
             verify=self.ca,
             config=config,
         )
+
+    def sql(self, statement: str) -> None:
+        """Runs one statement on the server's catalog (SQLite file or Postgres database),
+        for tests that must move the catalog where no API may (time, say)."""
+        if self.database_url:
+            r = psql(self.database_url, statement)
+            assert r.returncode == 0, r.stderr
+            return
+        import sqlite3
+
+        db = sqlite3.connect(str(self.data_dir / "catalog.db"), timeout=30)
+        try:
+            db.execute(statement)
+            db.commit()
+        finally:
+            db.close()
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca)

@@ -105,3 +105,29 @@ def test_marker_never_at_rest_and_records_read_back(make_server):
         unsealed, keys = (int(x) for x in out.stdout.strip().split("|"))
     assert unsealed == 0
     assert keys >= 1
+
+
+def test_kms_plaintexts_and_data_keys_never_at_rest(make_server):
+    """What passes through the KMS API (Encrypt plaintexts, GenerateDataKey's plaintext
+    keys) and records of a stream under a tenant key are nowhere in the data dir."""
+    srv = make_server()
+    kms = srv.client(service="kms")
+    kinesis = srv.client()
+    key = kms.create_key(Description="at rest")["KeyMetadata"]["KeyId"]
+    marker = f"KMS-MARKER-{uuid.uuid4().hex}".encode()
+    blob = kms.encrypt(KeyId=key, Plaintext=marker)["CiphertextBlob"]
+    data_keys = [kms.generate_data_key(KeyId=key, KeySpec="AES_256")["Plaintext"] for _ in range(5)]
+    name = create_stream(kinesis, prefix="at-rest-kms")
+    kinesis.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId=key)
+    for i in range(10):
+        kinesis.put_record(StreamName=name, Data=marker + b" record %d" % i, PartitionKey="p")
+    assert len(read_shard(kinesis, name, "shardId-000000000000")) == 10
+    root_key_path = srv.data_dir / "root.key"
+    needles = {"the KMS plaintext": marker, "the KMS plaintext (base64)": base64.b64encode(marker)[:40]}
+    for i, k in enumerate(data_keys):
+        needles[f"data key {i}"] = k
+        needles[f"data key {i} (base64)"] = base64.b64encode(k)
+    srv.stop()
+    assert_nowhere(srv.data_dir, needles, skip={root_key_path})
+    srv.restart()
+    assert srv.client(service="kms").decrypt(CiphertextBlob=blob)["Plaintext"] == marker

@@ -1,0 +1,502 @@
+//! The KMS wire protocol (`X-Amz-Target: TrentService.<Operation>`, JSON 1.1): the
+//! operations Sluice serves, their request and response shapes, the ways a request
+//! names a key, and KMS's documented limits.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::wire::{Blob, Timestamp};
+
+/// Plaintext bytes Encrypt takes at most (AWS's limit).
+pub const PLAINTEXT_BYTES_MAX: usize = 4_096;
+/// Ciphertext-blob bytes Decrypt and ReEncrypt take at most (AWS's limit).
+pub const CIPHERTEXT_BYTES_MAX: usize = 6_144;
+/// GenerateDataKey's NumberOfBytes range.
+pub const DATA_KEY_BYTES_MIN: i64 = 1;
+pub const DATA_KEY_BYTES_MAX: i64 = 1_024;
+/// Description characters at most.
+pub const DESCRIPTION_CHARS_MAX: usize = 8_192;
+/// KeyId characters at most.
+pub const KEY_ID_CHARS_MAX: usize = 2_048;
+/// Alias-name characters at most.
+pub const ALIAS_NAME_CHARS_MAX: usize = 256;
+/// ListKeys / ListAliases page sizes.
+pub const LIST_LIMIT_MAX: i64 = 1_000;
+pub const LIST_LIMIT_DEFAULT: i64 = 100;
+/// An encryption context's pairs, and its serialised bytes, at most. AWS bounds it
+/// only by the request size; a bound of our own keeps the associated data small.
+pub const CONTEXT_PAIRS_MAX: usize = 64;
+pub const CONTEXT_BYTES_MAX: usize = 8_192;
+/// Grant tokens a request may carry (AWS's limit); Sluice has no grants and ignores them.
+pub const GRANT_TOKENS_MAX: usize = 10;
+
+/// The prefix of aliases the service keeps for itself.
+pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+/// The only key spec and encryption algorithm Sluice's keys have.
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KmsOperation {
+    CancelKeyDeletion,
+    CreateAlias,
+    CreateKey,
+    Decrypt,
+    DeleteAlias,
+    DescribeKey,
+    DisableKey,
+    DisableKeyRotation,
+    EnableKey,
+    EnableKeyRotation,
+    Encrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    GetKeyRotationStatus,
+    ListAliases,
+    ListKeys,
+    ReEncrypt,
+    RotateKeyOnDemand,
+    ScheduleKeyDeletion,
+}
+
+impl KmsOperation {
+    pub const TARGET_PREFIX: &'static str = "TrentService.";
+
+    pub fn from_target(target: &str) -> Option<KmsOperation> {
+        let name = target.strip_prefix(Self::TARGET_PREFIX)?;
+        Some(match name {
+            "CancelKeyDeletion" => KmsOperation::CancelKeyDeletion,
+            "CreateAlias" => KmsOperation::CreateAlias,
+            "CreateKey" => KmsOperation::CreateKey,
+            "Decrypt" => KmsOperation::Decrypt,
+            "DeleteAlias" => KmsOperation::DeleteAlias,
+            "DescribeKey" => KmsOperation::DescribeKey,
+            "DisableKey" => KmsOperation::DisableKey,
+            "DisableKeyRotation" => KmsOperation::DisableKeyRotation,
+            "EnableKey" => KmsOperation::EnableKey,
+            "EnableKeyRotation" => KmsOperation::EnableKeyRotation,
+            "Encrypt" => KmsOperation::Encrypt,
+            "GenerateDataKey" => KmsOperation::GenerateDataKey,
+            "GenerateDataKeyWithoutPlaintext" => KmsOperation::GenerateDataKeyWithoutPlaintext,
+            "GetKeyRotationStatus" => KmsOperation::GetKeyRotationStatus,
+            "ListAliases" => KmsOperation::ListAliases,
+            "ListKeys" => KmsOperation::ListKeys,
+            "ReEncrypt" => KmsOperation::ReEncrypt,
+            "RotateKeyOnDemand" => KmsOperation::RotateKeyOnDemand,
+            "ScheduleKeyDeletion" => KmsOperation::ScheduleKeyDeletion,
+            _ => return None,
+        })
+    }
+}
+
+/// A key as a request names it; AWS takes all four forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// A bare key id (a UUID).
+    Id(String),
+    /// `arn:aws:kms:REGION:ACCOUNT:key/ID`.
+    KeyArn {
+        region: String,
+        account: String,
+        key_id: String,
+    },
+    /// `alias/NAME`.
+    AliasName(String),
+    /// `arn:aws:kms:REGION:ACCOUNT:alias/NAME`.
+    AliasArn {
+        region: String,
+        account: String,
+        alias: String,
+    },
+}
+
+fn not_found(text: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("Invalid keyId '{text}'"))
+}
+
+impl KeyRef {
+    pub fn parse(text: &str) -> Result<KeyRef, ApiError> {
+        if text.is_empty() || text.chars().count() > KEY_ID_CHARS_MAX {
+            return Err(ApiError::validation(
+                text,
+                "keyId",
+                "Member must have length between 1 and 2048",
+            ));
+        }
+        if text.starts_with("alias/") {
+            return Ok(KeyRef::AliasName(text.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("arn:") {
+            let mut parts = rest.splitn(5, ':');
+            let (Some(partition), Some("kms"), Some(region), Some(account), Some(resource)) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                return Err(not_found(text));
+            };
+            if !partition.starts_with("aws")
+                || region.is_empty()
+                || account.len() != 12
+                || !account.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(not_found(text));
+            }
+            let (region, account) = (region.to_string(), account.to_string());
+            if let Some(key_id) = resource.strip_prefix("key/") {
+                return Ok(KeyRef::KeyArn {
+                    region,
+                    account,
+                    key_id: key_id.to_string(),
+                });
+            }
+            if resource.starts_with("alias/") {
+                return Ok(KeyRef::AliasArn {
+                    region,
+                    account,
+                    alias: resource.to_string(),
+                });
+            }
+            return Err(not_found(text));
+        }
+        Ok(KeyRef::Id(text.to_string()))
+    }
+}
+
+pub fn key_arn(region: &str, account: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:key/{key_id}")
+}
+
+pub fn alias_arn(region: &str, account: &str, alias: &str) -> String {
+    format!("arn:aws:kms:{region}:{account}:{alias}")
+}
+
+/// An alias name as CreateAlias takes it: `alias/` then `[A-Za-z0-9/_-]+`, at most
+/// 256 characters, not in the service's reserved `alias/aws/` space.
+pub fn validate_alias_name(name: &str) -> Result<(), ApiError> {
+    let Some(rest) = name.strip_prefix("alias/") else {
+        return Err(ApiError::validation(
+            name,
+            "aliasName",
+            "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$",
+        ));
+    };
+    if rest.is_empty()
+        || name.len() > ALIAS_NAME_CHARS_MAX
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+    {
+        return Err(ApiError::validation(
+            name,
+            "aliasName",
+            "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$",
+        ));
+    }
+    if name.starts_with(RESERVED_ALIAS_PREFIX) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAliasName,
+            "Alias must not begin with 'alias/aws/'. It is reserved for AWS managed keys.",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyInput {
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub key_spec: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub origin: Option<String>,
+    pub multi_region: Option<bool>,
+    pub policy: Option<String>,
+    pub tags: Option<Vec<serde_json::Value>>,
+    pub custom_key_store_id: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdInput {
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionInput {
+    pub key_id: Option<String>,
+    pub pending_window_in_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnableKeyRotationInput {
+    pub key_id: Option<String>,
+    pub rotation_period_in_days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListInput {
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateAliasInput {
+    pub alias_name: Option<String>,
+    pub target_key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteAliasInput {
+    pub alias_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptInput {
+    pub key_id: Option<String>,
+    pub plaintext: Option<Blob>,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub encryption_algorithm: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptInput {
+    pub ciphertext_blob: Option<Blob>,
+    pub key_id: Option<String>,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub encryption_algorithm: Option<String>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyInput {
+    pub key_id: Option<String>,
+    pub key_spec: Option<String>,
+    pub number_of_bytes: Option<i64>,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptInput {
+    pub ciphertext_blob: Option<Blob>,
+    pub source_encryption_context: Option<BTreeMap<String, String>>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: Option<String>,
+    pub destination_encryption_context: Option<BTreeMap<String, String>>,
+    pub source_encryption_algorithm: Option<String>,
+    pub destination_encryption_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadata {
+    #[serde(rename = "AWSAccountId")]
+    pub aws_account_id: String,
+    pub key_id: String,
+    pub arn: String,
+    pub creation_date: Timestamp,
+    pub enabled: bool,
+    pub description: String,
+    pub key_usage: &'static str,
+    pub key_state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<i64>,
+    pub origin: &'static str,
+    pub key_manager: &'static str,
+    pub customer_master_key_spec: &'static str,
+    pub key_spec: &'static str,
+    pub encryption_algorithms: [&'static str; 1],
+    pub multi_region: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMetadataOutput {
+    pub key_metadata: KeyMetadata,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdOutput {
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionOutput {
+    pub key_id: String,
+    pub deletion_date: Timestamp,
+    pub key_state: &'static str,
+    pub pending_window_in_days: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyRotationStatusOutput {
+    pub key_rotation_enabled: bool,
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyListEntry {
+    pub key_id: String,
+    pub key_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysOutput {
+    pub keys: Vec<KeyListEntry>,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasListEntry {
+    pub alias_name: String,
+    pub alias_arn: String,
+    pub target_key_id: String,
+    pub creation_date: Timestamp,
+    pub last_updated_date: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAliasesOutput {
+    pub aliases: Vec<AliasListEntry>,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptOutput {
+    pub ciphertext_blob: Blob,
+    pub key_id: String,
+    pub encryption_algorithm: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DecryptOutput {
+    pub key_id: String,
+    pub plaintext: Blob,
+    pub encryption_algorithm: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyOutput {
+    pub ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<Blob>,
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptOutput {
+    pub ciphertext_blob: Blob,
+    pub source_key_id: String,
+    pub key_id: String,
+    pub source_encryption_algorithm: &'static str,
+    pub destination_encryption_algorithm: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_parse_in_all_four_forms() {
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(KeyRef::parse(id).unwrap(), KeyRef::Id(id.into()));
+        assert_eq!(
+            KeyRef::parse(&format!("arn:aws:kms:us-east-1:111122223333:key/{id}")).unwrap(),
+            KeyRef::KeyArn {
+                region: "us-east-1".into(),
+                account: "111122223333".into(),
+                key_id: id.into()
+            }
+        );
+        assert_eq!(
+            KeyRef::parse("alias/orders").unwrap(),
+            KeyRef::AliasName("alias/orders".into())
+        );
+        assert_eq!(
+            KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/a/b").unwrap(),
+            KeyRef::AliasArn {
+                region: "us-east-1".into(),
+                account: "111122223333".into(),
+                alias: "alias/a/b".into()
+            }
+        );
+        for bad in [
+            "arn:aws:kinesis:us-east-1:111122223333:key/x",
+            "arn:aws:kms:us-east-1:1111:key/x",
+            "arn:aws:kms:us-east-1:111122223333:thing/x",
+        ] {
+            assert_eq!(KeyRef::parse(bad).unwrap_err().code, ErrorCode::NotFound);
+        }
+        assert_eq!(KeyRef::parse("").unwrap_err().code, ErrorCode::Validation);
+    }
+
+    #[test]
+    fn alias_names_are_checked() {
+        assert!(validate_alias_name("alias/orders-2024/x_y").is_ok());
+        for bad in ["orders", "alias/", "alias/a b", "alias/é"] {
+            assert_eq!(
+                validate_alias_name(bad).unwrap_err().code,
+                ErrorCode::Validation
+            );
+        }
+        assert_eq!(
+            validate_alias_name("alias/aws/kinesis").unwrap_err().code,
+            ErrorCode::InvalidAliasName
+        );
+    }
+
+    #[test]
+    fn targets_name_operations() {
+        assert_eq!(
+            KmsOperation::from_target("TrentService.GenerateDataKeyWithoutPlaintext"),
+            Some(KmsOperation::GenerateDataKeyWithoutPlaintext)
+        );
+        assert_eq!(KmsOperation::from_target("TrentService.Sign"), None);
+        assert_eq!(KmsOperation::from_target("Kinesis_20131202.Encrypt"), None);
+    }
+}
