@@ -256,3 +256,25 @@ def test_every_decision_is_audited_and_each_tenant_reads_its_own(server, tenant,
     for method in ("PUT", "DELETE", "PATCH", "POST"):
         r = server.admin(method, f"/admin/v1/tenants/{tenant['account']}/audit", credentials=tenant["admin"])
         assert r.status in (404, 405), (method, r)
+
+
+def test_a_key_policy_lets_a_principal_use_one_key(server, tenant):
+    admin_kms = server.client(service="kms", credentials=tenant["admin"])
+    alice_kms = server.client(service="kms", credentials=tenant["alice"])
+    mine = admin_kms.create_key()["KeyMetadata"]
+    other = admin_kms.create_key()["KeyMetadata"]
+    with expect_error("AccessDeniedException"):
+        alice_kms.encrypt(KeyId=mine["KeyId"], Plaintext=b"secret")
+    policy = (f'permit (principal == Sluice::User::"{tenant["alice_arn"]}", '
+              f'action in [Sluice::Action::"kms:Encrypt", Sluice::Action::"kms:Decrypt"], '
+              f'resource == Sluice::Key::"{mine["Arn"]}");')
+    # A key's document may speak only of that key.
+    r = policies(server, tenant, "/apply", {"name": f"key/{other['KeyId']}", "policy": policy})
+    assert r.status == 400 and r.error_type() == "ValidationException", r
+    server.apply_policy(tenant["account"], f"key/{mine['KeyId']}", policy, credentials=tenant["admin"])
+    blob = alice_kms.encrypt(KeyId=mine["KeyId"], Plaintext=b"secret")["CiphertextBlob"]
+    assert alice_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
+    with expect_error("AccessDeniedException"):
+        alice_kms.encrypt(KeyId=other["KeyId"], Plaintext=b"secret")
+    with expect_error("AccessDeniedException"):
+        alice_kms.disable_key(KeyId=mine["KeyId"])

@@ -117,3 +117,14 @@ def test_an_operator_price_list_prices_the_bill(make_server, tmp_path, binary):
     r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
                         "--price-list", str(prices)], capture_output=True, timeout=30)
     assert r.returncode != 0 and b"shard_hour" in r.stderr, r.stderr
+
+
+def test_kms_requests_are_metered(server):
+    account, admin = make_tenant(server)
+    kms = server.client(service="kms", credentials=admin)
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(3):
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    now = int(time.time() * 1000)
+    lines = report(server, account, now - HOUR_MS, now + HOUR_MS, creds=admin).json()["lines"]
+    assert total(lines, "kms_requests", "") == 4, lines
