@@ -257,7 +257,10 @@ def test_servers_are_probed_over_tls_and_drain_before_they_are_killed(helm, valu
         env = {e["name"]: e for e in container["env"]}
         assert "secretKeyRef" in env["SLUICE_DATABASE_URL"]["valueFrom"]
         assert config["SLUICE_TLS_CERT"].startswith("/etc/sluice/tls/")
-        assert config["SLUICE_ROOT_KEY_FILE"].startswith("/etc/sluice/root-key/")
+        # The root key comes from a Secret through the environment (never a ConfigMap,
+        # never argv), which the server reads as SLUICE_ROOT_KEY.
+        assert "secretKeyRef" in env["SLUICE_ROOT_KEY"]["valueFrom"]
+        assert "SLUICE_ROOT_KEY_FILE" not in config
 
 
 def test_network_policies_allow_only_tls_in_and_dns_database_object_store_out(helm):
@@ -381,7 +384,7 @@ def test_generated_secrets_have_the_shapes_the_server_reads(helm, tmp_path):
     secrets = {d["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in d["data"].items()}
                for d in docs if d["kind"] == "Secret"}
 
-    # The root key: 64 hex characters, as `RootKey::load_or_create` reads it.
+    # The root key: 64 hex characters, as `RootKey::from_hex` reads SLUICE_ROOT_KEY.
     assert re.fullmatch(r"[0-9a-f]{64}", secrets["sluice-test-root-key"]["root.key"])
 
     # The bootstrap credentials: an AWS shared-credentials file with a key of AWS's shape.

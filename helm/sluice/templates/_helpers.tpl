@@ -159,6 +159,13 @@ Refuse values that would make a broken or unsafe release, with a message that na
     secretKeyRef:
       name: {{ include "sluice.databaseSecretName" $ctx }}
       key: {{ include "sluice.databaseSecretKey" $ctx }}
+{{- if .rootKey }}
+- name: SLUICE_ROOT_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "sluice.rootKeySecretName" $ctx }}
+      key: {{ include "sluice.rootKeySecretKey" $ctx }}
+{{- end }}
 {{- if .objectStore }}
 {{- $secret := include "sluice.objectStoreSecretName" $ctx }}
 {{- range $env, $key := dict "SLUICE_S3_ENDPOINT" "endpoint" "SLUICE_S3_BUCKET" "bucket" "SLUICE_S3_REGION" "region" "SLUICE_S3_ACCESS_KEY_ID" "access-key-id" "SLUICE_S3_SECRET_ACCESS_KEY" "secret-access-key" }}
@@ -179,9 +186,6 @@ Refuse values that would make a broken or unsafe release, with a message that na
   mountPath: /var/lib/sluice
 - name: tls
   mountPath: /etc/sluice/tls
-  readOnly: true
-- name: root-key
-  mountPath: /etc/sluice/root-key
   readOnly: true
 {{- if .bootstrap }}
 - name: bootstrap
@@ -207,13 +211,6 @@ Refuse values that would make a broken or unsafe release, with a message that na
         path: tls.crt
       - key: tls.key
         path: tls.key
-- name: root-key
-  secret:
-    secretName: {{ include "sluice.rootKeySecretName" $ctx }}
-    defaultMode: 0440
-    items:
-      - key: {{ include "sluice.rootKeySecretKey" $ctx }}
-        path: root.key
 {{- if .bootstrap }}
 - name: bootstrap
   secret:
@@ -306,7 +303,7 @@ spec:
       envFrom:
         {{- include "sluice.configEnvFrom" $ctx | nindent 8 }}
       env:
-        {{- include "sluice.secretEnv" (dict "ctx" $ctx "objectStore" true) | nindent 8 }}
+        {{- include "sluice.secretEnv" (dict "ctx" $ctx "objectStore" true "rootKey" true) | nindent 8 }}
         {{- if .bootstrap }}
         - name: SLUICE_BOOTSTRAP_CREDENTIALS_FILE
           value: /etc/sluice/bootstrap/credentials
