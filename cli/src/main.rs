@@ -124,6 +124,22 @@ struct ServeArgs {
     /// How far a request's signing time may be from the server's clock (1..=900).
     #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
     clock_skew_seconds: u64,
+    /// Bytes a shard accepts per second (Kinesis: 1 MiB); 0 turns the limit off.
+    #[arg(long, env = "SLUICE_SHARD_WRITE_BYTES_PER_SECOND", default_value_t = 1024 * 1024)]
+    shard_write_bytes_per_second: u64,
+    /// Records a shard accepts per second (Kinesis: 1,000); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "SLUICE_SHARD_WRITE_RECORDS_PER_SECOND",
+        default_value_t = 1_000
+    )]
+    shard_write_records_per_second: u64,
+    /// Bytes GetRecords returns from a shard per second (Kinesis: 2 MiB); 0: off.
+    #[arg(long, env = "SLUICE_SHARD_READ_BYTES_PER_SECOND", default_value_t = 2 * 1024 * 1024)]
+    shard_read_bytes_per_second: u64,
+    /// GetRecords calls a shard serves per second (Kinesis: 5); 0 turns the limit off.
+    #[arg(long, env = "SLUICE_SHARD_READ_CALLS_PER_SECOND", default_value_t = 5)]
+    shard_read_calls_per_second: u64,
     /// A JSON price list for usage reports ({"currency", "shard_hour",
     /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
     /// Default: AWS's published us-east-1 prices.
@@ -194,6 +210,12 @@ impl ServeArgs {
             }
         };
         Ok(data_plane::Config {
+            shard_limits: data_plane::throttle::ShardLimits {
+                write_bytes: self.shard_write_bytes_per_second,
+                write_records: self.shard_write_records_per_second,
+                read_bytes: self.shard_read_bytes_per_second,
+                read_calls: self.shard_read_calls_per_second,
+            },
             prices,
             root_key_hex,
             data_dir: self.data_dir,

@@ -39,6 +39,8 @@ pub struct AppState {
     /// Seals the secrets of access keys made through the admin API.
     pub root_key: Arc<control_plane::rootkey::RootKey>,
     pub streams: StreamCache,
+    /// Per-shard throughput limits.
+    pub throttle: crate::throttle::Throttle,
     pub grace: Duration,
     /// Permits are bytes of request bodies in memory; see `gateway::BODY_BUDGET_BYTES`.
     pub body_budget: tokio::sync::Semaphore,
@@ -829,6 +831,14 @@ async fn put_record(
         "",
     )?;
     let shard = record.shard_ordinal;
+    let bytes = (record.data.len() + record.partition_key.len()) as u64;
+    if !state.throttle.admit_write(stream.id, shard, bytes) {
+        return Err(crate::throttle::exceeded(
+            &stream.name,
+            &caller.account_id,
+            shard,
+        ));
+    }
     let mut results = state
         .committer
         .append(
@@ -908,10 +918,51 @@ async fn put_records(
         )?);
     }
     let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
-    let results = state
-        .committer
-        .append(stream.id, &stream.name, caller.account_id.as_str(), records)
-        .await?;
+    // Records over their shard's limit fail alone, with Kinesis's per-record error;
+    // the rest are appended.
+    let admitted: Vec<bool> = records
+        .iter()
+        .map(|r| {
+            let bytes = (r.data.len() + r.partition_key.len()) as u64;
+            state
+                .throttle
+                .admit_write(stream.id, r.shard_ordinal, bytes)
+        })
+        .collect();
+    let to_append: Vec<PendingRecord> = records
+        .into_iter()
+        .zip(&admitted)
+        .filter_map(|(r, &ok)| ok.then_some(r))
+        .collect();
+    let mut appended = if to_append.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .committer
+            .append(
+                stream.id,
+                &stream.name,
+                caller.account_id.as_str(),
+                to_append,
+            )
+            .await?
+    }
+    .into_iter();
+    let results: Vec<Result<SequenceNumber, ApiError>> = admitted
+        .iter()
+        .zip(&shards)
+        .map(|(&ok, &shard)| {
+            if ok {
+                appended.next().expect("one result per appended record")
+            } else {
+                Err(crate::throttle::exceeded(
+                    &stream.name,
+                    &caller.account_id,
+                    shard,
+                ))
+            }
+        })
+        .collect();
     if let Some(Err(e)) = results.first()
         && e.code == ErrorCode::ResourceNotFound
     {
@@ -1126,6 +1177,16 @@ async fn get_records(
         .keyring
         .check_stream_key(&caller.account_id, master_key_id.as_deref())
         .await?;
+    if !state
+        .throttle
+        .admit_read(position.stream_id, position.shard_ordinal)
+    {
+        return Err(crate::throttle::exceeded(
+            &stream_name,
+            &caller.account_id,
+            position.shard_ordinal,
+        ));
+    }
     let read = reader::read_shard(
         &state.catalog,
         &state.store,
@@ -1151,6 +1212,14 @@ async fn get_records(
         next_counter: read.next_counter,
         ..position
     };
+    state.throttle.charge_read(
+        position.stream_id,
+        position.shard_ordinal,
+        read.records
+            .iter()
+            .map(|r| (r.record.data.len() + r.record.partition_key.len()) as u64)
+            .sum(),
+    );
     crate::metrics::stream_traffic(
         crate::metrics::Direction::Out,
         &caller.account_id,

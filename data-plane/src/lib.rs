@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod reader;
 pub mod segment;
 pub mod sigv4;
+pub mod throttle;
 pub mod tls;
 
 use std::future::Future;
@@ -70,6 +71,8 @@ pub struct Config {
     /// The root key itself, 64 hex characters (from `SLUICE_ROOT_KEY`); when set, no
     /// file is read or made.
     pub root_key_hex: Option<SecretText>,
+    /// Per-shard throughput limits (Kinesis's by default).
+    pub shard_limits: throttle::ShardLimits,
     /// What usage reports charge.
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
@@ -235,6 +238,7 @@ impl Server {
             keyring,
             committer,
             streams: StreamCache::default(),
+            throttle: throttle::Throttle::new(config.shard_limits),
             grace: config.shutdown_grace,
             body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
             config,

@@ -109,6 +109,10 @@ fn describe() {
         "Catalog transactions of the write path (a flush's commit; an audit batch)."
     );
     describe_counter!(
+        "sluice_throttled_total",
+        "Records and reads refused for their shard's throughput limit, per stream."
+    );
+    describe_counter!(
         "sluice_authorization_decisions_total",
         "Authorization decisions by outcome (Allow or Deny)."
     );

@@ -169,6 +169,11 @@ class SluiceServer:
         # The server must not pick up settings from the caller's environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env.setdefault("RUST_BACKTRACE", "1")
+        # The per-shard throughput limits are off unless a test sets them (flags win
+        # over these): most tests write and read one shard far faster than Kinesis's
+        # 1,000 records/s and 5 reads/s; test_throughput.py runs with the limits on.
+        for limit in ("WRITE_BYTES", "WRITE_RECORDS", "READ_BYTES", "READ_CALLS"):
+            env[f"SLUICE_SHARD_{limit}_PER_SECOND"] = "0"
         if self.database_url:
             env["SLUICE_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)

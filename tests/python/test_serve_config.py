@@ -107,3 +107,13 @@ def test_a_malformed_root_key_in_the_environment_is_refused(binary, tmp_path):
                        env=env, capture_output=True, timeout=30)
     assert r.returncode != 0 and b"64 hex characters" in r.stderr, r.stderr
     assert b"not-hex" not in r.stderr
+
+
+def test_kinesis_throughput_limits_are_the_default(binary):
+    import subprocess
+    out = subprocess.run([str(binary), "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
+    for flag, default in [("--shard-write-bytes-per-second", "1048576"), ("--shard-write-records-per-second", "1000"),
+                          ("--shard-read-bytes-per-second", "2097152"), ("--shard-read-calls-per-second", "5")]:
+        line = out[out.index(flag):]
+        line = line[: line.index("--", len(flag))]
+        assert f"[default: {default}]" in line, (flag, line)
