@@ -39,6 +39,9 @@ pub struct Claims {
     pub sub: String,
     /// The principal's account.
     pub tenant: String,
+    /// The principal's catalog id: a principal deleted and made again under the same
+    /// name is another principal, and its predecessor's tokens do not pass for it.
+    pub pid: i64,
     /// The token id, for revocation.
     pub jti: String,
     pub iat: i64,
@@ -111,6 +114,7 @@ impl TokenService {
             aud: AUDIENCE.into(),
             sub: principal.arn(),
             tenant: principal.account_id.clone(),
+            pid: principal.id,
             jti: URL_SAFE_NO_PAD.encode(id),
             iat: now / 1000,
             nbf: now / 1000,
@@ -223,7 +227,7 @@ impl TokenService {
             Err(CatalogError::Api(_)) => return Err(invalid_token()),
             Err(e) => return Err(internal(e)),
         };
-        if principal.disabled || tenant.disabled {
+        if principal.disabled || tenant.disabled || principal.id != claims.pid {
             return Err(invalid_token());
         }
         if self

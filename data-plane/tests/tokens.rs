@@ -46,6 +46,7 @@ fn claims(sub: &str, tenant: &str) -> Claims {
         aud: AUDIENCE.into(),
         sub: sub.into(),
         tenant: tenant.into(),
+        pid: 0,
         jti: "test-token".into(),
         iat: now,
         nbf: now,
@@ -186,6 +187,26 @@ async fn a_good_token_passes_and_every_forgery_fails() {
         .await
         .unwrap();
     unrecognized(tokens.verify(&second.token).await);
+
+    // A principal deleted and made again under its name is another principal: the old
+    // one's tokens do not pass for it.
+    catalog
+        .set_tenant_disabled("111111111111", None)
+        .await
+        .unwrap();
+    let third = tokens.issue(&alice, 60_000).await.unwrap();
+    tokens.verify(&third.token).await.unwrap();
+    catalog.delete_principal(&alice).await.unwrap();
+    let reborn = catalog
+        .create_principal("111111111111", PrincipalKind::User, "alice", 0)
+        .await
+        .unwrap();
+    assert_ne!(reborn.id, alice.id);
+    unrecognized(tokens.verify(&third.token).await);
+    tokens
+        .verify(&tokens.issue(&reborn, 60_000).await.unwrap().token)
+        .await
+        .unwrap();
 
     // Lifetimes out of bounds are refused at issue.
     assert!(tokens.issue(&alice, 0).await.is_err());
