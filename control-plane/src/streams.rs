@@ -269,6 +269,28 @@ impl Catalog {
             )
             .into());
         }
+        // The on-demand stream limit. The UPDATE above holds the account's row (and
+        // SQLite's write lock), so two creates cannot both pass this count.
+        if new.mode == StreamMode::OnDemand {
+            let on_demand: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM streams WHERE account_id = $1 AND stream_mode = 'ON_DEMAND'",
+            )
+            .bind(new.account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if on_demand >= limits::ACCOUNT_ON_DEMAND_STREAMS_MAX {
+                return Err(ApiError::new(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "This request would exceed the on-demand stream count limit for the account {} in {}. Current limit of on-demand streams is {}.",
+                        new.account_id,
+                        new.region,
+                        limits::ACCOUNT_ON_DEMAND_STREAMS_MAX
+                    ),
+                )
+                .into());
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO streams (account_id, stream_name, status, stream_mode, retention_hours, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING stream_id",

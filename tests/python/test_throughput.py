@@ -113,3 +113,20 @@ def _shard_of(shards, key: str) -> str:
         if int(r["StartingHashKey"]) <= h <= int(r["EndingHashKey"]):
             return s["ShardId"]
     raise AssertionError(key)
+
+
+def test_the_on_demand_stream_limit_holds_and_describe_limits_reports_it(make_server):
+    srv = make_server("--account-shard-limit", "1000")
+    client = srv.client()
+    for i in range(50):
+        client.create_stream(StreamName=f"od-{i}", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    limits = client.describe_limits()
+    assert (limits["OnDemandStreamCount"], limits["OnDemandStreamCountLimit"]) == (50, 50)
+    with expect_error("LimitExceededException") as refused:
+        client.create_stream(StreamName="od-50", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert "on-demand stream count limit" in str(refused.exc)
+    # Provisioned streams are counted against shards only; deleting frees a place.
+    client.create_stream(StreamName="provisioned", ShardCount=1)
+    client.delete_stream(StreamName="od-0")
+    client.create_stream(StreamName="od-50", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert client.describe_limits()["OnDemandStreamCount"] == 50
