@@ -124,6 +124,10 @@ struct ServeArgs {
     /// How far a request's signing time may be from the server's clock (1..=900).
     #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
     clock_skew_seconds: u64,
+    /// How long a new stream stays CREATING and a deleted one DELETING, in ms (at most
+    /// 60,000); 0 makes both immediate.
+    #[arg(long, env = "SLUICE_STREAM_TRANSITION_MS", default_value_t = 500)]
+    stream_transition_ms: u64,
     /// Bytes a shard accepts per second (Kinesis: 1 MiB); 0 turns the limit off.
     #[arg(long, env = "SLUICE_SHARD_WRITE_BYTES_PER_SECOND", default_value_t = 1024 * 1024)]
     shard_write_bytes_per_second: u64,
@@ -209,7 +213,14 @@ impl ServeArgs {
                 prices
             }
         };
+        if self.stream_transition_ms > 60_000 {
+            anyhow::bail!(
+                "--stream-transition-ms / SLUICE_STREAM_TRANSITION_MS must be 0..=60000, got {}",
+                self.stream_transition_ms
+            );
+        }
         Ok(data_plane::Config {
+            stream_transition_ms: self.stream_transition_ms,
             shard_limits: data_plane::throttle::ShardLimits {
                 write_bytes: self.shard_write_bytes_per_second,
                 write_records: self.shard_write_records_per_second,

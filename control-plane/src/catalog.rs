@@ -46,6 +46,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "usage",
         include_str!("../../migrations/sqlite/0007_usage.sql"),
     ),
+    (
+        8,
+        "stream states",
+        include_str!("../../migrations/sqlite/0008_stream_states.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -82,6 +87,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "usage",
         include_str!("../../migrations/postgres/0007_usage.sql"),
+    ),
+    (
+        8,
+        "stream states",
+        include_str!("../../migrations/postgres/0008_stream_states.sql"),
     ),
 ];
 

@@ -460,6 +460,74 @@ impl Catalog {
         Ok(())
     }
 
+    /// Puts a stream in a passing state (CREATING, UPDATING or DELETING) until
+    /// `until_ms`, when `advance_stream_states` moves it on. A stream already DELETING
+    /// is not found.
+    pub async fn set_stream_transition(
+        &self,
+        account_id: &str,
+        name: &str,
+        status: StreamStatus,
+        until_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let moved = sqlx::query(
+            "UPDATE streams SET status = $3, status_until_ms = $4 \
+             WHERE account_id = $1 AND stream_name = $2 AND status <> 'DELETING' \
+             RETURNING stream_id",
+        )
+        .bind(account_id)
+        .bind(name)
+        .bind(status.as_str())
+        .bind(until_ms)
+        .fetch_optional(self.pool())
+        .await?;
+        match moved {
+            Some(_) => Ok(()),
+            None => Err(ApiError::stream_not_found(name, account_id).into()),
+        }
+    }
+
+    /// Moves streams whose passing state has run out: CREATING and UPDATING become
+    /// ACTIVE, DELETING streams are deleted (their shards stop being metered now).
+    /// Returns the (account, name) of every stream it changed; at most `limit` deletions
+    /// a pass.
+    pub async fn advance_stream_states(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let activated = sqlx::query(
+            "UPDATE streams SET status = 'ACTIVE', status_until_ms = NULL \
+             WHERE status IN ('CREATING', 'UPDATING') AND status_until_ms <= $1 \
+             RETURNING account_id, stream_name",
+        )
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let mut changed = activated
+            .iter()
+            .map(|r| Ok((r.try_get("account_id")?, r.try_get("stream_name")?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+        let doomed = sqlx::query(
+            "SELECT account_id, stream_name FROM streams \
+             WHERE status = 'DELETING' AND status_until_ms <= $1 LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        for row in &doomed {
+            let account: String = row.try_get("account_id")?;
+            let name: String = row.try_get("stream_name")?;
+            match self.delete_stream(&account, &name, now_ms).await {
+                // Another process deleted it first.
+                Ok(()) | Err(CatalogError::Api(_)) => changed.push((account, name)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
     /// Streams of an account in name order, after `after` if given; returns up to
     /// `limit` and whether more exist.
     pub async fn list_streams(

@@ -82,7 +82,7 @@ impl StreamCache {
         Ok(stream)
     }
 
-    fn forget(&self, account: &str, name: &str) {
+    pub(crate) fn forget(&self, account: &str, name: &str) {
         self.entries
             .lock()
             .expect("cache lock")
@@ -403,6 +403,19 @@ async fn create_stream(
         })
         .await
         .map_err(api)?;
+    // CREATING for the configured while; the server's sweep makes it ACTIVE.
+    if state.config.stream_transition_ms > 0 {
+        state
+            .catalog
+            .set_stream_transition(
+                caller.account_id.as_str(),
+                &name,
+                control_plane::StreamStatus::Creating,
+                now_ms() + state.config.stream_transition_ms as i64,
+            )
+            .await
+            .map_err(api)?;
+    }
     state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
@@ -415,11 +428,26 @@ async fn delete_stream(
     let name = state
         .stream_name(caller, "kinesis:DeleteStream", input.stream())
         .await?;
-    state
-        .catalog
-        .delete_stream(caller.account_id.as_str(), &name, now_ms())
-        .await
-        .map_err(api)?;
+    // DELETING for the configured while (reads and writes refused); the server's sweep
+    // then deletes it. Without a while, at once.
+    if state.config.stream_transition_ms > 0 {
+        state
+            .catalog
+            .set_stream_transition(
+                caller.account_id.as_str(),
+                &name,
+                control_plane::StreamStatus::Deleting,
+                now_ms() + state.config.stream_transition_ms as i64,
+            )
+            .await
+            .map_err(api)?;
+    } else {
+        state
+            .catalog
+            .delete_stream(caller.account_id.as_str(), &name, now_ms())
+            .await
+            .map_err(api)?;
+    }
     state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
@@ -789,6 +817,7 @@ fn route_record(
     })
 }
 
+/// A stream records can be written to and read from: not CREATING or DELETING.
 fn writable(stream: &Stream) -> Result<(), ApiError> {
     use control_plane::StreamStatus::*;
     match stream.status {
@@ -1031,6 +1060,7 @@ async fn get_shard_iterator(
     let stream = state
         .load(caller, "kinesis:GetShardIterator", input.stream())
         .await?;
+    writable(&stream)?;
     let shard = parse_shard_id(&shard_id_text)
         .and_then(|o| stream.shard(o))
         .ok_or_else(|| {

@@ -71,6 +71,8 @@ pub struct Config {
     /// The root key itself, 64 hex characters (from `SLUICE_ROOT_KEY`); when set, no
     /// file is read or made.
     pub root_key_hex: Option<SecretText>,
+    /// How long a stream stays CREATING or DELETING; 0 makes both immediate.
+    pub stream_transition_ms: u64,
     /// Per-shard throughput limits (Kinesis's by default).
     pub shard_limits: throttle::ShardLimits,
     /// What usage reports charge.
@@ -124,6 +126,11 @@ pub struct Server {
     catalog: Catalog,
     grace: Duration,
 }
+
+/// How often streams in a passing state are checked.
+const STREAM_STATE_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// Streams one sweep deletes at most.
+const STREAM_DELETIONS_PER_SWEEP: i64 = 100;
 
 /// The name of the shard-iterator MAC key among the server secrets.
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
@@ -294,6 +301,31 @@ impl Server {
                 kms_api::sweep_keys(&sweep_state).await;
             }
         });
+        // Streams leave CREATING, UPDATING and DELETING when their while runs out.
+        let lifecycle_state = self.state.clone();
+        let lifecycle = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STREAM_STATE_SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                match lifecycle_state
+                    .catalog
+                    .advance_stream_states(now, STREAM_DELETIONS_PER_SWEEP)
+                    .await
+                {
+                    Ok(changed) => {
+                        for (account, name) in changed {
+                            lifecycle_state.streams.forget(&account, &name);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "advancing stream states failed"),
+                }
+            }
+        });
         let router = gateway::router(self.state);
         let served = axum_server::from_tcp_rustls(
             self.listener,
@@ -308,6 +340,8 @@ impl Server {
         // drains. A pass cut short commits nothing it had not finished.
         sweeper.abort();
         let _ = sweeper.await;
+        lifecycle.abort();
+        let _ = lifecycle.await;
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

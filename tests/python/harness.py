@@ -174,6 +174,9 @@ class SluiceServer:
         # 1,000 records/s and 5 reads/s; test_throughput.py runs with the limits on.
         for limit in ("WRITE_BYTES", "WRITE_RECORDS", "READ_BYTES", "READ_CALLS"):
             env[f"SLUICE_SHARD_{limit}_PER_SECOND"] = "0"
+        # Likewise streams are ACTIVE at once and gone at once, unless a test asks for
+        # the CREATING and DELETING states (test_lifecycle.py).
+        env["SLUICE_STREAM_TRANSITION_MS"] = "0"
         if self.database_url:
             env["SLUICE_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)
