@@ -528,6 +528,33 @@ impl Catalog {
         Ok(changed)
     }
 
+    /// Deletes the rows of up to `limit` chunks whose newest record is older than its
+    /// stream's retention period at `now_ms`; returns how many. Nothing else deletes a
+    /// record (but deleting its stream).
+    pub async fn expire_chunks(&self, now_ms: i64, limit: i64) -> Result<u64, CatalogError> {
+        let done = sqlx::query(
+            "DELETE FROM chunks WHERE (stream_id, shard_ordinal, first_sequence) IN ( \
+               SELECT c.stream_id, c.shard_ordinal, c.first_sequence FROM chunks c \
+               JOIN streams s ON s.stream_id = c.stream_id \
+               WHERE c.last_arrival_ms < $1 - s.retention_hours * 3600000 LIMIT $2)",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every object key a chunk row names.
+    pub async fn referenced_objects(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, CatalogError> {
+        let keys: Vec<String> = sqlx::query_scalar("SELECT DISTINCT object_key FROM chunks")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(keys.into_iter().collect())
+    }
+
     /// Streams of an account in name order, after `after` if given; returns up to
     /// `limit` and whether more exist.
     pub async fn list_streams(

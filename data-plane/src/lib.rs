@@ -15,6 +15,7 @@ pub mod commit;
 pub mod gateway;
 pub mod handlers;
 pub mod iterator;
+pub mod janitor;
 pub mod keyring;
 pub mod kms_api;
 pub mod metrics;
@@ -326,6 +327,29 @@ impl Server {
                 }
             }
         });
+        // The retention janitor gives back the space of expired records.
+        let janitor_state = self.state.clone();
+        let janitor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(janitor::JANITOR_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                if let Err(e) = janitor::sweep(
+                    &janitor_state.catalog,
+                    &janitor_state.store,
+                    now,
+                    janitor::SEGMENT_GRACE,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "the retention janitor failed");
+                }
+            }
+        });
         let router = gateway::router(self.state);
         let served = axum_server::from_tcp_rustls(
             self.listener,
@@ -342,6 +366,8 @@ impl Server {
         let _ = sweeper.await;
         lifecycle.abort();
         let _ = lifecycle.await;
+        janitor.abort();
+        let _ = janitor.await;
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

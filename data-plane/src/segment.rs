@@ -149,6 +149,47 @@ impl SegmentStore {
         Ok(file)
     }
 
+    /// Deletes the segments not in `referenced`, except the one being appended to and
+    /// any modified less than `grace` ago (a flush may have appended to it and not yet
+    /// committed the rows that name it). Returns the keys deleted. Blocking.
+    pub fn delete_unreferenced(
+        &self,
+        referenced: &std::collections::HashSet<String>,
+        grace: std::time::Duration,
+    ) -> io::Result<Vec<String>> {
+        let active = self
+            .active
+            .lock()
+            .expect("segment lock")
+            .as_ref()
+            .map(|a| a.key.clone());
+        let mut deleted = Vec::new();
+        for entry in fs::read_dir(self.root.join(SEGMENT_PREFIX))? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let key = format!("{SEGMENT_PREFIX}{name}");
+            if self.path_of(&key).is_err()
+                || referenced.contains(&key)
+                || active.as_deref() == Some(key.as_str())
+            {
+                continue;
+            }
+            let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if age < grace {
+                continue;
+            }
+            self.readers.lock().expect("reader lock").remove(&key);
+            fs::remove_file(entry.path())?;
+            deleted.push(key);
+        }
+        if !deleted.is_empty() {
+            File::open(self.root.join(SEGMENT_PREFIX))?.sync_all()?;
+        }
+        Ok(deleted)
+    }
+
     /// Reads `len` bytes at `offset` of the object. Blocking.
     pub fn read(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let file = self.reader(key)?;
