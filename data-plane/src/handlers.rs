@@ -313,6 +313,30 @@ impl AppState {
         Ok(stored)
     }
 
+    /// Puts the caller's stream in a passing state for the configured while; `false`
+    /// when the while is 0 (the change is immediate, and the caller makes it).
+    async fn begin_transition(
+        &self,
+        caller: &Caller,
+        name: &str,
+        status: control_plane::StreamStatus,
+    ) -> Result<bool, ApiError> {
+        if self.config.stream_transition_ms == 0 {
+            return Ok(false);
+        }
+        self.catalog
+            .set_stream_transition(
+                caller.account_id.as_str(),
+                name,
+                status,
+                now_ms() + self.config.stream_transition_ms as i64,
+            )
+            .await
+            .map_err(api)?;
+        self.streams.forget(caller.account_id.as_str(), name);
+        Ok(true)
+    }
+
     fn arn(&self, caller: &Caller, name: &str) -> String {
         StreamArn::format(&self.config.region, &caller.account_id, name)
     }
@@ -404,19 +428,12 @@ async fn create_stream(
         .await
         .map_err(api)?;
     // CREATING for the configured while; the server's sweep makes it ACTIVE.
-    if state.config.stream_transition_ms > 0 {
-        state
-            .catalog
-            .set_stream_transition(
-                caller.account_id.as_str(),
-                &name,
-                control_plane::StreamStatus::Creating,
-                now_ms() + state.config.stream_transition_ms as i64,
-            )
-            .await
-            .map_err(api)?;
+    if !state
+        .begin_transition(caller, &name, control_plane::StreamStatus::Creating)
+        .await?
+    {
+        state.streams.forget(caller.account_id.as_str(), &name);
     }
-    state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
 
@@ -430,18 +447,10 @@ async fn delete_stream(
         .await?;
     // DELETING for the configured while (reads and writes refused); the server's sweep
     // then deletes it. Without a while, at once.
-    if state.config.stream_transition_ms > 0 {
-        state
-            .catalog
-            .set_stream_transition(
-                caller.account_id.as_str(),
-                &name,
-                control_plane::StreamStatus::Deleting,
-                now_ms() + state.config.stream_transition_ms as i64,
-            )
-            .await
-            .map_err(api)?;
-    } else {
+    if !state
+        .begin_transition(caller, &name, control_plane::StreamStatus::Deleting)
+        .await?
+    {
         state
             .catalog
             .delete_stream(caller.account_id.as_str(), &name, now_ms())

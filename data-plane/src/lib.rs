@@ -128,6 +128,28 @@ pub struct Server {
     grace: Duration,
 }
 
+/// Runs `pass` every `interval` (a late tick delays the next rather than bunching),
+/// with the state and the time in milliseconds since the epoch, until aborted.
+fn every<F, Fut>(state: &Arc<AppState>, interval: Duration, pass: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Arc<AppState>, i64) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            pass(state.clone(), now).await;
+        }
+    })
+}
+
 /// How often streams in a passing state are checked.
 const STREAM_STATE_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Streams one sweep deletes at most.
@@ -293,61 +315,31 @@ impl Server {
             tracing::info!("shutting down: no new connections; finishing in-flight requests");
             stopper.graceful_shutdown(Some(grace));
         });
-        let sweep_state = self.state.clone();
-        let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(kms_api::KEY_SWEEP_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                kms_api::sweep_keys(&sweep_state).await;
-            }
+        // Background passes, each holding the state until it is aborted below.
+        let state = &self.state;
+        let sweeper = every(state, kms_api::KEY_SWEEP_INTERVAL, |s, _| async move {
+            kms_api::sweep_keys(&s).await;
         });
         // Streams leave CREATING, UPDATING and DELETING when their while runs out.
-        let lifecycle_state = self.state.clone();
-        let lifecycle = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(STREAM_STATE_SWEEP_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
-                match lifecycle_state
-                    .catalog
-                    .advance_stream_states(now, STREAM_DELETIONS_PER_SWEEP)
-                    .await
-                {
-                    Ok(changed) => {
-                        for (account, name) in changed {
-                            lifecycle_state.streams.forget(&account, &name);
-                        }
+        let lifecycle = every(state, STREAM_STATE_SWEEP_INTERVAL, |s, now| async move {
+            match s
+                .catalog
+                .advance_stream_states(now, STREAM_DELETIONS_PER_SWEEP)
+                .await
+            {
+                Ok(changed) => {
+                    for (account, name) in changed {
+                        s.streams.forget(&account, &name);
                     }
-                    Err(e) => tracing::error!(error = %e, "advancing stream states failed"),
                 }
+                Err(e) => tracing::error!(error = %e, "advancing stream states failed"),
             }
         });
         // The retention janitor gives back the space of expired records.
-        let janitor_state = self.state.clone();
-        let janitor = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(janitor::JANITOR_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
-                if let Err(e) = janitor::sweep(
-                    &janitor_state.catalog,
-                    &janitor_state.store,
-                    now,
-                    janitor::SEGMENT_GRACE,
-                )
-                .await
-                {
-                    tracing::error!(error = %e, "the retention janitor failed");
-                }
+        let janitor = every(state, janitor::JANITOR_INTERVAL, |s, now| async move {
+            if let Err(e) = janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
+            {
+                tracing::error!(error = %e, "the retention janitor failed");
             }
         });
         let router = gateway::router(self.state);
