@@ -1601,5 +1601,10 @@ async fn stream_encryption(
     }
     state.streams.forget(&caller.account_id, &stream.name);
     state.keyring.forget_stream(stream.id).await;
+    // UPDATING for the configured while, as Kinesis reports a stream whose encryption
+    // changes; records still flow.
+    state
+        .begin_transition(caller, &stream.name, control_plane::StreamStatus::Updating)
+        .await?;
     Ok(Empty {})
 }

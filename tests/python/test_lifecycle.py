@@ -59,3 +59,20 @@ def test_bad_transition_settings_are_refused(binary, tmp_path):
     r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
                         "--stream-transition-ms", "600000"], env=env, capture_output=True, timeout=30)
     assert r.returncode != 0 and b"SLUICE_STREAM_TRANSITION_MS" in r.stderr
+
+
+def test_changing_encryption_makes_the_stream_updating_while_records_flow(make_server):
+    srv = make_server("--stream-transition-ms", "1500")
+    client = srv.client()
+    kms = srv.client(service="kms")
+    client.create_stream(StreamName="enc", ShardCount=1)
+    client.get_waiter("stream_exists").wait(StreamName="enc", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    client.start_stream_encryption(StreamName="enc", EncryptionType="KMS", KeyId=key)
+    assert status(client, "enc") == "UPDATING"
+    client.put_record(StreamName="enc", Data=b"during", PartitionKey="k")
+    client.get_waiter("stream_exists").wait(StreamName="enc", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    summary = client.describe_stream_summary(StreamName="enc")["StreamDescriptionSummary"]
+    assert (summary["StreamStatus"], summary["EncryptionType"], summary["KeyId"]) == ("ACTIVE", "KMS", key)
+    it = client.get_shard_iterator(StreamName="enc", ShardId=SHARD0, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert [r["Data"] for r in client.get_records(ShardIterator=it)["Records"]] == [b"during"]
