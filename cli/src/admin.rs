@@ -168,7 +168,7 @@ pub async fn tenant(connect: ConnectArgs, command: TenantCommand) -> anyhow::Res
             None,
         ),
     };
-    call(&connect, method, &path, body).await
+    call(&connect, method, &path, &[], body).await
 }
 
 pub async fn principal(connect: ConnectArgs, command: PrincipalCommand) -> anyhow::Result<()> {
@@ -193,7 +193,7 @@ pub async fn principal(connect: ConnectArgs, command: PrincipalCommand) -> anyho
         PrincipalCommand::Enable(p) => ("POST", format!("{}/enable", p.principal_path()?), None),
         PrincipalCommand::Delete(p) => ("DELETE", p.principal_path()?, None),
     };
-    call(&connect, method, &path, body).await
+    call(&connect, method, &path, &[], body).await
 }
 
 pub async fn key(connect: ConnectArgs, command: KeyCommand) -> anyhow::Result<()> {
@@ -221,7 +221,7 @@ pub async fn key(connect: ConnectArgs, command: KeyCommand) -> anyhow::Result<()
             format!("{}/{}", principal.path()?, segment(&key_id, "key id")?),
         ),
     };
-    call(&connect, method, &path, None).await
+    call(&connect, method, &path, &[], None).await
 }
 
 /// One signed request; prints the answer.
@@ -229,9 +229,10 @@ async fn call(
     connect: &ConnectArgs,
     method: &str,
     path: &str,
+    query: &[(&str, String)],
     body: Option<Value>,
 ) -> anyhow::Result<()> {
-    let value = call_json(connect, method, path, &[], body).await?;
+    let value = call_json(connect, method, path, query, body).await?;
     if !value.is_null() {
         println!("{}", serde_json::to_string_pretty(&value)?);
     }
@@ -247,13 +248,19 @@ async fn call_json(
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
     let (status, _headers, bytes) = send(connect, method, path, query, body).await?;
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !status.is_success() {
-        let kind = value["__type"].as_str().unwrap_or("Error");
-        let message = value["message"].as_str().unwrap_or("");
-        bail!("{status}: {kind}: {message}");
+    refused(status, &bytes)?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// An answer that is not a success, as the error: `status: __type: message`.
+fn refused(status: hyper::StatusCode, bytes: &[u8]) -> anyhow::Result<()> {
+    if status.is_success() {
+        return Ok(());
     }
-    Ok(value)
+    let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let kind = value["__type"].as_str().unwrap_or("Error");
+    let message = value["message"].as_str().unwrap_or("");
+    bail!("{status}: {kind}: {message}")
 }
 
 /// One signed request to the admin API.
@@ -529,7 +536,7 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
             body["resource"] = resource;
             body["source_ip"] = json!(source_ip);
             body["tls_version"] = json!(tls_version);
-            let answer = call_json(
+            call(
                 &connect,
                 "POST",
                 &policies_path(&tenant, "simulate")?,
@@ -537,7 +544,6 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 Some(body),
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&answer)?);
         }
         PolicyCommand::Apply { tenant, name, file } => {
             let body = json!({"name": name, "policy": read_text(&file)?});
@@ -545,12 +551,13 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 &connect,
                 "POST",
                 &policies_path(&tenant, "apply")?,
+                &[],
                 Some(body),
             )
             .await?;
         }
         PolicyCommand::List { tenant } => {
-            call(&connect, "GET", &policies_path(&tenant, "")?, None).await?;
+            call(&connect, "GET", &policies_path(&tenant, "")?, &[], None).await?;
         }
         PolicyCommand::Get {
             tenant,
@@ -561,7 +568,7 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
             if let Some(v) = version {
                 query.push(("version", v.to_string()));
             }
-            let answer = call_json(
+            call(
                 &connect,
                 "GET",
                 &policies_path(&tenant, "get")?,
@@ -569,10 +576,9 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 None,
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&answer)?);
         }
         PolicyCommand::History { tenant, name } => {
-            let answer = call_json(
+            call(
                 &connect,
                 "GET",
                 &policies_path(&tenant, "history")?,
@@ -580,7 +586,6 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 None,
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&answer)?);
         }
         PolicyCommand::Diff {
             tenant,
@@ -615,6 +620,7 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 &connect,
                 "POST",
                 &policies_path(&tenant, "rollback")?,
+                &[],
                 Some(body),
             )
             .await?;
@@ -625,6 +631,7 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
                 &connect,
                 "POST",
                 &policies_path(&tenant, "delete")?,
+                &[],
                 Some(body),
             )
             .await?;
@@ -662,14 +669,7 @@ pub async fn audit(connect: ConnectArgs, command: AuditCommand) -> anyhow::Resul
         let page = (max - written).min(10_000);
         let query = [("after", after.to_string()), ("limit", page.to_string())];
         let (status, headers, bytes) = send(&connect, "GET", &path, &query, None).await?;
-        if !status.is_success() {
-            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            bail!(
-                "{status}: {}: {}",
-                value["__type"].as_str().unwrap_or("Error"),
-                value["message"].as_str().unwrap_or("")
-            );
-        }
+        refused(status, &bytes)?;
         out.write_all(&bytes)?;
         written += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         match headers
@@ -734,18 +734,10 @@ pub async fn usage(connect: ConnectArgs, command: UsageCommand) -> anyhow::Resul
     ];
     if format == "csv" {
         let (status, _, bytes) = send(&connect, "GET", &path, &query, None).await?;
-        if !status.is_success() {
-            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            bail!(
-                "{status}: {}: {}",
-                value["__type"].as_str().unwrap_or("Error"),
-                value["message"].as_str().unwrap_or("")
-            );
-        }
+        refused(status, &bytes)?;
         std::io::stdout().lock().write_all(&bytes)?;
     } else {
-        let value = call_json(&connect, "GET", &path, &query, None).await?;
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        call(&connect, "GET", &path, &query, None).await?;
     }
     Ok(())
 }

@@ -43,6 +43,18 @@ pub fn validate_policy_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A policy document holds at most `POLICY_BYTES_MAX` bytes; checked before anything
+/// parses it.
+pub fn check_policy_size(body: &str) -> Result<(), ApiError> {
+    if body.len() > POLICY_BYTES_MAX {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("A policy document holds at most {POLICY_BYTES_MAX} bytes."),
+        ));
+    }
+    Ok(())
+}
+
 fn version_of(row: &sqlx::any::AnyRow) -> Result<PolicyVersion, CatalogError> {
     Ok(PolicyVersion {
         name: row.try_get("name")?,
@@ -64,12 +76,8 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<PolicyVersion, CatalogError> {
         validate_policy_name(name)?;
-        if body.is_some_and(|b| b.len() > POLICY_BYTES_MAX) {
-            return Err(ApiError::new(
-                ErrorCode::LimitExceeded,
-                format!("A policy document holds at most {POLICY_BYTES_MAX} bytes."),
-            )
-            .into());
+        if let Some(body) = body {
+            check_policy_size(body)?;
         }
         let mut tx = self.pool().begin().await?;
         // The write comes first, so SQLite takes its write lock before reading; the
@@ -308,6 +316,35 @@ mod tests {
                     .is_err(),
                 "{label}"
             );
+            // A document past the size limit, and one document past the count limit,
+            // are refused and store nothing.
+            let big = "x".repeat(POLICY_BYTES_MAX + 1);
+            let refused = catalog
+                .put_policy_version(a, "big", Some(&big), "alice", 7)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.to_api().code, ErrorCode::LimitExceeded, "{label}");
+            let b = "333333333333";
+            for i in 0..POLICIES_PER_TENANT_MAX {
+                catalog
+                    .put_policy_version(b, &format!("p{i}"), Some("x"), "bob", 8)
+                    .await
+                    .unwrap();
+            }
+            let refused = catalog
+                .put_policy_version(b, "one-more", Some("x"), "bob", 9)
+                .await
+                .unwrap_err();
+            assert_eq!(refused.to_api().code, ErrorCode::LimitExceeded, "{label}");
+            assert!(
+                catalog.policy_history(b, "one-more").await.is_err(),
+                "{label}"
+            );
+            // A new version of an existing document is not one more document.
+            catalog
+                .put_policy_version(b, "p0", Some("y"), "bob", 10)
+                .await
+                .unwrap();
         }
     }
 }

@@ -786,13 +786,6 @@ struct PolicyDocument {
     policy: String,
 }
 
-fn invalid_policy(errors: Vec<String>) -> AdminError {
-    AdminError(ApiError::new(
-        ErrorCode::Validation,
-        format!("The policy does not validate: {}", errors.join("; ")),
-    ))
-}
-
 fn version_json(v: &control_plane::policies::PolicyVersion) -> serde_json::Value {
     json!({
         "name": v.name,
@@ -1071,7 +1064,9 @@ async fn answer(
         )
         .await
         .map_err(|e| match e {
-            crate::authz::SimulationError::Invalid(errors) => invalid_policy(errors),
+            crate::authz::SimulationError::Invalid(errors) => {
+                AdminError(crate::authz::invalid_policy(&errors))
+            }
             crate::authz::SimulationError::Internal(cause) => {
                 tracing::error!(cause, "simulation failed");
                 AdminError(ApiError::internal())

@@ -312,6 +312,7 @@ impl Authz {
         name: &str,
         body: &str,
     ) -> Result<Vec<cedar_policy::Policy>, Vec<String>> {
+        control_plane::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
         let parsed = PolicySet::from_str(body).map_err(|e| {
             let mut errors = vec![e.to_string()];
             for cause in parse_causes(&e) {
@@ -554,7 +555,6 @@ impl Authz {
                 stream
             }
             Resource::Key { account, arn } => {
-                let tenant = uid(&self.types.tenant, account);
                 let key = uid(&self.types.key, arn);
                 entities.push(entity(
                     key.clone(),
@@ -562,17 +562,10 @@ impl Authz {
                         "tenant",
                         RestrictedExpression::new_string(account.to_string()),
                     )],
-                    vec![tenant.clone()],
+                    vec![uid(&self.types.tenant, account)],
                 )?);
                 if account != principal.account {
-                    entities.push(entity(
-                        tenant,
-                        vec![(
-                            "tenant",
-                            RestrictedExpression::new_string(account.to_string()),
-                        )],
-                        vec![],
-                    )?);
+                    entities.push(tenant_entity(account)?);
                 }
                 key
             }
@@ -691,7 +684,7 @@ impl Authz {
             action.to_string(),
             resource_arn.clone(),
             facts.source_ip,
-            tls_label(facts.tls_version),
+            facts.tls_version,
             generation,
         );
         let (decision, reasons) = match self.cached(now_s, &key) {
@@ -812,6 +805,14 @@ impl Authz {
     pub fn region(&self) -> &str {
         &self.region
     }
+}
+
+/// The error a policy document that does not validate gets.
+pub fn invalid_policy(errors: &[String]) -> ApiError {
+    ApiError::new(
+        ErrorCode::Validation,
+        format!("The policy does not validate: {}", errors.join("; ")),
+    )
 }
 
 /// Why a simulation could not decide.

@@ -283,12 +283,10 @@ impl AppState {
     ) -> Result<control_plane::policies::PolicyVersion, ApiError> {
         match body {
             Some(text) => {
-                self.authz.compile(account, name, text).map_err(|errors| {
-                    ApiError::new(
-                        ErrorCode::Validation,
-                        format!("The policy does not validate: {}", errors.join("; ")),
-                    )
-                })?;
+                control_plane::policies::check_policy_size(text)?;
+                self.authz
+                    .compile(account, name, text)
+                    .map_err(|errors| crate::authz::invalid_policy(&errors))?;
             }
             None => {
                 let current = self
