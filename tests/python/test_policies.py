@@ -278,3 +278,19 @@ def test_a_key_policy_lets_a_principal_use_one_key(server, tenant):
         alice_kms.encrypt(KeyId=other["KeyId"], Plaintext=b"secret")
     with expect_error("AccessDeniedException"):
         alice_kms.disable_key(KeyId=mine["KeyId"])
+
+
+def test_oversize_documents_and_test_runs_are_refused(server, tenant):
+    big = permit(tenant["alice_arn"], ["kinesis:PutRecord"]) + "// " + "x" * (20 * 1024) + "\n"
+    r = policies(server, tenant, "/apply", {"name": "big", "policy": big})
+    assert r.status == 429 and r.error_type() == "LimitExceededException", r
+    assert policies(server, tenant, "", method="GET").json()["policies"] == []
+    # Validation and simulation refuse it before parsing it too.
+    r = policies(server, tenant, "/validate", {"name": "big", "policy": big})
+    assert r.json()["valid"] is False and "at most 20480 bytes" in r.json()["errors"][0], r
+    case = {"name": "c", "principal": tenant["alice_arn"], "action": "kinesis:PutRecord",
+            "resource": {"stream": tenant["orders_arn"]}, "decision": "Deny"}
+    r = policies(server, tenant, "/test", {"cases": [case] * 1001})
+    assert r.status == 429 and r.error_type() == "LimitExceededException", r
+    r = policies(server, tenant, "/test", {"cases": [{**case, "decision": "Maybe"}]})
+    assert r.status == 400 and r.error_type() == "ValidationException", r
