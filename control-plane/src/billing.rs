@@ -186,6 +186,27 @@ impl Catalog {
 
     /// Records, inside the transaction that set it, a stream's retention from `now_ms`
     /// (closing the setting before it).
+    /// Closes the shard intervals of `ordinals` (shards a reshard closed) at `now_ms`.
+    pub(crate) async fn meter_shards_closed(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        stream_id: i64,
+        ordinals: impl IntoIterator<Item = i64>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        for ordinal in ordinals {
+            sqlx::query(
+                "UPDATE usage_intervals SET closed_at_ms = $3 WHERE stream_id = $1 \
+                 AND kind = 'shard' AND shard_ordinal = $2 AND closed_at_ms IS NULL",
+            )
+            .bind(stream_id)
+            .bind(ordinal)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn meter_retention(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,

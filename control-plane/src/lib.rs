@@ -14,10 +14,11 @@ pub mod datakeys;
 pub mod identity;
 pub mod masterkeys;
 pub mod policies;
+pub mod reshard;
 pub mod rootkey;
 pub mod streams;
 pub mod testing;
 pub mod tokens;
 
 pub use catalog::{Backend, Catalog, CatalogError};
-pub use streams::{Shard, Stream, StreamMode, StreamStatus};
+pub use streams::{Reshard, Shard, Stream, StreamMode, StreamStatus};

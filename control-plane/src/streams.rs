@@ -813,3 +813,369 @@ mod tests {
         assert_eq!(parse_shard_id("shard-1"), None);
     }
 }
+
+/// A change to a stream's shards, as SplitShard, MergeShards and UpdateShardCount ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reshard {
+    Split {
+        shard: u64,
+        new_starting_key: HashKey,
+    },
+    Merge {
+        shard: u64,
+        adjacent: u64,
+    },
+    Uniform {
+        target: u32,
+    },
+}
+
+/// What a reshard did: the open shard count before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resharded {
+    pub open_before: i64,
+    pub open_after: i64,
+}
+
+/// Where a reshard happens and under which limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ReshardContext<'a> {
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub now_ms: i64,
+    pub account_shards_max: i64,
+    /// The stream is UPDATING until then; `None`: it stays ACTIVE.
+    pub updating_until_ms: Option<i64>,
+}
+
+fn reshard_refusal(error: crate::reshard::ReshardError, ctx: &ReshardContext<'_>) -> ApiError {
+    use crate::reshard::ReshardError;
+    let (name, account) = (ctx.name, ctx.account_id);
+    match error {
+        ReshardError::NotOpen(ordinal) => ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "Could not find open shard {} in stream {name} under account {account}.",
+                shard_id(ordinal)
+            ),
+        ),
+        ReshardError::BadSplitKey {
+            ordinal,
+            range,
+            key,
+        } => ApiError::invalid_argument(format!(
+            "NewStartingHashKey {} used in SplitShard() on shard {} in stream {name} under account {account} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+            key.0,
+            shard_id(ordinal),
+            range.starting.0,
+            range.ending.0
+        )),
+        ReshardError::NotAdjacent(a, b) => ApiError::invalid_argument(format!(
+            "Shards {} and {} in stream {name} under account {account} are not an adjacent pair of shards eligible for merging.",
+            shard_id(a),
+            shard_id(b)
+        )),
+    }
+}
+
+impl Catalog {
+    /// Splits, merges or uniformly rescales a stream's shards in one transaction: the
+    /// shards it closes stop taking records at once (the commit path's counter UPDATE
+    /// requires an open shard, and takes the same row lock), the shards it opens take
+    /// every record after, and the meter and the account's open shard count move with
+    /// them. Only an ACTIVE stream reshards; it is UPDATING after, when asked.
+    pub async fn reshard(
+        &self,
+        ctx: &ReshardContext<'_>,
+        change: Reshard,
+    ) -> Result<Resharded, CatalogError> {
+        use crate::reshard::{self, OpenShard};
+        let mut tx = self.pool().begin().await?;
+        // The write statement first: it takes SQLite's write lock, and on Postgres the
+        // stream's row, so two reshards of one stream run one after the other.
+        let status = if ctx.updating_until_ms.is_some() {
+            StreamStatus::Updating
+        } else {
+            StreamStatus::Active
+        };
+        let claimed = sqlx::query(
+            "UPDATE streams SET status = $3, status_until_ms = $4 \
+             WHERE account_id = $1 AND stream_name = $2 AND status = 'ACTIVE' \
+             RETURNING stream_id, stream_mode",
+        )
+        .bind(ctx.account_id)
+        .bind(ctx.name)
+        .bind(status.as_str())
+        .bind(ctx.updating_until_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(claimed) = claimed else {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT status FROM streams WHERE account_id = $1 AND stream_name = $2",
+            )
+            .bind(ctx.account_id)
+            .bind(ctx.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match current {
+                Some(state) if state != "DELETING" => ApiError::new(
+                    ErrorCode::ResourceInUse,
+                    format!(
+                        "Stream {} under account {} not ACTIVE, instead in state {state}",
+                        ctx.name, ctx.account_id
+                    ),
+                ),
+                _ => ApiError::stream_not_found(ctx.name, ctx.account_id),
+            }
+            .into());
+        };
+        let stream_id: i64 = claimed.try_get("stream_id")?;
+        let rows = sqlx::query(
+            "SELECT shard_ordinal, hash_key_start, hash_key_end, parent_ordinal, adjacent_parent_ordinal, \
+             created_at_ms, closed_at_ms, next_sequence FROM shards WHERE stream_id = $1 ORDER BY shard_ordinal",
+        )
+        .bind(stream_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let shards = rows
+            .iter()
+            .map(shard_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_ordinal = shards.iter().map(|s| s.ordinal + 1).max().unwrap_or(0);
+        let open: Vec<OpenShard> = shards
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| OpenShard {
+                ordinal: s.ordinal,
+                range: s.hash_key_range,
+            })
+            .collect();
+        let open_before = open.len() as i64;
+        let plan = match change {
+            Reshard::Split {
+                shard,
+                new_starting_key,
+            } => {
+                closed_shard_check(&shards, shard, ctx)?;
+                reshard::split(&open, next_ordinal, shard, new_starting_key)
+            }
+            Reshard::Merge { shard, adjacent } => {
+                closed_shard_check(&shards, shard, ctx)?;
+                closed_shard_check(&shards, adjacent, ctx)?;
+                reshard::merge(&open, next_ordinal, shard, adjacent)
+            }
+            Reshard::Uniform { target } => {
+                let target = i64::from(target);
+                let refuse = |why: String| -> CatalogError {
+                    ApiError::new(ErrorCode::LimitExceeded, why).into()
+                };
+                if target > 2 * open_before {
+                    return Err(refuse(format!(
+                        "UpdateShardCount cannot scale up over double your current open shard count. Current open shard count: {open_before} Target shard count: {target}"
+                    )));
+                }
+                if 2 * target < open_before {
+                    return Err(refuse(format!(
+                        "UpdateShardCount cannot scale down below half your current open shard count. Current open shard count: {open_before} Target shard count: {target}"
+                    )));
+                }
+                if target > limits::STREAM_SHARDS_MAX {
+                    return Err(refuse(format!(
+                        "UpdateShardCount cannot scale up to more than {} shards in a stream. Target shard count: {target}",
+                        limits::STREAM_SHARDS_MAX
+                    )));
+                }
+                Ok(reshard::uniform(&open, next_ordinal, target as u32))
+            }
+        }
+        .map_err(|e| reshard_refusal(e, ctx))?;
+        let change_in_open = plan.open_shard_change();
+        // INVARIANT: as in create_stream, the limit check and the count are one statement.
+        let counted = sqlx::query(
+            "UPDATE accounts SET open_shard_count = open_shard_count + $2 \
+             WHERE account_id = $1 AND ($2 <= 0 OR open_shard_count + $2 <= $3) RETURNING open_shard_count",
+        )
+        .bind(ctx.account_id)
+        .bind(change_in_open)
+        .bind(ctx.account_shards_max)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if counted.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Request a limit increase to create more shards.",
+                    ctx.account_id, ctx.region, ctx.account_shards_max
+                ),
+            )
+            .into());
+        }
+        // INVARIANT: shards are closed in ordinal order, the order in which the commit
+        // path takes their row locks, so the two cannot deadlock on Postgres.
+        let mut closing = plan.close.clone();
+        closing.sort_unstable();
+        for &ordinal in &closing {
+            let closed = sqlx::query(
+                "UPDATE shards SET closed_at_ms = $3 \
+                 WHERE stream_id = $1 AND shard_ordinal = $2 AND closed_at_ms IS NULL",
+            )
+            .bind(stream_id)
+            .bind(ordinal as i64)
+            .bind(ctx.now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if closed.rows_affected() != 1 {
+                return Err(CatalogError::Corrupt {
+                    what: format!("shard {ordinal} of stream {stream_id} closed twice"),
+                });
+            }
+        }
+        for made in &plan.open {
+            sqlx::query(
+                "INSERT INTO shards (stream_id, shard_ordinal, hash_key_start, hash_key_end, \
+                 parent_ordinal, adjacent_parent_ordinal, created_at_ms, closed_at_ms, next_sequence) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)",
+            )
+            .bind(stream_id)
+            .bind(made.ordinal as i64)
+            .bind(made.range.starting.0.to_string())
+            .bind(made.range.ending.0.to_string())
+            .bind(made.parent as i64)
+            .bind(made.adjacent_parent.map(|a| a as i64))
+            .bind(ctx.now_ms)
+            .bind(made.passing.then_some(ctx.now_ms))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Collected first: an iterator borrowing the plan across the awaits below would
+        // make this future not Send.
+        let closed: Vec<i64> = plan.close.iter().map(|&o| o as i64).collect();
+        let opened: Vec<i64> = plan
+            .open
+            .iter()
+            .filter(|s| !s.passing)
+            .map(|s| s.ordinal as i64)
+            .collect();
+        Self::meter_shards_closed(&mut tx, stream_id, closed, ctx.now_ms).await?;
+        Self::meter_shards_opened(
+            &mut tx,
+            ctx.account_id,
+            ctx.name,
+            stream_id,
+            opened,
+            ctx.now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Resharded {
+            open_before,
+            open_after: open_before + change_in_open,
+        })
+    }
+}
+
+/// A shard named by SplitShard or MergeShards that exists but is closed.
+fn closed_shard_check(
+    shards: &[Shard],
+    ordinal: u64,
+    ctx: &ReshardContext<'_>,
+) -> Result<(), CatalogError> {
+    match shards.iter().find(|s| s.ordinal == ordinal) {
+        Some(shard) if !shard.is_open() => Err(ApiError::invalid_argument(format!(
+            "Shard {} in stream {} under account {} has already been merged or split, and thus is not eligible for merging or splitting.",
+            shard.shard_id(),
+            ctx.name,
+            ctx.account_id
+        ))
+        .into()),
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "Could not find shard {} in stream {} under account {}.",
+                shard_id(ordinal),
+                ctx.name,
+                ctx.account_id
+            ),
+        )
+        .into()),
+    }
+}
+
+impl Catalog {
+    /// UpdateStreamMode: an ACTIVE stream takes `mode` (within the account's on-demand
+    /// stream limit) and is UPDATING until `updating_until_ms`, when given.
+    pub async fn set_stream_mode(
+        &self,
+        account_id: &str,
+        name: &str,
+        mode: StreamMode,
+        region: &str,
+        updating_until_ms: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        let status = if updating_until_ms.is_some() {
+            StreamStatus::Updating
+        } else {
+            StreamStatus::Active
+        };
+        // The write statement first (SQLite's write lock; the account's row on Postgres
+        // is not needed: the count below runs under the stream's new mode already).
+        let changed = sqlx::query(
+            "UPDATE streams SET stream_mode = $3, status = $4, status_until_ms = $5 \
+             WHERE account_id = $1 AND stream_name = $2 AND status = 'ACTIVE' RETURNING stream_id",
+        )
+        .bind(account_id)
+        .bind(name)
+        .bind(mode.as_str())
+        .bind(status.as_str())
+        .bind(updating_until_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if changed.is_none() {
+            let current: Option<String> = sqlx::query_scalar(
+                "SELECT status FROM streams WHERE account_id = $1 AND stream_name = $2",
+            )
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match current {
+                Some(state) if state != "DELETING" => ApiError::new(
+                    ErrorCode::ResourceInUse,
+                    format!(
+                        "Stream {name} under account {account_id} not ACTIVE, instead in state {state}"
+                    ),
+                ),
+                _ => ApiError::stream_not_found(name, account_id),
+            }
+            .into());
+        }
+        if mode == StreamMode::OnDemand {
+            // Serialises with create_stream's count on Postgres too.
+            sqlx::query("UPDATE accounts SET on_demand_stream_count = on_demand_stream_count WHERE account_id = $1")
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+            let on_demand: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM streams WHERE account_id = $1 AND stream_mode = 'ON_DEMAND'",
+            )
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if on_demand > limits::ACCOUNT_ON_DEMAND_STREAMS_MAX {
+                return Err(ApiError::new(
+                    ErrorCode::LimitExceeded,
+                    format!(
+                        "This request would exceed the on-demand stream count limit for the account {account_id} in {region}. Current limit of on-demand streams is {}.",
+                        limits::ACCOUNT_ON_DEMAND_STREAMS_MAX
+                    ),
+                )
+                .into());
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

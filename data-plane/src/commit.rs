@@ -40,9 +40,12 @@ const FLUSH_BYTES_MAX: usize = 16 * 1024 * 1024;
 const FLUSH_REQUESTS_MAX: usize = 4_096;
 
 /// A record routed to its shard, waiting to be written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PendingRecord {
     pub shard_ordinal: u64,
+    /// The key that routed it; a record whose shard closed before its commit is routed
+    /// again by it.
+    pub hash_key: protocol::hash::HashKey,
     pub partition_key: String,
     pub data: bytes::Bytes,
 }
@@ -61,8 +64,35 @@ impl PendingRecord {
     }
 }
 
+/// Why a record was not written.
+#[derive(Debug, Clone)]
+pub enum AppendError {
+    /// The caller's answer.
+    Refused(ApiError),
+    /// Its shard was closed by a reshard after the record was routed to it: nothing
+    /// was acknowledged, and the record belongs in one of the shard's children.
+    ShardClosed,
+}
+
+impl From<ApiError> for AppendError {
+    fn from(error: ApiError) -> Self {
+        AppendError::Refused(error)
+    }
+}
+
 /// The outcome of one record: its sequence number, or why it was not written.
-pub type RecordResult = Result<SequenceNumber, ApiError>;
+pub type RecordResult = Result<SequenceNumber, AppendError>;
+
+/// What the commit transaction did with one chunk.
+#[derive(Debug, Clone, Copy)]
+enum Committed {
+    /// Its records got counters from this one on.
+    From(u64),
+    /// Its shard was closed (resharded); nothing of it was committed.
+    ShardClosed,
+    /// Its stream is gone.
+    Gone,
+}
 
 struct AppendRequest {
     stream_id: i64,
@@ -171,8 +201,8 @@ struct ChunkPlan {
     payload_units: u64,
 }
 
-/// The first sequence counter each chunk got, or `None` for a shard that is gone.
-type Firsts = Vec<Option<u64>>;
+/// What became of each chunk of a flush, in plan order.
+type Firsts = Vec<Committed>;
 type FlushError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Writer {
@@ -235,13 +265,15 @@ impl Writer {
                 for (plan, first) in plans.iter().zip(firsts) {
                     for (i, &(ri, ci)) in plan.members.iter().enumerate() {
                         results[ri][ci] = Some(match first {
-                            Some(first) => {
+                            Committed::From(first) => {
                                 Ok(SequenceNumber::new(plan.shard_ordinal, first + i as u64))
                             }
-                            None => Err(ApiError::stream_not_found(
+                            Committed::ShardClosed => Err(AppendError::ShardClosed),
+                            Committed::Gone => Err(ApiError::stream_not_found(
                                 &batch[ri].stream_name,
                                 &batch[ri].account_id,
-                            )),
+                            )
+                            .into()),
                         });
                     }
                 }
@@ -255,7 +287,8 @@ impl Writer {
                                 &batch[ri].stream_name,
                                 &batch[ri].account_id,
                             ),
-                        }));
+                        }
+                        .into()));
                     }
                 }
             }
@@ -263,7 +296,7 @@ impl Writer {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "flush failed; its records were not acknowledged");
                 for per_request in results.iter_mut() {
                     for slot in per_request.iter_mut() {
-                        *slot = Some(Err(ApiError::internal()));
+                        *slot = Some(Err(ApiError::internal().into()));
                     }
                 }
             }
@@ -423,8 +456,9 @@ impl Writer {
         }
     }
 
-    /// Commits the rows of chunks appended at `base` of `object_key`; returns each
-    /// chunk's first sequence counter, or `None` for a shard that no longer exists.
+    /// Commits the rows of chunks appended at `base` of `object_key`; returns what
+    /// became of each chunk: its first sequence counter, or that its shard is closed or
+    /// its stream gone (its bytes stay unnamed, so never read).
     async fn commit(
         &self,
         object_key: &str,
@@ -450,7 +484,18 @@ impl Writer {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                firsts.push(None);
+                // Closed by a reshard (its row stays), or gone with its stream.
+                let closed: Option<i64> = sqlx::query_scalar(
+                    "SELECT shard_ordinal FROM shards WHERE stream_id = $1 AND shard_ordinal = $2",
+                )
+                .bind(plan.stream_id)
+                .bind(plan.shard_ordinal as i64)
+                .fetch_optional(&mut *tx)
+                .await?;
+                firsts.push(match closed {
+                    Some(_) => Committed::ShardClosed,
+                    None => Committed::Gone,
+                });
                 continue;
             };
             let next: i64 = row.try_get("next_sequence")?;
@@ -472,7 +517,7 @@ impl Writer {
             .bind(plan.key.id().get() as i64)
             .execute(&mut *tx)
             .await?;
-            firsts.push(Some(first as u64));
+            firsts.push(Committed::From(first as u64));
             *units
                 .entry((plan.account_id.as_str(), plan.stream_name.as_str()))
                 .or_default() += plan.payload_units;

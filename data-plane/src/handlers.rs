@@ -198,6 +198,18 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
+        Operation::SplitShard => split_shard(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::MergeShards => merge_shards(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::UpdateShardCount => update_shard_count(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::UpdateStreamMode => update_stream_mode(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
     }
 }
 
@@ -819,9 +831,88 @@ fn route_record(
     })?;
     Ok(PendingRecord {
         shard_ordinal: shard.ordinal,
+        hash_key,
         partition_key,
         data,
     })
+}
+
+/// How many times a record whose shard closed under it is routed again.
+const REROUTES_MAX: usize = 4;
+
+/// Each record's shard and sequence number, or why it was not written.
+type Appended = Vec<Result<(u64, SequenceNumber), ApiError>>;
+
+/// Appends routed records; a record whose shard a reshard closed between routing and
+/// commit is routed again over the stream's shards as the catalog has them now (the
+/// child that holds its hash key) and appended again. Results are in input order.
+async fn append_routed(
+    state: &AppState,
+    caller: &Caller,
+    stream: &Stream,
+    records: Vec<PendingRecord>,
+) -> Result<Appended, ApiError> {
+    let account = caller.account_id.as_str();
+    let mut results: Vec<Option<Result<(u64, SequenceNumber), ApiError>>> =
+        (0..records.len()).map(|_| None).collect();
+    let mut pending: Vec<(usize, PendingRecord)> = records.into_iter().enumerate().collect();
+    let mut current: Option<Arc<Stream>> = None;
+    for _ in 0..=REROUTES_MAX {
+        let (stream_id, name) = match &current {
+            Some(s) => (s.id, s.name.as_str()),
+            None => (stream.id, stream.name.as_str()),
+        };
+        let (places, batch): (Vec<usize>, Vec<PendingRecord>) = pending.into_iter().unzip();
+        let copies = batch.clone();
+        let answers = state
+            .committer
+            .append(stream_id, name, account, batch)
+            .await?;
+        let mut closed = Vec::new();
+        for ((place, record), answer) in places.into_iter().zip(copies).zip(answers) {
+            match answer {
+                Ok(seq) => results[place] = Some(Ok((record.shard_ordinal, seq))),
+                Err(crate::commit::AppendError::Refused(e)) => results[place] = Some(Err(e)),
+                Err(crate::commit::AppendError::ShardClosed) => closed.push((place, record)),
+            }
+        }
+        if closed.is_empty() {
+            pending = closed;
+            break;
+        }
+        state.streams.forget(account, &stream.name);
+        let fresh = state
+            .streams
+            .get(&state.catalog, account, &stream.name)
+            .await?;
+        if fresh.id != stream.id {
+            return Err(ApiError::stream_not_found(&stream.name, account));
+        }
+        writable(&fresh)?;
+        for (_, record) in closed.iter_mut() {
+            record.shard_ordinal = fresh
+                .route(record.hash_key)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "The stream's shards are changing; retry the request.",
+                    )
+                })?
+                .ordinal;
+        }
+        current = Some(fresh);
+        pending = closed;
+    }
+    for (place, _) in pending {
+        results[place] = Some(Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "The stream's shards are changing; retry the request.",
+        )));
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every record gets an outcome"))
+        .collect())
 }
 
 /// A stream records can be written to and read from: not CREATING or DELETING.
@@ -875,16 +966,8 @@ async fn put_record(
             shard,
         ));
     }
-    let mut results = state
-        .committer
-        .append(
-            stream.id,
-            &stream.name,
-            caller.account_id.as_str(),
-            vec![record],
-        )
-        .await?;
-    let sequence_number = results.pop().expect("one result per record")?;
+    let mut results = append_routed(state, caller, &stream, vec![record]).await?;
+    let (shard, sequence_number) = results.pop().expect("one result per record")?;
     Ok(PutRecordOutput {
         shard_id: shard_id(shard),
         sequence_number: sequence_number.to_string(),
@@ -973,18 +1056,10 @@ async fn put_records(
     let mut appended = if to_append.is_empty() {
         Vec::new()
     } else {
-        state
-            .committer
-            .append(
-                stream.id,
-                &stream.name,
-                caller.account_id.as_str(),
-                to_append,
-            )
-            .await?
+        append_routed(state, caller, &stream, to_append).await?
     }
     .into_iter();
-    let results: Vec<Result<SequenceNumber, ApiError>> = admitted
+    let results: Vec<Result<(u64, SequenceNumber), ApiError>> = admitted
         .iter()
         .zip(&shards)
         .map(|(&ok, &shard)| {
@@ -1008,8 +1083,8 @@ async fn put_records(
     let out = results
         .into_iter()
         .zip(shards)
-        .map(|(result, shard)| match result {
-            Ok(seq) => PutRecordsResultEntry {
+        .map(|(result, _)| match result {
+            Ok((shard, seq)) => PutRecordsResultEntry {
                 sequence_number: Some(seq.to_string()),
                 shard_id: Some(shard_id(shard)),
                 error_code: None,
@@ -1176,12 +1251,17 @@ async fn get_records(
     let position = state
         .iterators
         .open(caller.account_id.as_str(), &iterator, now)?;
+    // The shard's row is read before its records: once it says closed, every record
+    // the shard will ever hold is committed, so a read that reaches the end of its
+    // chunks has read the shard to its end.
     let row = sqlx::query(
-        "SELECT retention_hours, stream_name, master_key_id FROM streams \
-         WHERE stream_id = $1 AND account_id = $2",
+        "SELECT s.retention_hours, s.stream_name, s.master_key_id, h.closed_at_ms FROM streams s \
+         JOIN shards h ON h.stream_id = s.stream_id AND h.shard_ordinal = $3 \
+         WHERE s.stream_id = $1 AND s.account_id = $2",
     )
     .bind(position.stream_id)
     .bind(caller.account_id.as_str())
+    .bind(position.shard_ordinal as i64)
     .fetch_optional(state.catalog.pool())
     .await
     .map_err(|e| api(e.into()))?;
@@ -1197,6 +1277,10 @@ async fn get_records(
     let retention_hours: i64 = row.try_get("retention_hours").map_err(|e| api(e.into()))?;
     let stream_name: String = row.try_get("stream_name").map_err(|e| api(e.into()))?;
     let master_key_id: Option<String> = row.try_get("master_key_id").map_err(|e| api(e.into()))?;
+    let closed = row
+        .try_get::<Option<i64>, _>("closed_at_ms")
+        .map_err(|e| api(e.into()))?
+        .is_some();
     let stream_arn = state.arn(caller, &stream_name);
     state
         .authz
@@ -1241,6 +1325,13 @@ async fn get_records(
         tracing::error!(error = %e, source = ?std::error::Error::source(&e), "shard read failed");
         e.to_api()
     })?;
+    // A closed shard read to its end: no next iterator, and the shards its records
+    // continue in.
+    let child_shards = if closed && read.at_tip {
+        Some(child_shards(state, position.stream_id, position.shard_ordinal).await?)
+    } else {
+        None
+    };
     let millis_behind_latest = match (read.at_tip, read.records.last()) {
         (true, _) | (false, None) => 0,
         (false, Some(last)) => (now - last.record.arrival_ms).max(0),
@@ -1280,13 +1371,54 @@ async fn get_records(
                 partition_key: r.record.partition_key,
             })
             .collect(),
-        next_shard_iterator: Some(
+        next_shard_iterator: child_shards.is_none().then(|| {
             state
                 .iterators
-                .issue(caller.account_id.as_str(), &next, now),
-        ),
+                .issue(caller.account_id.as_str(), &next, now)
+        }),
         millis_behind_latest,
+        child_shards,
     })
+}
+
+/// The shards that name `ordinal` as parent or adjacent parent, with both parents.
+async fn child_shards(
+    state: &AppState,
+    stream_id: i64,
+    ordinal: u64,
+) -> Result<Vec<ChildShard>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT shard_ordinal, hash_key_start, hash_key_end, parent_ordinal, adjacent_parent_ordinal \
+         FROM shards WHERE stream_id = $1 AND (parent_ordinal = $2 OR adjacent_parent_ordinal = $2) \
+         ORDER BY shard_ordinal",
+    )
+    .bind(stream_id)
+    .bind(ordinal as i64)
+    .fetch_all(state.catalog.pool())
+    .await
+    .map_err(|e| api(e.into()))?;
+    rows.iter()
+        .map(|row| {
+            let get_i64 = |c: &str| row.try_get::<i64, _>(c);
+            let parents = [
+                Some(get_i64("parent_ordinal")?),
+                row.try_get::<Option<i64>, _>("adjacent_parent_ordinal")?,
+            ];
+            Ok(ChildShard {
+                shard_id: shard_id(get_i64("shard_ordinal")? as u64),
+                parent_shards: parents
+                    .into_iter()
+                    .flatten()
+                    .map(|p| shard_id(p as u64))
+                    .collect(),
+                hash_key_range: HashKeyRangeOut {
+                    starting_hash_key: row.try_get("hash_key_start")?,
+                    ending_hash_key: row.try_get("hash_key_end")?,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| api(e.into()))
 }
 
 async fn add_tags(
@@ -1604,5 +1736,215 @@ async fn stream_encryption(
     state
         .begin_transition(caller, &stream.name, control_plane::StreamStatus::Updating)
         .await?;
+    Ok(Empty {})
+}
+
+/// A hash key member (`NewStartingHashKey`): the pattern `0|([1-9]\d{0,38})`, within
+/// 2^128 - 1.
+fn hash_key_member(text: &str, member: &str) -> Result<HashKey, ApiError> {
+    let pattern_ok = text == "0"
+        || (!text.is_empty()
+            && text.len() <= 39
+            && !text.starts_with('0')
+            && text.bytes().all(|b| b.is_ascii_digit()));
+    if !pattern_ok {
+        return Err(ApiError::validation(
+            text,
+            member,
+            "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
+        ));
+    }
+    text.parse::<u128>().map(HashKey).map_err(|_| {
+        ApiError::invalid_argument(format!(
+            "{member} {text} is not in the hash key range [0, 2^128-1]."
+        ))
+    })
+}
+
+/// A shard id member of a reshard request, as an ordinal; an id that cannot be one of
+/// the stream's is not found.
+fn reshard_shard(
+    text: Option<String>,
+    member: &str,
+    stream: &str,
+    account: &str,
+) -> Result<u64, ApiError> {
+    let text = validate::required(text, member)?;
+    validate::shard_id(&text, member)?;
+    parse_shard_id(&text).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("Could not find shard {text} in stream {stream} under account {account}."),
+        )
+    })
+}
+
+/// Runs a reshard of the caller's stream `name` (Cedar has allowed it): the shards
+/// change at once, and the stream is UPDATING for the configured while after.
+async fn reshard(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    change: control_plane::streams::Reshard,
+) -> Result<control_plane::streams::Resharded, ApiError> {
+    let stream = state
+        .catalog
+        .load_stream(caller.account_id.as_str(), name)
+        .await
+        .map_err(api)?;
+    if stream.mode == StreamMode::OnDemand {
+        return Err(ApiError::invalid_argument(format!(
+            "Stream {name} under account {} is in ON_DEMAND mode: its shards split and merge by themselves. Switch it to PROVISIONED with UpdateStreamMode to reshard it by hand.",
+            caller.account_id.as_str()
+        )));
+    }
+    let now = now_ms();
+    let done = state
+        .catalog
+        .reshard(
+            &control_plane::streams::ReshardContext {
+                account_id: caller.account_id.as_str(),
+                name,
+                region: &state.config.region,
+                now_ms: now,
+                account_shards_max: state.config.account_shards_max,
+                updating_until_ms: (state.config.stream_transition_ms > 0)
+                    .then(|| now + state.config.stream_transition_ms as i64),
+            },
+            change,
+        )
+        .await
+        .map_err(api)?;
+    state.streams.forget(caller.account_id.as_str(), name);
+    Ok(done)
+}
+
+async fn split_shard(
+    state: &AppState,
+    caller: &Caller,
+    input: SplitShardInput,
+) -> Result<Empty, ApiError> {
+    let key_text = validate::required(input.new_starting_hash_key.clone(), "newStartingHashKey")?;
+    let key = hash_key_member(&key_text, "newStartingHashKey")?;
+    let name = state
+        .stream_name(caller, "kinesis:SplitShard", input.stream())
+        .await?;
+    let shard = reshard_shard(
+        input.shard_to_split,
+        "shardToSplit",
+        &name,
+        caller.account_id.as_str(),
+    )?;
+    reshard(
+        state,
+        caller,
+        &name,
+        control_plane::streams::Reshard::Split {
+            shard,
+            new_starting_key: key,
+        },
+    )
+    .await?;
+    Ok(Empty {})
+}
+
+async fn merge_shards(
+    state: &AppState,
+    caller: &Caller,
+    input: MergeShardsInput,
+) -> Result<Empty, ApiError> {
+    let name = state
+        .stream_name(caller, "kinesis:MergeShards", input.stream())
+        .await?;
+    let account = caller.account_id.as_str();
+    let shard = reshard_shard(input.shard_to_merge, "shardToMerge", &name, account)?;
+    let adjacent = reshard_shard(
+        input.adjacent_shard_to_merge,
+        "adjacentShardToMerge",
+        &name,
+        account,
+    )?;
+    reshard(
+        state,
+        caller,
+        &name,
+        control_plane::streams::Reshard::Merge { shard, adjacent },
+    )
+    .await?;
+    Ok(Empty {})
+}
+
+async fn update_shard_count(
+    state: &AppState,
+    caller: &Caller,
+    input: UpdateShardCountInput,
+) -> Result<UpdateShardCountOutput, ApiError> {
+    let target = validate::required(input.target_shard_count, "targetShardCount")?;
+    validate::int_range(target, "targetShardCount", 1, i64::from(i32::MAX))?;
+    let scaling = validate::required(input.scaling_type.clone(), "scalingType")?;
+    if scaling != "UNIFORM_SCALING" {
+        return Err(ApiError::validation(
+            &scaling,
+            "scalingType",
+            "Member must satisfy enum value set: [UNIFORM_SCALING]",
+        ));
+    }
+    let name = state
+        .stream_name(caller, "kinesis:UpdateShardCount", input.stream())
+        .await?;
+    let target_u32 = u32::try_from(target).expect("checked against i32::MAX");
+    let done = reshard(
+        state,
+        caller,
+        &name,
+        control_plane::streams::Reshard::Uniform { target: target_u32 },
+    )
+    .await?;
+    Ok(UpdateShardCountOutput {
+        stream_arn: state.arn(caller, &name),
+        stream_name: name,
+        current_shard_count: done.open_before,
+        target_shard_count: target,
+    })
+}
+
+async fn update_stream_mode(
+    state: &AppState,
+    caller: &Caller,
+    input: UpdateStreamModeInput,
+) -> Result<Empty, ApiError> {
+    let arn = validate::required(input.stream_arn.clone(), "streamARN")?;
+    let details = validate::required(input.stream_mode_details, "streamModeDetails")?;
+    let mode = StreamMode::parse(&details.stream_mode).ok_or_else(|| {
+        ApiError::validation(
+            &details.stream_mode,
+            "streamModeDetails.streamMode",
+            "Member must satisfy enum value set: [ON_DEMAND, PROVISIONED]",
+        )
+    })?;
+    let name = state
+        .stream_name(
+            caller,
+            "kinesis:UpdateStreamMode",
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(&arn),
+            },
+        )
+        .await?;
+    let now = now_ms();
+    state
+        .catalog
+        .set_stream_mode(
+            caller.account_id.as_str(),
+            &name,
+            mode,
+            &state.config.region,
+            (state.config.stream_transition_ms > 0)
+                .then(|| now + state.config.stream_transition_ms as i64),
+        )
+        .await
+        .map_err(api)?;
+    state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }

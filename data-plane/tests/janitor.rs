@@ -19,6 +19,7 @@ fn records(tag: &str, n: usize) -> Vec<PendingRecord> {
     (0..n)
         .map(|i| PendingRecord {
             shard_ordinal: 0,
+            hash_key: protocol::hash::HashKey(0),
             partition_key: "k".into(),
             data: format!("{tag}-{i}").into_bytes().into(),
         })

@@ -47,6 +47,7 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
                     let records: Vec<PendingRecord> = (0..5u64)
                         .map(|i| PendingRecord {
                             shard_ordinal: (writer_id + i) % 3,
+                            hash_key: protocol::hash::HashKey(0),
                             partition_key: format!("w{writer_id}"),
                             data: format!("{writer_id}-{batch}-{i}").into_bytes().into(),
                         })
@@ -140,14 +141,96 @@ async fn a_deleted_stream_takes_no_writes() {
             "000000000000",
             vec![PendingRecord {
                 shard_ordinal: 0,
+                hash_key: protocol::hash::HashKey(0),
                 partition_key: "k".into(),
                 data: bytes::Bytes::from_static(b"d"),
             }],
         )
         .await
         .unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap_err().code,
-        protocol::ErrorCode::ResourceNotFound
+    assert!(
+        matches!(
+            &results[0],
+            Err(sluice_data_plane::commit::AppendError::Refused(e))
+                if e.code == protocol::ErrorCode::ResourceNotFound
+        ),
+        "{results:?}"
     );
+}
+
+#[tokio::test]
+async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for catalog in control_plane::testing::catalogs(dir.path()).await {
+        let store = Arc::new(SegmentStore::open(&dir.path().join("objects")).unwrap());
+        let stream = catalog
+            .create_stream(&control_plane::testing::provisioned_stream("split", 1))
+            .await
+            .unwrap();
+        let (committer, _writer) =
+            Committer::spawn(catalog.clone(), store.clone(), keyring(&catalog));
+        let record = || PendingRecord {
+            shard_ordinal: 0,
+            hash_key: protocol::hash::HashKey(5),
+            partition_key: "k".into(),
+            data: bytes::Bytes::from_static(b"d"),
+        };
+        let before = committer
+            .append(stream.id, "split", "000000000000", vec![record()])
+            .await
+            .unwrap();
+        assert!(before[0].is_ok());
+        catalog
+            .reshard(
+                &control_plane::streams::ReshardContext {
+                    account_id: "000000000000",
+                    name: "split",
+                    region: "us-east-1",
+                    now_ms: 1,
+                    account_shards_max: 10,
+                    updating_until_ms: None,
+                },
+                control_plane::Reshard::Split {
+                    shard: 0,
+                    new_starting_key: protocol::hash::HashKey(1 << 100),
+                },
+            )
+            .await
+            .unwrap();
+        let after = committer
+            .append(stream.id, "split", "000000000000", vec![record()])
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                after[0],
+                Err(sluice_data_plane::commit::AppendError::ShardClosed)
+            ),
+            "{after:?}"
+        );
+        // The closed shard holds exactly the record acknowledged before the split, and
+        // ends with it.
+        let reloaded = catalog.load_stream("000000000000", "split").await.unwrap();
+        let parent = reloaded.shard(0).unwrap();
+        assert_eq!(
+            parent.ending_sequence_number(),
+            Some(before[0].clone().unwrap())
+        );
+        let read = read_shard(
+            &catalog,
+            &store,
+            &keyring(&catalog),
+            "000000000000",
+            stream.id,
+            0,
+            0,
+            100,
+            1 << 20,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert!(read.at_tip);
+    }
 }

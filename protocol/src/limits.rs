@@ -50,3 +50,5 @@ const _: () = assert!(PUT_RECORDS_BYTES_MAX * 4 / 3 + 512 * 1024 < REQUEST_BODY_
 const _: () = assert!(RECORD_BYTES_MAX <= GET_RECORDS_BYTES_MAX);
 const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
 const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);
+/// Shards of one stream, open at once: UpdateShardCount scales to at most this many.
+pub const STREAM_SHARDS_MAX: i64 = 10_000;

@@ -32,6 +32,10 @@ pub enum Operation {
     DeleteResourcePolicy,
     StartStreamEncryption,
     StopStreamEncryption,
+    SplitShard,
+    MergeShards,
+    UpdateShardCount,
+    UpdateStreamMode,
 }
 
 impl Operation {
@@ -61,6 +65,10 @@ impl Operation {
             "DeleteResourcePolicy" => Operation::DeleteResourcePolicy,
             "StartStreamEncryption" => Operation::StartStreamEncryption,
             "StopStreamEncryption" => Operation::StopStreamEncryption,
+            "SplitShard" => Operation::SplitShard,
+            "MergeShards" => Operation::MergeShards,
+            "UpdateShardCount" => Operation::UpdateShardCount,
+            "UpdateStreamMode" => Operation::UpdateStreamMode,
             _ => return None,
         })
     }
@@ -101,8 +109,70 @@ names_a_stream!(
     RemoveTagsFromStreamInput,
     ListTagsForStreamInput,
     RetentionInput,
-    StreamEncryptionInput
+    StreamEncryptionInput,
+    SplitShardInput,
+    MergeShardsInput,
+    UpdateShardCountInput
 );
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SplitShardInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub shard_to_split: Option<String>,
+    pub new_starting_hash_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeShardsInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub shard_to_merge: Option<String>,
+    pub adjacent_shard_to_merge: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub target_shard_count: Option<i64>,
+    pub scaling_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountOutput {
+    pub stream_name: String,
+    pub current_shard_count: i64,
+    pub target_shard_count: i64,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+}
+
+/// UpdateStreamMode names its stream by ARN only.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateStreamModeInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub stream_mode_details: Option<StreamModeDetails>,
+}
+
+/// A shard a closed shard's records continue in, as the last GetRecords of the closed
+/// shard names it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChildShard {
+    pub shard_id: String,
+    pub parent_shards: Vec<String>,
+    pub hash_key_range: HashKeyRangeOut,
+}
 
 /// StartStreamEncryption and StopStreamEncryption take the same members.
 #[derive(Debug, Deserialize)]
@@ -398,6 +468,9 @@ pub struct GetRecordsOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_shard_iterator: Option<String>,
     pub millis_behind_latest: i64,
+    /// Present once a closed shard has been read to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_shards: Option<Vec<ChildShard>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -533,6 +606,10 @@ impl GetRecordsOutput {
         }
         out.extend_from_slice(b",\"MillisBehindLatest\":");
         out.extend_from_slice(self.millis_behind_latest.to_string().as_bytes());
+        if let Some(children) = &self.child_shards {
+            out.extend_from_slice(b",\"ChildShards\":");
+            serde_json::to_writer(&mut out, children).expect("writing to a Vec cannot fail");
+        }
         out.push(b'}');
         out
     }
@@ -559,6 +636,16 @@ mod tests {
                 records: Vec::new(),
                 next_shard_iterator: next.clone(),
                 millis_behind_latest: 42,
+                child_shards: next.is_none().then(|| {
+                    vec![ChildShard {
+                        shard_id: "shardId-000000000001".into(),
+                        parent_shards: vec!["shardId-000000000000".into()],
+                        hash_key_range: HashKeyRangeOut {
+                            starting_hash_key: "0".into(),
+                            ending_hash_key: "9".into(),
+                        },
+                    }]
+                }),
             };
             let direct: serde_json::Value = serde_json::from_slice(&out.to_json()).unwrap();
             let via_serde: serde_json::Value =
@@ -569,6 +656,7 @@ mod tests {
             records,
             next_shard_iterator: Some("x".into()),
             millis_behind_latest: 0,
+            child_shards: None,
         };
         let direct: serde_json::Value = serde_json::from_slice(&out.to_json()).unwrap();
         let via_serde: serde_json::Value =
