@@ -525,4 +525,120 @@ mod tests {
             );
         }
     }
+    /// A simulated week on a driven clock: a stream created, split, merged, scaled
+    /// uniformly, its retention raised and lowered, then deleted, beside a second
+    /// stream that stays; the report's totals equal the hand-computed figures exactly.
+    #[tokio::test]
+    async fn a_week_of_resharding_bills_exactly() {
+        use crate::streams::{Reshard, ReshardContext};
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let t0 = 1_800_000_000_000 - 1_800_000_000_000 % HOUR_MS;
+            let at = |hours: i64| t0 + hours * HOUR_MS;
+            let mut new = crate::testing::provisioned_stream("week", 2);
+            new.now_ms = at(0);
+            let stream = catalog.create_stream(&new).await.unwrap();
+            let account = new.account_id;
+            let reshard = |now_ms: i64, change: Reshard| {
+                let catalog = catalog.clone();
+                async move {
+                    catalog
+                        .reshard(
+                            &ReshardContext {
+                                account_id: account,
+                                name: "week",
+                                region: "us-east-1",
+                                now_ms,
+                                account_shards_max: 10,
+                                updating_until_ms: None,
+                            },
+                            change,
+                        )
+                        .await
+                        .unwrap()
+                }
+            };
+            // Day 1: shard 0 splits into 2 and 3 (3 open).
+            reshard(
+                at(24),
+                Reshard::Split {
+                    shard: 0,
+                    new_starting_key: protocol::hash::HashKey(1 << 100),
+                },
+            )
+            .await;
+            // Day 2: retention 72 h; at 54 h shards 3 and 2 merge into 4 (2 open).
+            catalog
+                .set_retention_hours(stream.id, 72, at(48))
+                .await
+                .unwrap();
+            reshard(
+                at(54),
+                Reshard::Merge {
+                    shard: 3,
+                    adjacent: 2,
+                },
+            )
+            .await;
+            // Day 3: uniform scaling to 4 (its passing shards add nothing).
+            let done = reshard(at(72), Reshard::Uniform { target: 4 }).await;
+            assert_eq!((done.open_before, done.open_after), (2, 4));
+            catalog
+                .meter_count_now(account, "week", Metric::PutPayloadUnits, 3, at(12))
+                .await
+                .unwrap();
+            catalog
+                .meter_count_now(account, "week", Metric::PutPayloadUnits, 7, at(100))
+                .await
+                .unwrap();
+            // Day 4: a second stream of one shard, never deleted.
+            let mut other = crate::testing::provisioned_stream("other", 1);
+            other.now_ms = at(96);
+            catalog.create_stream(&other).await.unwrap();
+            // Day 5: retention back to 24 h; day 6: deleted.
+            catalog
+                .set_retention_hours(stream.id, 24, at(120))
+                .await
+                .unwrap();
+            catalog
+                .delete_stream(account, "week", at(144))
+                .await
+                .unwrap();
+
+            let lines = catalog
+                .usage_report(account, at(0), at(168), at(168), &PriceList::default())
+                .await
+                .unwrap();
+            let total = |stream: &str, metric: Metric| -> f64 {
+                lines
+                    .iter()
+                    .filter(|l| l.stream == stream && l.metric == metric)
+                    .map(|l| l.quantity)
+                    .sum()
+            };
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+            // 2 x 24 h + 3 x 30 h + 2 x 18 h + 4 x 72 h.
+            let shard_hours = total("week", Metric::ShardHours);
+            assert!(close(shard_hours, 462.0), "{shard_hours}");
+            // Above 24 h from 48 h to 120 h: 3 x 6 h + 2 x 18 h + 4 x 48 h.
+            let extended = total("week", Metric::ExtendedRetentionShardHours);
+            assert!(close(extended, 246.0), "{extended}");
+            assert!(close(total("week", Metric::PutPayloadUnits), 10.0));
+            assert!(close(total("other", Metric::ShardHours), 72.0));
+            assert!(close(
+                total("other", Metric::ExtendedRetentionShardHours),
+                0.0
+            ));
+            // The hour of the split counts the three shards that followed it.
+            let hour = |h: i64| {
+                lines
+                    .iter()
+                    .filter(|l| l.stream == "week" && l.metric == Metric::ShardHours)
+                    .find(|l| l.hour_start_ms == at(h))
+                    .map_or(0.0, |l| l.quantity)
+            };
+            assert!(close(hour(23), 2.0) && close(hour(24), 3.0) && close(hour(72), 4.0));
+            assert!(close(hour(144), 0.0));
+        }
+    }
 }
