@@ -144,6 +144,16 @@ struct ServeArgs {
     /// GetRecords calls a shard serves per second (Kinesis: 5); 0 turns the limit off.
     #[arg(long, env = "SLUICE_SHARD_READ_CALLS_PER_SECOND", default_value_t = 5)]
     shard_read_calls_per_second: u64,
+    /// Open shards an ON_DEMAND stream keeps at least while it scales by itself.
+    #[arg(long, env = "SLUICE_ON_DEMAND_SHARDS_MIN", default_value_t = protocol::limits::ON_DEMAND_INITIAL_SHARDS as u32)]
+    on_demand_shards_min: u32,
+    /// Open shards an ON_DEMAND stream grows to at most.
+    #[arg(long, env = "SLUICE_ON_DEMAND_SHARDS_MAX", default_value_t = 200)]
+    on_demand_shards_max: u32,
+    /// The window, in seconds, over which an ON_DEMAND stream's write rates decide
+    /// its splits and merges (1..=3600).
+    #[arg(long, env = "SLUICE_ON_DEMAND_WINDOW_SECONDS", default_value_t = 60)]
+    on_demand_window_seconds: u64,
     /// A JSON price list for usage reports ({"currency", "shard_hour",
     /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
     /// Default: AWS's published us-east-1 prices.
@@ -219,7 +229,29 @@ impl ServeArgs {
                 self.stream_transition_ms
             );
         }
+        if !(1..=3600).contains(&self.on_demand_window_seconds) {
+            anyhow::bail!(
+                "--on-demand-window-seconds / SLUICE_ON_DEMAND_WINDOW_SECONDS must be 1..=3600, got {}",
+                self.on_demand_window_seconds
+            );
+        }
+        if self.on_demand_shards_min == 0
+            || self.on_demand_shards_min > self.on_demand_shards_max
+            || i64::from(self.on_demand_shards_max) > protocol::limits::STREAM_SHARDS_MAX
+        {
+            anyhow::bail!(
+                "the on-demand shard bounds must satisfy 1 <= min <= max <= {}; got min {} and max {}",
+                protocol::limits::STREAM_SHARDS_MAX,
+                self.on_demand_shards_min,
+                self.on_demand_shards_max
+            );
+        }
         Ok(data_plane::Config {
+            on_demand: data_plane::autoscale::OnDemandScaling {
+                shards_min: self.on_demand_shards_min,
+                shards_max: self.on_demand_shards_max,
+                window: Duration::from_secs(self.on_demand_window_seconds),
+            },
             stream_transition_ms: self.stream_transition_ms,
             shard_limits: data_plane::throttle::ShardLimits {
                 write_bytes: self.shard_write_bytes_per_second,

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod authz;
+pub mod autoscale;
 pub mod bearer;
 pub mod chunk;
 pub mod commit;
@@ -76,6 +77,8 @@ pub struct Config {
     pub stream_transition_ms: u64,
     /// Per-shard throughput limits (Kinesis's by default).
     pub shard_limits: throttle::ShardLimits,
+    /// How ON_DEMAND streams split and merge by themselves.
+    pub on_demand: autoscale::OnDemandScaling,
     /// What usage reports charge.
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
@@ -342,6 +345,16 @@ impl Server {
                 tracing::error!(error = %e, "the retention janitor failed");
             }
         });
+        // ON_DEMAND streams split hot shards and merge cold ones.
+        let scaler = every(
+            state,
+            state.config.on_demand.interval(),
+            |s, now| async move {
+                if let Err(e) = autoscale::pass(&s, now).await {
+                    tracing::error!(error = %e, "on-demand scaling failed");
+                }
+            },
+        );
         let router = gateway::router(self.state);
         let served = axum_server::from_tcp_rustls(
             self.listener,
@@ -360,6 +373,8 @@ impl Server {
         let _ = lifecycle.await;
         janitor.abort();
         let _ = janitor.await;
+        scaler.abort();
+        let _ = scaler.await;
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)
