@@ -911,24 +911,7 @@ impl Catalog {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(claimed) = claimed else {
-            let current: Option<String> = sqlx::query_scalar(
-                "SELECT status FROM streams WHERE account_id = $1 AND stream_name = $2",
-            )
-            .bind(ctx.account_id)
-            .bind(ctx.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-            return Err(match current {
-                Some(state) if state != "DELETING" => ApiError::new(
-                    ErrorCode::ResourceInUse,
-                    format!(
-                        "Stream {} under account {} not ACTIVE, instead in state {state}",
-                        ctx.name, ctx.account_id
-                    ),
-                ),
-                _ => ApiError::stream_not_found(ctx.name, ctx.account_id),
-            }
-            .into());
+            return Err(not_active(&mut tx, ctx.account_id, ctx.name).await);
         };
         let stream_id: i64 = claimed.try_get("stream_id")?;
         let rows = sqlx::query(
@@ -1075,6 +1058,32 @@ impl Catalog {
     }
 }
 
+/// Why a stream that is not ACTIVE cannot change: ResourceInUse in its state, or not
+/// found (also while DELETING).
+async fn not_active(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: &str,
+    name: &str,
+) -> CatalogError {
+    let current: Result<Option<String>, sqlx::Error> =
+        sqlx::query_scalar("SELECT status FROM streams WHERE account_id = $1 AND stream_name = $2")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await;
+    match current {
+        Ok(Some(state)) if state != "DELETING" => ApiError::new(
+            ErrorCode::ResourceInUse,
+            format!(
+                "Stream {name} under account {account_id} not ACTIVE, instead in state {state}"
+            ),
+        )
+        .into(),
+        Ok(_) => ApiError::stream_not_found(name, account_id).into(),
+        Err(e) => e.into(),
+    }
+}
+
 /// A shard named by SplitShard or MergeShards that exists but is closed.
 fn closed_shard_check(
     shards: &[Shard],
@@ -1134,23 +1143,7 @@ impl Catalog {
         .fetch_optional(&mut *tx)
         .await?;
         if changed.is_none() {
-            let current: Option<String> = sqlx::query_scalar(
-                "SELECT status FROM streams WHERE account_id = $1 AND stream_name = $2",
-            )
-            .bind(account_id)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-            return Err(match current {
-                Some(state) if state != "DELETING" => ApiError::new(
-                    ErrorCode::ResourceInUse,
-                    format!(
-                        "Stream {name} under account {account_id} not ACTIVE, instead in state {state}"
-                    ),
-                ),
-                _ => ApiError::stream_not_found(name, account_id),
-            }
-            .into());
+            return Err(not_active(&mut tx, account_id, name).await);
         }
         if mode == StreamMode::OnDemand {
             // Serialises with create_stream's count on Postgres too.

@@ -1739,28 +1739,6 @@ async fn stream_encryption(
     Ok(Empty {})
 }
 
-/// A hash key member (`NewStartingHashKey`): the pattern `0|([1-9]\d{0,38})`, within
-/// 2^128 - 1.
-fn hash_key_member(text: &str, member: &str) -> Result<HashKey, ApiError> {
-    let pattern_ok = text == "0"
-        || (!text.is_empty()
-            && text.len() <= 39
-            && !text.starts_with('0')
-            && text.bytes().all(|b| b.is_ascii_digit()));
-    if !pattern_ok {
-        return Err(ApiError::validation(
-            text,
-            member,
-            "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
-        ));
-    }
-    text.parse::<u128>().map(HashKey).map_err(|_| {
-        ApiError::invalid_argument(format!(
-            "{member} {text} is not in the hash key range [0, 2^128-1]."
-        ))
-    })
-}
-
 /// A shard id member of a reshard request, as an ordinal; an id that cannot be one of
 /// the stream's is not found.
 fn reshard_shard(
@@ -1825,7 +1803,9 @@ async fn split_shard(
     input: SplitShardInput,
 ) -> Result<Empty, ApiError> {
     let key_text = validate::required(input.new_starting_hash_key.clone(), "newStartingHashKey")?;
-    let key = hash_key_member(&key_text, "newStartingHashKey")?;
+    let key = HashKey::parse_member(&key_text, "newStartingHashKey", |text| {
+        format!("NewStartingHashKey {text} is not in the hash key range [0, 2^128-1].")
+    })?;
     let name = state
         .stream_name(caller, "kinesis:SplitShard", input.stream())
         .await?;

@@ -23,6 +23,21 @@ impl HashKey {
     /// Parses an `ExplicitHashKey`: the pattern `0|([1-9]\d{0,38})` is a
     /// `ValidationException`, a value past 2^128 - 1 an `InvalidArgumentException`.
     pub fn parse_explicit(text: &str) -> Result<HashKey, ApiError> {
+        Self::parse_member(text, "explicitHashKey", |text| {
+            format!(
+                "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}"
+            )
+        })
+    }
+
+    /// Parses a hash key member (`ExplicitHashKey`, `NewStartingHashKey`): the pattern
+    /// is a `ValidationException` naming `member`, a value past 2^128 - 1 an
+    /// `InvalidArgumentException` worded by `out_of_range`.
+    pub fn parse_member(
+        text: &str,
+        member: &str,
+        out_of_range: impl FnOnce(&str) -> String,
+    ) -> Result<HashKey, ApiError> {
         let pattern_ok = text == "0"
             || (!text.is_empty()
                 && text.len() <= 39
@@ -31,15 +46,13 @@ impl HashKey {
         if !pattern_ok {
             return Err(ApiError::validation(
                 text,
-                "explicitHashKey",
+                member,
                 "Member must satisfy regular expression pattern: 0|([1-9]\\d{0,38})",
             ));
         }
-        text.parse::<u128>().map(HashKey).map_err(|_| {
-            ApiError::invalid_argument(format!(
-                "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was {text}"
-            ))
-        })
+        text.parse::<u128>()
+            .map(HashKey)
+            .map_err(|_| ApiError::invalid_argument(out_of_range(text)))
     }
 }
 
