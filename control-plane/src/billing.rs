@@ -32,6 +32,10 @@ pub enum Metric {
     ExtendedRetentionShardHours,
     PutPayloadUnits,
     KmsRequests,
+    /// Enhanced fan-out: hours of one registered consumer on one open shard.
+    ConsumerShardHours,
+    /// Enhanced fan-out: bytes of record data SubscribeToShard delivered.
+    EnhancedFanOutBytes,
 }
 
 impl Metric {
@@ -41,6 +45,8 @@ impl Metric {
             Metric::ExtendedRetentionShardHours => "extended_retention_shard_hours",
             Metric::PutPayloadUnits => "put_payload_units",
             Metric::KmsRequests => "kms_requests",
+            Metric::ConsumerShardHours => "consumer_shard_hours",
+            Metric::EnhancedFanOutBytes => "enhanced_fan_out_bytes",
         }
     }
 
@@ -50,6 +56,8 @@ impl Metric {
             Metric::ExtendedRetentionShardHours,
             Metric::PutPayloadUnits,
             Metric::KmsRequests,
+            Metric::ConsumerShardHours,
+            Metric::EnhancedFanOutBytes,
         ]
         .into_iter()
         .find(|m| m.as_str() == text)
@@ -67,6 +75,21 @@ pub struct PriceList {
     pub put_payload_unit: f64,
     /// Per request (AWS publishes it per 10,000).
     pub kms_request: f64,
+    /// Per enhanced fan-out consumer-shard-hour (absent from older price lists: AWS's).
+    #[serde(default = "aws_consumer_shard_hour")]
+    pub consumer_shard_hour: f64,
+    /// Per byte delivered by enhanced fan-out (AWS publishes it per GB, taken here as
+    /// 2^30 bytes).
+    #[serde(default = "aws_enhanced_fan_out_byte")]
+    pub enhanced_fan_out_byte: f64,
+}
+
+fn aws_consumer_shard_hour() -> f64 {
+    0.015
+}
+
+fn aws_enhanced_fan_out_byte() -> f64 {
+    0.013 / (1u64 << 30) as f64
 }
 
 impl Default for PriceList {
@@ -80,6 +103,8 @@ impl Default for PriceList {
             extended_retention_shard_hour: 0.020,
             put_payload_unit: 0.014 / 1_000_000.0,
             kms_request: 0.03 / 10_000.0,
+            consumer_shard_hour: aws_consumer_shard_hour(),
+            enhanced_fan_out_byte: aws_enhanced_fan_out_byte(),
         }
     }
 }
@@ -91,6 +116,8 @@ impl PriceList {
             Metric::ExtendedRetentionShardHours => self.extended_retention_shard_hour,
             Metric::PutPayloadUnits => self.put_payload_unit,
             Metric::KmsRequests => self.kms_request,
+            Metric::ConsumerShardHours => self.consumer_shard_hour,
+            Metric::EnhancedFanOutBytes => self.enhanced_fan_out_byte,
         }
     }
 
@@ -104,6 +131,8 @@ impl PriceList {
             ),
             ("put_payload_unit", self.put_payload_unit),
             ("kms_request", self.kms_request),
+            ("consumer_shard_hour", self.consumer_shard_hour),
+            ("enhanced_fan_out_byte", self.enhanced_fan_out_byte),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(format!(
@@ -346,6 +375,7 @@ impl Catalog {
             .iter()
             .filter(|i| i.kind == "retention" && i.retention_hours > RETENTION_INCLUDED_HOURS)
             .collect();
+        let consumers: Vec<&Interval> = intervals.iter().filter(|i| i.kind == "consumer").collect();
         for shard in &shards {
             let (start, end) = window(shard);
             split_hours(start, end, |hour, h| {
@@ -353,6 +383,15 @@ impl Catalog {
                     .entry((shard.stream.clone(), hour, Metric::ShardHours))
                     .or_default() += h;
             });
+            // Each registered consumer bills each hour its stream's shards are open.
+            for c in consumers.iter().filter(|c| c.stream_id == shard.stream_id) {
+                let (c_start, c_end) = window(c);
+                split_hours(start.max(c_start), end.min(c_end), |hour, h| {
+                    *totals
+                        .entry((shard.stream.clone(), hour, Metric::ConsumerShardHours))
+                        .or_default() += h;
+                });
+            }
             for r in extended.iter().filter(|r| r.stream_id == shard.stream_id) {
                 let (r_start, r_end) = window(r);
                 split_hours(start.max(r_start), end.min(r_end), |hour, h| {
@@ -595,6 +634,20 @@ mod tests {
             let mut other = crate::testing::provisioned_stream("other", 1);
             other.now_ms = at(96);
             catalog.create_stream(&other).await.unwrap();
+            // An enhanced fan-out consumer from day 4 to day 5, on 4 open shards, and
+            // one registered on day 5 that the stream's deletion ends.
+            catalog
+                .register_consumer(account, "week", "efo", at(96), at(96))
+                .await
+                .unwrap();
+            catalog
+                .deregister_consumer(account, "week", "efo", at(120))
+                .await
+                .unwrap();
+            catalog
+                .register_consumer(account, "week", "late", at(132), at(132))
+                .await
+                .unwrap();
             // Day 5: retention back to 24 h; day 6: deleted.
             catalog
                 .set_retention_hours(stream.id, 24, at(120))
@@ -624,6 +677,9 @@ mod tests {
             let extended = total("week", Metric::ExtendedRetentionShardHours);
             assert!(close(extended, 246.0), "{extended}");
             assert!(close(total("week", Metric::PutPayloadUnits), 10.0));
+            // 4 shards x 24 h, then 4 shards x 12 h.
+            let consumer_hours = total("week", Metric::ConsumerShardHours);
+            assert!(close(consumer_hours, 144.0), "{consumer_hours}");
             assert!(close(total("other", Metric::ShardHours), 72.0));
             assert!(close(
                 total("other", Metric::ExtendedRetentionShardHours),

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod consumers;
 pub mod datakeys;
 pub mod identity;
 pub mod masterkeys;

@@ -83,11 +83,20 @@ async fn kinesis(
         caller.request_id = request_id.clone();
         tracing::debug!(principal = %caller.principal_arn, "authenticated");
         if let Some(op) = KmsOperation::from_target(target) {
-            return crate::kms_api::dispatch(&state, &caller, op, format, &body).await;
+            return crate::kms_api::dispatch(&state, &caller, op, format, &body)
+                .await
+                .map(Reply::Whole);
         }
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
-        handlers::dispatch(&state, &caller, op, format, &body).await
+        if op == Operation::SubscribeToShard {
+            return crate::subscribe::start(state.clone(), &caller, format, &body)
+                .await
+                .map(Reply::EventStream);
+        }
+        handlers::dispatch(&state, &caller, op, format, &body)
+            .await
+            .map(Reply::Whole)
     }
     .instrument(span.clone())
     .await;
@@ -102,9 +111,18 @@ async fn kinesis(
         started.elapsed(),
     );
     match outcome {
-        Ok(bytes) => {
+        Ok(Reply::Whole(bytes)) => {
             let mut response = Response::new(Body::from(bytes));
             set_common_headers(&mut response, format, &request_id);
+            response
+        }
+        Ok(Reply::EventStream(body)) => {
+            let mut response = Response::new(body);
+            set_common_headers(&mut response, format, &request_id);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.amazon.eventstream"),
+            );
             response
         }
         Err(error) => {
@@ -112,6 +130,12 @@ async fn kinesis(
             error_response(format, &request_id, &error)
         }
     }
+}
+
+/// A successful answer: a whole body, or SubscribeToShard's stream of events.
+enum Reply {
+    Whole(Vec<u8>),
+    EventStream(Body),
 }
 
 /// Bytes of request bodies held in memory at once, at most; a request waits up to

@@ -44,6 +44,8 @@ pub struct AppState {
     pub grace: Duration,
     /// Permits are bytes of request bodies in memory; see `gateway::BODY_BUDGET_BYTES`.
     pub body_budget: tokio::sync::Semaphore,
+    /// SubscribeToShard subscriptions open in this process.
+    pub subscriptions: crate::subscribe::Subscriptions,
 }
 
 /// Streams by name, for routing writes without a catalog round trip per request.
@@ -91,14 +93,14 @@ impl StreamCache {
 }
 
 /// A catalog error as the caller sees it; internal causes are logged here.
-fn api(error: CatalogError) -> ApiError {
+pub(crate) fn api(error: CatalogError) -> ApiError {
     if !matches!(error, CatalogError::Api(_)) {
         tracing::error!(error = %error, source = ?std::error::Error::source(&error), "catalog failure");
     }
     error.to_api()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -210,6 +212,28 @@ pub async fn dispatch(
         Operation::UpdateStreamMode => update_stream_mode(state, caller, input(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
+        Operation::RegisterStreamConsumer => {
+            crate::consumers::register(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::DeregisterStreamConsumer => {
+            crate::consumers::deregister(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::DescribeStreamConsumer => {
+            crate::consumers::describe(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::ListStreamConsumers => {
+            crate::consumers::list(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        // Answered as an event stream by the gateway, never here.
+        Operation::SubscribeToShard => Err(ApiError::internal()),
     }
 }
 
@@ -217,7 +241,7 @@ impl AppState {
     /// The stream name a request means, from its StreamName or StreamARN.
     /// The stream a request means, from its StreamName or StreamARN, once Cedar has
     /// allowed `action` on it.
-    async fn stream_name(
+    pub(crate) async fn stream_name(
         &self,
         caller: &Caller,
         action: &str,
@@ -578,11 +602,11 @@ async fn describe_stream_summary(
 
 /// Paging tokens are base64url of what the next page starts after; they carry nothing
 /// a caller could use to reach what it could not name anyway.
-fn page_token(kind: &str, after: &str) -> String {
+pub(crate) fn page_token(kind: &str, after: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}\n{after}"))
 }
 
-fn open_page_token(kind: &str, token: &str) -> Result<String, ApiError> {
+pub(crate) fn open_page_token(kind: &str, token: &str) -> Result<String, ApiError> {
     let invalid = || ApiError::invalid_argument(format!("Invalid NextToken: {token}"));
     if token.is_empty() || token.len() > 1_048_576 {
         return Err(invalid());
@@ -916,7 +940,7 @@ async fn append_routed(
 }
 
 /// A stream records can be written to and read from: not CREATING or DELETING.
-fn writable(stream: &Stream) -> Result<(), ApiError> {
+pub(crate) fn writable(stream: &Stream) -> Result<(), ApiError> {
     use control_plane::StreamStatus::*;
     match stream.status {
         Active | Updating => Ok(()),
@@ -1120,30 +1144,70 @@ async fn get_shard_iterator(
     let shard_id_text = validate::required(input.shard_id.clone(), "shardId")?;
     validate::shard_id(&shard_id_text, "shardId")?;
     let kind = validate::required(input.shard_iterator_type.clone(), "shardIteratorType")?;
-    const KINDS: [&str; 5] = [
-        "AFTER_SEQUENCE_NUMBER",
-        "AT_SEQUENCE_NUMBER",
-        "AT_TIMESTAMP",
-        "TRIM_HORIZON",
-        "LATEST",
-    ];
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(ApiError::validation(
-            &kind,
-            "shardIteratorType",
-            "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]",
-        ));
-    }
-    let starting = input
-        .starting_sequence_number
-        .as_deref()
-        .map(|s| SequenceNumber::parse(s, "startingSequenceNumber"))
-        .transpose()?;
+    let starting = start_kind_and_sequence(
+        &kind,
+        input.starting_sequence_number.as_deref(),
+        "shardIteratorType",
+        "startingSequenceNumber",
+    )?;
     let stream = state
         .load(caller, "kinesis:GetShardIterator", input.stream())
         .await?;
     writable(&stream)?;
-    let shard = parse_shard_id(&shard_id_text)
+    let shard = shard_of(&stream, &shard_id_text)?;
+    let next_counter =
+        start_counter(state, &stream, shard, &kind, starting, input.timestamp).await?;
+    let position = ShardPosition {
+        stream_id: stream.id,
+        shard_ordinal: shard.ordinal,
+        next_counter,
+    };
+    Ok(GetShardIteratorOutput {
+        shard_iterator: state
+            .iterators
+            .issue(caller.account_id.as_str(), &position, now_ms()),
+    })
+}
+
+/// The position kinds GetShardIterator and SubscribeToShard take.
+const START_KINDS: [&str; 5] = [
+    "AFTER_SEQUENCE_NUMBER",
+    "AT_SEQUENCE_NUMBER",
+    "AT_TIMESTAMP",
+    "TRIM_HORIZON",
+    "LATEST",
+];
+
+/// Checks a start position's kind and its sequence number (which only the
+/// *_SEQUENCE_NUMBER kinds take), naming the members as the operation does.
+pub(crate) fn start_kind_and_sequence(
+    kind: &str,
+    starting: Option<&str>,
+    kind_member: &str,
+    sequence_member: &str,
+) -> Result<Option<SequenceNumber>, ApiError> {
+    if !START_KINDS.contains(&kind) {
+        return Err(ApiError::validation(
+            kind,
+            kind_member,
+            "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]",
+        ));
+    }
+    let starting = starting
+        .map(|s| SequenceNumber::parse(s, sequence_member))
+        .transpose()?;
+    let takes_sequence = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
+    if starting.is_some() && !takes_sequence {
+        return Err(ApiError::invalid_argument(format!(
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
+        )));
+    }
+    Ok(starting)
+}
+
+/// The shard a shard id names in `stream`.
+pub(crate) fn shard_of<'a>(stream: &'a Stream, shard_id_text: &str) -> Result<&'a Shard, ApiError> {
+    parse_shard_id(shard_id_text)
         .and_then(|o| stream.shard(o))
         .ok_or_else(|| {
             ApiError::new(
@@ -1153,7 +1217,18 @@ async fn get_shard_iterator(
                     stream.name, stream.account_id
                 ),
             )
-        })?;
+        })
+}
+
+/// The counter of the first record a read from this start position returns.
+pub(crate) async fn start_counter(
+    state: &AppState,
+    stream: &Stream,
+    shard: &Shard,
+    kind: &str,
+    starting: Option<SequenceNumber>,
+    timestamp: Option<Timestamp>,
+) -> Result<u64, ApiError> {
     let sequence = |kind: &str| {
         let seq = starting.ok_or_else(|| {
             ApiError::invalid_argument(format!(
@@ -1170,39 +1245,20 @@ async fn get_shard_iterator(
         }
         Ok(seq.counter())
     };
-    let takes_sequence = matches!(
-        kind.as_str(),
-        "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER"
-    );
-    if starting.is_some() && !takes_sequence {
-        return Err(ApiError::invalid_argument(format!(
-            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
-        )));
-    }
-    let next_counter = match kind.as_str() {
+    Ok(match kind {
         "TRIM_HORIZON" => 0,
         "LATEST" => shard.next_sequence,
         "AT_SEQUENCE_NUMBER" => sequence("AT_SEQUENCE_NUMBER")?,
         "AFTER_SEQUENCE_NUMBER" => sequence("AFTER_SEQUENCE_NUMBER")? + 1,
         "AT_TIMESTAMP" => {
-            let at = input.timestamp.ok_or_else(|| {
+            let at = timestamp.ok_or_else(|| {
                 ApiError::invalid_argument(
                     "Timestamp is required for ShardIteratorType AT_TIMESTAMP.",
                 )
             })?;
-            first_counter_at(state, &stream, shard, at.epoch_ms).await?
+            first_counter_at(state, stream, shard, at.epoch_ms).await?
         }
-        _ => unreachable!("checked against KINDS"),
-    };
-    let position = ShardPosition {
-        stream_id: stream.id,
-        shard_ordinal: shard.ordinal,
-        next_counter,
-    };
-    Ok(GetShardIteratorOutput {
-        shard_iterator: state
-            .iterators
-            .issue(caller.account_id.as_str(), &position, now_ms()),
+        _ => unreachable!("checked against START_KINDS"),
     })
 }
 
@@ -1359,18 +1415,7 @@ async fn get_records(
             .sum(),
     );
     Ok(GetRecordsOutput {
-        records: read
-            .records
-            .into_iter()
-            .map(|r| RecordOut {
-                sequence_number: SequenceNumber::new(position.shard_ordinal, r.counter).to_string(),
-                approximate_arrival_timestamp: Timestamp {
-                    epoch_ms: r.record.arrival_ms,
-                },
-                data: Blob(r.record.data),
-                partition_key: r.record.partition_key,
-            })
-            .collect(),
+        records: records_out(position.shard_ordinal, read.records),
         next_shard_iterator: child_shards.is_none().then(|| {
             state
                 .iterators
@@ -1381,8 +1426,23 @@ async fn get_records(
     })
 }
 
+/// A shard's records as GetRecords and SubscribeToShard return them.
+pub(crate) fn records_out(ordinal: u64, records: Vec<reader::ShardRecord>) -> Vec<RecordOut> {
+    records
+        .into_iter()
+        .map(|r| RecordOut {
+            sequence_number: SequenceNumber::new(ordinal, r.counter).to_string(),
+            approximate_arrival_timestamp: Timestamp {
+                epoch_ms: r.record.arrival_ms,
+            },
+            data: Blob(r.record.data),
+            partition_key: r.record.partition_key,
+        })
+        .collect()
+}
+
 /// The shards that name `ordinal` as parent or adjacent parent, with both parents.
-async fn child_shards(
+pub(crate) async fn child_shards(
     state: &AppState,
     stream_id: i64,
     ordinal: u64,

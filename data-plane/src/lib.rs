@@ -13,6 +13,7 @@ pub mod autoscale;
 pub mod bearer;
 pub mod chunk;
 pub mod commit;
+pub mod consumers;
 pub mod gateway;
 pub mod handlers;
 pub mod iterator;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod reader;
 pub mod segment;
 pub mod sigv4;
+pub mod subscribe;
 pub mod throttle;
 pub mod tls;
 
@@ -274,6 +276,7 @@ impl Server {
             throttle: throttle::Throttle::new(config.shard_limits),
             grace: config.shutdown_grace,
             body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
+            subscriptions: Default::default(),
             config,
         });
         Ok(Server {

@@ -64,6 +64,55 @@ impl StreamArn {
     }
 }
 
+/// A stream consumer's ARN:
+/// `arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<created, s>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerArn {
+    pub stream: StreamArn,
+    pub consumer_name: String,
+    /// The consumer's creation time, in seconds since the epoch.
+    pub created_s: i64,
+}
+
+impl ConsumerArn {
+    pub fn parse(text: &str) -> Result<ConsumerArn, ApiError> {
+        let bad = || {
+            ApiError::validation(
+                text,
+                "consumerARN",
+                "Member must satisfy regular expression pattern: ^(arn):aws.*:kinesis:.*:\\d{12}:.*stream\\/[a-zA-Z0-9_.-]+\\/consumer\\/[a-zA-Z0-9_.-]+:[0-9]+",
+            )
+        };
+        if text.len() > 2048 {
+            return Err(bad());
+        }
+        let (stream, consumer) = text.split_once("/consumer/").ok_or_else(bad)?;
+        let stream = StreamArn::parse(stream).map_err(|_| bad())?;
+        let (name, created) = consumer.rsplit_once(':').ok_or_else(bad)?;
+        let name_ok = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        let created_s = created
+            .parse::<i64>()
+            .ok()
+            .filter(|_| !created.is_empty() && created.bytes().all(|b| b.is_ascii_digit()));
+        match (name_ok, created_s) {
+            (true, Some(created_s)) => Ok(ConsumerArn {
+                stream,
+                consumer_name: name.to_string(),
+                created_s,
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    pub fn format(stream_arn: &str, consumer_name: &str, created_s: i64) -> String {
+        format!("{stream_arn}/consumer/{consumer_name}:{created_s}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +130,25 @@ mod tests {
             "arn:aws:kinesis:us-east-1:000000000000:stream/",
         ] {
             assert!(StreamArn::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn consumer_arns_parse_and_format() {
+        let stream = StreamArn::format("us-east-1", "000000000000", "orders");
+        let text = ConsumerArn::format(&stream, "app-1", 1_764_000_000);
+        let arn = ConsumerArn::parse(&text).unwrap();
+        assert_eq!(arn.stream.stream_name, "orders");
+        assert_eq!(arn.consumer_name, "app-1");
+        assert_eq!(arn.created_s, 1_764_000_000);
+        for bad in [
+            stream.clone(),
+            format!("{stream}/consumer/app"),
+            format!("{stream}/consumer/:1"),
+            format!("{stream}/consumer/a b:1"),
+            format!("{stream}/consumer/app:x1"),
+        ] {
+            assert!(ConsumerArn::parse(&bad).is_err(), "{bad}");
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod arn;
 pub mod error;
+pub mod eventstream;
 pub mod hash;
 pub mod kms;
 pub mod limits;

@@ -52,3 +52,10 @@ const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
 const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);
 /// Shards of one stream, open at once: UpdateShardCount scales to at most this many.
 pub const STREAM_SHARDS_MAX: i64 = 10_000;
+/// Enhanced fan-out consumers registered to one stream at once.
+pub const CONSUMERS_PER_STREAM_MAX: i64 = 20;
+/// ListStreamConsumers pages hold at most this many (and 100 by default).
+pub const LIST_CONSUMERS_MAX_RESULTS_MAX: i64 = 10_000;
+pub const LIST_CONSUMERS_MAX_RESULTS_DEFAULT: i64 = 100;
+/// A SubscribeToShard subscription lasts five minutes.
+pub const SUBSCRIPTION_MS: u64 = 5 * 60 * 1000;

@@ -36,6 +36,11 @@ pub enum Operation {
     MergeShards,
     UpdateShardCount,
     UpdateStreamMode,
+    RegisterStreamConsumer,
+    DeregisterStreamConsumer,
+    DescribeStreamConsumer,
+    ListStreamConsumers,
+    SubscribeToShard,
 }
 
 impl Operation {
@@ -69,6 +74,11 @@ impl Operation {
             "MergeShards" => Operation::MergeShards,
             "UpdateShardCount" => Operation::UpdateShardCount,
             "UpdateStreamMode" => Operation::UpdateStreamMode,
+            "RegisterStreamConsumer" => Operation::RegisterStreamConsumer,
+            "DeregisterStreamConsumer" => Operation::DeregisterStreamConsumer,
+            "DescribeStreamConsumer" => Operation::DescribeStreamConsumer,
+            "ListStreamConsumers" => Operation::ListStreamConsumers,
+            "SubscribeToShard" => Operation::SubscribeToShard,
             _ => return None,
         })
     }
@@ -162,6 +172,103 @@ pub struct UpdateStreamModeInput {
     #[serde(rename = "StreamARN")]
     pub stream_arn: Option<String>,
     pub stream_mode_details: Option<StreamModeDetails>,
+}
+
+/// RegisterStreamConsumer, DeregisterStreamConsumer and DescribeStreamConsumer name a
+/// consumer by StreamARN and ConsumerName, or by ConsumerARN.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumerInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub consumer_name: Option<String>,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumerOut {
+    pub consumer_name: String,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub consumer_status: String,
+    pub consumer_creation_timestamp: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterStreamConsumerOutput {
+    pub consumer: ConsumerOut,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConsumerDescription {
+    pub consumer_name: String,
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub consumer_status: String,
+    pub consumer_creation_timestamp: Timestamp,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeStreamConsumerOutput {
+    pub consumer_description: ConsumerDescription,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamConsumersInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+    pub stream_creation_timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListStreamConsumersOutput {
+    pub consumers: Vec<ConsumerOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartingPosition {
+    #[serde(rename = "Type")]
+    pub position_type: Option<String>,
+    pub sequence_number: Option<String>,
+    pub timestamp: Option<Timestamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardInput {
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: Option<String>,
+    pub shard_id: Option<String>,
+    pub starting_position: Option<StartingPosition>,
+}
+
+/// One event of a subscription: the records since the last one, where to continue,
+/// and, once a closed shard is read to its end, its children.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardEvent {
+    pub records: Vec<RecordOut>,
+    /// Where a new subscription continues (AFTER_SEQUENCE_NUMBER); absent once a
+    /// closed shard has been read to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_sequence_number: Option<String>,
+    pub millis_behind_latest: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_shards: Option<Vec<ChildShard>>,
 }
 
 /// A shard a closed shard's records continue in, as the last GetRecords of the closed

@@ -5,18 +5,27 @@ use crate::limits;
 
 /// `StreamName`: 1..=128 characters of `[a-zA-Z0-9_.-]`.
 pub fn stream_name(name: &str) -> Result<(), ApiError> {
+    resource_name(name, "streamName")
+}
+
+/// `ConsumerName`: 1..=128 characters of `[a-zA-Z0-9_.-]`, as a stream's name.
+pub fn consumer_name(name: &str) -> Result<(), ApiError> {
+    resource_name(name, "consumerName")
+}
+
+fn resource_name(name: &str, member: &str) -> Result<(), ApiError> {
     let len = name.chars().count();
     if len < 1 {
         return Err(ApiError::validation(
             name,
-            "streamName",
+            member,
             "Member must have length greater than or equal to 1",
         ));
     }
     if len > limits::STREAM_NAME_CHARS_MAX {
         return Err(ApiError::validation(
             name,
-            "streamName",
+            member,
             "Member must have length less than or equal to 128",
         ));
     }
@@ -26,7 +35,7 @@ pub fn stream_name(name: &str) -> Result<(), ApiError> {
     {
         return Err(ApiError::validation(
             name,
-            "streamName",
+            member,
             "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
         ));
     }
