@@ -253,4 +253,4 @@ def test_a_data_plane_refuses_to_start_without_shared_settings(make_split, binar
                         "--data-dir", str(dep.control.tmp_root / "dp")],
                        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
     assert r.returncode != 0
-    assert ("SLUICE_S3_BUCKET" if missing == "SLUICE_S3_BUCKET" else "SLUICE_ROOT_KEY") in r.stderr, r.stderr
+    assert {"SLUICE_S3_BUCKET": "--s3-bucket", "SLUICE_ROOT_KEY": "SLUICE_ROOT_KEY"}[missing] in r.stderr, r.stderr
