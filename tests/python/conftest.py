@@ -215,8 +215,9 @@ def make_split(binary, split_postgres, moto):
     admin_url = split_postgres
     made: list[SplitDeployment] = []
 
-    def make(data_planes: int = 3, **env: str) -> SplitDeployment:
-        dep = SplitDeployment(binary, admin_url, moto, data_planes=data_planes, extra_env=env)
+    def make(data_planes: int = 3, bootstrap_credentials: Path | None = None, **env: str) -> SplitDeployment:
+        dep = SplitDeployment(binary, admin_url, moto, data_planes=data_planes, extra_env=env,
+                              bootstrap_credentials=bootstrap_credentials)
         made.append(dep)
         return dep.start()
 

@@ -516,13 +516,16 @@ class SplitDeployment:
     and every client reads the bootstrap admin's key from the control plane's data dir."""
 
     def __init__(self, binary: Path, admin_url: str, moto: MotoServer, data_planes: int = 3,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, bootstrap_credentials: Path | None = None):
         self.binary = Path(binary)
         self.database = PostgresDatabase(admin_url)
         self.moto = moto
         self.root_key = os.urandom(32).hex()
         self.extra_env = dict(extra_env or {})
         self.data_plane_count = data_planes
+        # An operator's credentials file the control plane gives the bootstrap admin
+        # (SLUICE_BOOTSTRAP_CREDENTIALS_FILE) instead of writing a random key.
+        self.bootstrap_credentials = bootstrap_credentials
         self.control: SluiceServer | None = None
         self.data: list[SluiceServer] = []
 
@@ -541,9 +544,13 @@ class SplitDeployment:
         r = self.migrate()
         if r.returncode != 0:
             raise RuntimeError(f"sluice migrate failed ({r.returncode}): {r.stderr[-2000:]}")
+        control_env = self.env()
+        if self.bootstrap_credentials is not None:
+            control_env["SLUICE_BOOTSTRAP_CREDENTIALS_FILE"] = str(self.bootstrap_credentials)
         self.control = SluiceServer(self.binary, backend="postgres", database_url=self.database.url,
-                                    name="sluice-control", extra_env=self.env(),
+                                    name="sluice-control", extra_env=control_env,
                                     subcommand="control-plane")
+        self.control.credentials_source = self.bootstrap_credentials
         self.control.start()
         tls = self.control.data_dir / "tls"
         for i in range(self.data_plane_count):

@@ -254,3 +254,16 @@ def test_a_data_plane_refuses_to_start_without_shared_settings(make_split, binar
                        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
     assert r.returncode != 0
     assert {"SLUICE_S3_BUCKET": "--s3-bucket", "SLUICE_ROOT_KEY": "SLUICE_ROOT_KEY"}[missing] in r.stderr, r.stderr
+
+
+def test_the_control_plane_bootstraps_the_admin_with_a_given_key(make_split, tmp_path):
+    given = tmp_path / "credentials"
+    given.write_text("[default]\naws_access_key_id = AKIAGIVENBYOPERATOR1\n"
+                     "aws_secret_access_key = a-secret-the-operator-chose-0123456789\n")
+    dep = make_split(data_planes=1, bootstrap_credentials=given)
+    # No random key was made and written beside the control plane.
+    assert not (dep.control.data_dir / "credentials").exists()
+    assert dep.control.credentials()[0] == "AKIAGIVENBYOPERATOR1"
+    assert dep.control.admin("GET", "/admin/v1/tenants").status == 200
+    stream = create_stream(dep.data[0].client(), name=unique_name("given"))
+    assert dep.data[0].client().describe_stream_summary(StreamName=stream)
