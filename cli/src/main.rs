@@ -1,5 +1,7 @@
 //! The `sluice` binary: `serve` runs the embedded default (control and data plane in
-//! one process), `bench` drives a running server and reports what it measured.
+//! one process); `migrate`, `control-plane` and `data-plane` are the split deployment
+//! (Postgres and an S3-compatible object store shared by every process); `bench`
+//! drives a running server and reports what it measured.
 
 mod admin;
 mod bench;
@@ -29,6 +31,14 @@ struct Cli {
 enum Command {
     /// Run Sluice on its embedded default: SQLite and a local object store under --data-dir.
     Serve(ServeArgs),
+    /// Apply the catalog's migrations to SLUICE_DATABASE_URL and exit.
+    Migrate(MigrateArgs),
+    /// The split deployment's control plane: the admin API, bootstrap and the periodic
+    /// passes (key sweep, stream states, retention janitor). No Kinesis or KMS API.
+    ControlPlane(SplitArgs),
+    /// The split deployment's data plane: the Kinesis and KMS APIs, stateless (Postgres
+    /// catalog and S3 object store shared with every other process).
+    DataPlane(SplitArgs),
     /// Drive a running server over TLS and report throughput and latency.
     Bench(bench::BenchArgs),
     /// Manage tenants (accounts) through a running server's admin API.
@@ -121,6 +131,10 @@ struct ServeArgs {
     /// key itself, 64 hex characters, in the environment.)
     #[arg(long, env = "SLUICE_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// An AWS shared-credentials file whose [default] key the bootstrap admin gets when
+    /// it has none, instead of a random one written to DATA_DIR/credentials.
+    #[arg(long, env = "SLUICE_BOOTSTRAP_CREDENTIALS_FILE")]
+    bootstrap_credentials_file: Option<PathBuf>,
     /// How far a request's signing time may be from the server's clock (1..=900).
     #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
     clock_skew_seconds: u64,
@@ -162,6 +176,96 @@ struct ServeArgs {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     shutdown_grace_seconds: u64,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The catalog database (postgres://... or sqlite://PATH).
+    #[arg(
+        long = "database-url",
+        env = "SLUICE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: String,
+}
+
+/// Where the split deployment's objects live. The credentials come from the
+/// environment only (SLUICE_S3_ACCESS_KEY_ID, SLUICE_S3_SECRET_ACCESS_KEY); without
+/// them nothing signs the requests.
+#[derive(clap::Args)]
+struct S3Args {
+    /// The S3-compatible endpoint: https://..., or http://127.0.0.1:PORT for a server on
+    /// this machine. Default: AWS's endpoint for --s3-region.
+    #[arg(long = "s3-endpoint", env = "SLUICE_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The bucket (it must exist).
+    #[arg(long = "s3-bucket", env = "SLUICE_S3_BUCKET")]
+    s3_bucket: String,
+    /// The bucket's region.
+    #[arg(
+        long = "s3-region",
+        env = "SLUICE_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    s3_region: String,
+    /// Path-style addressing (https://host/bucket/key) instead of virtual-hosted.
+    #[arg(
+        long = "s3-path-style",
+        env = "SLUICE_S3_PATH_STYLE",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    s3_path_style: bool,
+}
+
+#[derive(clap::Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    server: ServeArgs,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+impl SplitArgs {
+    fn into_config(self, role: data_plane::Role) -> anyhow::Result<data_plane::Config> {
+        let s3 = self.s3;
+        let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let s3 = data_plane::objects::S3Config {
+            endpoint: nonempty(s3.s3_endpoint),
+            bucket: s3.s3_bucket,
+            region: s3.s3_region,
+            access_key_id: nonempty(std::env::var("SLUICE_S3_ACCESS_KEY_ID").ok()),
+            secret_access_key: nonempty(std::env::var("SLUICE_S3_SECRET_ACCESS_KEY").ok())
+                .map(|v| data_plane::SecretText(zeroize::Zeroizing::new(v))),
+            path_style: s3.s3_path_style,
+        };
+        if s3.bucket.is_empty() {
+            anyhow::bail!("--s3-bucket / SLUICE_S3_BUCKET must name a bucket");
+        }
+        s3.allows_http().map_err(anyhow::Error::msg)?;
+        let mut config = self.server.into_config()?;
+        // Every process must share the catalog and the root key: a database or key of
+        // its own would make it a separate service.
+        if !config
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres:") || u.starts_with("postgresql:"))
+        {
+            anyhow::bail!(
+                "SLUICE_DATABASE_URL must be a postgres:// URL shared by every control and data plane"
+            );
+        }
+        if config.root_key_hex.is_none() && config.root_key_file.is_none() {
+            anyhow::bail!(
+                "set SLUICE_ROOT_KEY (or --root-key-file / SLUICE_ROOT_KEY_FILE): every plane \
+                 must seal and open under the same root key"
+            );
+        }
+        config.role = role;
+        config.object_store = data_plane::objects::ObjectStoreConfig::S3(s3);
+        Ok(config)
+    }
 }
 
 impl ServeArgs {
@@ -252,6 +356,8 @@ impl ServeArgs {
                 shards_max: self.on_demand_shards_max,
                 window: Duration::from_secs(self.on_demand_window_seconds),
             },
+            role: data_plane::Role::All,
+            object_store: data_plane::objects::ObjectStoreConfig::Local,
             stream_transition_ms: self.stream_transition_ms,
             shard_limits: data_plane::throttle::ShardLimits {
                 write_bytes: self.shard_write_bytes_per_second,
@@ -271,6 +377,7 @@ impl ServeArgs {
             account_shards_max: self.account_shard_limit,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             root_key_file: self.root_key_file,
+            bootstrap_credentials_file: self.bootstrap_credentials_file,
             clock_skew: Duration::from_secs(self.clock_skew_seconds),
         })
     }
@@ -290,7 +397,14 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(args.into_config()?)),
+        Command::Migrate(args) => runtime.block_on(migrate(args)),
+        Command::ControlPlane(args) => {
+            runtime.block_on(serve(args.into_config(data_plane::Role::ControlPlane)?))
+        }
+        Command::DataPlane(args) => {
+            runtime.block_on(serve(args.into_config(data_plane::Role::DataPlane)?))
+        }
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Tenant { connect, command } => runtime.block_on(admin::tenant(connect, command)),
         Command::Principal { connect, command } => {
@@ -305,8 +419,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.into_config()?;
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let redacted = control_plane::catalog::redact_url(&args.database_url);
+    let catalog = control_plane::Catalog::open(&args.database_url)
+        .await
+        .with_context(|| format!("migrating the catalog at {redacted}"))?;
+    catalog.close().await;
+    println!("sluice: the catalog at {redacted} is migrated");
+    Ok(())
+}
+
+async fn serve(config: data_plane::Config) -> anyhow::Result<()> {
     let server = data_plane::Server::start(config)
         .await
         .context("starting sluice")?;

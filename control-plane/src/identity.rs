@@ -613,6 +613,18 @@ impl Catalog {
         account_id: &str,
         now_ms: i64,
     ) -> Result<Option<NewAccessKey>, CatalogError> {
+        self.bootstrap_with(root, account_id, None, now_ms).await
+    }
+
+    /// `bootstrap`, giving the admin `given` (from an operator's credentials file)
+    /// rather than a random key when it has none; a given key is never returned.
+    pub async fn bootstrap_with(
+        &self,
+        root: &RootKey,
+        account_id: &str,
+        given: Option<&NewAccessKey>,
+        now_ms: i64,
+    ) -> Result<Option<NewAccessKey>, CatalogError> {
         match self
             .create_tenant(BOOTSTRAP_TENANT, Some(account_id), now_ms)
             .await
@@ -650,7 +662,41 @@ impl Catalog {
         if !self.list_access_keys(admin.id).await?.is_empty() {
             return Ok(None);
         }
-        self.create_access_key(root, &admin, now_ms).await.map(Some)
+        match given {
+            Some(key) => {
+                self.import_access_key(root, &admin, key, now_ms).await?;
+                Ok(None)
+            }
+            None => self.create_access_key(root, &admin, now_ms).await.map(Some),
+        }
+    }
+}
+
+/// Reads the `[default]` profile of an AWS shared-credentials file.
+pub fn read_credentials_file(path: &Path) -> std::io::Result<NewAccessKey> {
+    let text = Zeroizing::new(fs::read_to_string(path)?);
+    let (mut id, mut secret) = (None, None);
+    let mut in_default = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_default = line == "[default]";
+        } else if in_default && let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(Zeroizing::new(v.trim().to_string())),
+                _ => {}
+            }
+        }
+    }
+    match (id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(NewAccessKey {
+            access_key_id,
+            secret_access_key,
+        }),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no [default] aws_access_key_id and aws_secret_access_key",
+        )),
     }
 }
 

@@ -33,8 +33,14 @@ pub const ADMIN_SIGNING_SERVICE: &str = "sluice";
 
 const OPENAPI: &str = include_str!("../openapi/admin-v1.json");
 
-pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let authenticated = Router::new()
+pub fn router(state: Arc<AppState>, role: crate::Role) -> Router<Arc<AppState>> {
+    // Every role serves its own metrics; only the control plane (and `serve`) the
+    // administration API.
+    let metrics = Router::new().route("/metrics", get(metrics_text));
+    if !role.serves_admin_api() {
+        return metrics.layer(middleware::from_fn_with_state(state, authenticate));
+    }
+    let authenticated = metrics
         .route("/admin/v1/tenants", post(create_tenant).get(list_tenants))
         .route("/admin/v1/tenants/{account_id}", get(get_tenant))
         .route(
@@ -119,7 +125,6 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(rollback_policy),
         )
         .route("/admin/v1/tenants/{account_id}/audit", get(export_audit))
-        .route("/metrics", get(metrics_text))
         .route("/admin/v1/tenants/{account_id}/usage", get(usage_report))
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()

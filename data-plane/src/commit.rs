@@ -8,7 +8,7 @@
 //!
 //! Every chunk is sealed under its stream's current data key (see `keyring`), bound to
 //! its account, stream, shard, object key and offset. The writer learns the object key
-//! and offset from the segment store before it encodes (`SegmentStore::append_with`),
+//! and offset from the object store before it encodes (`ObjectStore::append_with`),
 //! so encoding and sealing run on the blocking thread that appends.
 //!
 //! INVARIANT: a sequence number is returned only for a record whose chunk bytes are
@@ -27,7 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::chunk::{self, ChunkPlace, RecordIn};
 use crate::keyring::Keyring;
-use crate::segment::SegmentStore;
+use crate::objects::ObjectStore;
 
 /// Bytes of record data waiting for or inside a flush, at most. Callers past it wait
 /// up to `ADMISSION_WAIT`, then get `ServiceUnavailable`.
@@ -115,7 +115,7 @@ impl Committer {
     /// drained; await the returned handle to know the last flush is done.
     pub fn spawn(
         catalog: Catalog,
-        store: Arc<SegmentStore>,
+        store: Arc<ObjectStore>,
         keyring: Arc<Keyring>,
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
@@ -180,7 +180,7 @@ impl Committer {
 
 struct Writer {
     catalog: Catalog,
-    store: Arc<SegmentStore>,
+    store: Arc<ObjectStore>,
     keyring: Arc<Keyring>,
     last_arrival_ms: i64,
 }
@@ -399,41 +399,44 @@ impl Writer {
         if plans.is_empty() {
             return Some((batch, Ok((plans, Vec::new()))));
         }
-        let store = self.store.clone();
         let append_started = std::time::Instant::now();
-        let appended = tokio::task::spawn_blocking(move || {
-            let appended = store.append_with(flush_len, |object_key, base, out| {
-                for plan in &plans {
-                    let records: Vec<RecordIn<'_>> = plan
-                        .members
-                        .iter()
-                        .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
-                        .collect();
-                    // INVARIANT: chunks are laid out back to back in plan order, so this
-                    // chunk lands at `base + offset_in_flush`, which its row will name.
-                    assert_eq!(out.len(), plan.offset_in_flush);
-                    let account_id = &batch[plan.members[0].0].account_id;
-                    let place = ChunkPlace {
-                        account_id,
-                        object_key,
-                        byte_offset: base + plan.offset_in_flush as u64,
-                    };
-                    chunk::encode(
-                        out,
-                        plan.stream_id,
-                        plan.shard_ordinal,
-                        &records,
-                        Some((&plan.key, &place)),
-                    );
-                    assert_eq!(out.len(), plan.offset_in_flush + plan.len);
-                }
-            });
-            (batch, plans, appended)
-        })
-        .await;
+        let appended = self
+            .store
+            .append_with(
+                flush_len,
+                (batch, plans),
+                move |(batch, plans), object_key, base, out| {
+                    for plan in plans {
+                        let records: Vec<RecordIn<'_>> = plan
+                            .members
+                            .iter()
+                            .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
+                            .collect();
+                        // INVARIANT: chunks are laid out back to back in plan order, so
+                        // this chunk lands at `base + offset_in_flush`, which its row
+                        // will name.
+                        assert_eq!(out.len(), plan.offset_in_flush);
+                        let account_id = &batch[plan.members[0].0].account_id;
+                        let place = ChunkPlace {
+                            account_id,
+                            object_key,
+                            byte_offset: base + plan.offset_in_flush as u64,
+                        };
+                        chunk::encode(
+                            out,
+                            plan.stream_id,
+                            plan.shard_ordinal,
+                            &records,
+                            Some((&plan.key, &place)),
+                        );
+                        assert_eq!(out.len(), plan.offset_in_flush + plan.len);
+                    }
+                },
+            )
+            .await;
         // A panic while encoding dropped the batch: its callers saw their reply
         // channels close and answered InternalFailure; nothing is left to answer.
-        let (batch, plans, appended) = match appended {
+        let ((batch, plans), appended) = match appended {
             Ok(parts) => parts,
             Err(e) => {
                 tracing::error!(error = %e, "encoding a flush panicked; its records were not acknowledged");

@@ -20,12 +20,32 @@ use tracing::Instrument;
 use crate::handlers::{self, AppState};
 
 pub fn router(state: Arc<AppState>) -> Router {
+    let role = state.config.role;
+    let data = if role.serves_data_api() {
+        post(kinesis)
+    } else {
+        post(not_a_data_plane)
+    };
     Router::new()
-        .route("/", post(kinesis))
+        .route("/", data)
         .route("/health", get(health))
-        .merge(crate::admin::router(state.clone()))
+        .merge(crate::admin::router(state.clone(), role))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The control plane's answer to a Kinesis or KMS request: they are served by the
+/// data planes (the endpoint clients are given).
+async fn not_a_data_plane() -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    error_response(
+        Format::Json,
+        &id,
+        &ApiError::new(
+            ErrorCode::UnknownOperation,
+            "This is a Sluice control plane: send Kinesis and KMS requests to a data plane.",
+        ),
+    )
 }
 
 async fn health() -> impl IntoResponse {

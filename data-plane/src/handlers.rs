@@ -22,13 +22,13 @@ use crate::auth::{Authenticator, Caller};
 use crate::authz::Resource;
 use crate::commit::{Committer, PendingRecord};
 use crate::iterator::{IteratorKey, ShardPosition};
+use crate::objects::ObjectStore;
 use crate::reader;
-use crate::segment::SegmentStore;
 
 pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
-    pub store: Arc<SegmentStore>,
+    pub store: Arc<ObjectStore>,
     /// The data keys chunks are sealed and opened with.
     pub keyring: Arc<crate::keyring::Keyring>,
     pub committer: Committer,

@@ -1,21 +1,22 @@
 //! The retention janitor: deletes the catalog rows of chunks whose records have all
-//! outlived their stream's retention period, then the segment files no row names any
-//! more. Reads already skip expired records, so TRIM_HORIZON moves as time passes
-//! whether or not the janitor has run; the janitor gives the space back.
+//! outlived their stream's retention period, then the objects (segment files, or S3
+//! objects) no row names any more. Reads already skip expired records, so TRIM_HORIZON
+//! moves as time passes whether or not the janitor has run; the janitor gives the space
+//! back.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::{Catalog, CatalogError};
 
-use crate::segment::SegmentStore;
+use crate::objects::ObjectStore;
 
 /// How often the janitor runs.
 pub const JANITOR_INTERVAL: Duration = Duration::from_secs(60);
 /// Chunk rows one pass deletes at most.
 const EXPIRED_ROWS_PER_PASS: i64 = 10_000;
-/// A segment file is deleted only this long after it was last written: a flush may
-/// have appended to it and not yet committed the rows that name it.
+/// An object is deleted only this long after it was last written: a flush may have
+/// written it and not yet committed the rows that name it.
 pub const SEGMENT_GRACE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,22 +28,18 @@ pub struct Swept {
 /// One pass at `now_ms`.
 pub async fn sweep(
     catalog: &Catalog,
-    store: &Arc<SegmentStore>,
+    store: &Arc<ObjectStore>,
     now_ms: i64,
     grace: Duration,
 ) -> Result<Swept, CatalogError> {
     let expired_rows = catalog.expire_chunks(now_ms, EXPIRED_ROWS_PER_PASS).await?;
     let referenced = catalog.referenced_objects().await?;
-    let store = store.clone();
-    let deleted =
-        tokio::task::spawn_blocking(move || store.delete_unreferenced(&referenced, grace))
-            .await
-            .map_err(|e| CatalogError::Corrupt {
-                what: format!("the segment sweep panicked: {e}"),
-            })?
-            .map_err(|e| CatalogError::Corrupt {
-                what: format!("deleting unreferenced segments: {e}"),
-            })?;
+    let deleted = store
+        .delete_unreferenced(referenced, grace)
+        .await
+        .map_err(|e| CatalogError::Corrupt {
+            what: format!("deleting unreferenced objects: {e}"),
+        })?;
     if expired_rows > 0 || !deleted.is_empty() {
         tracing::info!(
             expired_rows,

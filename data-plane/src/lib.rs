@@ -21,6 +21,7 @@ pub mod janitor;
 pub mod keyring;
 pub mod kms_api;
 pub mod metrics;
+pub mod objects;
 pub mod reader;
 pub mod segment;
 pub mod sigv4;
@@ -43,6 +44,7 @@ use crate::commit::Committer;
 use crate::handlers::{AppState, StreamCache};
 use crate::iterator::IteratorKey;
 use crate::keyring::Keyring;
+use crate::objects::{ObjectStore, ObjectStoreConfig, S3Store};
 use crate::segment::SegmentStore;
 use crate::tls::{TlsError, TlsSource};
 
@@ -56,9 +58,48 @@ impl std::fmt::Debug for SecretText {
     }
 }
 
+/// What one process serves and which periodic passes it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `sluice serve`: everything in one process.
+    All,
+    /// `sluice control-plane`: the admin API (`/admin/v1`), `/health` and `/metrics`;
+    /// bootstraps the administering tenant; runs the KMS key sweep, the stream state
+    /// sweep and the retention janitor. Kinesis and KMS requests are refused: they go
+    /// to a data plane.
+    ControlPlane,
+    /// `sluice data-plane`: the Kinesis and KMS APIs, `/health` and `/metrics`; keeps
+    /// nothing of its own (catalog and object store are shared), so any number serve
+    /// any stream. Runs the stream state sweep only.
+    DataPlane,
+}
+
+impl Role {
+    /// Serves `POST /` (Kinesis and KMS).
+    pub fn serves_data_api(self) -> bool {
+        matches!(self, Role::All | Role::DataPlane)
+    }
+
+    /// Serves `/admin/v1`.
+    pub fn serves_admin_api(self) -> bool {
+        matches!(self, Role::All | Role::ControlPlane)
+    }
+
+    /// Bootstraps the administering tenant and runs the passes that need to run in one
+    /// place only in the normal course (the key sweep, the janitor). They are safe in
+    /// several (the catalog's UPDATEs and DELETEs decide), but each data plane running
+    /// them would only multiply the work: a janitor pass lists the whole bucket.
+    pub fn runs_control_passes(self) -> bool {
+        matches!(self, Role::All | Role::ControlPlane)
+    }
+}
+
 /// What a server needs to know; validated by the CLI before it gets here.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub role: Role,
+    /// Segment files under `DATA_DIR/objects`, or an S3-compatible bucket.
+    pub object_store: ObjectStoreConfig,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     /// `None`: SQLite at `DATA_DIR/catalog.db`.
@@ -72,6 +113,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `None`: `DATA_DIR/root.key`, made on first start.
     pub root_key_file: Option<PathBuf>,
+    /// An AWS shared-credentials file whose `[default]` key the bootstrap admin gets
+    /// when it has none (instead of a random key written to `DATA_DIR/credentials`).
+    pub bootstrap_credentials_file: Option<PathBuf>,
     /// The root key itself, 64 hex characters (from `SLUICE_ROOT_KEY`); when set, no
     /// file is read or made.
     pub root_key_hex: Option<SecretText>,
@@ -111,7 +155,13 @@ pub enum StartError {
     Authz(#[from] crate::authz::AuthzError),
     #[error("loading the root key")]
     RootKey(#[from] control_plane::rootkey::RootKeyError),
-    #[error("writing the bootstrap credentials to {path}")]
+    #[error("opening the object store ({what})")]
+    ObjectStore {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading or writing the bootstrap credentials file {path}")]
     Credentials {
         path: PathBuf,
         #[source]
@@ -213,7 +263,22 @@ impl Server {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        if let Some(key) = catalog.bootstrap(&root, &config.account_id, now_ms).await? {
+        let given = match &config.bootstrap_credentials_file {
+            Some(path) if config.role.runs_control_passes() => {
+                Some(identity::read_credentials_file(path).map_err(|source| {
+                    StartError::Credentials {
+                        path: path.clone(),
+                        source,
+                    }
+                })?)
+            }
+            _ => None,
+        };
+        if config.role.runs_control_passes()
+            && let Some(key) = catalog
+                .bootstrap_with(&root, &config.account_id, given.as_ref(), now_ms)
+                .await?
+        {
             identity::write_credentials_file(&credentials_path, &key).map_err(|source| {
                 StartError::Credentials {
                     path: credentials_path.clone(),
@@ -228,12 +293,29 @@ impl Server {
             config.region.clone(),
             config.clock_skew,
         ));
-        let store = Arc::new(SegmentStore::open(&dir.join("objects")).map_err(|source| {
-            StartError::DataDir {
-                path: dir.join("objects"),
-                source,
+        let store = Arc::new(match &config.object_store {
+            ObjectStoreConfig::Local => {
+                ObjectStore::Local(SegmentStore::open(&dir.join("objects")).map_err(|source| {
+                    StartError::DataDir {
+                        path: dir.join("objects"),
+                        source,
+                    }
+                })?)
             }
-        })?);
+            ObjectStoreConfig::S3(s3) => {
+                let what = format!("S3 bucket {:?}", s3.bucket);
+                let store = S3Store::open(s3).map_err(|source| StartError::ObjectStore {
+                    what: what.clone(),
+                    source,
+                })?;
+                // Fail at start, not on the first write, when the bucket is unreachable.
+                store
+                    .check()
+                    .await
+                    .map_err(|source| StartError::ObjectStore { what, source })?;
+                ObjectStore::S3(store)
+            }
+        });
         #[cfg(feature = "bench-noop-sealer")]
         tracing::warn!(
             "built with bench-noop-sealer: chunks are NOT encrypted at rest; benchmarks only"
@@ -323,10 +405,15 @@ impl Server {
         });
         // Background passes, each holding the state until it is aborted below.
         let state = &self.state;
-        let sweeper = every(state, kms_api::KEY_SWEEP_INTERVAL, |s, _| async move {
-            kms_api::sweep_keys(&s).await;
+        let control = state.config.role.runs_control_passes();
+        let sweeper = control.then(|| {
+            every(state, kms_api::KEY_SWEEP_INTERVAL, |s, _| async move {
+                kms_api::sweep_keys(&s).await;
+            })
         });
-        // Streams leave CREATING, UPDATING and DELETING when their while runs out.
+        // Streams leave CREATING, UPDATING and DELETING when their while runs out. Every
+        // process runs it (the catalog's UPDATE decides which one changes a stream), so
+        // transitions keep their time while any process is up.
         let lifecycle = every(state, STREAM_STATE_SWEEP_INTERVAL, |s, now| async move {
             match s
                 .catalog
@@ -342,22 +429,28 @@ impl Server {
             }
         });
         // The retention janitor gives back the space of expired records.
-        let janitor = every(state, janitor::JANITOR_INTERVAL, |s, now| async move {
-            if let Err(e) = janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
-            {
-                tracing::error!(error = %e, "the retention janitor failed");
-            }
-        });
-        // ON_DEMAND streams split hot shards and merge cold ones.
-        let scaler = every(
-            state,
-            state.config.on_demand.interval(),
-            |s, now| async move {
-                if let Err(e) = autoscale::pass(&s, now).await {
-                    tracing::error!(error = %e, "on-demand scaling failed");
+        let janitor = control.then(|| {
+            every(state, janitor::JANITOR_INTERVAL, |s, now| async move {
+                if let Err(e) =
+                    janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
+                {
+                    tracing::error!(error = %e, "the retention janitor failed");
                 }
-            },
-        );
+            })
+        });
+        // ON_DEMAND streams split hot shards and merge cold ones (safe in several
+        // processes: each step is a reshard that re-reads the stream's shards).
+        let scaler = control.then(|| {
+            every(
+                state,
+                state.config.on_demand.interval(),
+                |s, now| async move {
+                    if let Err(e) = autoscale::pass(&s, now).await {
+                        tracing::error!(error = %e, "on-demand scaling failed");
+                    }
+                },
+            )
+        });
         let router = gateway::router(self.state);
         let served = axum_server::from_tcp_rustls(
             self.listener,
@@ -370,14 +463,13 @@ impl Server {
         .await;
         // The sweep holds the state (and a Committer): stop it before the writer
         // drains. A pass cut short commits nothing it had not finished.
-        sweeper.abort();
-        let _ = sweeper.await;
-        lifecycle.abort();
-        let _ = lifecycle.await;
-        janitor.abort();
-        let _ = janitor.await;
-        scaler.abort();
-        let _ = scaler.await;
+        for pass in [sweeper, Some(lifecycle), janitor, scaler]
+            .into_iter()
+            .flatten()
+        {
+            pass.abort();
+            let _ = pass.await;
+        }
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

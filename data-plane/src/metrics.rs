@@ -101,7 +101,7 @@ fn describe() {
     describe_histogram!(
         "sluice_object_store_duration_seconds",
         Unit::Seconds,
-        "Object-store operations (a durable append of a flush; a chunk read)."
+        "Object-store operations (op=append: a flush made durable, a local append or an S3 PUT; op=read: a chunk read, a ranged GET on S3)."
     );
     describe_histogram!(
         "sluice_catalog_duration_seconds",

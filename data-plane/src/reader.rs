@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use control_plane::Catalog;
 use kms::{DataKey, DataKeyId};
 use protocol::ApiError;
@@ -14,7 +13,7 @@ use sqlx::Row;
 
 use crate::chunk::{self, ChunkPlace, ExpectedChunk, RecordOut};
 use crate::keyring::{Keyring, KeyringError};
-use crate::segment::SegmentStore;
+use crate::objects::ObjectStore;
 
 /// Chunk rows fetched per catalog round trip.
 const CHUNKS_PER_QUERY: i64 = 64;
@@ -108,7 +107,7 @@ struct ChunkRow {
 #[allow(clippy::too_many_arguments)]
 pub async fn read_shard(
     catalog: &Catalog,
-    store: &Arc<SegmentStore>,
+    store: &Arc<ObjectStore>,
     keyring: &Keyring,
     account_id: &str,
     stream_id: i64,
@@ -259,7 +258,7 @@ async fn data_keys(
 /// the records loaded cover `limit` and `bytes_max`.
 #[allow(clippy::too_many_arguments)]
 async fn load_chunks(
-    store: &Arc<SegmentStore>,
+    store: &Arc<ObjectStore>,
     rows: &[ChunkRow],
     keys: HashMap<DataKeyId, Arc<DataKey>>,
     account_id: &str,
@@ -282,53 +281,50 @@ async fn load_chunks(
             )
         })
         .collect();
-    let store = store.clone();
-    let account_id = account_id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(wanted.len());
-        let mut records = 0usize;
-        let mut bytes = 0usize;
-        for (object_key, offset, length, first, last, data_key_id) in wanted {
-            if records >= limit || bytes >= bytes_max {
-                break;
-            }
-            let read_started = std::time::Instant::now();
-            let raw = store.read(&object_key, offset as u64, length as usize);
-            metrics::histogram!("sluice_object_store_duration_seconds", "op" => "read")
-                .record(read_started.elapsed().as_secs_f64());
-            let raw = raw.map_err(|source| ReadError::Object {
-                object_key: object_key.clone(),
-                offset,
-                source,
-            })?;
-            bytes += raw.len();
-            let expected = ExpectedChunk {
-                stream_id,
-                shard_ordinal,
-                // A row with last < first is corrupt; u32::MAX never matches a chunk.
-                record_count: last
-                    .checked_sub(first)
-                    .and_then(|n| u32::try_from(n + 1).ok())
-                    .unwrap_or(u32::MAX),
-                data_key_id,
-                place: ChunkPlace {
-                    account_id: &account_id,
-                    object_key: &object_key,
-                    byte_offset: offset as u64,
-                },
-            };
-            let key = data_key_id.and_then(|id| keys.get(&id)).map(|k| &**k);
-            let decoded = chunk::decode(Bytes::from(raw), &expected, key).map_err(|source| {
-                ReadError::Chunk {
-                    object_key: object_key.clone(),
-                    offset,
-                    source,
-                }
-            })?;
-            records += decoded.len();
-            out.push(decoded);
+    // Chunks are fetched one after another (each read may stop the loop); opening a
+    // chunk is AES-GCM at gigabytes a second over at most a few MiB, so it runs here.
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut records = 0usize;
+    let mut bytes = 0usize;
+    for (object_key, offset, length, first, last, data_key_id) in wanted {
+        if records >= limit || bytes >= bytes_max {
+            break;
         }
-        Ok(out)
-    })
-    .await?
+        let read_started = std::time::Instant::now();
+        let raw = store
+            .read(&object_key, offset as u64, length as usize)
+            .await;
+        metrics::histogram!("sluice_object_store_duration_seconds", "op" => "read")
+            .record(read_started.elapsed().as_secs_f64());
+        let raw = raw.map_err(|source| ReadError::Object {
+            object_key: object_key.clone(),
+            offset,
+            source,
+        })?;
+        bytes += raw.len();
+        let expected = ExpectedChunk {
+            stream_id,
+            shard_ordinal,
+            // A row with last < first is corrupt; u32::MAX never matches a chunk.
+            record_count: last
+                .checked_sub(first)
+                .and_then(|n| u32::try_from(n + 1).ok())
+                .unwrap_or(u32::MAX),
+            data_key_id,
+            place: ChunkPlace {
+                account_id,
+                object_key: &object_key,
+                byte_offset: offset as u64,
+            },
+        };
+        let key = data_key_id.and_then(|id| keys.get(&id)).map(|k| &**k);
+        let decoded = chunk::decode(raw, &expected, key).map_err(|source| ReadError::Chunk {
+            object_key: object_key.clone(),
+            offset,
+            source,
+        })?;
+        records += decoded.len();
+        out.push(decoded);
+    }
+    Ok(out)
 }

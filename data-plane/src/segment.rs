@@ -18,7 +18,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const SEGMENT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Read handles kept open at most.
 const READ_HANDLES_MAX: usize = 256;
-const SEGMENT_PREFIX: &str = "segments/";
+/// Every object key starts with this (both stores).
+pub const SEGMENT_PREFIX: &str = "segments/";
+
+/// Checks that `key` is one of ours (`segments/<hex>-<hex>.seg`) and returns its name
+/// under the prefix.
+// INVARIANT: keys come from the catalog; refusing anything else means a corrupt row
+// cannot name a path outside the store, or another object in a shared bucket.
+pub fn check_key(key: &str) -> io::Result<&str> {
+    key.strip_prefix(SEGMENT_PREFIX)
+        .filter(|n| {
+            n.strip_suffix(".seg").is_some_and(|stem| {
+                !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+            })
+        })
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad object key {key:?}"),
+            )
+        })
+}
 
 #[derive(Debug)]
 struct ActiveSegment {
@@ -45,21 +65,7 @@ impl SegmentStore {
     }
 
     fn path_of(&self, key: &str) -> io::Result<PathBuf> {
-        // INVARIANT: keys are ours (segments/<hex>-<hex>.seg); refuse anything else so a
-        // corrupt catalog row cannot name a path outside the store.
-        let name = key
-            .strip_prefix(SEGMENT_PREFIX)
-            .filter(|n| {
-                n.strip_suffix(".seg").is_some_and(|stem| {
-                    !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-                })
-            })
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad object key {key:?}"),
-                )
-            })?;
+        let name = check_key(key)?;
         Ok(self.root.join(SEGMENT_PREFIX).join(name))
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use control_plane::rootkey::RootKey;
 use data_plane::commit::{Committer, PendingRecord};
 use data_plane::keyring::Keyring;
+use data_plane::objects::ObjectStore;
 use data_plane::reader::read_shard;
 use data_plane::segment::SegmentStore;
 
@@ -55,7 +56,7 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
             .await
             .unwrap();
         // An earlier process wrote the old records into its segment...
-        let old_store = Arc::new(SegmentStore::open(&objects).unwrap());
+        let old_store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
         let (committer, writer) = Committer::spawn(catalog.clone(), old_store, keys.clone());
         for r in committer
             .append(stream.id, "aging", "000000000000", records("old", 5))
@@ -67,7 +68,7 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         drop(committer);
         writer.await.unwrap();
         // ...and this one writes the new records into a segment of its own.
-        let store = Arc::new(SegmentStore::open(&objects).unwrap());
+        let store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
         let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
         for r in committer
             .append(stream.id, "aging", "000000000000", records("new", 3))

@@ -10,6 +10,7 @@ use control_plane::Catalog;
 use control_plane::rootkey::RootKey;
 use data_plane::commit::{Committer, PendingRecord};
 use data_plane::keyring::Keyring;
+use data_plane::objects::ObjectStore;
 use data_plane::reader::read_shard;
 use data_plane::segment::SegmentStore;
 
@@ -30,7 +31,9 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
         .into_iter()
         .enumerate()
     {
-        let store = Arc::new(SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap());
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap(),
+        ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("log", 3))
             .await
@@ -124,7 +127,9 @@ async fn a_deleted_stream_takes_no_writes() {
     let catalog = Catalog::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
         .await
         .unwrap();
-    let store = Arc::new(SegmentStore::open(&dir.path().join("objects")).unwrap());
+    let store = Arc::new(ObjectStore::Local(
+        SegmentStore::open(&dir.path().join("objects")).unwrap(),
+    ));
     let stream = catalog
         .create_stream(&control_plane::testing::provisioned_stream("gone", 1))
         .await

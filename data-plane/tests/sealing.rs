@@ -13,6 +13,7 @@ use control_plane::streams::NewStream;
 use control_plane::{Catalog, StreamMode};
 use data_plane::commit::{Committer, PendingRecord};
 use data_plane::keyring::Keyring;
+use data_plane::objects::ObjectStore;
 use data_plane::reader::{ReadError, read_shard};
 use data_plane::segment::SegmentStore;
 use kms::RotationPolicy;
@@ -44,7 +45,7 @@ async fn make_stream(catalog: &Catalog, name: &str, shards: u32) -> i64 {
 /// Every record of the shard, read in pages through a fresh keyring (no cached keys).
 async fn read_all(
     catalog: &Catalog,
-    store: &Arc<SegmentStore>,
+    store: &Arc<ObjectStore>,
     keyring: &Keyring,
     account: &str,
     stream_id: i64,
@@ -100,7 +101,9 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
         .into_iter()
         .enumerate()
     {
-        let store = Arc::new(SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap());
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap(),
+        ));
         let stream_id = make_stream(&catalog, "rot", 3).await;
         // Three seals a key: many rotations in a short run.
         let keyring = Arc::new(Keyring::new(
@@ -237,7 +240,7 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
         .enumerate()
     {
         let objects = dir.path().join(format!("objects-{n}"));
-        let store = Arc::new(SegmentStore::open(&objects).unwrap());
+        let store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
         let stream_id = make_stream(&catalog, "tamper", 2).await;
         let other_stream = make_stream(&catalog, "other", 2).await;
         // One seal a key: every chunk under its own key.
@@ -424,7 +427,9 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
         .into_iter()
         .enumerate()
     {
-        let store = Arc::new(SegmentStore::open(&dir.path().join(format!("keys-{n}"))).unwrap());
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&dir.path().join(format!("keys-{n}"))).unwrap(),
+        ));
         let root = root();
         let a = make_stream(&catalog, "under-tenant-key", 1).await;
         let b = make_stream(&catalog, "under-default-key", 1).await;

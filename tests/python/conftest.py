@@ -17,7 +17,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import PostgresDatabase, SluiceServer, psql, sluice_bin, unique_name  # noqa: E402
+from harness import (  # noqa: E402
+    MotoServer,
+    PostgresDatabase,
+    SluiceServer,
+    SplitDeployment,
+    psql,
+    sluice_bin,
+    unique_name,
+)
 
 PG_ENV = "SLUICE_TEST_POSTGRES_URL"
 
@@ -36,6 +44,26 @@ def binary() -> Path:
 
 
 _pg_checked: dict[str, str | None] = {}
+
+
+def require_postgres(reason: str = "") -> str:
+    """The Postgres admin URL; skips (or, under CI, fails) when there is none."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} not set{reason}")
+    if url not in _pg_checked:
+        try:
+            r = psql(url, "SELECT 1", timeout=15)
+            _pg_checked[url] = None if r.returncode == 0 else (r.stderr.strip() or f"psql exit {r.returncode}")
+        except (OSError, Exception) as e:  # psql missing or hung
+            _pg_checked[url] = repr(e)
+    err = _pg_checked[url]
+    if err is not None:
+        msg = f"{PG_ENV} is set but Postgres is unreachable: {err}"
+        if _in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    return url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -158,3 +186,49 @@ def new_stream(kinesis, request):
         return create_stream(client or kinesis, shards=shards, prefix=prefix)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def split_postgres() -> str:
+    return require_postgres(": the split deployment (control and data planes) needs Postgres")
+
+
+@pytest.fixture(scope="module")
+def moto(split_postgres):
+    """An S3-compatible server (moto_server) with one bucket, for the split deployment."""
+    srv = MotoServer(bucket=unique_name("sluice").lower())
+    try:
+        srv.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def make_split(binary, split_postgres, moto):
+    """make_split(data_planes=3) -> a started SplitDeployment on a fresh Postgres
+    database and the module's moto bucket; every process is stopped at teardown.
+    Skips without SLUICE_TEST_POSTGRES_URL (the split deployment needs Postgres)."""
+    admin_url = split_postgres
+    made: list[SplitDeployment] = []
+
+    def make(data_planes: int = 3, bootstrap_credentials: Path | None = None, **env: str) -> SplitDeployment:
+        dep = SplitDeployment(binary, admin_url, moto, data_planes=data_planes, extra_env=env,
+                              bootstrap_credentials=bootstrap_credentials)
+        made.append(dep)
+        return dep.start()
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for dep in made:
+            try:
+                dep.close()
+            except Exception as e:  # noqa: BLE001 - keep closing the others
+                errors.append(e)
+        if errors:
+            raise errors[0]

@@ -141,8 +141,12 @@ class SluiceServer:
 
     def __init__(self, binary: Path, backend: str = "sqlite", database_url: str | None = None,
                  extra_args: list[str] | None = None, name: str = "sluice",
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, subcommand: str = "serve"):
         self.binary = Path(binary)
+        self.subcommand = subcommand
+        # Where credentials() reads the bootstrap admin's key (a data plane has none of
+        # its own: the control plane wrote it).
+        self.credentials_source: Path | None = None
         self.backend = backend
         self.database_url = database_url
         self.extra_args = list(extra_args or [])
@@ -161,7 +165,7 @@ class SluiceServer:
 
     def command(self) -> list[str]:
         # The database URL goes by environment (SLUICE_DATABASE_URL), not argv: it may carry a password.
-        cmd = [str(self.binary), "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0"]
+        cmd = [str(self.binary), self.subcommand, "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0"]
         return cmd + self.extra_args
 
     def start(self) -> "SluiceServer":
@@ -239,7 +243,7 @@ class SluiceServer:
 
     @property
     def credentials_file(self) -> Path:
-        return self.data_dir / "credentials"
+        return self.credentials_source or self.data_dir / "credentials"
 
     def credentials(self) -> tuple[str, str]:
         """The bootstrap admin's access key pair, from DATA_DIR/credentials."""
@@ -406,6 +410,173 @@ class SluiceServer:
 
     def json_call(self, operation: str, payload: dict, **kw: Any) -> "RawResponse":
         return self.raw(operation, json.dumps(payload).encode(), JSON_CT, **kw)
+
+
+# ---------------------------------------------------------------------------
+# An S3-compatible object store (moto_server) and the split deployment
+# ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoServer:
+    """`moto_server` on 127.0.0.1 with one bucket: a real S3-compatible HTTP server
+    (not a mock of the client library), started and stopped by PID."""
+
+    ACCESS_KEY = "moto-test-key"
+    SECRET_KEY = "moto-test-secret"
+
+    def __init__(self, bucket: str = "sluice-test"):
+        self.bucket = bucket
+        self.tmp_root = Path(tempfile.mkdtemp(prefix="moto-"))
+        self.log_path = self.tmp_root / "moto.log"
+        self.proc: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+
+    @staticmethod
+    def binary() -> Path | None:
+        import sys
+
+        beside = Path(sys.executable).parent / "moto_server"
+        if beside.is_file():
+            return beside
+        found = shutil.which("moto_server")
+        return Path(found) if found else None
+
+    def start(self) -> "MotoServer":
+        binary = self.binary()
+        if binary is None:
+            raise RuntimeError("moto_server not found: pip install 'moto[server]' (tests/python/requirements.txt)")
+        for _ in range(5):
+            port = free_port()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            with _LIVE_LOCK:
+                _LIVE[self.proc.pid] = self.proc
+            self.endpoint = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    self.s3().create_bucket(Bucket=self.bucket)
+                    return self
+                except Exception:  # noqa: BLE001 - not listening yet
+                    time.sleep(0.2)
+            self.stop()  # the port was taken meanwhile, or it did not come up: try again
+        raise RuntimeError(f"moto_server did not start\n{self.log_path.read_text(errors='replace')[-2000:]}")
+
+    def s3(self):
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=self.ACCESS_KEY, aws_secret_access_key=self.SECRET_KEY,
+            config=botocore.config.Config(s3={"addressing_style": "path"}))
+
+    def keys(self, prefix: str = "segments/") -> list[str]:
+        out = []
+        for page in self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            out.extend(o["Key"] for o in page.get("Contents", []))
+        return out
+
+    def env(self) -> dict[str, str]:
+        """The settings a control or data plane takes to reach this bucket."""
+        return {
+            "SLUICE_S3_ENDPOINT": self.endpoint or "",
+            "SLUICE_S3_BUCKET": self.bucket,
+            "SLUICE_S3_REGION": REGION,
+            "SLUICE_S3_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "SLUICE_S3_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "SLUICE_S3_PATH_STYLE": "true",
+        }
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+            with _LIVE_LOCK:
+                _LIVE.pop(self.proc.pid, None)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+
+class SplitDeployment:
+    """`sluice migrate`, one `sluice control-plane` and N `sluice data-plane` processes
+    on port 0, sharing one fresh Postgres database, one root key and one moto bucket.
+    The control plane makes the CA and certificate; the data planes serve the same one,
+    and every client reads the bootstrap admin's key from the control plane's data dir."""
+
+    def __init__(self, binary: Path, admin_url: str, moto: MotoServer, data_planes: int = 3,
+                 extra_env: dict[str, str] | None = None, bootstrap_credentials: Path | None = None):
+        self.binary = Path(binary)
+        self.database = PostgresDatabase(admin_url)
+        self.moto = moto
+        self.root_key = os.urandom(32).hex()
+        self.extra_env = dict(extra_env or {})
+        self.data_plane_count = data_planes
+        # An operator's credentials file the control plane gives the bootstrap admin
+        # (SLUICE_BOOTSTRAP_CREDENTIALS_FILE) instead of writing a random key.
+        self.bootstrap_credentials = bootstrap_credentials
+        self.control: SluiceServer | None = None
+        self.data: list[SluiceServer] = []
+
+    def env(self) -> dict[str, str]:
+        env = {"SLUICE_ROOT_KEY": self.root_key, **self.moto.env()}
+        env.update(self.extra_env)
+        return env
+
+    def migrate(self) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env["SLUICE_DATABASE_URL"] = self.database.url
+        return subprocess.run([str(self.binary), "migrate"], capture_output=True, text=True,
+                              timeout=120, env=env, stdin=subprocess.DEVNULL)
+
+    def start(self) -> "SplitDeployment":
+        r = self.migrate()
+        if r.returncode != 0:
+            raise RuntimeError(f"sluice migrate failed ({r.returncode}): {r.stderr[-2000:]}")
+        control_env = self.env()
+        if self.bootstrap_credentials is not None:
+            control_env["SLUICE_BOOTSTRAP_CREDENTIALS_FILE"] = str(self.bootstrap_credentials)
+        self.control = SluiceServer(self.binary, backend="postgres", database_url=self.database.url,
+                                    name="sluice-control", extra_env=control_env,
+                                    subcommand="control-plane")
+        self.control.credentials_source = self.bootstrap_credentials
+        self.control.start()
+        tls = self.control.data_dir / "tls"
+        for i in range(self.data_plane_count):
+            srv = SluiceServer(self.binary, backend="postgres", database_url=self.database.url,
+                               name=f"sluice-data{i}", extra_env=self.env(), subcommand="data-plane",
+                               extra_args=["--tls-cert", str(tls / "server.pem"),
+                                           "--tls-key", str(tls / "server-key.pem")])
+            srv.credentials_source = self.control.credentials_file
+            self.data.append(srv)
+            srv.start()
+            srv.ca = self.control.ca
+        return self
+
+    def close(self) -> None:
+        errors = []
+        for srv in [*self.data, *([self.control] if self.control else [])]:
+            try:
+                srv.close()
+            except Exception as e:  # keep closing the others
+                errors.append(e)
+        try:
+            self.database.close()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        if errors:
+            raise errors[0]
 
 
 class RawResponse:
