@@ -167,7 +167,9 @@ async fn a_deleted_stream_takes_no_writes() {
 async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     for catalog in control_plane::testing::catalogs(dir.path()).await {
-        let store = Arc::new(SegmentStore::open(&dir.path().join("objects")).unwrap());
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&dir.path().join("objects")).unwrap(),
+        ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("split", 1))
             .await

@@ -159,6 +159,7 @@ async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
         let records = (0..4)
             .map(|i| PendingRecord {
                 shard_ordinal: 0,
+                hash_key: protocol::hash::HashKey(0),
                 partition_key: "k".into(),
                 data: format!("b{batch}-{i}").into_bytes().into(),
             })
