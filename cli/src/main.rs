@@ -144,6 +144,11 @@ struct ServeArgs {
     /// GetRecords calls a shard serves per second (Kinesis: 5); 0 turns the limit off.
     #[arg(long, env = "SLUICE_SHARD_READ_CALLS_PER_SECOND", default_value_t = 5)]
     shard_read_calls_per_second: u64,
+    /// Whether PutRecord(s) also draw on per-shard budgets kept in the catalog, so that
+    /// the write limits hold across every process sharing it (true or false). Default:
+    /// true with a Postgres catalog, false with SQLite (one process: in-memory limits).
+    #[arg(long, env = "SLUICE_SHARED_THROUGHPUT_LIMITS")]
+    shared_throughput_limits: Option<bool>,
     /// A JSON price list for usage reports ({"currency", "shard_hour",
     /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
     /// Default: AWS's published us-east-1 prices.
@@ -227,6 +232,7 @@ impl ServeArgs {
                 read_bytes: self.shard_read_bytes_per_second,
                 read_calls: self.shard_read_calls_per_second,
             },
+            shared_throughput_limits: self.shared_throughput_limits,
             prices,
             root_key_hex,
             data_dir: self.data_dir,

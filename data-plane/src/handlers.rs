@@ -868,7 +868,12 @@ async fn put_record(
     )?;
     let shard = record.shard_ordinal;
     let bytes = (record.data.len() + record.partition_key.len()) as u64;
-    if !state.throttle.admit_write(stream.id, shard, bytes) {
+    if !state
+        .throttle
+        .admit_write(stream.id, shard, bytes)
+        .await
+        .map_err(api)?
+    {
         return Err(crate::throttle::exceeded(
             &stream.name,
             &caller.account_id,
@@ -956,15 +961,17 @@ async fn put_records(
     let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
     // Records over their shard's limit fail alone, with Kinesis's per-record error;
     // the rest are appended.
-    let admitted: Vec<bool> = records
-        .iter()
-        .map(|r| {
-            let bytes = (r.data.len() + r.partition_key.len()) as u64;
+    let mut admitted = Vec::with_capacity(records.len());
+    for r in &records {
+        let bytes = (r.data.len() + r.partition_key.len()) as u64;
+        admitted.push(
             state
                 .throttle
                 .admit_write(stream.id, r.shard_ordinal, bytes)
-        })
-        .collect();
+                .await
+                .map_err(api)?,
+        );
+    }
     let to_append: Vec<PendingRecord> = records
         .into_iter()
         .zip(&admitted)

@@ -76,6 +76,9 @@ pub struct Config {
     pub stream_transition_ms: u64,
     /// Per-shard throughput limits (Kinesis's by default).
     pub shard_limits: throttle::ShardLimits,
+    /// Whether writes also draw on per-shard budgets shared through the catalog, so
+    /// that the limits hold across processes; `None`: when the catalog is Postgres.
+    pub shared_throughput_limits: Option<bool>,
     /// What usage reports charge.
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
@@ -268,7 +271,14 @@ impl Server {
             keyring,
             committer,
             streams: StreamCache::default(),
-            throttle: throttle::Throttle::new(config.shard_limits),
+            throttle: if config
+                .shared_throughput_limits
+                .unwrap_or(catalog.backend() == control_plane::Backend::Postgres)
+            {
+                throttle::Throttle::shared(config.shard_limits, catalog.clone())
+            } else {
+                throttle::Throttle::new(config.shard_limits)
+            },
             grace: config.shutdown_grace,
             body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
             config,
@@ -335,11 +345,15 @@ impl Server {
                 Err(e) => tracing::error!(error = %e, "advancing stream states failed"),
             }
         });
-        // The retention janitor gives back the space of expired records.
+        // The retention janitor gives back the space of expired records (and the shared
+        // write budgets of windows long past).
         let janitor = every(state, janitor::JANITOR_INTERVAL, |s, now| async move {
             if let Err(e) = janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
             {
                 tracing::error!(error = %e, "the retention janitor failed");
+            }
+            if let Err(e) = s.throttle.expire_shared_budgets().await {
+                tracing::error!(error = %e, "expiring shared write budgets failed");
             }
         });
         let router = gateway::router(self.state);
