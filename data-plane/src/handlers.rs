@@ -421,6 +421,7 @@ async fn create_stream(
             tags: &tags,
             now_ms: now_ms(),
             account_shards_max: state.config.account_shards_max,
+            account_on_demand_streams_max: state.config.account_on_demand_streams_max,
             region: &state.config.region,
         })
         .await
@@ -1408,7 +1409,7 @@ async fn describe_limits(
         shard_limit: state.config.account_shards_max,
         open_shard_count: open,
         on_demand_stream_count: on_demand,
-        on_demand_stream_count_limit: limits::ACCOUNT_ON_DEMAND_STREAMS_MAX,
+        on_demand_stream_count_limit: state.config.account_on_demand_streams_max,
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Config {
     pub account_id: String,
     pub iterator_ttl_ms: u64,
     pub account_shards_max: i64,
+    /// On-demand streams an account may have (AWS: 50).
+    pub account_on_demand_streams_max: i64,
     pub shutdown_grace: Duration,
     /// `None`: `DATA_DIR/root.key`, made on first start.
     pub root_key_file: Option<PathBuf>,

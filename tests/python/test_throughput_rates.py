@@ -82,6 +82,7 @@ def keys_by_shard(client, stream: str) -> list[str]:
 
 def assert_limited(accepted: int, sent: int, span: float) -> None:
     rate = accepted / span
+    print(f"accepted {accepted} of {sent} in {span:.2f}s: {rate:.1f}/s against a limit of {RATE}/s")
     assert 0.9 * RATE <= rate <= 1.1 * RATE, f"accepted {accepted} in {span:.2f}s: {rate:.1f}/s"
     # Twice the rate offered, so about half refused.
     assert 0.4 <= (sent - accepted) / sent <= 0.6, f"{sent - accepted} of {sent} refused"
