@@ -119,12 +119,14 @@ impl Leased {
 /// Shards whose leases are kept at once; once reached, those of past windows go.
 const SHARDS_LEASED_MAX: usize = 100_000;
 
+/// What this process leased of one shard, behind a lock that is held across a lease,
+/// so that concurrent writes to a shard wait for one lease instead of each taking one.
+type ShardLease = Arc<tokio::sync::Mutex<Leased>>;
+
 /// The shared write budgets and what this process leased of them.
 struct SharedWrites {
     catalog: Catalog,
-    /// One lock per shard, held across a lease, so that concurrent writes to a shard
-    /// wait for one lease instead of each taking a slice.
-    shards: Mutex<HashMap<(i64, u64), Arc<tokio::sync::Mutex<Leased>>>>,
+    shards: Mutex<HashMap<(i64, u64), ShardLease>>,
 }
 
 pub struct Throttle {
@@ -160,7 +162,7 @@ pub fn exceeded(stream: &str, account: &str, shard_ordinal: u64) -> ApiError {
 }
 
 impl SharedWrites {
-    fn shard(&self, window_s: i64, key: (i64, u64)) -> Arc<tokio::sync::Mutex<Leased>> {
+    fn shard(&self, window_s: i64, key: (i64, u64)) -> ShardLease {
         let mut shards = self.shards.lock().expect("lease lock");
         if shards.len() >= SHARDS_LEASED_MAX && !shards.contains_key(&key) {
             // Leases of past windows are worth nothing; a shard whose lock is held
