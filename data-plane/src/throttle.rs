@@ -177,20 +177,23 @@ impl SharedWrites {
         shards.entry(key).or_default().clone()
     }
 
-    /// Spends `records` and `bytes` (0 where the limit is off) of what this process leased of a shard's budgets for
-    /// `window_s`, leasing more first when too little is in hand; false when the
-    /// window's shared budget cannot cover them (what was leased stays in hand).
+    /// Spends `records` and `bytes` (0 where a limit is off) of what this process
+    /// leased of a shard's budgets for the window `clock` reads (once this shard's lock
+    /// is held, so a write that waited for it spends in the window it is admitted in),
+    /// leasing more first when too little is in hand; false when the window's shared
+    /// budget cannot cover them (what was leased stays in hand).
     async fn take(
         &self,
-        window_s: i64,
+        clock: fn() -> i64,
         stream_id: i64,
         shard: u64,
         l: ShardLimits,
         records: u64,
         bytes: u64,
     ) -> Result<bool, CatalogError> {
-        let entry = self.shard(window_s, (stream_id, shard));
+        let entry = self.shard(clock(), (stream_id, shard));
         let mut leased = entry.lock().await;
+        let window_s = clock();
         leased.enter(window_s);
         let window = |budget| BudgetWindow {
             stream_id,
@@ -287,13 +290,13 @@ impl Throttle {
         shard: u64,
         bytes: u64,
     ) -> Result<bool, CatalogError> {
-        self.admit_write_in(window_now(), stream_id, shard, bytes)
+        self.admit_write_in(window_now, stream_id, shard, bytes)
             .await
     }
 
     async fn admit_write_in(
         &self,
-        window_s: i64,
+        clock: fn() -> i64,
         stream_id: i64,
         shard: u64,
         bytes: u64,
@@ -323,7 +326,7 @@ impl Throttle {
             return Ok(false);
         }
         let admitted = match shared
-            .take(window_s, stream_id, shard, l, need_records, need_bytes)
+            .take(clock, stream_id, shard, l, need_records, need_bytes)
             .await
         {
             Ok(admitted) => admitted,
@@ -404,11 +407,12 @@ mod tests {
         }
     }
 
-    /// Records of `bytes` admitted out of `n` tried on one shard in one window.
-    async fn admitted(t: &Throttle, window_s: i64, shard: u64, n: usize, bytes: u64) -> usize {
+    /// Records of `bytes` admitted out of `n` tried on one shard in the window `clock`
+    /// reads.
+    async fn admitted(t: &Throttle, clock: fn() -> i64, shard: u64, n: usize, bytes: u64) -> usize {
         let mut ok = 0;
         for _ in 0..n {
-            ok += usize::from(t.admit_write_in(window_s, 1, shard, bytes).await.unwrap());
+            ok += usize::from(t.admit_write_in(clock, 1, shard, bytes).await.unwrap());
         }
         ok
     }
@@ -416,7 +420,7 @@ mod tests {
     #[tokio::test]
     async fn writes_are_limited_by_records_and_bytes_per_shard() {
         let t = Throttle::new(limits(10, 1_000_000, 0, 0));
-        assert_eq!(admitted(&t, 0, 0, 25, 10).await, 10);
+        assert_eq!(admitted(&t, || 0, 0, 25, 10).await, 10);
         // Another shard has its own buckets.
         assert!(t.admit_write(1, 1, 10).await.unwrap());
         let t = Throttle::new(limits(0, 1_000, 0, 0));
@@ -477,29 +481,29 @@ mod tests {
             let b = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
             let mut ok = (0, 0);
             for _ in 0..20 {
-                ok.0 += admitted(&a, 1_000, 0, 10, 1).await;
-                ok.1 += admitted(&b, 1_000, 0, 10, 1).await;
+                ok.0 += admitted(&a, || 1_000, 0, 10, 1).await;
+                ok.1 += admitted(&b, || 1_000, 0, 10, 1).await;
             }
             assert_eq!(ok.0 + ok.1, 200, "{ok:?}");
             assert!(ok.0 >= 50 && ok.1 >= 50, "{ok:?}");
             // A neighbour shard is untouched; the next window starts afresh.
-            assert_eq!(admitted(&a, 1_000, 1, 100, 1).await, 100);
-            assert_eq!(admitted(&b, 1_001, 0, 1, 1).await, 1);
+            assert_eq!(admitted(&a, || 1_000, 1, 100, 1).await, 100);
+            assert_eq!(admitted(&b, || 1_001, 0, 1, 1).await, 1);
 
             // A process that stops sending strands at most one slice (13) of a window.
             let c = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
             let d = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
-            assert_eq!(admitted(&c, 2_000, 0, 1, 1).await, 1);
-            assert_eq!(admitted(&d, 2_000, 0, 300, 1).await, 200 - 13);
+            assert_eq!(admitted(&c, || 2_000, 0, 1, 1).await, 1);
+            assert_eq!(admitted(&d, || 2_000, 0, 300, 1).await, 200 - 13);
 
             // Bytes: a large record leases what it lacks; a partial grant stays in hand
             // for a record it covers.
             let e = Throttle::shared(limits(0, 1_000, 0, 0), catalog.clone());
             let f = Throttle::shared(limits(0, 1_000, 0, 0), catalog.clone());
-            assert_eq!(admitted(&e, 3_000, 0, 1, 600).await, 1);
-            assert_eq!(admitted(&f, 3_000, 0, 1, 600).await, 0);
-            assert_eq!(admitted(&f, 3_000, 0, 1, 400).await, 1);
-            assert_eq!(admitted(&e, 3_000, 0, 1, 1).await, 0);
+            assert_eq!(admitted(&e, || 3_000, 0, 1, 600).await, 1);
+            assert_eq!(admitted(&f, || 3_000, 0, 1, 600).await, 0);
+            assert_eq!(admitted(&f, || 3_000, 0, 1, 400).await, 1);
+            assert_eq!(admitted(&e, || 3_000, 0, 1, 1).await, 0);
 
             // Windows long past are deleted.
             a.expire_shared_budgets().await.unwrap();
@@ -513,11 +517,11 @@ mod tests {
         let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
         let a = Throttle::shared(limits(10, 0, 0, 0), catalog.clone());
         let b = Throttle::shared(limits(10, 0, 0, 0), catalog);
-        assert_eq!(admitted(&b, 4_000, 0, 10, 1).await, 10);
+        assert_eq!(admitted(&b, || 4_000, 0, 10, 1).await, 10);
         // a's own bucket is full but the window's shared budget is gone...
-        assert_eq!(admitted(&a, 4_000, 0, 10, 1).await, 0);
+        assert_eq!(admitted(&a, || 4_000, 0, 10, 1).await, 0);
         // ...and a refusal cost a nothing: the next window gets all of a's bucket.
-        assert_eq!(admitted(&a, 4_001, 0, 20, 1).await, 10);
+        assert_eq!(admitted(&a, || 4_001, 0, 20, 1).await, 10);
     }
 
     #[test]
@@ -533,7 +537,7 @@ mod tests {
     #[tokio::test]
     async fn zero_turns_a_limit_off() {
         let t = Throttle::new(limits(0, 0, 0, 0));
-        assert_eq!(admitted(&t, 0, 0, 10_000, 1_000_000).await, 10_000);
+        assert_eq!(admitted(&t, || 0, 0, 10_000, 1_000_000).await, 10_000);
         assert!((0..10_000).all(|_| t.admit_read(1, 0)));
     }
 }
