@@ -94,12 +94,34 @@ pub fn lease_size(rate: u64, need: u64, held: u64) -> u64 {
         .min(rate)
 }
 
+/// What this process holds of one shared budget of a shard, for one window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    tokens: u64,
+    /// A lease got less than it asked, so the window's budget is all leased out: asking
+    /// again before the window ends would cost a round trip and get nothing.
+    spent_out: bool,
+}
+
+impl Held {
+    /// What to lease before `need` can be spent, of a budget of `rate`: `None` when it
+    /// can be spent now, or not before the next window.
+    fn shortfall(self, rate: u64, need: u64) -> Option<u64> {
+        (self.tokens < need && !self.spent_out).then(|| lease_size(rate, need, self.tokens))
+    }
+
+    fn add(&mut self, asked: u64, granted: u64) {
+        self.tokens += granted;
+        self.spent_out |= granted < asked;
+    }
+}
+
 /// What this process holds of one shard's shared write budgets, for one window.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Leased {
     window_s: i64,
-    records: u64,
-    bytes: u64,
+    records: Held,
+    bytes: Held,
 }
 
 impl Leased {
@@ -109,8 +131,7 @@ impl Leased {
         if self.window_s != window_s {
             *self = Leased {
                 window_s,
-                records: 0,
-                bytes: 0,
+                ..Leased::default()
             };
         }
     }
@@ -201,29 +222,28 @@ impl SharedWrites {
             budget,
             window_s,
         };
-        // (A limit that is off asks for 0 and leases nothing.)
-        if leased.records < records {
-            let want = lease_size(l.write_records, records, leased.records);
-            leased.records += self
-                .catalog
-                .lease_write_budget(window(WriteBudget::Records), want, l.write_records)
-                .await?;
-            if leased.records < records {
+        // (A limit that is off needs 0 and leases nothing.)
+        for (budget, rate, need) in [
+            (WriteBudget::Records, l.write_records, records),
+            (WriteBudget::Bytes, l.write_bytes, bytes),
+        ] {
+            let held = match budget {
+                WriteBudget::Records => &mut leased.records,
+                WriteBudget::Bytes => &mut leased.bytes,
+            };
+            if let Some(want) = held.shortfall(rate, need) {
+                let granted = self
+                    .catalog
+                    .lease_write_budget(window(budget), want, rate)
+                    .await?;
+                held.add(want, granted);
+            }
+            if held.tokens < need {
                 return Ok(false);
             }
         }
-        if leased.bytes < bytes {
-            let want = lease_size(l.write_bytes, bytes, leased.bytes);
-            leased.bytes += self
-                .catalog
-                .lease_write_budget(window(WriteBudget::Bytes), want, l.write_bytes)
-                .await?;
-            if leased.bytes < bytes {
-                return Ok(false);
-            }
-        }
-        leased.records -= records;
-        leased.bytes -= bytes;
+        leased.records.tokens -= records;
+        leased.bytes.tokens -= bytes;
         Ok(true)
     }
 }
@@ -452,21 +472,42 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_found_spent_is_not_asked_again_in_its_window() {
+        let mut held = Held::default();
+        assert_eq!(held.shortfall(200, 1), Some(13));
+        held.add(13, 13);
+        assert_eq!(held.shortfall(200, 1), None);
+        held.tokens = 0;
+        // Only 5 were left: the window's budget is gone, no more round trips for it.
+        assert_eq!(held.shortfall(200, 1), Some(13));
+        held.add(13, 5);
+        assert_eq!((held.tokens, held.spent_out), (5, true));
+        held.tokens = 0;
+        assert_eq!(held.shortfall(200, 1), None);
+        // A large record asks for what it lacks.
+        assert_eq!(Held::default().shortfall(1_000, 600), Some(600));
+        assert_eq!(Held::default().shortfall(0, 0), None);
+    }
+
+    #[test]
     fn leftovers_of_a_window_are_dropped_in_the_next() {
-        let mut held = Leased {
-            window_s: 5,
-            records: 7,
-            bytes: 900,
+        let held = Held {
+            tokens: 7,
+            spent_out: true,
         };
-        held.enter(5);
-        assert_eq!((held.records, held.bytes), (7, 900));
-        held.enter(6);
+        let mut leased = Leased {
+            window_s: 5,
+            records: held,
+            bytes: held,
+        };
+        leased.enter(5);
+        assert_eq!((leased.records, leased.bytes), (held, held));
+        leased.enter(6);
         assert_eq!(
-            held,
+            leased,
             Leased {
                 window_s: 6,
-                records: 0,
-                bytes: 0
+                ..Leased::default()
             }
         );
     }
