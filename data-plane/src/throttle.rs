@@ -232,6 +232,8 @@ impl SharedWrites {
                 WriteBudget::Bytes => &mut leased.bytes,
             };
             if let Some(want) = held.shortfall(rate, need) {
+                // A write cancelled here (its caller went away) loses at most this
+                // lease: tokens stranded, never tokens spent twice.
                 let granted = self
                     .catalog
                     .lease_write_budget(window(budget), want, rate)
@@ -345,20 +347,13 @@ impl Throttle {
         if !taken {
             return Ok(false);
         }
-        let admitted = match shared
+        let admitted = shared
             .take(clock, stream_id, shard, l, need_records, need_bytes)
-            .await
-        {
-            Ok(admitted) => admitted,
-            Err(e) => {
-                self.give_back_write(stream_id, shard, need_records, need_bytes);
-                return Err(e);
-            }
-        };
-        if !admitted {
+            .await;
+        if !matches!(admitted, Ok(true)) {
             self.give_back_write(stream_id, shard, need_records, need_bytes);
         }
-        Ok(admitted)
+        admitted
     }
 
     /// Returns a refused record's tokens to this process's buckets.
