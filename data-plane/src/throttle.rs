@@ -234,6 +234,7 @@ impl SharedWrites {
             if let Some(want) = held.shortfall(rate, need) {
                 // A write cancelled here (its caller went away) loses at most this
                 // lease: tokens stranded, never tokens spent twice.
+                metrics::counter!("sluice_shared_budget_leases_total").increment(1);
                 let granted = self
                     .catalog
                     .lease_write_budget(window(budget), want, rate)
@@ -544,6 +545,29 @@ mod tests {
             // Windows long past are deleted.
             a.expire_shared_budgets().await.unwrap();
             assert_eq!(catalog.expire_write_budgets(i64::MAX).await.unwrap(), 0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_in_two_processes_share_one_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in control_plane::testing::catalogs(dir.path()).await {
+            let processes = [
+                Arc::new(Throttle::shared(limits(200, 0, 0, 0), catalog.clone())),
+                Arc::new(Throttle::shared(limits(200, 0, 0, 0), catalog.clone())),
+            ];
+            // 8 writers per process, 50 records each: 800 asked of 200.
+            let writers: Vec<_> = (0..16)
+                .map(|i| {
+                    let t = processes[i % 2].clone();
+                    tokio::spawn(async move { admitted(&t, || 5_000, 0, 50, 1).await })
+                })
+                .collect();
+            let mut total = 0;
+            for w in writers {
+                total += w.await.unwrap();
+            }
+            assert_eq!(total, 200);
         }
     }
 
