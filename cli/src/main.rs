@@ -126,6 +126,9 @@ struct ServeArgs {
     /// Open shards an account may have.
     #[arg(long, env = "SLUICE_ACCOUNT_SHARD_LIMIT", default_value_t = protocol::limits::ACCOUNT_SHARDS_MAX_DEFAULT)]
     account_shard_limit: i64,
+    /// On-demand streams an account may have (AWS's default quota: 50).
+    #[arg(long, env = "SLUICE_ACCOUNT_ON_DEMAND_STREAM_LIMIT", default_value_t = protocol::limits::ACCOUNT_ON_DEMAND_STREAMS_MAX_DEFAULT)]
+    account_on_demand_stream_limit: i64,
     /// The file holding the root key that seals every stored secret; made on first
     /// start when absent. Default: DATA_DIR/root.key. (Or set SLUICE_ROOT_KEY to the
     /// key itself, 64 hex characters, in the environment.)
@@ -168,6 +171,11 @@ struct ServeArgs {
     /// its splits and merges (1..=3600).
     #[arg(long, env = "SLUICE_ON_DEMAND_WINDOW_SECONDS", default_value_t = 60)]
     on_demand_window_seconds: u64,
+    /// Whether PutRecord(s) also draw on per-shard budgets kept in the catalog, so that
+    /// the write limits hold across every process sharing it (true or false). Default:
+    /// true with a Postgres catalog, false with SQLite (one process: in-memory limits).
+    #[arg(long, env = "SLUICE_SHARED_THROUGHPUT_LIMITS")]
+    shared_throughput_limits: Option<bool>,
     /// A JSON price list for usage reports ({"currency", "shard_hour",
     /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
     /// Default: AWS's published us-east-1 prices.
@@ -299,6 +307,12 @@ impl ServeArgs {
                 self.account_shard_limit
             );
         }
+        if self.account_on_demand_stream_limit < 1 {
+            anyhow::bail!(
+                "--account-on-demand-stream-limit / SLUICE_ACCOUNT_ON_DEMAND_STREAM_LIMIT must be at least 1, got {}",
+                self.account_on_demand_stream_limit
+            );
+        }
         if self.clock_skew_seconds == 0 || self.clock_skew_seconds > 900 {
             anyhow::bail!(
                 "--clock-skew-seconds / SLUICE_CLOCK_SKEW_SECONDS must be 1..=900, got {}",
@@ -365,6 +379,7 @@ impl ServeArgs {
                 read_bytes: self.shard_read_bytes_per_second,
                 read_calls: self.shard_read_calls_per_second,
             },
+            shared_throughput_limits: self.shared_throughput_limits,
             prices,
             root_key_hex,
             data_dir: self.data_dir,
@@ -375,6 +390,7 @@ impl ServeArgs {
             account_id: self.account_id,
             iterator_ttl_ms: self.iterator_ttl_seconds * 1000,
             account_shards_max: self.account_shard_limit,
+            account_on_demand_streams_max: self.account_on_demand_stream_limit,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             root_key_file: self.root_key_file,
             bootstrap_credentials_file: self.bootstrap_credentials_file,

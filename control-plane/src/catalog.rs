@@ -52,6 +52,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_stream_states.sql"),
     ),
     (
+        9,
+        "shard write budgets",
+        include_str!("../../migrations/sqlite/0009_shard_write_budgets.sql"),
+    ),
+    (
         10,
         "consumers",
         include_str!("../../migrations/sqlite/0010_consumers.sql"),
@@ -97,6 +102,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "stream states",
         include_str!("../../migrations/postgres/0008_stream_states.sql"),
+    ),
+    (
+        9,
+        "shard write budgets",
+        include_str!("../../migrations/postgres/0009_shard_write_budgets.sql"),
     ),
     (
         10,

@@ -220,6 +220,7 @@ mod tests {
                     tags: &[],
                     now_ms: 0,
                     account_shards_max: 10,
+                    account_on_demand_streams_max: 50,
                     region: "us-east-1",
                 })
                 .await

@@ -1,7 +1,8 @@
 //! The control plane: the catalog database and the stream lifecycle.
 //!
 //! The catalog holds accounts, streams, shards, tags, the log's chunk index, the
-//! wrapped data keys, the KMS master keys and the server's secrets, in SQLite (the embedded default) or
+//! wrapped data keys, the KMS master keys, the server's secrets and the per-shard write
+//! budgets that data-plane processes share, in SQLite (the embedded default) or
 //! Postgres, through one code path: sqlx's `Any` driver and SQL that both dialects
 //! accept (`$n` parameters, `RETURNING`, `ON CONFLICT`). Each write transaction opens
 //! with a write statement, so SQLite takes its write lock up front and waits on
@@ -19,6 +20,7 @@ pub mod reshard;
 pub mod rootkey;
 pub mod streams;
 pub mod testing;
+pub mod throughput;
 pub mod tokens;
 
 pub use catalog::{Backend, Catalog, CatalogError};

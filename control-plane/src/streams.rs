@@ -164,6 +164,7 @@ pub struct NewStream<'a> {
     pub tags: &'a [(String, String)],
     pub now_ms: i64,
     pub account_shards_max: i64,
+    pub account_on_demand_streams_max: i64,
     pub region: &'a str,
 }
 
@@ -278,14 +279,14 @@ impl Catalog {
             .bind(new.account_id)
             .fetch_one(&mut *tx)
             .await?;
-            if on_demand >= limits::ACCOUNT_ON_DEMAND_STREAMS_MAX {
+            if on_demand >= new.account_on_demand_streams_max {
                 return Err(ApiError::new(
                     ErrorCode::LimitExceeded,
                     format!(
                         "This request would exceed the on-demand stream count limit for the account {} in {}. Current limit of on-demand streams is {}.",
                         new.account_id,
                         new.region,
-                        limits::ACCOUNT_ON_DEMAND_STREAMS_MAX
+                        new.account_on_demand_streams_max
                     ),
                 )
                 .into());
@@ -756,6 +757,7 @@ mod tests {
             tags: &[],
             now_ms: 1_000,
             account_shards_max: limit,
+            account_on_demand_streams_max: 50,
             region: "us-east-1",
         }
     }
@@ -1121,6 +1123,7 @@ impl Catalog {
         name: &str,
         mode: StreamMode,
         region: &str,
+        on_demand_streams_max: i64,
         updating_until_ms: Option<i64>,
     ) -> Result<(), CatalogError> {
         let mut tx = self.pool().begin().await?;
@@ -1157,12 +1160,11 @@ impl Catalog {
             .bind(account_id)
             .fetch_one(&mut *tx)
             .await?;
-            if on_demand > limits::ACCOUNT_ON_DEMAND_STREAMS_MAX {
+            if on_demand > on_demand_streams_max {
                 return Err(ApiError::new(
                     ErrorCode::LimitExceeded,
                     format!(
-                        "This request would exceed the on-demand stream count limit for the account {account_id} in {region}. Current limit of on-demand streams is {}.",
-                        limits::ACCOUNT_ON_DEMAND_STREAMS_MAX
+                        "This request would exceed the on-demand stream count limit for the account {account_id} in {region}. Current limit of on-demand streams is {on_demand_streams_max}."
                     ),
                 )
                 .into());

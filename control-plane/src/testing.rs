@@ -81,6 +81,7 @@ pub fn provisioned_stream(name: &str, shard_count: u32) -> crate::streams::NewSt
         tags: &[],
         now_ms: 0,
         account_shards_max: 10,
+        account_on_demand_streams_max: 50,
         region: "us-east-1",
     }
 }

@@ -457,6 +457,7 @@ async fn create_stream(
             tags: &tags,
             now_ms: now_ms(),
             account_shards_max: state.config.account_shards_max,
+            account_on_demand_streams_max: state.config.account_on_demand_streams_max,
             region: &state.config.region,
         })
         .await
@@ -983,7 +984,12 @@ async fn put_record(
     )?;
     let shard = record.shard_ordinal;
     let bytes = (record.data.len() + record.partition_key.len()) as u64;
-    if !state.throttle.admit_write(stream.id, shard, bytes) {
+    if !state
+        .throttle
+        .admit_write(stream.id, shard, bytes)
+        .await
+        .map_err(api)?
+    {
         return Err(crate::throttle::exceeded(
             &stream.name,
             &caller.account_id,
@@ -1063,15 +1069,17 @@ async fn put_records(
     let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
     // Records over their shard's limit fail alone, with Kinesis's per-record error;
     // the rest are appended.
-    let admitted: Vec<bool> = records
-        .iter()
-        .map(|r| {
-            let bytes = (r.data.len() + r.partition_key.len()) as u64;
+    let mut admitted = Vec::with_capacity(records.len());
+    for r in &records {
+        let bytes = (r.data.len() + r.partition_key.len()) as u64;
+        admitted.push(
             state
                 .throttle
                 .admit_write(stream.id, r.shard_ordinal, bytes)
-        })
-        .collect();
+                .await
+                .map_err(api)?,
+        );
+    }
     let to_append: Vec<PendingRecord> = records
         .into_iter()
         .zip(&admitted)
@@ -1593,7 +1601,7 @@ async fn describe_limits(
         shard_limit: state.config.account_shards_max,
         open_shard_count: open,
         on_demand_stream_count: on_demand,
-        on_demand_stream_count_limit: limits::ACCOUNT_ON_DEMAND_STREAMS_MAX,
+        on_demand_stream_count_limit: state.config.account_on_demand_streams_max,
     })
 }
 
@@ -1980,6 +1988,7 @@ async fn update_stream_mode(
             &name,
             mode,
             &state.config.region,
+            state.config.account_on_demand_streams_max,
             (state.config.stream_transition_ms > 0)
                 .then(|| now + state.config.stream_transition_ms as i64),
         )

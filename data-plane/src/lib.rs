@@ -110,6 +110,8 @@ pub struct Config {
     pub account_id: String,
     pub iterator_ttl_ms: u64,
     pub account_shards_max: i64,
+    /// On-demand streams an account may have (AWS: 50).
+    pub account_on_demand_streams_max: i64,
     pub shutdown_grace: Duration,
     /// `None`: `DATA_DIR/root.key`, made on first start.
     pub root_key_file: Option<PathBuf>,
@@ -125,6 +127,9 @@ pub struct Config {
     pub shard_limits: throttle::ShardLimits,
     /// How ON_DEMAND streams split and merge by themselves.
     pub on_demand: autoscale::OnDemandScaling,
+    /// Whether writes also draw on per-shard budgets shared through the catalog, so
+    /// that the limits hold across processes; `None`: when the catalog is Postgres.
+    pub shared_throughput_limits: Option<bool>,
     /// What usage reports charge.
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
@@ -355,7 +360,14 @@ impl Server {
             keyring,
             committer,
             streams: StreamCache::default(),
-            throttle: throttle::Throttle::new(config.shard_limits),
+            throttle: if config
+                .shared_throughput_limits
+                .unwrap_or(catalog.backend() == control_plane::Backend::Postgres)
+            {
+                throttle::Throttle::shared(config.shard_limits, catalog.clone())
+            } else {
+                throttle::Throttle::new(config.shard_limits)
+            },
             grace: config.shutdown_grace,
             body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
             subscriptions: Default::default(),
@@ -435,6 +447,10 @@ impl Server {
                     janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
                 {
                     tracing::error!(error = %e, "the retention janitor failed");
+                }
+                // And the shared write budgets of windows long past.
+                if let Err(e) = s.throttle.expire_shared_budgets().await {
+                    tracing::error!(error = %e, "expiring shared write budgets failed");
                 }
             })
         });

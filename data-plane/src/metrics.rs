@@ -113,6 +113,10 @@ fn describe() {
         "Records and reads refused for their shard's throughput limit, per stream."
     );
     describe_counter!(
+        "sluice_shared_budget_leases_total",
+        "Leases of shared per-shard write budgets from the catalog (one statement each)."
+    );
+    describe_counter!(
         "sluice_authorization_decisions_total",
         "Authorization decisions by outcome (Allow or Deny)."
     );

@@ -35,6 +35,7 @@ async fn make_stream(catalog: &Catalog, name: &str, shards: u32) -> i64 {
             tags: &[],
             now_ms: 0,
             account_shards_max: 100,
+            account_on_demand_streams_max: 50,
             region: "us-east-1",
         })
         .await

@@ -23,8 +23,9 @@ pub const RETENTION_HOURS_MIN: i64 = 24;
 pub const RETENTION_HOURS_MAX: i64 = 8760;
 /// Open shards per account (AWS's default quota in most regions).
 pub const ACCOUNT_SHARDS_MAX_DEFAULT: i64 = 200;
-/// On-demand streams per account.
-pub const ACCOUNT_ON_DEMAND_STREAMS_MAX: i64 = 50;
+/// On-demand streams per account (AWS's default quota); provisioned streams are
+/// bounded by the shard limit, each having at least one shard.
+pub const ACCOUNT_ON_DEMAND_STREAMS_MAX_DEFAULT: i64 = 50;
 /// Shards of a new on-demand stream.
 pub const ON_DEMAND_INITIAL_SHARDS: i64 = 4;
 /// Tags: 50 per stream, 10 per AddTagsToStream call, keys 1..=128, values 0..=256.

@@ -130,3 +130,17 @@ def test_the_on_demand_stream_limit_holds_and_describe_limits_reports_it(make_se
     client.delete_stream(StreamName="od-0")
     client.create_stream(StreamName="od-50", StreamModeDetails={"StreamMode": "ON_DEMAND"})
     assert client.describe_limits()["OnDemandStreamCount"] == 50
+
+
+def test_the_on_demand_stream_limit_is_configurable(make_server):
+    srv = make_server("--account-on-demand-stream-limit", "3")
+    client = srv.client()
+    for i in range(3):
+        client.create_stream(StreamName=f"od-{i}", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    limits = client.describe_limits()
+    assert (limits["OnDemandStreamCount"], limits["OnDemandStreamCountLimit"]) == (3, 3)
+    with expect_error("LimitExceededException") as refused:
+        client.create_stream(StreamName="od-3", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert str(refused.exc).endswith(
+        "This request would exceed the on-demand stream count limit for the account 000000000000 in "
+        "us-east-1. Current limit of on-demand streams is 3."), str(refused.exc)
