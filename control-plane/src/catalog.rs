@@ -51,6 +51,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream states",
         include_str!("../../migrations/sqlite/0008_stream_states.sql"),
     ),
+    (
+        9,
+        "compaction",
+        include_str!("../../migrations/sqlite/0009_compaction.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -92,6 +97,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "stream states",
         include_str!("../../migrations/postgres/0008_stream_states.sql"),
+    ),
+    (
+        9,
+        "compaction",
+        include_str!("../../migrations/postgres/0009_compaction.sql"),
     ),
 ];
 

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod compaction;
 pub mod datakeys;
 pub mod identity;
 pub mod masterkeys;

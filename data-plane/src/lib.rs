@@ -13,6 +13,7 @@ pub mod autoscale;
 pub mod bearer;
 pub mod chunk;
 pub mod commit;
+pub mod compact;
 pub mod gateway;
 pub mod handlers;
 pub mod iterator;
@@ -83,6 +84,8 @@ pub struct Config {
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
     pub clock_skew: Duration,
+    /// Compaction rewrites a chunk once its newest record is this old.
+    pub compaction_settle: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +348,13 @@ impl Server {
                 tracing::error!(error = %e, "the retention janitor failed");
             }
         });
+        // Compaction moves settled chunks out of shared segments into per-shard objects.
+        let compactor = every(state, compact::COMPACTION_INTERVAL, |s, now| async move {
+            let settle = s.config.compaction_settle;
+            if let Err(e) = compact::pass(&s.catalog, &s.store, &s.keyring, now, settle).await {
+                tracing::error!(error = %e, "compaction failed");
+            }
+        });
         // ON_DEMAND streams split hot shards and merge cold ones.
         let scaler = every(
             state,
@@ -373,6 +383,8 @@ impl Server {
         let _ = lifecycle.await;
         janitor.abort();
         let _ = janitor.await;
+        compactor.abort();
+        let _ = compactor.await;
         scaler.abort();
         let _ = scaler.await;
         // The router (and with it the last Committer) is gone: the writer drains its
