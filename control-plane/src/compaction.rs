@@ -157,7 +157,8 @@ impl Catalog {
         };
         let ends = |rows: &[ChunkRow]| {
             (
-                rows.first().map(|r| (r.stream_id, r.shard_ordinal, r.first_sequence)),
+                rows.first()
+                    .map(|r| (r.stream_id, r.shard_ordinal, r.first_sequence)),
                 rows.last().map(|r| r.last_sequence),
             )
         };

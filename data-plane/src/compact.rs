@@ -178,7 +178,9 @@ fn choose_run(rows: Vec<ChunkRow>) -> Vec<ChunkRow> {
     for row in rows {
         match runs.last_mut() {
             Some(run)
-                if run.last().is_some_and(|r| r.last_sequence + 1 == row.first_sequence) =>
+                if run
+                    .last()
+                    .is_some_and(|r| r.last_sequence + 1 == row.first_sequence) =>
             {
                 run.push(row)
             }
@@ -293,7 +295,14 @@ async fn compact_shard(
     let shard_ordinal = candidate.shard_ordinal;
     let writer = store.clone();
     let written = tokio::task::spawn_blocking(move || {
-        write_groups(&writer, &account_id, stream_id, shard_ordinal, groups, sealing)
+        write_groups(
+            &writer,
+            &account_id,
+            stream_id,
+            shard_ordinal,
+            groups,
+            sealing,
+        )
     })
     .await??;
     let (old, new, written_at) = written;
@@ -353,13 +362,14 @@ async fn load(
                         byte_offset: row.byte_offset,
                     },
                 };
-                let records = chunk::decode(Bytes::from(raw), &expected, Some(&key)).map_err(
-                    |source| CompactError::Chunk {
-                        object_key: row.object_key.clone(),
-                        offset: row.byte_offset,
-                        source,
-                    },
-                )?;
+                let records =
+                    chunk::decode(Bytes::from(raw), &expected, Some(&key)).map_err(|source| {
+                        CompactError::Chunk {
+                            object_key: row.object_key.clone(),
+                            offset: row.byte_offset,
+                            source,
+                        }
+                    })?;
                 Ok(Loaded { row, records })
             })
             .collect()
@@ -436,8 +446,16 @@ fn write_groups(
             shard_ordinal,
             first_sequence: first.first_sequence,
             last_sequence: last.last_sequence,
-            first_arrival_ms: group.iter().map(|c| c.row.first_arrival_ms).min().expect("not empty"),
-            last_arrival_ms: group.iter().map(|c| c.row.last_arrival_ms).max().expect("not empty"),
+            first_arrival_ms: group
+                .iter()
+                .map(|c| c.row.first_arrival_ms)
+                .min()
+                .expect("not empty"),
+            last_arrival_ms: group
+                .iter()
+                .map(|c| c.row.last_arrival_ms)
+                .max()
+                .expect("not empty"),
             object_key: object_key.clone(),
             byte_offset: offset,
             byte_length: *length as u64,

@@ -52,7 +52,16 @@ async fn read_from(
     loop {
         // Small reads, so a read crosses many chunk boundaries.
         let read = read_shard(
-            catalog, store, keys, ACCOUNT, stream_id, shard, next, 7, 10 << 20, 0,
+            catalog,
+            store,
+            keys,
+            ACCOUNT,
+            stream_id,
+            shard,
+            next,
+            7,
+            10 << 20,
+            0,
         )
         .await?;
         out.extend(read.records.into_iter().map(|r| {
@@ -150,7 +159,11 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         assert_eq!(old_segments.len(), 2, "backend {n}");
         let (before_objects, rows_before) = objects(&catalog).await;
         assert_eq!(rows_before, 2 * 12 * SHARDS as usize, "backend {n}");
-        assert!(before_objects.values().all(|shards| shards.len() == SHARDS as usize));
+        assert!(
+            before_objects
+                .values()
+                .all(|shards| shards.len() == SHARDS as usize)
+        );
 
         let store = Arc::new(SegmentStore::open(&objects_dir).unwrap());
         let mut before: HashMap<u64, Read> = HashMap::new();
@@ -204,9 +217,10 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         }
 
         // A second pass finds nothing left to do.
-        let again = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
-            .await
-            .unwrap();
+        let again =
+            data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+                .await
+                .unwrap();
         assert_eq!(again, data_plane::compact::Compacted::default());
 
         // The seal binds the new place: the same bytes elsewhere do not open.
@@ -307,7 +321,11 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
             .await
             .unwrap();
         assert_eq!(swept.expired_rows, 0);
-        assert_eq!(swept.deleted_segments, old_segments.len() + 1, "backend {n}");
+        assert_eq!(
+            swept.deleted_segments,
+            old_segments.len() + 1,
+            "backend {n}"
+        );
         let left = segments(&objects_dir);
         assert_eq!(
             left,
@@ -329,9 +347,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = control_plane::testing::catalogs(dir.path())
-        .await
-        .remove(0);
+    let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
     let objects_dir = dir.path().join("objects");
     let root = Arc::new(RootKey::from_bytes(&[6u8; 32]).unwrap());
     let keys = Arc::new(Keyring::new(
