@@ -68,7 +68,9 @@ pub struct ChunkRow {
 impl Catalog {
     /// Up to `limit` shards that have, among their chunks whose newest record arrived
     /// before `settled_before_ms`, one still in a flush's segment or two small
-    /// compacted ones. Shards of streams being deleted are left to the deletion.
+    /// compacted ones, in random order (so shards that keep failing, say under a
+    /// disabled master key, do not starve the rest). Shards of streams being deleted
+    /// are left to the deletion.
     pub async fn compaction_candidates(
         &self,
         settled_before_ms: i64,
@@ -80,7 +82,7 @@ impl Catalog {
              WHERE c.placement <> 1 AND c.last_arrival_ms < $1 AND s.status <> 'DELETING' \
              GROUP BY s.account_id, c.stream_id, c.shard_ordinal \
              HAVING MIN(c.placement) = 0 OR COUNT(*) >= 2 \
-             ORDER BY c.stream_id, c.shard_ordinal LIMIT $2",
+             ORDER BY random() LIMIT $2",
         )
         .bind(settled_before_ms)
         .bind(limit)

@@ -134,6 +134,8 @@ pub async fn pass(
         .await?;
     let mut done = Compacted::default();
     for candidate in candidates {
+        // Bytes of abandoned batches are not counted: a pass reads at most about
+        // PASS_BYTES_MAX more than it rewrites, if every batch of it is abandoned.
         if done.bytes_in >= PASS_BYTES_MAX {
             break;
         }
@@ -306,24 +308,22 @@ async fn compact_shard(
     })
     .await??;
     let (old, new, written_at) = written;
-    let mut done = Compacted {
+    // INVARIANT: the new object is named before the janitor's grace for unnamed
+    // objects runs out, or not at all.
+    if written_at.elapsed() > COMMIT_DEADLINE || !catalog.replace_chunks(&old, &new).await? {
+        return Ok(Some(Compacted {
+            abandoned: 1,
+            ..Compacted::default()
+        }));
+    }
+    Ok(Some(Compacted {
+        batches: 1,
+        abandoned: 0,
         chunks_in: old.len() as u64,
         bytes_in: old.iter().map(|r| r.byte_length).sum(),
         chunks_out: new.len() as u64,
         bytes_out: new.iter().map(|r| r.byte_length).sum(),
-        ..Compacted::default()
-    };
-    // INVARIANT: the new object is named before the janitor's grace for unnamed
-    // objects runs out, or not at all.
-    if written_at.elapsed() > COMMIT_DEADLINE || !catalog.replace_chunks(&old, &new).await? {
-        done = Compacted {
-            abandoned: 1,
-            ..Compacted::default()
-        };
-    } else {
-        done.batches = 1;
-    }
-    Ok(Some(done))
+    }))
 }
 
 /// Reads and opens the run's chunks, each checked against its row and bound to its
@@ -433,7 +433,8 @@ fn write_groups(
     let written_at = Instant::now();
     let mut new = Vec::with_capacity(groups.len());
     let mut offset = 0u64;
-    for ((group, length), key) in groups.iter().zip(&lengths).zip(&sealing) {
+    let last_group = groups.len() - 1;
+    for (i, ((group, length), key)) in groups.iter().zip(&lengths).zip(&sealing).enumerate() {
         let first = &group.first().expect("groups are not empty").row;
         let last = &group.last().expect("groups are not empty").row;
         let payload: usize = group
@@ -460,7 +461,10 @@ fn write_groups(
             byte_offset: offset,
             byte_length: *length as u64,
             data_key_id: Some(key.id().get() as i64),
-            placement: if (payload as u64) < SMALL_CHUNK_BYTES {
+            // INVARIANT: only a batch's last chunk may be left small, so a small
+            // compacted chunk is always followed by the chunks still to compact, and
+            // the next batch of its shard starts with it (`choose_run`).
+            placement: if i == last_group && (payload as u64) < SMALL_CHUNK_BYTES {
                 Placement::CompactedSmall
             } else {
                 Placement::Compacted

@@ -375,3 +375,82 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
         "{read:?}"
     );
 }
+
+/// Larger records: whole old chunks are grouped into new chunks of about 1 MiB, all in
+/// one new object, each sealed for its own offset in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_chunks_group_into_several_chunks_of_one_object() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let objects_dir = dir.path().join(format!("objects-{n}"));
+        let root = Arc::new(RootKey::from_bytes(&[7u8; 32]).unwrap());
+        let keys = Arc::new(Keyring::new(
+            catalog.clone(),
+            root,
+            kms::RotationPolicy::default(),
+        ));
+        let stream = catalog
+            .create_stream(&control_plane::testing::provisioned_stream("compacting", 1))
+            .await
+            .unwrap();
+        let store = Arc::new(SegmentStore::open(&objects_dir).unwrap());
+        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
+        for b in 0..12u8 {
+            let records = vec![
+                PendingRecord {
+                    shard_ordinal: 0,
+                    hash_key: protocol::hash::HashKey(0),
+                    partition_key: format!("big-{b}"),
+                    data: vec![b; 200_000].into(),
+                },
+                PendingRecord {
+                    shard_ordinal: 0,
+                    hash_key: protocol::hash::HashKey(0),
+                    partition_key: format!("small-{b}"),
+                    data: vec![b, b].into(),
+                },
+            ];
+            for r in committer
+                .append(stream.id, "compacting", ACCOUNT, records)
+                .await
+                .unwrap()
+            {
+                r.unwrap();
+            }
+        }
+        drop(committer);
+        writer.await.unwrap();
+        let before = read_from(&catalog, &store, &keys, stream.id, 0, 0)
+            .await
+            .unwrap();
+        assert_eq!(before.len(), 24);
+
+        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!((done.batches, done.chunks_in), (1, 12), "backend {n}");
+        assert_eq!(
+            done.chunks_out, 3,
+            "backend {n}: five, five and two old chunks"
+        );
+        let (by_object, rows) = objects(&catalog).await;
+        assert_eq!((by_object.len(), rows), (1, 3), "backend {n}");
+        for from in [0u64, 1, 9, 10, 11, 12, 22, 24, 25] {
+            let read = read_from(&catalog, &store, &keys, stream.id, 0, from)
+                .await
+                .unwrap();
+            let expected: Vec<_> = before.iter().filter(|r| r.0 >= from).cloned().collect();
+            assert!(read == expected, "backend {n} from {from}");
+        }
+        // Nothing small is left to merge: a second pass does nothing.
+        let again =
+            data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+                .await
+                .unwrap();
+        assert_eq!(again, data_plane::compact::Compacted::default());
+    }
+}
