@@ -47,6 +47,8 @@ pub struct CompactionCandidate {
     pub account_id: String,
     pub stream_id: i64,
     pub shard_ordinal: u64,
+    /// The stream's master key (`None`: the account's default stream key).
+    pub master_key_id: Option<String>,
 }
 
 /// A chunk row as compaction reads and writes it.
@@ -77,10 +79,10 @@ impl Catalog {
         limit: i64,
     ) -> Result<Vec<CompactionCandidate>, CatalogError> {
         let rows = sqlx::query(
-            "SELECT s.account_id, c.stream_id, c.shard_ordinal FROM chunks c \
+            "SELECT s.account_id, c.stream_id, c.shard_ordinal, s.master_key_id FROM chunks c \
              JOIN streams s ON s.stream_id = c.stream_id \
              WHERE c.placement <> 1 AND c.last_arrival_ms < $1 AND s.status <> 'DELETING' \
-             GROUP BY s.account_id, c.stream_id, c.shard_ordinal \
+             GROUP BY s.account_id, c.stream_id, c.shard_ordinal, s.master_key_id \
              HAVING MIN(c.placement) = 0 OR COUNT(*) >= 2 \
              ORDER BY random() LIMIT $2",
         )
@@ -94,6 +96,7 @@ impl Catalog {
                     account_id: r.try_get("account_id")?,
                     stream_id: r.try_get("stream_id")?,
                     shard_ordinal: r.try_get::<i64, _>("shard_ordinal")? as u64,
+                    master_key_id: r.try_get("master_key_id")?,
                 })
             })
             .collect()

@@ -232,6 +232,20 @@ async fn compact_shard(
     if run.is_empty() {
         return Ok(None);
     }
+    // INVARIANT: as for GetRecords, no data key of a stream is used while its master
+    // key is disabled, pending deletion or deleted (keys cached in this process
+    // included): such a stream's chunks stay where they are.
+    if let Err(e) = keyring
+        .check_stream_key(&candidate.account_id, candidate.master_key_id.as_deref())
+        .await
+    {
+        tracing::debug!(
+            stream_id = candidate.stream_id,
+            error = %e,
+            "not compacting: the stream's master key is not usable"
+        );
+        return Ok(None);
+    }
     // The keys the old rows name, unwrapped (or from the keyring's cache).
     let mut opening: Vec<Arc<DataKey>> = Vec::with_capacity(run.len());
     for row in &run {

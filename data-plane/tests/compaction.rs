@@ -454,3 +454,70 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
         assert_eq!(again, data_plane::compact::Compacted::default());
     }
 }
+
+/// A stream whose master key is disabled is not compacted, even by a process that
+/// still holds its data keys; enabled again, it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_master_key_stops_compaction_of_its_stream() {
+    use control_plane::masterkeys::{KeyManager, KeyState, StateChange};
+
+    let dir = tempfile::tempdir().unwrap();
+    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let objects_dir = dir.path().join(format!("objects-{n}"));
+        let root = Arc::new(RootKey::from_bytes(&[8u8; 32]).unwrap());
+        let keys = Arc::new(Keyring::new(
+            catalog.clone(),
+            root.clone(),
+            kms::RotationPolicy::default(),
+        ));
+        let stream = catalog
+            .create_stream(&control_plane::testing::provisioned_stream(
+                "compacting",
+                SHARDS as u32,
+            ))
+            .await
+            .unwrap();
+        let key = catalog
+            .create_master_key(&root, ACCOUNT, "", KeyManager::Customer, 0)
+            .await
+            .unwrap();
+        catalog
+            .set_stream_encryption(stream.id, Some(("alias/x", &key.key_id)))
+            .await
+            .unwrap();
+        let store = Arc::new(SegmentStore::open(&objects_dir).unwrap());
+        write_batches(&catalog, store.clone(), keys.clone(), stream.id, "k", 3).await;
+        let rows_before = objects(&catalog).await.1;
+        let disable =
+            |from, change| catalog.change_master_key_state(ACCOUNT, &key.key_id, from, change);
+        assert!(
+            disable(KeyState::Enabled, StateChange::Disable)
+                .await
+                .unwrap()
+        );
+        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(
+            done,
+            data_plane::compact::Compacted::default(),
+            "backend {n}"
+        );
+        assert_eq!(objects(&catalog).await.1, rows_before);
+
+        disable(KeyState::Disabled, StateChange::Enable)
+            .await
+            .unwrap();
+        // The key state is remembered for a second.
+        tokio::time::sleep(data_plane::keyring::KEY_STATE_TTL).await;
+        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(done.batches, SHARDS, "backend {n}: {done:?}");
+        assert_eq!(objects(&catalog).await.1, SHARDS as usize);
+    }
+}
