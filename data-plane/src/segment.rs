@@ -5,6 +5,7 @@
 //! that the catalog names is on disk. A segment is never appended to after a failed
 //! write or a restart (its tail may be torn): the next append starts a new segment.
 //! Bytes that no catalog row names (a flush whose commit failed) are never read.
+//! Compaction writes whole new objects instead (`write_object`), never appended to.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
