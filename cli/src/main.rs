@@ -141,6 +141,10 @@ struct ServeArgs {
     /// How far a request's signing time may be from the server's clock (1..=900).
     #[arg(long, env = "SLUICE_CLOCK_SKEW_SECONDS", default_value_t = 900)]
     clock_skew_seconds: u64,
+    /// Compaction rewrites a chunk into a per-shard object once its newest record is
+    /// this many seconds old.
+    #[arg(long, env = "SLUICE_COMPACTION_SETTLE_SECONDS", default_value_t = data_plane::compact::SETTLE_DEFAULT.as_secs())]
+    compaction_settle_seconds: u64,
     /// How long a new stream stays CREATING and a deleted one DELETING, in ms (at most
     /// 60,000); 0 makes both immediate.
     #[arg(long, env = "SLUICE_STREAM_TRANSITION_MS", default_value_t = 500)]
@@ -395,6 +399,7 @@ impl ServeArgs {
             root_key_file: self.root_key_file,
             bootstrap_credentials_file: self.bootstrap_credentials_file,
             clock_skew: Duration::from_secs(self.clock_skew_seconds),
+            compaction_settle: Duration::from_secs(self.compaction_settle_seconds),
         })
     }
 }

@@ -61,6 +61,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "consumers",
         include_str!("../../migrations/sqlite/0010_consumers.sql"),
     ),
+    (
+        11,
+        "compaction",
+        include_str!("../../migrations/sqlite/0011_compaction.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -112,6 +117,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "consumers",
         include_str!("../../migrations/postgres/0010_consumers.sql"),
+    ),
+    (
+        11,
+        "compaction",
+        include_str!("../../migrations/postgres/0011_compaction.sql"),
     ),
 ];
 

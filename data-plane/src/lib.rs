@@ -13,6 +13,7 @@ pub mod autoscale;
 pub mod bearer;
 pub mod chunk;
 pub mod commit;
+pub mod compact;
 pub mod consumers;
 pub mod gateway;
 pub mod handlers;
@@ -134,6 +135,8 @@ pub struct Config {
     pub prices: control_plane::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
     pub clock_skew: Duration,
+    /// Compaction rewrites a chunk once its newest record is this old.
+    pub compaction_settle: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -454,6 +457,16 @@ impl Server {
                 }
             })
         });
+        // Compaction moves settled chunks out of shared segments into per-shard
+        // objects (safe in several processes: the swap checks every row it replaces).
+        let compactor = control.then(|| {
+            every(state, compact::COMPACTION_INTERVAL, |s, now| async move {
+                let settle = s.config.compaction_settle;
+                if let Err(e) = compact::pass(&s.catalog, &s.store, &s.keyring, now, settle).await {
+                    tracing::error!(error = %e, "compaction failed");
+                }
+            })
+        });
         // ON_DEMAND streams split hot shards and merge cold ones (safe in several
         // processes: each step is a reshard that re-reads the stream's shards).
         let scaler = control.then(|| {
@@ -479,7 +492,7 @@ impl Server {
         .await;
         // The sweep holds the state (and a Committer): stop it before the writer
         // drains. A pass cut short commits nothing it had not finished.
-        for pass in [sweeper, Some(lifecycle), janitor, scaler]
+        for pass in [sweeper, Some(lifecycle), janitor, compactor, scaler]
             .into_iter()
             .flatten()
         {

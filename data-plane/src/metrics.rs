@@ -109,6 +109,15 @@ fn describe() {
         "Catalog transactions of the write path (a flush's commit; an audit batch)."
     );
     describe_counter!(
+        "sluice_compacted_chunks_total",
+        "Chunks compaction rewrote into per-shard objects."
+    );
+    describe_counter!(
+        "sluice_compacted_bytes_total",
+        Unit::Bytes,
+        "Stored bytes of the chunks compaction rewrote."
+    );
+    describe_counter!(
         "sluice_throttled_total",
         "Records and reads refused for their shard's throughput limit, per stream."
     );

@@ -317,6 +317,41 @@ impl ObjectStore {
         }
     }
 
+    /// Stores a brand-new object of `len` bytes that `encode` writes (told its key),
+    /// durably, and returns its key. Call it on a blocking thread of the runtime (S3
+    /// waits for its PUT there).
+    pub fn write_object_blocking(
+        &self,
+        len: usize,
+        encode: impl FnOnce(&str, &mut Vec<u8>),
+    ) -> io::Result<String> {
+        match self {
+            ObjectStore::Local(segments) => segments.write_object(len, encode),
+            ObjectStore::S3(s3) => {
+                let key = S3Store::new_key()?;
+                let mut bytes = Vec::with_capacity(len);
+                encode(&key, &mut bytes);
+                assert_eq!(
+                    bytes.len(),
+                    len,
+                    "encode wrote other than the announced length"
+                );
+                tokio::runtime::Handle::current().block_on(s3.put(&key, bytes))?;
+                Ok(key)
+            }
+        }
+    }
+
+    /// `read`, on a blocking thread of the runtime.
+    pub fn read_blocking(&self, key: &str, offset: u64, len: usize) -> io::Result<Bytes> {
+        match self {
+            ObjectStore::Local(segments) => segments.read(key, offset, len).map(Bytes::from),
+            ObjectStore::S3(s3) => {
+                tokio::runtime::Handle::current().block_on(s3.read(key, offset, len))
+            }
+        }
+    }
+
     /// Reads `len` bytes at `offset` of the object `key`.
     pub async fn read(self: &Arc<Self>, key: &str, offset: u64, len: usize) -> io::Result<Bytes> {
         match &**self {

@@ -17,6 +17,8 @@ use crate::objects::ObjectStore;
 
 /// Chunk rows fetched per catalog round trip.
 const CHUNKS_PER_QUERY: i64 = 64;
+/// Times one read fetches its rows again after a row named an object that is gone.
+const MOVED_RETRIES_MAX: u32 = 3;
 
 /// A record read back, with its counter in the shard.
 #[derive(Debug)]
@@ -120,6 +122,7 @@ pub async fn read_shard(
     let mut records = Vec::new();
     let mut bytes = 0usize;
     let mut next_counter = from;
+    let mut moved_retries = 0;
     loop {
         let rows = sqlx::query(
             "SELECT first_sequence, last_sequence, object_key, byte_offset, byte_length, data_key_id \
@@ -179,7 +182,7 @@ pub async fn read_shard(
             });
         }
         let keys = data_keys(keyring, &rows, stream_id).await?;
-        let chunks = load_chunks(
+        let chunks = match load_chunks(
             store,
             &rows,
             keys,
@@ -189,7 +192,19 @@ pub async fn read_shard(
             limit - records.len(),
             bytes_max.saturating_sub(bytes),
         )
-        .await?;
+        .await
+        {
+            // Compaction moved these chunks and the janitor deleted their old object
+            // after this read fetched the rows: the catalog now names the new place.
+            Err(ReadError::Object { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && moved_retries < MOVED_RETRIES_MAX =>
+            {
+                moved_retries += 1;
+                continue;
+            }
+            loaded => loaded?,
+        };
         let all_loaded = chunks.len() == rows.len();
         for (row, decoded) in rows.iter().zip(chunks) {
             for (i, record) in decoded.into_iter().enumerate() {

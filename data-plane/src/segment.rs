@@ -5,6 +5,7 @@
 //! that the catalog names is on disk. A segment is never appended to after a failed
 //! write or a restart (its tail may be torn): the next append starts a new segment.
 //! Bytes that no catalog row names (a flush whose commit failed) are never read.
+//! Compaction writes whole new objects instead (`write_object`), never appended to.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -69,17 +70,21 @@ impl SegmentStore {
         Ok(self.root.join(SEGMENT_PREFIX).join(name))
     }
 
-    fn new_segment(&self) -> io::Result<ActiveSegment> {
+    fn new_key() -> io::Result<String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let mut random = [0u8; 4];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
-        let key = format!(
+        Ok(format!(
             "{SEGMENT_PREFIX}{:016x}-{:08x}.seg",
             now.as_micros(),
             u32::from_le_bytes(random)
-        );
+        ))
+    }
+
+    fn new_segment(&self) -> io::Result<ActiveSegment> {
+        let key = Self::new_key()?;
         let path = self.path_of(&key)?;
         let file = OpenOptions::new()
             .create_new(true)
@@ -140,6 +145,43 @@ impl SegmentStore {
                 Err(e)
             }
         }
+    }
+
+    /// Writes a brand-new object holding only the `len` bytes `encode` writes, and
+    /// returns its key. `encode` is told the key before it writes, so what it writes
+    /// can be bound to where it lands. The object is durable when this returns (its
+    /// data and its directory entry synced); it is never the active segment and never
+    /// appended to. Until a catalog row names it, the janitor spares it only for
+    /// `janitor::SEGMENT_GRACE` after this returns. Blocking: call it from a blocking
+    /// thread.
+    pub fn write_object(
+        &self,
+        len: usize,
+        encode: impl FnOnce(&str, &mut Vec<u8>),
+    ) -> io::Result<String> {
+        let key = Self::new_key()?;
+        let path = self.path_of(&key)?;
+        let mut bytes = Vec::with_capacity(len);
+        encode(&key, &mut bytes);
+        assert_eq!(
+            bytes.len(),
+            len,
+            "encode wrote other than the announced length"
+        );
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)?;
+        let written = file
+            .write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| File::open(path.parent().expect("segments have a parent"))?.sync_all());
+        if let Err(e) = written {
+            // Nothing names it; removing it now only saves the janitor the work.
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(key)
     }
 
     fn reader(&self, key: &str) -> io::Result<Arc<File>> {
@@ -232,6 +274,26 @@ mod tests {
         assert_eq!(o3, 0);
         assert_eq!(store.read(&k1, 0, 5).unwrap(), b"hello");
         assert!(store.read(&k1, 100, 5).is_err());
+    }
+
+    #[test]
+    fn writes_whole_objects_apart_from_the_active_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::open(dir.path()).unwrap();
+        let (active, _) = store.append(b"flush").unwrap();
+        let mut told = String::new();
+        let key = store
+            .write_object(4, |key, out| {
+                told = key.to_string();
+                out.extend_from_slice(b"only");
+            })
+            .unwrap();
+        assert_eq!(key, told);
+        assert_ne!(key, active);
+        assert_eq!(store.read(&key, 0, 4).unwrap(), b"only");
+        // Appends still go to the active segment, never to the written object.
+        let (k, o) = store.append(b"more").unwrap();
+        assert_eq!((k.as_str(), o), (active.as_str(), 5));
     }
 
     #[test]
