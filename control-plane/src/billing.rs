@@ -198,23 +198,20 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<(), CatalogError> {
         for ordinal in ordinals {
-            sqlx::query(
-                "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
-                 retention_hours, opened_at_ms) VALUES ($1, $2, $3, 'shard', $4, 0, $5)",
+            Self::meter_opened(
+                tx,
+                account_id,
+                stream_name,
+                stream_id,
+                "shard",
+                ordinal,
+                now_ms,
             )
-            .bind(account_id)
-            .bind(stream_name)
-            .bind(stream_id)
-            .bind(ordinal)
-            .bind(now_ms)
-            .execute(&mut **tx)
             .await?;
         }
         Ok(())
     }
 
-    /// Records, inside the transaction that set it, a stream's retention from `now_ms`
-    /// (closing the setting before it).
     /// Closes the shard intervals of `ordinals` (shards a reshard closed) at `now_ms`.
     pub(crate) async fn meter_shards_closed(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -223,19 +220,60 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<(), CatalogError> {
         for ordinal in ordinals {
-            sqlx::query(
-                "UPDATE usage_intervals SET closed_at_ms = $3 WHERE stream_id = $1 \
-                 AND kind = 'shard' AND shard_ordinal = $2 AND closed_at_ms IS NULL",
-            )
-            .bind(stream_id)
-            .bind(ordinal)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
+            Self::meter_closed(tx, stream_id, "shard", ordinal, now_ms).await?;
         }
         Ok(())
     }
 
+    /// Opens an interval of `kind` ('shard' or 'consumer') for the shard ordinal or
+    /// consumer id `id` at `now_ms`.
+    pub(crate) async fn meter_opened(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        stream_id: i64,
+        kind: &'static str,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
+             retention_hours, opened_at_ms) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+        )
+        .bind(account_id)
+        .bind(stream_name)
+        .bind(stream_id)
+        .bind(kind)
+        .bind(id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes the open interval of `kind` for `id` at `now_ms`.
+    pub(crate) async fn meter_closed(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        stream_id: i64,
+        kind: &'static str,
+        id: i64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE usage_intervals SET closed_at_ms = $4 WHERE stream_id = $1 \
+             AND kind = $2 AND shard_ordinal = $3 AND closed_at_ms IS NULL",
+        )
+        .bind(stream_id)
+        .bind(kind)
+        .bind(id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records, inside the transaction that set it, a stream's retention from `now_ms`
+    /// (closing the setting before it).
     pub(crate) async fn meter_retention(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,

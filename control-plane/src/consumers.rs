@@ -136,16 +136,15 @@ impl Catalog {
         .bind(active_at_ms)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
-             retention_hours, opened_at_ms) VALUES ($1, $2, $3, 'consumer', $4, 0, $5)",
+        Self::meter_opened(
+            &mut tx,
+            account_id,
+            stream_name,
+            stream_id,
+            "consumer",
+            made.id,
+            now_ms,
         )
-        .bind(account_id)
-        .bind(stream_name)
-        .bind(stream_id)
-        .bind(made.id)
-        .bind(now_ms)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(made)
@@ -218,14 +217,13 @@ impl Catalog {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| consumer_not_found(name, stream_name, account_id))?;
-        sqlx::query(
-            "UPDATE usage_intervals SET closed_at_ms = $3 WHERE stream_id = $1 \
-             AND kind = 'consumer' AND shard_ordinal = $2 AND closed_at_ms IS NULL",
+        Self::meter_closed(
+            &mut tx,
+            gone.try_get("stream_id")?,
+            "consumer",
+            gone.try_get("consumer_id")?,
+            now_ms,
         )
-        .bind(gone.try_get::<i64, _>("stream_id")?)
-        .bind(gone.try_get::<i64, _>("consumer_id")?)
-        .bind(now_ms)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())

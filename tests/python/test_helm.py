@@ -427,3 +427,38 @@ def test_generated_secrets_have_the_shapes_the_server_reads(helm, tmp_path):
     finally:
         thread.join(timeout=10)
         listener.close()
+
+
+# --- the chart and the binary agree ---
+
+SERVER_COMMANDS = {"control-plane", "data-plane", "migrate"}
+
+
+@pytest.mark.parametrize("values", RENDERS)
+def test_the_binary_takes_every_command_and_setting_the_chart_gives(helm, values, binary):
+    """Each server container runs a `sluice` command that exists, and every SLUICE_*
+    variable the chart sets is one that command reads: a flag's variable (named in its
+    --help) or one read from the environment only (named in the binary)."""
+    image = binary.read_bytes()
+    checked = 0
+    for where, spec in pod_specs(render_named(helm, values)):
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            args = container.get("args") or []
+            if not args or args[0] not in SERVER_COMMANDS:
+                continue
+            helped = subprocess.run([str(binary), args[0], "--help"], capture_output=True, text=True,
+                                    timeout=30, env={"PATH": os.environ.get("PATH", "")})
+            assert helped.returncode == 0, f"{where}: sluice {args[0]} --help: {helped.stderr}"
+            for extra in args[1:]:
+                if extra.startswith("--"):
+                    flag = extra.split("=", 1)[0]
+                    assert flag in helped.stdout, f"{where}: sluice {args[0]} has no {flag}"
+            for env in container.get("env", []):
+                name = env["name"]
+                if not name.startswith("SLUICE_"):
+                    continue
+                known = f"[env: {name}" in helped.stdout or name.encode() in image
+                assert known, f"{where}: sluice {args[0]} does not read {name}"
+            checked += 1
+    # Both planes always; the migration Job unless a values file turns it off.
+    assert checked >= 2, f"{values}: found {checked} server containers"
