@@ -235,6 +235,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Bytes::from(json!({"StreamName": stream, "ShardCount": args.shards}).to_string()),
         )
         .await?;
+    // The stream takes records once it is ACTIVE (it is CREATING for the server's
+    // --stream-transition-ms); wait up to a minute.
+    let active_by = Instant::now() + Duration::from_secs(60);
+    loop {
+        let summary = control
+            .call(
+                "DescribeStreamSummary",
+                Bytes::from(json!({ "StreamName": stream }).to_string()),
+            )
+            .await?;
+        if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE" {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < active_by,
+            "stream {stream} was not ACTIVE after a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     println!(
         "sluice bench: stream {stream}, {} shards, {} connections, {} B records, {} s per write phase",
         args.shards, args.connections, args.record_bytes, args.seconds
