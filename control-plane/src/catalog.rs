@@ -66,6 +66,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "compaction",
         include_str!("../../migrations/sqlite/0011_compaction.sql"),
     ),
+    (
+        12,
+        "shard count updates",
+        include_str!("../../migrations/sqlite/0012_shard_count_updates.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -122,6 +127,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "compaction",
         include_str!("../../migrations/postgres/0011_compaction.sql"),
+    ),
+    (
+        12,
+        "shard count updates",
+        include_str!("../../migrations/postgres/0012_shard_count_updates.sql"),
     ),
 ];
 

@@ -971,6 +971,33 @@ impl Catalog {
                         limits::STREAM_SHARDS_MAX
                     )));
                 }
+                // Kinesis's rolling limit on UpdateShardCount calls; the stream's row
+                // is held, so two calls cannot both pass it.
+                let day_ago = ctx.now_ms - 24 * 3_600_000;
+                sqlx::query("DELETE FROM shard_count_updates WHERE stream_id = $1 AND at_ms <= $2")
+                    .bind(stream_id)
+                    .bind(day_ago)
+                    .execute(&mut *tx)
+                    .await?;
+                let recent: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM shard_count_updates WHERE stream_id = $1",
+                )
+                .bind(stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if recent >= limits::UPDATE_SHARD_COUNT_PER_DAY {
+                    return Err(refuse(format!(
+                        "Exceeded the limit of {} UpdateShardCount calls in a rolling 24 hours for stream {} under account {}.",
+                        limits::UPDATE_SHARD_COUNT_PER_DAY,
+                        ctx.name,
+                        ctx.account_id
+                    )));
+                }
+                sqlx::query("INSERT INTO shard_count_updates (stream_id, at_ms) VALUES ($1, $2)")
+                    .bind(stream_id)
+                    .bind(ctx.now_ms)
+                    .execute(&mut *tx)
+                    .await?;
                 Ok(reshard::uniform(&open, next_ordinal, target as u32))
             }
         }

@@ -60,3 +60,5 @@ pub const LIST_CONSUMERS_MAX_RESULTS_MAX: i64 = 10_000;
 pub const LIST_CONSUMERS_MAX_RESULTS_DEFAULT: i64 = 100;
 /// A SubscribeToShard subscription lasts five minutes.
 pub const SUBSCRIPTION_MS: u64 = 5 * 60 * 1000;
+/// UpdateShardCount calls per stream in any rolling 24 hours.
+pub const UPDATE_SHARD_COUNT_PER_DAY: i64 = 10;

@@ -277,3 +277,17 @@ def test_writers_keep_writing_through_resharding(kinesis, new_stream):
             read.setdefault(key, []).append(data)
     # Exactly once, and in acknowledgement order per partition key.
     assert read == acked
+
+
+def test_update_shard_count_is_limited_to_ten_calls_a_day(kinesis, new_stream):
+    name = new_stream(shards=1)
+    for i in range(10):
+        kinesis.update_shard_count(StreamName=name, TargetShardCount=2 if i % 2 == 0 else 1,
+                                   ScalingType="UNIFORM_SCALING")
+    with expect_error("LimitExceededException", "24 hours"):
+        kinesis.update_shard_count(StreamName=name, TargetShardCount=2, ScalingType="UNIFORM_SCALING")
+    # Splits and merges are not counted.
+    kinesis.split_shard(StreamName=name, ShardToSplit=open_shards(kinesis, name)[0]["ShardId"],
+                        NewStartingHashKey=str(HALF))
+    assert len(open_shards(kinesis, name)) == 2
+    assert_covers_key_space(open_shards(kinesis, name))
