@@ -40,7 +40,7 @@ const FLUSH_BYTES_MAX: usize = 16 * 1024 * 1024;
 const FLUSH_REQUESTS_MAX: usize = 4_096;
 
 /// A record routed to its shard, waiting to be written.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PendingRecord {
     pub shard_ordinal: u64,
     /// The key that routed it; a record whose shard closed before its commit is routed
@@ -65,13 +65,14 @@ impl PendingRecord {
 }
 
 /// Why a record was not written.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AppendError {
     /// The caller's answer.
     Refused(ApiError),
     /// Its shard was closed by a reshard after the record was routed to it: nothing
-    /// was acknowledged, and the record belongs in one of the shard's children.
-    ShardClosed,
+    /// was acknowledged, and the record, handed back, belongs in one of the shard's
+    /// children.
+    ShardClosed(Box<PendingRecord>),
 }
 
 impl From<ApiError> for AppendError {
@@ -82,6 +83,14 @@ impl From<ApiError> for AppendError {
 
 /// The outcome of one record: its sequence number, or why it was not written.
 pub type RecordResult = Result<SequenceNumber, AppendError>;
+
+/// What the writer decided for one record, before it answers (and hands a record
+/// whose shard closed back to its caller).
+enum Outcome {
+    Written(SequenceNumber),
+    Refused(ApiError),
+    ShardClosed,
+}
 
 /// What the commit transaction did with one chunk.
 #[derive(Debug, Clone, Copy)]
@@ -236,7 +245,7 @@ impl Writer {
 
     async fn flush(&mut self, batch: Vec<AppendRequest>) {
         let arrival_ms = self.arrival_ms();
-        let mut results: Vec<Vec<Option<RecordResult>>> = batch
+        let mut results: Vec<Vec<Option<Outcome>>> = batch
             .iter()
             .map(|r| (0..r.records.len()).map(|_| None).collect())
             .collect();
@@ -265,15 +274,15 @@ impl Writer {
                 for (plan, first) in plans.iter().zip(firsts) {
                     for (i, &(ri, ci)) in plan.members.iter().enumerate() {
                         results[ri][ci] = Some(match first {
-                            Committed::From(first) => {
-                                Ok(SequenceNumber::new(plan.shard_ordinal, first + i as u64))
-                            }
-                            Committed::ShardClosed => Err(AppendError::ShardClosed),
-                            Committed::Gone => Err(ApiError::stream_not_found(
+                            Committed::From(first) => Outcome::Written(SequenceNumber::new(
+                                plan.shard_ordinal,
+                                first + i as u64,
+                            )),
+                            Committed::ShardClosed => Outcome::ShardClosed,
+                            Committed::Gone => Outcome::Refused(ApiError::stream_not_found(
                                 &batch[ri].stream_name,
                                 &batch[ri].account_id,
-                            )
-                            .into()),
+                            )),
                         });
                     }
                 }
@@ -281,14 +290,13 @@ impl Writer {
                 // or whose master key refused one.
                 for (ri, per_request) in results.iter_mut().enumerate() {
                     for slot in per_request.iter_mut().filter(|s| s.is_none()) {
-                        *slot = Some(Err(match refused.get(&batch[ri].stream_id) {
+                        *slot = Some(Outcome::Refused(match refused.get(&batch[ri].stream_id) {
                             Some(error) => error.clone(),
                             None => ApiError::stream_not_found(
                                 &batch[ri].stream_name,
                                 &batch[ri].account_id,
                             ),
-                        }
-                        .into()));
+                        }));
                     }
                 }
             }
@@ -296,7 +304,7 @@ impl Writer {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "flush failed; its records were not acknowledged");
                 for per_request in results.iter_mut() {
                     for slot in per_request.iter_mut() {
-                        *slot = Some(Err(ApiError::internal().into()));
+                        *slot = Some(Outcome::Refused(ApiError::internal()));
                     }
                 }
             }
@@ -305,7 +313,7 @@ impl Writer {
         for (request, per_request) in batch.iter().zip(&results) {
             let (mut records, mut bytes) = (0u64, 0u64);
             for (record, result) in request.records.iter().zip(per_request) {
-                if matches!(result, Some(Ok(_))) {
+                if matches!(result, Some(Outcome::Written(_))) {
                     records += 1;
                     bytes += record.data.len() as u64;
                 }
@@ -325,9 +333,17 @@ impl Writer {
         metrics::histogram!("sluice_commit_batch_records").record(batch_records as f64);
         metrics::histogram!("sluice_commit_batch_bytes").record(batch_bytes as f64);
         for (request, per_request) in batch.into_iter().zip(results) {
-            let answers = per_request
+            let answers = request
+                .records
                 .into_iter()
-                .map(|r| r.expect("every record gets an outcome"))
+                .zip(per_request)
+                .map(
+                    |(record, outcome)| match outcome.expect("every record gets an outcome") {
+                        Outcome::Written(seq) => Ok(seq),
+                        Outcome::Refused(e) => Err(AppendError::Refused(e)),
+                        Outcome::ShardClosed => Err(AppendError::ShardClosed(Box::new(record))),
+                    },
+                )
                 .collect();
             // A caller that went away no longer needs its answer; its records stay written.
             let _ = request.reply.send(answers);

@@ -883,26 +883,31 @@ async fn append_routed(
     let mut pending: Vec<(usize, PendingRecord)> = records.into_iter().enumerate().collect();
     let mut current: Option<Arc<Stream>> = None;
     for _ in 0..=REROUTES_MAX {
+        if pending.is_empty() {
+            break;
+        }
         let (stream_id, name) = match &current {
             Some(s) => (s.id, s.name.as_str()),
             None => (stream.id, stream.name.as_str()),
         };
         let (places, batch): (Vec<usize>, Vec<PendingRecord>) = pending.into_iter().unzip();
-        let copies = batch.clone();
+        let shards: Vec<u64> = batch.iter().map(|r| r.shard_ordinal).collect();
         let answers = state
             .committer
             .append(stream_id, name, account, batch)
             .await?;
-        let mut closed = Vec::new();
-        for ((place, record), answer) in places.into_iter().zip(copies).zip(answers) {
+        pending = Vec::new();
+        for ((place, shard), answer) in places.into_iter().zip(shards).zip(answers) {
             match answer {
-                Ok(seq) => results[place] = Some(Ok((record.shard_ordinal, seq))),
+                Ok(seq) => results[place] = Some(Ok((shard, seq))),
                 Err(crate::commit::AppendError::Refused(e)) => results[place] = Some(Err(e)),
-                Err(crate::commit::AppendError::ShardClosed) => closed.push((place, record)),
+                // Handed back by the writer, unacknowledged.
+                Err(crate::commit::AppendError::ShardClosed(record)) => {
+                    pending.push((place, *record))
+                }
             }
         }
-        if closed.is_empty() {
-            pending = closed;
+        if pending.is_empty() {
             break;
         }
         state.streams.forget(account, &stream.name);
@@ -914,7 +919,7 @@ async fn append_routed(
             return Err(ApiError::stream_not_found(&stream.name, account));
         }
         writable(&fresh)?;
-        for (_, record) in closed.iter_mut() {
+        for (_, record) in pending.iter_mut() {
             record.shard_ordinal = fresh
                 .route(record.hash_key)
                 .ok_or_else(|| {
@@ -926,7 +931,6 @@ async fn append_routed(
                 .ordinal;
         }
         current = Some(fresh);
-        pending = closed;
     }
     for (place, _) in pending {
         results[place] = Some(Err(ApiError::new(
