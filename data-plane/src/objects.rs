@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -27,7 +27,7 @@ use object_store::{
 };
 
 use crate::SecretText;
-use crate::segment::{SEGMENT_PREFIX, SegmentStore, check_key};
+use crate::segment::{SEGMENT_PREFIX, SegmentStore, check_key, new_key};
 
 /// A PUT of one flush (at most 16 MiB) must finish within this, retries included.
 pub const S3_PUT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -151,20 +151,6 @@ impl S3Store {
         Ok(())
     }
 
-    /// A key no other process will pick: the time in microseconds and 64 random bits.
-    fn new_key() -> io::Result<String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut random = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
-        Ok(format!(
-            "{SEGMENT_PREFIX}{:016x}-{:016x}.seg",
-            now.as_micros(),
-            u64::from_le_bytes(random)
-        ))
-    }
-
     /// Stores `bytes` as a new object under `key`; fails if the key exists.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> io::Result<()> {
         check_key(key)?;
@@ -266,6 +252,20 @@ pub enum ObjectStore {
 }
 
 impl ObjectStore {
+    /// Runs `work` on the local segment store on a blocking thread (its file I/O
+    /// blocks). Only for a local store.
+    async fn on_local<R: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&SegmentStore) -> R + Send + 'static,
+    ) -> Result<R, tokio::task::JoinError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match &*store {
+            ObjectStore::Local(segments) => work(segments),
+            ObjectStore::S3(_) => unreachable!("on_local is called for a local store only"),
+        })
+        .await
+    }
+
     /// Encodes `len` bytes with `encode` (told the object key and offset they will land
     /// at, and handed `state`) and stores them durably; returns `state` back with the
     /// key and offset. Encoding runs on a blocking thread. `Err` is a panic in `encode`.
@@ -281,11 +281,7 @@ impl ObjectStore {
     {
         match &**self {
             ObjectStore::Local(_) => {
-                let store = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    let ObjectStore::Local(segments) = &*store else {
-                        unreachable!("matched Local above")
-                    };
+                self.on_local(move |segments| {
                     let appended = segments
                         .append_with(len, |key, offset, out| encode(&state, key, offset, out));
                     (state, appended)
@@ -293,7 +289,7 @@ impl ObjectStore {
                 .await
             }
             ObjectStore::S3(s3) => {
-                let key = match S3Store::new_key() {
+                let key = match new_key() {
                     Ok(key) => key,
                     Err(e) => return Ok((state, Err(e))),
                 };
@@ -328,7 +324,7 @@ impl ObjectStore {
         match self {
             ObjectStore::Local(segments) => segments.write_object(len, encode),
             ObjectStore::S3(s3) => {
-                let key = S3Store::new_key()?;
+                let key = new_key()?;
                 let mut bytes = Vec::with_capacity(len);
                 encode(&key, &mut bytes);
                 assert_eq!(
@@ -356,16 +352,10 @@ impl ObjectStore {
     pub async fn read(self: &Arc<Self>, key: &str, offset: u64, len: usize) -> io::Result<Bytes> {
         match &**self {
             ObjectStore::Local(_) => {
-                let store = self.clone();
                 let key = key.to_string();
-                tokio::task::spawn_blocking(move || {
-                    let ObjectStore::Local(segments) = &*store else {
-                        unreachable!("matched Local above")
-                    };
-                    segments.read(&key, offset, len).map(Bytes::from)
-                })
-                .await
-                .map_err(|e| io::Error::other(format!("a segment read panicked: {e}")))?
+                self.on_local(move |segments| segments.read(&key, offset, len).map(Bytes::from))
+                    .await
+                    .map_err(|e| io::Error::other(format!("a segment read panicked: {e}")))?
             }
             ObjectStore::S3(s3) => s3.read(key, offset, len).await,
         }
@@ -378,17 +368,10 @@ impl ObjectStore {
         grace: Duration,
     ) -> io::Result<Vec<String>> {
         match &**self {
-            ObjectStore::Local(_) => {
-                let store = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    let ObjectStore::Local(segments) = &*store else {
-                        unreachable!("matched Local above")
-                    };
-                    segments.delete_unreferenced(&referenced, grace)
-                })
+            ObjectStore::Local(_) => self
+                .on_local(move |segments| segments.delete_unreferenced(&referenced, grace))
                 .await
-                .map_err(|e| io::Error::other(format!("the segment sweep panicked: {e}")))?
-            }
+                .map_err(|e| io::Error::other(format!("the segment sweep panicked: {e}")))?,
             ObjectStore::S3(s3) => s3.delete_unreferenced(&referenced, grace).await,
         }
     }
@@ -421,8 +404,8 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_well_formed() {
-        let a = S3Store::new_key().unwrap();
-        let b = S3Store::new_key().unwrap();
+        let a = new_key().unwrap();
+        let b = new_key().unwrap();
         assert_ne!(a, b);
         check_key(&a).unwrap();
     }

@@ -55,6 +55,21 @@ pub struct SegmentStore {
     readers: Mutex<HashMap<String, Arc<File>>>,
 }
 
+/// A new object key no other process will pick: the time in microseconds and 64
+/// random bits (the local store and S3 name objects alike).
+pub(crate) fn new_key() -> io::Result<String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut random = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
+    Ok(format!(
+        "{SEGMENT_PREFIX}{:016x}-{:016x}.seg",
+        now.as_micros(),
+        u64::from_le_bytes(random)
+    ))
+}
+
 impl SegmentStore {
     pub fn open(root: &Path) -> io::Result<SegmentStore> {
         fs::create_dir_all(root.join(SEGMENT_PREFIX))?;
@@ -70,21 +85,8 @@ impl SegmentStore {
         Ok(self.root.join(SEGMENT_PREFIX).join(name))
     }
 
-    fn new_key() -> io::Result<String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut random = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
-        Ok(format!(
-            "{SEGMENT_PREFIX}{:016x}-{:08x}.seg",
-            now.as_micros(),
-            u32::from_le_bytes(random)
-        ))
-    }
-
     fn new_segment(&self) -> io::Result<ActiveSegment> {
-        let key = Self::new_key()?;
+        let key = new_key()?;
         let path = self.path_of(&key)?;
         let file = OpenOptions::new()
             .create_new(true)
@@ -159,7 +161,7 @@ impl SegmentStore {
         len: usize,
         encode: impl FnOnce(&str, &mut Vec<u8>),
     ) -> io::Result<String> {
-        let key = Self::new_key()?;
+        let key = new_key()?;
         let path = self.path_of(&key)?;
         let mut bytes = Vec::with_capacity(len);
         encode(&key, &mut bytes);
