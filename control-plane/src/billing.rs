@@ -187,6 +187,29 @@ struct Interval {
     closed: Option<i64>,
 }
 
+/// What an interval of the ledger meters: its kind ('shard', 'consumer' or
+/// 'retention'), the shard ordinal or consumer id (`RETENTION_ID` for retention), and
+/// the retention period (0 but for retention).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Metered<'a> {
+    pub kind: &'a str,
+    pub id: i64,
+    pub retention_hours: i64,
+}
+
+impl Metered<'_> {
+    pub(crate) fn of(kind: &'static str, id: i64) -> Metered<'static> {
+        Metered {
+            kind,
+            id,
+            retention_hours: 0,
+        }
+    }
+}
+
+/// The id column of a retention interval.
+const RETENTION_ID: i64 = -1;
+
 impl Catalog {
     /// Records, inside the transaction that made them, shards opening at `now_ms`.
     pub(crate) async fn meter_shards_opened(
@@ -198,16 +221,8 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<(), CatalogError> {
         for ordinal in ordinals {
-            Self::meter_opened(
-                tx,
-                account_id,
-                stream_name,
-                stream_id,
-                "shard",
-                ordinal,
-                now_ms,
-            )
-            .await?;
+            let interval = Metered::of("shard", ordinal);
+            Self::meter_opened(tx, account_id, stream_name, stream_id, interval, now_ms).await?;
         }
         Ok(())
     }
@@ -225,26 +240,25 @@ impl Catalog {
         Ok(())
     }
 
-    /// Opens an interval of `kind` ('shard' or 'consumer') for the shard ordinal or
-    /// consumer id `id` at `now_ms`.
+    /// Opens an interval at `now_ms`.
     pub(crate) async fn meter_opened(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         account_id: &str,
         stream_name: &str,
         stream_id: i64,
-        kind: &'static str,
-        id: i64,
+        interval: Metered<'static>,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
         sqlx::query(
             "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
-             retention_hours, opened_at_ms) VALUES ($1, $2, $3, $4, $5, 0, $6)",
+             retention_hours, opened_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(account_id)
         .bind(stream_name)
         .bind(stream_id)
-        .bind(kind)
-        .bind(id)
+        .bind(interval.kind)
+        .bind(interval.id)
+        .bind(interval.retention_hours)
         .bind(now_ms)
         .execute(&mut **tx)
         .await?;
@@ -282,26 +296,13 @@ impl Catalog {
         hours: i64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        sqlx::query(
-            "UPDATE usage_intervals SET closed_at_ms = $2 \
-             WHERE stream_id = $1 AND kind = 'retention' AND closed_at_ms IS NULL",
-        )
-        .bind(stream_id)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO usage_intervals (account_id, stream_name, stream_id, kind, shard_ordinal, \
-             retention_hours, opened_at_ms) VALUES ($1, $2, $3, 'retention', -1, $4, $5)",
-        )
-        .bind(account_id)
-        .bind(stream_name)
-        .bind(stream_id)
-        .bind(hours)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        Self::meter_closed(tx, stream_id, "retention", RETENTION_ID, now_ms).await?;
+        let interval = Metered {
+            kind: "retention",
+            id: RETENTION_ID,
+            retention_hours: hours,
+        };
+        Self::meter_opened(tx, account_id, stream_name, stream_id, interval, now_ms).await
     }
 
     /// Closes, inside the deleting transaction, every open interval of a stream.

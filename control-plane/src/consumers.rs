@@ -136,13 +136,13 @@ impl Catalog {
         .bind(active_at_ms)
         .execute(&mut *tx)
         .await?;
+        let interval = crate::billing::Metered::of("consumer", made.id);
         Self::meter_opened(
             &mut tx,
             account_id,
             stream_name,
             stream_id,
-            "consumer",
-            made.id,
+            interval,
             now_ms,
         )
         .await?;
