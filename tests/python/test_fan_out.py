@@ -132,3 +132,26 @@ def test_fan_out_is_on_the_bill(server):
     hours = total(lines, "consumer_shard_hours", name)
     # One consumer on 2 shards for between 1.2 s and the whole test.
     assert 2 * 1.2 / 3600 <= hours <= 2 * (end - start) / 3_600_000, hours
+
+
+def test_a_consumer_holds_one_subscription_per_shard_and_must_be_active(make_server):
+    srv = make_server("--stream-transition-ms", "1500")
+    client = srv.client()
+    client.create_stream(StreamName="fan", ShardCount=1)
+    client.get_waiter("stream_exists").wait(StreamName="fan", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    arn = stream_arn(client, "fan")
+    consumer = client.register_stream_consumer(StreamARN=arn, ConsumerName="c")["Consumer"]
+    assert consumer["ConsumerStatus"] == "CREATING"
+    with expect_error("ResourceInUseException", "not ACTIVE"):
+        client.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"], ShardId="shardId-000000000000",
+                                  StartingPosition={"Type": "LATEST"})
+    time.sleep(1.6)
+    first = client.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"], ShardId="shardId-000000000000",
+                                      StartingPosition={"Type": "LATEST"})
+    next(iter(first["EventStream"]))  # the subscription is open
+    with expect_error("ResourceInUseException", "Another active subscription"):
+        client.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"], ShardId="shardId-000000000000",
+                                  StartingPosition={"Type": "LATEST"})
+    first["EventStream"].close()
+    with expect_error("ValidationException", "maxResults"):
+        srv.client(validate=False).list_stream_consumers(StreamARN=arn, MaxResults=0)

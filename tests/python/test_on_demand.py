@@ -104,3 +104,26 @@ def test_an_on_demand_stream_splits_when_hot_and_merges_when_cold(make_server):
             read.setdefault(key, []).append(data)
     assert read == acked
     assert sum(len(v) for v in acked.values()) > 100
+
+
+def test_update_stream_mode_keeps_the_on_demand_stream_limit(make_server):
+    srv = make_server("--account-on-demand-stream-limit", "1")
+    client = srv.client()
+    client.create_stream(StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    client.create_stream(StreamName="prov", ShardCount=1)
+    arn = client.describe_stream_summary(StreamName="prov")["StreamDescriptionSummary"]["StreamARN"]
+    with expect_error("LimitExceededException", "on-demand stream count limit"):
+        client.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert mode(client, "prov") == "PROVISIONED"
+
+
+def test_bad_on_demand_bounds_are_refused(binary, tmp_path):
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    for args, named in ((["--on-demand-shards-min", "0"], b"on-demand shard bounds"),
+                        (["--on-demand-shards-min", "9", "--on-demand-shards-max", "8"], b"on-demand shard bounds"),
+                        (["--on-demand-window-seconds", "0"], b"SLUICE_ON_DEMAND_WINDOW_SECONDS")):
+        r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"), *args],
+                           env=env, capture_output=True, timeout=30)
+        assert r.returncode != 0 and named in r.stderr, (args, r.stderr)

@@ -291,3 +291,30 @@ def test_update_shard_count_is_limited_to_ten_calls_a_day(kinesis, new_stream):
                         NewStartingHashKey=str(HALF))
     assert len(open_shards(kinesis, name)) == 2
     assert_covers_key_space(open_shards(kinesis, name))
+
+
+def test_a_reshard_makes_the_stream_updating_and_counts_against_the_shard_limit(make_server):
+    srv = make_server("--stream-transition-ms", "1500", "--account-shard-limit", "3")
+    client = srv.client()
+    client.create_stream(StreamName="busy", ShardCount=2)
+    client.get_waiter("stream_exists").wait(StreamName="busy", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    client.split_shard(StreamName="busy", ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**100))
+    summary = client.describe_stream_summary(StreamName="busy")["StreamDescriptionSummary"]
+    assert summary["StreamStatus"] == "UPDATING" and summary["OpenShardCount"] == 3
+    # Records flow while UPDATING; another reshard waits for ACTIVE.
+    client.put_record(StreamName="busy", Data=b"during", PartitionKey="k")
+    with expect_error("ResourceInUseException", "not ACTIVE, instead in state UPDATING"):
+        client.merge_shards(StreamName="busy", ShardToMerge="shardId-000000000002",
+                            AdjacentShardToMerge="shardId-000000000003")
+    client.get_waiter("stream_exists").wait(StreamName="busy", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    # A fourth open shard is past the account's limit of 3; nothing changes.
+    with expect_error("LimitExceededException", "shard limit"):
+        client.split_shard(StreamName="busy", ShardToSplit="shardId-000000000001", NewStartingHashKey=str(2**127 + 5))
+    assert len(open_shards(client, "busy")) == 3
+    assert client.describe_stream_summary(StreamName="busy")["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+    with expect_error("LimitExceededException"):
+        client.update_shard_count(StreamName="busy", TargetShardCount=4, ScalingType="UNIFORM_SCALING")
+    # Merging gives a shard back, within the limit.
+    client.merge_shards(StreamName="busy", ShardToMerge="shardId-000000000002",
+                        AdjacentShardToMerge="shardId-000000000003")
+    assert client.describe_limits()["OpenShardCount"] == 2
