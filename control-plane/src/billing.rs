@@ -629,6 +629,7 @@ mod tests {
                                 now_ms,
                                 account_shards_max: 10,
                                 updating_until_ms: None,
+                                by_hand: false,
                             },
                             change,
                         )

@@ -849,6 +849,9 @@ pub struct ReshardContext<'a> {
     pub account_shards_max: i64,
     /// The stream is UPDATING until then; `None`: it stays ACTIVE.
     pub updating_until_ms: Option<i64>,
+    /// Asked by SplitShard, MergeShards or UpdateShardCount, which an ON_DEMAND
+    /// stream refuses (its shards are the on-demand scaler's); `false` for the scaler.
+    pub by_hand: bool,
 }
 
 fn reshard_refusal(error: crate::reshard::ReshardError, ctx: &ReshardContext<'_>) -> ApiError {
@@ -916,6 +919,15 @@ impl Catalog {
             return Err(not_active(&mut tx, ctx.account_id, ctx.name).await);
         };
         let stream_id: i64 = claimed.try_get("stream_id")?;
+        if ctx.by_hand
+            && claimed.try_get::<String, _>("stream_mode")? == StreamMode::OnDemand.as_str()
+        {
+            return Err(ApiError::invalid_argument(format!(
+                "Stream {} under account {} is in ON_DEMAND mode: its shards split and merge by themselves. Switch it to PROVISIONED with UpdateStreamMode to reshard it by hand.",
+                ctx.name, ctx.account_id
+            ))
+            .into());
+        }
         let rows = sqlx::query(
             "SELECT shard_ordinal, hash_key_start, hash_key_end, parent_ordinal, adjacent_parent_ordinal, \
              created_at_ms, closed_at_ms, next_sequence FROM shards WHERE stream_id = $1 ORDER BY shard_ordinal",

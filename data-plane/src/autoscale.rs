@@ -188,6 +188,7 @@ pub async fn pass(state: &AppState, now_ms: i64) -> Result<(), CatalogError> {
                     now_ms,
                     account_shards_max: state.config.account_shards_max,
                     updating_until_ms: None,
+                    by_hand: false,
                 },
                 step,
             )

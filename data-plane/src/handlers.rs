@@ -1837,17 +1837,6 @@ async fn reshard(
     name: &str,
     change: control_plane::streams::Reshard,
 ) -> Result<control_plane::streams::Resharded, ApiError> {
-    let stream = state
-        .catalog
-        .load_stream(caller.account_id.as_str(), name)
-        .await
-        .map_err(api)?;
-    if stream.mode == StreamMode::OnDemand {
-        return Err(ApiError::invalid_argument(format!(
-            "Stream {name} under account {} is in ON_DEMAND mode: its shards split and merge by themselves. Switch it to PROVISIONED with UpdateStreamMode to reshard it by hand.",
-            caller.account_id.as_str()
-        )));
-    }
     let now = now_ms();
     let done = state
         .catalog
@@ -1860,6 +1849,7 @@ async fn reshard(
                 account_shards_max: state.config.account_shards_max,
                 updating_until_ms: (state.config.stream_transition_ms > 0)
                     .then(|| now + state.config.stream_transition_ms as i64),
+                by_hand: true,
             },
             change,
         )

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use protocol::arn::ConsumerArn;
 use protocol::eventstream;
 use protocol::model::*;
 use protocol::wire::Format;
@@ -69,7 +68,6 @@ pub async fn start(
 ) -> Result<Body, ApiError> {
     let input: SubscribeToShardInput = format.decode(body)?;
     let arn_text = validate::required(input.consumer_arn.clone(), "consumerARN")?;
-    let arn = ConsumerArn::parse(&arn_text)?;
     let shard_text = validate::required(input.shard_id.clone(), "shardId")?;
     validate::shard_id(&shard_text, "shardId")?;
     let position = validate::required(input.starting_position, "startingPosition")?;
@@ -93,7 +91,6 @@ pub async fn start(
         false,
     )
     .await?;
-    debug_assert_eq!(consumer_name, arn.consumer_name);
     let consumer =
         crate::consumers::find(&state, caller, &stream_name, &consumer_name, created_s).await?;
     if consumer.status(now_ms()) != "ACTIVE" {

@@ -23,6 +23,16 @@ use sqlx::Row;
 const ACCOUNT: &str = "000000000000";
 const SHARDS: u64 = 3;
 
+/// A keyring over `catalog` under a root key of `seed` bytes.
+fn keyring(catalog: &Catalog, seed: u8) -> Arc<Keyring> {
+    let root = Arc::new(RootKey::from_bytes(&[seed; 32]).unwrap());
+    Arc::new(Keyring::new(
+        catalog.clone(),
+        root,
+        kms::RotationPolicy::default(),
+    ))
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -138,12 +148,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         .enumerate()
     {
         let objects_dir = dir.path().join(format!("objects-{n}"));
-        let root = Arc::new(RootKey::from_bytes(&[5u8; 32]).unwrap());
-        let keys = Arc::new(Keyring::new(
-            catalog.clone(),
-            root,
-            kms::RotationPolicy::default(),
-        ));
+        let keys = keyring(&catalog, 5);
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream(
                 "compacting",
@@ -361,12 +366,7 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
     let objects_dir = dir.path().join("objects");
-    let root = Arc::new(RootKey::from_bytes(&[6u8; 32]).unwrap());
-    let keys = Arc::new(Keyring::new(
-        catalog.clone(),
-        root,
-        kms::RotationPolicy::default(),
-    ));
+    let keys = keyring(&catalog, 6);
     let stream = catalog
         .create_stream(&control_plane::testing::provisioned_stream(
             "compacting",
@@ -403,12 +403,7 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
         .enumerate()
     {
         let objects_dir = dir.path().join(format!("objects-{n}"));
-        let root = Arc::new(RootKey::from_bytes(&[7u8; 32]).unwrap());
-        let keys = Arc::new(Keyring::new(
-            catalog.clone(),
-            root,
-            kms::RotationPolicy::default(),
-        ));
+        let keys = keyring(&catalog, 7);
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("compacting", 1))
             .await

@@ -196,6 +196,7 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
                     now_ms: 1,
                     account_shards_max: 10,
                     updating_until_ms: None,
+                    by_hand: false,
                 },
                 control_plane::Reshard::Split {
                     shard: 0,
