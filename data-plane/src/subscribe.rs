@@ -28,6 +28,9 @@ const BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;
 /// Bytes and records one event carries at most.
 const EVENT_BYTES_MAX: usize = 1024 * 1024;
 const EVENT_RECORDS_MAX: usize = 10_000;
+// An event's records, base64-encoded (4/3) with their framing, fit in one event-stream
+// message.
+const _: () = assert!(EVENT_BYTES_MAX * 2 < eventstream::MESSAGE_BYTES_MAX);
 /// How long an idle subscription waits before it looks again, and at most between
 /// events.
 const IDLE_POLL: Duration = Duration::from_millis(200);
