@@ -1,22 +1,13 @@
-//! A small AWS Signature Version 4 signer for the requests `sluice bench` sends: POST /
-//! with a JSON body and four signed headers. The server verifies with a full verifier
-//! (and the black-box tests sign with botocore), so this covers only the one shape.
+//! The CLI's credentials and request signing: keys from an AWS shared-credentials file,
+//! signatures by `protocol::sigv4`, the same code the server verifies with.
 
-use aws_lc_rs::{digest, hmac};
+use protocol::sigv4::{self, SigningKeyPair};
 
 pub struct Signer {
     pub access_key_id: String,
     secret_access_key: String,
     pub region: String,
     pub host: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> hmac::Tag {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
 }
 
 impl Signer {
@@ -89,9 +80,9 @@ impl Signer {
     }
 
     /// Signs any request to this host: `headers` (lowercase names) are signed along with
-    /// `host` and `x-amz-date`. `path` must be made of unreserved characters and `/`,
-    /// so that its canonical form is itself; `canonical_query` comes from
-    /// `canonical_query`.
+    /// `host` and `x-amz-date`, by the workspace's one SigV4 implementation
+    /// (`protocol::sigv4`), the one the server verifies with. `canonical_query` comes
+    /// from `canonical_query`.
     #[allow(clippy::too_many_arguments)]
     pub fn sign_request(
         &self,
@@ -103,47 +94,34 @@ impl Signer {
         body: &[u8],
         now: chrono::DateTime<chrono::Utc>,
     ) -> (String, String) {
-        debug_assert!(
-            path.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b))
-        );
-        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
-        let date = &amz_date[..8];
-        let mut signed: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        signed.push(("host".into(), self.host.clone()));
-        signed.push(("x-amz-date".into(), amz_date.clone()));
-        signed.sort();
-        let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-        let signed_headers = signed
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect::<Vec<_>>()
-            .join(";");
-        let canonical_request = format!(
-            "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{}",
-            hex(digest::digest(&digest::SHA256, body).as_ref())
-        );
-        let scope = format!("{date}/{}/{service}/aws4_request", self.region);
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex(digest::digest(&digest::SHA256, canonical_request.as_bytes()).as_ref())
-        );
-        let k_date = hmac(
-            format!("AWS4{}", self.secret_access_key).as_bytes(),
-            date.as_bytes(),
-        );
-        let k_region = hmac(k_date.as_ref(), self.region.as_bytes());
-        let k_service = hmac(k_region.as_ref(), service.as_bytes());
-        let k_signing = hmac(k_service.as_ref(), b"aws4_request");
-        let signature = hex(hmac(k_signing.as_ref(), string_to_sign.as_bytes()).as_ref());
-        let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            self.access_key_id
-        );
-        (amz_date, authorization)
+        let uri = if canonical_query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{canonical_query}")
+        };
+        let mut request = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(name.to_ascii_lowercase(), value.trim());
+        }
+        let (mut parts, ()) = request
+            .header("host", self.host.as_str())
+            .body(())
+            .expect("a request of valid parts")
+            .into_parts();
+        let key = SigningKeyPair {
+            access_key_id: &self.access_key_id,
+            secret_access_key: &self.secret_access_key,
+            region: &self.region,
+            service,
+        };
+        sigv4::sign(&mut parts, body, &key, now).expect("signable request");
+        let header = |name: &str| {
+            parts.headers[name]
+                .to_str()
+                .expect("ASCII header")
+                .to_string()
+        };
+        (header("x-amz-date"), header("authorization"))
     }
 }
 
@@ -175,17 +153,41 @@ pub fn canonical_query(pairs: &[(&str, String)]) -> String {
 mod tests {
     use super::*;
 
-    /// The signing-key derivation example from AWS's SigV4 documentation.
+    /// A request the CLI signs passes the server's verifier.
     #[test]
-    fn derives_the_documented_signing_key() {
-        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-        let k_date = hmac(format!("AWS4{secret}").as_bytes(), b"20120215");
-        let k_region = hmac(k_date.as_ref(), b"us-east-1");
-        let k_service = hmac(k_region.as_ref(), b"iam");
-        let k_signing = hmac(k_service.as_ref(), b"aws4_request");
-        assert_eq!(
-            hex(k_signing.as_ref()),
-            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+    fn what_the_cli_signs_the_server_verifies() {
+        let signer = Signer::new(
+            "AKIDEXAMPLE".into(),
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            "us-east-1".into(),
+            "localhost:4567".into(),
         );
+        let now = protocol::clock::utc(1_767_225_600_000);
+        let query = canonical_query(&[("b", "x y".into()), ("a", "1".into())]);
+        assert_eq!(query, "a=1&b=x%20y");
+        let (amz_date, authorization) =
+            signer.sign_request("GET", "/admin/v1/tenants", &query, "sluice", &[], b"", now);
+        let (parts, ()) = http::Request::get(format!("/admin/v1/tenants?{query}"))
+            .header("host", "localhost:4567")
+            .header("x-amz-date", amz_date)
+            .header("authorization", authorization)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let credential = sigv4::parse_credential(&parts).unwrap();
+        let canonical =
+            sigv4::canonical_request(&parts, &credential, &sigv4::sha256_hex(b"")).unwrap();
+        let key = sigv4::signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            &credential.date,
+            "us-east-1",
+            "sluice",
+        );
+        sigv4::verify(
+            &key,
+            &sigv4::string_to_sign(&credential, &canonical),
+            &credential.signature,
+        )
+        .unwrap();
     }
 }

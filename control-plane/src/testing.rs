@@ -22,12 +22,9 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
 }
 
 fn random_suffix() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("_{nanos}")
+    let mut random = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut random).expect("system randomness");
+    format!("_{}", u64::from_le_bytes(random))
 }
 
 /// `admin_url` with its database name replaced by `name`.

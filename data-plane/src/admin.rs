@@ -7,7 +7,6 @@
 //! its own tenant's principals and keys; nobody else administers anything.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::Router;
@@ -220,13 +219,6 @@ fn ok<T: Serialize>(value: &T) -> AdminResult {
     json_response(StatusCode::OK, value)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Verifies the signature before any admin handler runs, and hands it the caller.
 async fn authenticate(
     State(state): State<Arc<AppState>>,
@@ -324,7 +316,7 @@ async fn create_tenant(
 ) -> AdminResult {
     allow(&state, &caller, "sluice:CreateTenant", &caller.account_id).await?;
     let input: CreateTenant = parse_body(&body)?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let tenant = state.catalog.create_tenant(&input.name, None, now).await?;
     let admin = state
         .catalog
@@ -392,7 +384,7 @@ async fn set_tenant_disabled(
     }
     state
         .catalog
-        .set_tenant_disabled(account_id, disabled.then(now_ms))
+        .set_tenant_disabled(account_id, disabled.then(|| state.clock.now_ms()))
         .await?;
     state.authenticator.forget_all();
     ok(&tenant_json(&state.catalog.tenant(account_id).await?))
@@ -441,7 +433,12 @@ async fn create_principal(
     let input: CreatePrincipal = parse_body(&body)?;
     let principal = state
         .catalog
-        .create_principal(&account_id, kind_of(&input.kind)?, &input.name, now_ms())
+        .create_principal(
+            &account_id,
+            kind_of(&input.kind)?,
+            &input.name,
+            state.clock.now_ms(),
+        )
         .await?;
     created(&principal_json(&principal))
 }
@@ -491,7 +488,7 @@ async fn set_principal_disabled(
     }
     state
         .catalog
-        .set_principal_disabled(&principal, disabled.then(now_ms))
+        .set_principal_disabled(&principal, disabled.then(|| state.clock.now_ms()))
         .await?;
     // INVARIANT: a principal disabled here stops authenticating on this process at once.
     state.authenticator.forget_all();
@@ -554,7 +551,7 @@ async fn create_access_key(
     .await?;
     let key = state
         .catalog
-        .create_access_key(&state.root_key, &principal, now_ms())
+        .create_access_key(&state.root_key, &principal, state.clock.now_ms())
         .await?;
     created(&json!({
         "access_key_id": key.access_key_id,
@@ -737,7 +734,13 @@ async fn usage_report(
     let prices = &state.config.prices;
     let lines = state
         .catalog
-        .usage_report(&account_id, query.from, query.to, now_ms(), prices)
+        .usage_report(
+            &account_id,
+            query.from,
+            query.to,
+            state.clock.now_ms(),
+            prices,
+        )
         .await?;
     match query.format.as_deref().unwrap_or("json") {
         "json" => {
@@ -1055,7 +1058,7 @@ async fn answer(
     let facts = crate::authz::RequestFacts {
         source_ip: question.source_ip,
         tls_version: &question.tls_version,
-        time_s: question.time.unwrap_or_else(|| now_ms() / 1000),
+        time_s: question.time.unwrap_or_else(|| state.clock.now_ms() / 1000),
     };
     state
         .authz

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::Utc;
 use control_plane::Catalog;
 use control_plane::identity::Principal;
 use control_plane::rootkey::RootKey;
+use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode};
 
-use crate::sigv4;
+use protocol::sigv4;
 
 /// Who made a request, once its signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +66,25 @@ pub struct Authenticator {
     region: String,
     skew: chrono::Duration,
     cache: Mutex<HashMap<CacheKey, CacheEntry>>,
+    /// Signing times are checked against it.
+    clock: SharedClock,
 }
 
 impl Authenticator {
-    pub fn new(catalog: Catalog, root: Arc<RootKey>, region: String, skew: Duration) -> Self {
+    pub fn new(
+        catalog: Catalog,
+        root: Arc<RootKey>,
+        region: String,
+        skew: Duration,
+        clock: SharedClock,
+    ) -> Self {
         Authenticator {
             catalog,
             root,
             region,
             skew: chrono::Duration::from_std(skew.min(CLOCK_SKEW_MAX)).expect("at most 15 minutes"),
             cache: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -91,7 +100,8 @@ impl Authenticator {
         body: Bytes,
         service: &str,
     ) -> Result<Caller, ApiError> {
-        self.authenticate_at(parts, body, service, Utc::now()).await
+        let now = protocol::clock::utc(self.clock.now_ms());
+        self.authenticate_at(parts, body, service, now).await
     }
 
     /// `authenticate` as if the server's clock said `now` (tests replay signed requests).
@@ -100,7 +110,7 @@ impl Authenticator {
         parts: &http::request::Parts,
         body: Bytes,
         service: &str,
-        now: chrono::DateTime<Utc>,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Caller, ApiError> {
         let credential = sigv4::parse_credential(parts)?;
         sigv4::check_scope_and_time(&credential, &self.region, service, now, self.skew)?;

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -22,6 +22,7 @@ use cedar_policy::{
 };
 use control_plane::Catalog;
 use control_plane::audit::AuditEntry;
+use protocol::clock::{SharedClock, SystemClock};
 use protocol::{ApiError, ErrorCode};
 
 use crate::auth::Caller;
@@ -173,6 +174,8 @@ pub struct Authz {
     region: String,
     /// Where decisions go; `None` in unit tests only.
     audit: Option<tokio::sync::mpsc::Sender<AuditEntry>>,
+    /// The time of decisions (policies may condition on it) and audit entries.
+    clock: SharedClock,
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, AuthzError> {
@@ -192,13 +195,6 @@ fn entity(
         attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let parents: HashSet<EntityUid> = parents.into_iter().collect();
     Entity::new(uid, attrs, parents).map_err(|e| AuthzError::Request(e.to_string()))
-}
-
-fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A TLS version as one of the few strings a context can carry, so cache keys need not
@@ -241,7 +237,13 @@ impl Authz {
     /// The platform policies alone, with no tenant policies and no audit trail (tests
     /// and offline checks).
     pub fn load() -> Result<Authz, AuthzError> {
-        Self::build(None, String::new(), "us-east-1".into(), None)
+        Self::build(
+            None,
+            String::new(),
+            "us-east-1".into(),
+            None,
+            SystemClock::shared(),
+        )
     }
 
     /// The server's authorizer: tenants' policies from `catalog`, decisions to `audit`.
@@ -250,8 +252,9 @@ impl Authz {
         operator_account: String,
         region: String,
         audit: tokio::sync::mpsc::Sender<AuditEntry>,
+        clock: SharedClock,
     ) -> Result<Authz, AuthzError> {
-        Self::build(Some(catalog), operator_account, region, Some(audit))
+        Self::build(Some(catalog), operator_account, region, Some(audit), clock)
     }
 
     fn build(
@@ -259,6 +262,7 @@ impl Authz {
         operator_account: String,
         region: String,
         audit: Option<tokio::sync::mpsc::Sender<AuditEntry>>,
+        clock: SharedClock,
     ) -> Result<Authz, AuthzError> {
         let (schema, _warnings) =
             Schema::from_cedarschema_str(SCHEMA).map_err(|e| AuthzError::Schema(e.to_string()))?;
@@ -300,6 +304,7 @@ impl Authz {
             operator_account,
             region,
             audit,
+            clock,
         })
     }
 
@@ -666,7 +671,7 @@ impl Authz {
             tracing::error!(principal = %caller.principal_arn, "caller has no principal ARN");
             return Err(ApiError::internal());
         };
-        let now_s = now_s();
+        let now_s = self.clock.now_s();
         let facts = RequestFacts {
             source_ip: caller.source_ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
             tls_version: tls_label(caller.tls_version.unwrap_or("unknown")),
@@ -751,10 +756,7 @@ impl Authz {
         };
         let entry = AuditEntry {
             id: 0,
-            at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            at_ms: self.clock.now_ms(),
             request_id: caller.request_id.clone(),
             principal_account: principal_account.to_string(),
             principal: caller.principal_arn.clone(),
@@ -878,7 +880,14 @@ mod tests {
     }
 
     fn operator_authz() -> Authz {
-        Authz::build(None, "000000000000".into(), "us-east-1".into(), None).unwrap()
+        Authz::build(
+            None,
+            "000000000000".into(),
+            "us-east-1".into(),
+            None,
+            SystemClock::shared(),
+        )
+        .unwrap()
     }
 
     fn facts(ip: IpAddr) -> RequestFacts<'static> {

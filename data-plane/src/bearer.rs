@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,6 +18,7 @@ use control_plane::tokens::TOKEN_TTL_MS_MAX;
 use control_plane::{Catalog, CatalogError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
@@ -56,13 +57,6 @@ pub struct IssuedToken {
     pub expires_at_ms: i64,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn invalid_token() -> ApiError {
     ApiError::new(
         ErrorCode::UnrecognizedClient,
@@ -87,14 +81,16 @@ pub struct TokenService {
     catalog: Catalog,
     root: Arc<RootKey>,
     keys: Mutex<(HashMap<String, DecodingKey>, Option<Instant>)>,
+    clock: SharedClock,
 }
 
 impl TokenService {
-    pub fn new(catalog: Catalog, root: Arc<RootKey>) -> TokenService {
+    pub fn new(catalog: Catalog, root: Arc<RootKey>, clock: SharedClock) -> TokenService {
         TokenService {
             catalog,
             root,
             keys: Mutex::new((HashMap::new(), None)),
+            clock,
         }
     }
 
@@ -106,7 +102,7 @@ impl TokenService {
                 TOKEN_TTL_MS_MAX / 1000
             )));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut id = [0u8; 16];
         aws_lc_rs::rand::fill(&mut id).expect("system randomness");
         let claims = Claims {
@@ -147,7 +143,7 @@ impl TokenService {
     pub async fn jwks(&self) -> Result<serde_json::Value, ApiError> {
         let keys = self
             .catalog
-            .token_verifying_keys(now_ms())
+            .token_verifying_keys(self.clock.now_ms())
             .await
             .map_err(internal)?;
         Ok(serde_json::json!({
@@ -173,7 +169,7 @@ impl TokenService {
         }
         let listed = self
             .catalog
-            .token_verifying_keys(now_ms())
+            .token_verifying_keys(self.clock.now_ms())
             .await
             .map_err(internal)?;
         let map: HashMap<String, DecodingKey> = listed
@@ -255,7 +251,7 @@ impl TokenService {
                 "A token id is 1 to 64 characters.",
             ));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.catalog
             .revoke_token(token_id, account_id, now + TOKEN_TTL_MS_MAX, now)
             .await

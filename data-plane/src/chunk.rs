@@ -178,18 +178,9 @@ pub fn encode(
         }
     };
     match sealing {
-        #[cfg(not(feature = "bench-noop-sealer"))]
         Some((key, place)) => {
             let aad = associated_data(&out[start..start + HEADER_BYTES], place);
             kms::seal_appending(key, &aad, out, plain_len, write_records);
-        }
-        // Benchmarks only: the sealed layout (nonce, body, tag) with no cipher, so the
-        // cost of encryption can be measured against everything else.
-        #[cfg(feature = "bench-noop-sealer")]
-        Some(_) => {
-            out.extend_from_slice(&[0u8; kms::NONCE_BYTES]);
-            write_records(out);
-            out.extend_from_slice(&[0u8; kms::TAG_BYTES]);
         }
         None => write_records(out),
     }
@@ -261,14 +252,8 @@ pub fn decode(
             });
         }
         let aad = associated_data(&chunk[..HEADER_BYTES], &expected.place);
-        #[cfg(not(feature = "bench-noop-sealer"))]
         let plain =
             kms::open(key, &aad, &chunk[HEADER_BYTES..body_len]).map_err(|_| ChunkError::Open)?;
-        #[cfg(feature = "bench-noop-sealer")]
-        let plain = {
-            let _ = aad;
-            chunk[HEADER_BYTES + kms::NONCE_BYTES..body_len - kms::TAG_BYTES].to_vec()
-        };
         Bytes::from(plain)
     } else {
         chunk.slice(HEADER_BYTES..body_len)

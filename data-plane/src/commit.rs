@@ -17,10 +17,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use control_plane::Catalog;
 use kms::DataKey;
+use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode, SequenceNumber};
 use sqlx::Row;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -126,12 +127,14 @@ impl Committer {
         catalog: Catalog,
         store: Arc<ObjectStore>,
         keyring: Arc<Keyring>,
+        clock: SharedClock,
     ) -> (Committer, tokio::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(QUEUE_REQUESTS_MAX);
         let writer = Writer {
             catalog,
             store,
             keyring,
+            clock,
             last_arrival_ms: 0,
         };
         let task = tokio::spawn(writer.run(rx));
@@ -191,6 +194,8 @@ struct Writer {
     catalog: Catalog,
     store: Arc<ObjectStore>,
     keyring: Arc<Keyring>,
+    /// Arrival times of records.
+    clock: SharedClock,
     last_arrival_ms: i64,
 }
 
@@ -233,10 +238,7 @@ impl Writer {
     }
 
     fn arrival_ms(&mut self) -> i64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = self.clock.now_ms();
         // Arrival times never go backwards within this writer, so AT_TIMESTAMP finds a
         // shard's records in sequence order.
         self.last_arrival_ms = self.last_arrival_ms.max(now);

@@ -9,7 +9,7 @@ use protocol::wire::Timestamp;
 use protocol::{ApiError, ErrorCode, limits, validate};
 
 use crate::auth::Caller;
-use crate::handlers::{AppState, api, now_ms, open_page_token, page_token};
+use crate::handlers::{AppState, api, open_page_token, page_token};
 
 /// The caller's stream and consumer an input names, once Cedar allowed `action` on the
 /// stream: by StreamARN and ConsumerName, or by ConsumerARN (whose creation time must
@@ -110,7 +110,7 @@ pub async fn register(
         true,
     )
     .await?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let made = state
         .catalog
         .register_consumer(
@@ -143,7 +143,12 @@ pub async fn deregister(
     find(state, caller, &stream, &consumer, created_s).await?;
     state
         .catalog
-        .deregister_consumer(caller.account_id.as_str(), &stream, &consumer, now_ms())
+        .deregister_consumer(
+            caller.account_id.as_str(),
+            &stream,
+            &consumer,
+            state.clock.now_ms(),
+        )
         .await
         .map_err(api)?;
     Ok(Empty {})
@@ -163,7 +168,7 @@ pub async fn describe(
     )
     .await?;
     let found = find(state, caller, &stream, &consumer, created_s).await?;
-    let o = out(state, caller, &stream, &found, now_ms());
+    let o = out(state, caller, &stream, &found, state.clock.now_ms());
     Ok(DescribeStreamConsumerOutput {
         consumer_description: ConsumerDescription {
             consumer_name: o.consumer_name,
@@ -220,7 +225,7 @@ pub async fn list(
     }
     let has_more = found.len() as i64 > max;
     found.truncate(max as usize);
-    let now = now_ms();
+    let now = state.clock.now_ms();
     Ok(ListStreamConsumersOutput {
         next_token: has_more
             .then(|| found.last().map(|c| page_token("consumers", &c.name)))

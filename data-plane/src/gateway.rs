@@ -94,7 +94,15 @@ async fn kinesis(
         let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
             .await
             .map_err(|_| body_too_large())?;
-        let mut caller = identify(&state, &parts, body.clone(), signing_service(target)).await?;
+        // A target no service here speaks is still authenticated first, against the
+        // service its signer named, and then answered UnknownOperationException.
+        let service = match signing_service(target) {
+            Some(service) => service.to_string(),
+            None => protocol::sigv4::parse_credential(&parts)
+                .map(|c| c.service)
+                .unwrap_or_default(),
+        };
+        let mut caller = identify(&state, &parts, body.clone(), &service).await?;
         caller.source_ip = Some(peer.ip());
         caller.tls_version = parts
             .extensions
@@ -221,11 +229,15 @@ pub(crate) async fn identify(
     }
 }
 
-/// The service name a request must be signed for, from its target.
-fn signing_service(target: &str) -> &'static str {
-    match target.split('.').next() {
-        Some("TrentService") => "kms",
-        _ => "kinesis",
+/// The service name a request must be signed for, from its target; `None` for a
+/// target no service here speaks.
+fn signing_service(target: &str) -> Option<&'static str> {
+    if KmsOperation::from_target(target).is_some() {
+        Some("kms")
+    } else if Operation::from_target(target).is_some() {
+        Some("kinesis")
+    } else {
+        None
     }
 }
 
@@ -258,8 +270,12 @@ mod tests {
 
     #[test]
     fn requests_are_signed_for_their_service() {
-        assert_eq!(signing_service("Kinesis_20131202.PutRecord"), "kinesis");
-        assert_eq!(signing_service("TrentService.Encrypt"), "kms");
-        assert_eq!(signing_service(""), "kinesis");
+        assert_eq!(
+            signing_service("Kinesis_20131202.PutRecord"),
+            Some("kinesis")
+        );
+        assert_eq!(signing_service("TrentService.Encrypt"), Some("kms"));
+        assert_eq!(signing_service("Firehose_20150804.PutRecord"), None);
+        assert_eq!(signing_service(""), None);
     }
 }

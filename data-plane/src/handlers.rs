@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use control_plane::streams::{NewStream, parse_shard_id, shard_id};
 use control_plane::{Catalog, CatalogError, Shard, Stream, StreamMode};
 use protocol::arn::StreamArn;
+use protocol::clock::SharedClock;
 use protocol::hash::HashKey;
 use protocol::model::*;
 use protocol::wire::{Blob, Format, Timestamp};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub body_budget: tokio::sync::Semaphore,
     /// SubscribeToShard subscriptions open in this process.
     pub subscriptions: crate::subscribe::Subscriptions,
+    /// Every time decision of a handler.
+    pub clock: SharedClock,
 }
 
 /// Streams by name, for routing writes without a catalog round trip per request.
@@ -98,13 +101,6 @@ pub(crate) fn api(error: CatalogError) -> ApiError {
         tracing::error!(error = %error, source = ?std::error::Error::source(&error), "catalog failure");
     }
     error.to_api()
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn encode<T: Serialize>(format: Format, value: &T) -> Result<Vec<u8>, ApiError> {
@@ -340,7 +336,13 @@ impl AppState {
         }
         let stored = self
             .catalog
-            .put_policy_version(account, name, body, &caller.principal_arn, now_ms())
+            .put_policy_version(
+                account,
+                name,
+                body,
+                &caller.principal_arn,
+                self.clock.now_ms(),
+            )
             .await
             .map_err(api)?;
         self.authz.forget_tenant(account);
@@ -363,7 +365,7 @@ impl AppState {
                 caller.account_id.as_str(),
                 name,
                 status,
-                now_ms() + self.config.stream_transition_ms as i64,
+                self.clock.now_ms() + self.config.stream_transition_ms as i64,
             )
             .await
             .map_err(api)?;
@@ -455,7 +457,7 @@ async fn create_stream(
             shard_count: u32::try_from(shard_count).expect("checked against the limit"),
             mode,
             tags: &tags,
-            now_ms: now_ms(),
+            now_ms: state.clock.now_ms(),
             account_shards_max: state.config.account_shards_max,
             account_on_demand_streams_max: state.config.account_on_demand_streams_max,
             region: &state.config.region,
@@ -488,7 +490,7 @@ async fn delete_stream(
     {
         state
             .catalog
-            .delete_stream(caller.account_id.as_str(), &name, now_ms())
+            .delete_stream(caller.account_id.as_str(), &name, state.clock.now_ms())
             .await
             .map_err(api)?;
     }
@@ -794,7 +796,7 @@ async fn list_shards(
         .load_stream(caller.account_id.as_str(), &name)
         .await
         .map_err(api)?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let mut shards = Vec::new();
     for shard in &stream.shards {
         if after.is_some_and(|a| shard.ordinal <= a) {
@@ -1175,9 +1177,11 @@ async fn get_shard_iterator(
         next_counter,
     };
     Ok(GetShardIteratorOutput {
-        shard_iterator: state
-            .iterators
-            .issue(caller.account_id.as_str(), &position, now_ms()),
+        shard_iterator: state.iterators.issue(
+            caller.account_id.as_str(),
+            &position,
+            state.clock.now_ms(),
+        ),
     })
 }
 
@@ -1315,7 +1319,7 @@ async fn get_records(
     if let Some(arn) = &input.stream_arn {
         StreamArn::parse(arn)?;
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let position = state
         .iterators
         .open(caller.account_id.as_str(), &iterator, now)?;
@@ -1650,7 +1654,7 @@ async fn change_retention(
     }
     state
         .catalog
-        .set_retention_hours(stream.id, hours, now_ms())
+        .set_retention_hours(stream.id, hours, state.clock.now_ms())
         .await
         .map_err(api)?;
     Ok(Empty {})
@@ -1837,7 +1841,7 @@ async fn reshard(
     name: &str,
     change: control_plane::streams::Reshard,
 ) -> Result<control_plane::streams::Resharded, ApiError> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let done = state
         .catalog
         .reshard(
@@ -1974,7 +1978,7 @@ async fn update_stream_mode(
             },
         )
         .await?;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     state
         .catalog
         .set_stream_mode(

@@ -12,13 +12,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use control_plane::masterkeys::{DEFAULT_STREAM_ALIAS, kinesis_key_error};
 use control_plane::rootkey::RootKey;
 use control_plane::{Catalog, CatalogError};
 use kms::{ActiveDataKey, BoundedCache, DataKey, DataKeyId, RotationPolicy};
 use protocol::ApiError;
+use protocol::clock::SharedClock;
 
 /// Unwrapped data keys kept for reads, at most.
 pub const OPENED_KEYS_MAX: usize = 4_096;
@@ -54,6 +55,7 @@ pub struct Keyring {
     /// is a catalog write, and two flushes should not make two keys for one stream.
     active: tokio::sync::Mutex<HashMap<i64, ActiveDataKey<Arc<DataKey>>>>,
     key_states: std::sync::Mutex<KeyStates>,
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -65,15 +67,13 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Keyring {
-    pub fn new(catalog: Catalog, root: Arc<RootKey>, policy: RotationPolicy) -> Keyring {
+    pub fn new(
+        catalog: Catalog,
+        root: Arc<RootKey>,
+        policy: RotationPolicy,
+        clock: SharedClock,
+    ) -> Keyring {
         Keyring {
             catalog,
             root,
@@ -81,6 +81,7 @@ impl Keyring {
             opened: BoundedCache::new(OPENED_KEYS_MAX),
             active: tokio::sync::Mutex::new(HashMap::new()),
             key_states: std::sync::Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -169,7 +170,7 @@ impl Keyring {
             // seals under it.
             let old = active.remove(&stream_id).expect("just seen");
             self.catalog
-                .retire_data_key(old.key().id(), now_ms())
+                .retire_data_key(old.key().id(), self.clock.now_ms())
                 .await?;
         }
         if active.len() >= ACTIVE_KEYS_MAX
@@ -179,7 +180,7 @@ impl Keyring {
         }
         let Some(key) = self
             .catalog
-            .create_data_key(&self.root, stream_id, now_ms())
+            .create_data_key(&self.root, stream_id, self.clock.now_ms())
             .await?
         else {
             active.remove(&stream_id);

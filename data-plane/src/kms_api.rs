@@ -7,8 +7,6 @@
 //! ARN or a ciphertext blob) is refused by the platform policy. Key material is
 //! unwrapped per request from the catalog and dropped (zeroized) when the request ends.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use control_plane::CatalogError;
 use control_plane::masterkeys::{
     self, KeyManager, KeyState, MasterKey, PENDING_WINDOW_DAYS_DEFAULT, PENDING_WINDOW_DAYS_MAX,
@@ -26,13 +24,6 @@ use zeroize::Zeroizing;
 use crate::auth::Caller;
 use crate::authz::Resource;
 use crate::handlers::AppState;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// A catalog error as the caller sees it; internal causes are logged here.
 fn api(error: CatalogError) -> ApiError {
@@ -56,10 +47,7 @@ pub async fn dispatch(
         format.encode(&value)
     }
     // Every authenticated KMS request is metered, as AWS bills them.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now = state.clock.now_ms();
     state
         .catalog
         .meter_count_now(
@@ -472,7 +460,7 @@ impl Kms<'_> {
                 self.account(),
                 &description,
                 KeyManager::Customer,
-                now_ms(),
+                self.state.clock.now_ms(),
             )
             .await
             .map_err(api)?;
@@ -535,7 +523,12 @@ impl Kms<'_> {
         }
         self.state
             .catalog
-            .create_alias(self.account(), &name, &key.key_id, now_ms())
+            .create_alias(
+                self.account(),
+                &name,
+                &key.key_id,
+                self.state.clock.now_ms(),
+            )
             .await
             .map_err(|e| match e {
                 CatalogError::Api(mut e) if e.code == ErrorCode::AlreadyExists => {
@@ -695,7 +688,11 @@ impl Kms<'_> {
                 format!("{arn} is an AWS managed key; it cannot be scheduled for deletion."),
             ));
         }
-        let deletion_date_ms = now_ms().saturating_add(days.saturating_mul(masterkeys::DAY_MS));
+        let deletion_date_ms = self
+            .state
+            .clock
+            .now_ms()
+            .saturating_add(days.saturating_mul(masterkeys::DAY_MS));
         self.apply(
             &key,
             &arn,
@@ -754,7 +751,12 @@ impl Kms<'_> {
         let (key, _) = self.rotatable(&id, "kms:EnableKeyRotation").await?;
         self.state
             .catalog
-            .set_key_rotation(self.account(), &key.key_id, Some(days), now_ms())
+            .set_key_rotation(
+                self.account(),
+                &key.key_id,
+                Some(days),
+                self.state.clock.now_ms(),
+            )
             .await
             .map_err(api)?;
         Ok(Empty {})
@@ -765,7 +767,7 @@ impl Kms<'_> {
         let (key, _) = self.rotatable(&id, "kms:DisableKeyRotation").await?;
         self.state
             .catalog
-            .set_key_rotation(self.account(), &key.key_id, None, now_ms())
+            .set_key_rotation(self.account(), &key.key_id, None, self.state.clock.now_ms())
             .await
             .map_err(api)?;
         Ok(Empty {})
@@ -796,7 +798,7 @@ impl Kms<'_> {
                 self.account(),
                 &key.key_id,
                 true,
-                now_ms(),
+                self.state.clock.now_ms(),
             )
             .await
             .map_err(api)?
@@ -1026,7 +1028,7 @@ pub async fn key_for_stream(
     if key_ref == masterkeys::DEFAULT_STREAM_ALIAS {
         state
             .catalog
-            .default_stream_key(&state.root_key, kms.account(), now_ms())
+            .default_stream_key(&state.root_key, kms.account(), state.clock.now_ms())
             .await
             .map_err(api)?;
     }
@@ -1049,7 +1051,7 @@ pub const KEY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_se
 
 /// One pass of the key sweep. Errors are logged and the next pass tries again.
 pub async fn sweep_keys(state: &AppState) {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     match state.catalog.destroy_due_master_keys(now).await {
         Ok(destroyed) => {
             if !destroyed.is_empty() {

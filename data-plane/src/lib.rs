@@ -25,7 +25,6 @@ pub mod metrics;
 pub mod objects;
 pub mod reader;
 pub mod segment;
-pub mod sigv4;
 pub mod subscribe;
 pub mod throttle;
 pub mod tls;
@@ -38,6 +37,8 @@ use std::time::Duration;
 
 use control_plane::rootkey::RootKey;
 use control_plane::{Catalog, CatalogError, identity};
+
+use protocol::clock::{SharedClock, SystemClock};
 
 use crate::auth::Authenticator;
 
@@ -204,10 +205,7 @@ where
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
+            let now = state.clock.now_ms();
             pass(state.clone(), now).await;
         }
     })
@@ -222,7 +220,16 @@ const STREAM_DELETIONS_PER_SWEEP: i64 = 100;
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
 
 impl Server {
+    /// Binds and prepares a server on the machine's clock.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        Self::start_with_clock(config, SystemClock::shared()).await
+    }
+
+    /// Binds and prepares a server whose every time decision asks `clock`.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Server, StartError> {
         let dir = &config.data_dir;
         // Private by default: the data dir holds the root key and credentials.
         {
@@ -267,10 +274,7 @@ impl Server {
             None => RootKey::load_or_create(&root_key_path)?,
         });
         let credentials_path = dir.join("credentials");
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = clock.now_ms();
         let given = match &config.bootstrap_credentials_file {
             Some(path) if config.role.runs_control_passes() => {
                 Some(identity::read_credentials_file(path).map_err(|source| {
@@ -300,22 +304,24 @@ impl Server {
             root.clone(),
             config.region.clone(),
             config.clock_skew,
+            clock.clone(),
         ));
         let store = Arc::new(match &config.object_store {
-            ObjectStoreConfig::Local => {
-                ObjectStore::Local(SegmentStore::open(&dir.join("objects")).map_err(|source| {
+            ObjectStoreConfig::Local => ObjectStore::Local(
+                SegmentStore::open(&dir.join("objects"), clock.clone()).map_err(|source| {
                     StartError::DataDir {
                         path: dir.join("objects"),
                         source,
                     }
-                })?)
-            }
+                })?,
+            ),
             ObjectStoreConfig::S3(s3) => {
                 let what = format!("S3 bucket {:?}", s3.bucket);
-                let store = S3Store::open(s3).map_err(|source| StartError::ObjectStore {
-                    what: what.clone(),
-                    source,
-                })?;
+                let store =
+                    S3Store::open(s3, clock.clone()).map_err(|source| StartError::ObjectStore {
+                        what: what.clone(),
+                        source,
+                    })?;
                 // Fail at start, not on the first write, when the bucket is unreachable.
                 store
                     .check()
@@ -324,16 +330,18 @@ impl Server {
                 ObjectStore::S3(store)
             }
         });
-        #[cfg(feature = "bench-noop-sealer")]
-        tracing::warn!(
-            "built with bench-noop-sealer: chunks are NOT encrypted at rest; benchmarks only"
-        );
         let keyring = Arc::new(Keyring::new(
             catalog.clone(),
             root.clone(),
             kms::RotationPolicy::default(),
+            clock.clone(),
         ));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring.clone());
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keyring.clone(),
+            clock.clone(),
+        );
         // The metrics recorder, before anything records.
         crate::metrics::handle();
         let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
@@ -350,12 +358,13 @@ impl Server {
         let state = Arc::new(AppState {
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
             authenticator,
-            tokens: bearer::TokenService::new(catalog.clone(), root.clone()),
+            tokens: bearer::TokenService::new(catalog.clone(), root.clone(), clock.clone()),
             authz: authz::Authz::new(
                 catalog.clone(),
                 config.account_id.clone(),
                 config.region.clone(),
                 audit_queue,
+                clock.clone(),
             )?,
             root_key: root,
             catalog: catalog.clone(),
@@ -367,13 +376,14 @@ impl Server {
                 .shared_throughput_limits
                 .unwrap_or(catalog.backend() == control_plane::Backend::Postgres)
             {
-                throttle::Throttle::shared(config.shard_limits, catalog.clone())
+                throttle::Throttle::shared(config.shard_limits, catalog.clone(), clock.clone())
             } else {
-                throttle::Throttle::new(config.shard_limits)
+                throttle::Throttle::new(config.shard_limits, clock.clone())
             },
             grace: config.shutdown_grace,
             body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
             subscriptions: Default::default(),
+            clock,
             config,
         });
         Ok(Server {

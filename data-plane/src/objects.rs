@@ -27,6 +27,8 @@ use object_store::{
 };
 
 use crate::SecretText;
+use protocol::clock::SharedClock;
+
 use crate::segment::{SEGMENT_PREFIX, SegmentStore, check_key, new_key};
 
 /// A PUT of one flush (at most 16 MiB) must finish within this, retries included.
@@ -95,10 +97,12 @@ pub enum ObjectStoreConfig {
 pub struct S3Store {
     client: AmazonS3,
     bucket: String,
+    /// Names new objects and dates the janitor's grace.
+    clock: SharedClock,
 }
 
 impl S3Store {
-    pub fn open(config: &S3Config) -> io::Result<S3Store> {
+    pub fn open(config: &S3Config, clock: SharedClock) -> io::Result<S3Store> {
         let allow_http = config
             .allows_http()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -131,6 +135,7 @@ impl S3Store {
         Ok(S3Store {
             client,
             bucket: config.bucket.clone(),
+            clock,
         })
     }
 
@@ -194,7 +199,7 @@ impl S3Store {
         referenced: &HashSet<String>,
         grace: Duration,
     ) -> io::Result<Vec<String>> {
-        let cutoff = chrono::Utc::now()
+        let cutoff = protocol::clock::utc(self.clock.now_ms())
             - chrono::Duration::from_std(grace).map_err(|e| io::Error::other(e.to_string()))?;
         let prefix = ObjectPath::from(SEGMENT_PREFIX);
         let listing = async {
@@ -289,7 +294,7 @@ impl ObjectStore {
                 .await
             }
             ObjectStore::S3(s3) => {
-                let key = match new_key() {
+                let key = match new_key(s3.clock.as_ref()) {
                     Ok(key) => key,
                     Err(e) => return Ok((state, Err(e))),
                 };
@@ -324,7 +329,7 @@ impl ObjectStore {
         match self {
             ObjectStore::Local(segments) => segments.write_object(len, encode),
             ObjectStore::S3(s3) => {
-                let key = new_key()?;
+                let key = new_key(s3.clock.as_ref())?;
                 let mut bytes = Vec::with_capacity(len);
                 encode(&key, &mut bytes);
                 assert_eq!(
@@ -404,8 +409,8 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_well_formed() {
-        let a = new_key().unwrap();
-        let b = new_key().unwrap();
+        let a = new_key(&protocol::clock::SystemClock).unwrap();
+        let b = new_key(&protocol::clock::SystemClock).unwrap();
         assert_ne!(a, b);
         check_key(&a).unwrap();
     }
@@ -413,7 +418,9 @@ mod tests {
     #[tokio::test]
     async fn the_local_store_through_the_common_face() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(ObjectStore::Local(SegmentStore::open(dir.path()).unwrap()));
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(dir.path(), protocol::clock::SystemClock::shared()).unwrap(),
+        ));
         let (state, placed) = store
             .append_with(5, 7u32, |state, _key, offset, out| {
                 assert_eq!((*state, offset), (7, 0));

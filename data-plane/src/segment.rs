@@ -7,13 +7,13 @@
 //! Bytes that no catalog row names (a flush whose commit failed) are never read.
 //! Compaction writes whole new objects instead (`write_object`), never appended to.
 
+use protocol::clock::{Clock, SharedClock};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A segment is closed once it is this long; the next append opens a new one.
 pub const SEGMENT_BYTES_MAX: u64 = 256 * 1024 * 1024;
@@ -53,30 +53,31 @@ pub struct SegmentStore {
     root: PathBuf,
     active: Mutex<Option<ActiveSegment>>,
     readers: Mutex<HashMap<String, Arc<File>>>,
+    /// Names new segments (their keys start with the time).
+    clock: SharedClock,
 }
 
 /// A new object key no other process will pick: the time in microseconds and 64
 /// random bits (the local store and S3 name objects alike).
-pub(crate) fn new_key() -> io::Result<String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+pub(crate) fn new_key(clock: &dyn Clock) -> io::Result<String> {
+    let now_us = clock.now_us().max(0);
     let mut random = [0u8; 8];
     aws_lc_rs::rand::fill(&mut random).map_err(|_| io::Error::other("no randomness"))?;
     Ok(format!(
         "{SEGMENT_PREFIX}{:016x}-{:016x}.seg",
-        now.as_micros(),
+        now_us,
         u64::from_le_bytes(random)
     ))
 }
 
 impl SegmentStore {
-    pub fn open(root: &Path) -> io::Result<SegmentStore> {
+    pub fn open(root: &Path, clock: SharedClock) -> io::Result<SegmentStore> {
         fs::create_dir_all(root.join(SEGMENT_PREFIX))?;
         Ok(SegmentStore {
             root: root.to_path_buf(),
             active: Mutex::new(None),
             readers: Mutex::new(HashMap::new()),
+            clock,
         })
     }
 
@@ -86,7 +87,7 @@ impl SegmentStore {
     }
 
     fn new_segment(&self) -> io::Result<ActiveSegment> {
-        let key = new_key()?;
+        let key = new_key(self.clock.as_ref())?;
         let path = self.path_of(&key)?;
         let file = OpenOptions::new()
             .create_new(true)
@@ -161,7 +162,7 @@ impl SegmentStore {
         len: usize,
         encode: impl FnOnce(&str, &mut Vec<u8>),
     ) -> io::Result<String> {
-        let key = new_key()?;
+        let key = new_key(self.clock.as_ref())?;
         let path = self.path_of(&key)?;
         let mut bytes = Vec::with_capacity(len);
         encode(&key, &mut bytes);
@@ -256,7 +257,7 @@ mod tests {
     #[test]
     fn appends_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::open(dir.path()).unwrap();
+        let store = SegmentStore::open(dir.path(), protocol::clock::SystemClock::shared()).unwrap();
         let (k1, o1) = store.append(b"hello").unwrap();
         let (k2, o2) = store.append(b"world!").unwrap();
         assert_eq!(k1, k2);
@@ -270,7 +271,7 @@ mod tests {
         assert_eq!((k4.as_str(), o4), (k1.as_str(), 11));
         assert_eq!(store.read(&k2, o2, 6).unwrap(), b"world!");
         // A fresh store (a restart) starts a new segment and still reads the old one.
-        let store = SegmentStore::open(dir.path()).unwrap();
+        let store = SegmentStore::open(dir.path(), protocol::clock::SystemClock::shared()).unwrap();
         let (k3, o3) = store.append(b"x").unwrap();
         assert_ne!(k3, k1);
         assert_eq!(o3, 0);
@@ -281,7 +282,7 @@ mod tests {
     #[test]
     fn writes_whole_objects_apart_from_the_active_segment() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::open(dir.path()).unwrap();
+        let store = SegmentStore::open(dir.path(), protocol::clock::SystemClock::shared()).unwrap();
         let (active, _) = store.append(b"flush").unwrap();
         let mut told = String::new();
         let key = store
@@ -301,7 +302,7 @@ mod tests {
     #[test]
     fn refuses_keys_outside_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SegmentStore::open(dir.path()).unwrap();
+        let store = SegmentStore::open(dir.path(), protocol::clock::SystemClock::shared()).unwrap();
         for key in [
             "../etc/passwd",
             "segments/../../x",

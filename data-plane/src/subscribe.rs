@@ -21,7 +21,7 @@ use protocol::{ApiError, ErrorCode, SequenceNumber, validate};
 use tokio::sync::mpsc;
 
 use crate::auth::Caller;
-use crate::handlers::{AppState, api, now_ms};
+use crate::handlers::{AppState, api};
 
 /// Bytes one subscription delivers per second, at most.
 const BYTES_PER_SECOND: u64 = 2 * 1024 * 1024;
@@ -96,7 +96,7 @@ pub async fn start(
     .await?;
     let consumer =
         crate::consumers::find(&state, caller, &stream_name, &consumer_name, created_s).await?;
-    if consumer.status(now_ms()) != "ACTIVE" {
+    if consumer.status(state.clock.now_ms()) != "ACTIVE" {
         return Err(ApiError::new(
             ErrorCode::ResourceInUse,
             format!("Consumer {arn_text} is not ACTIVE."),
@@ -228,7 +228,7 @@ impl Subscription {
         .await
         .map_err(|e| api(e.into()))?
         .ok_or_else(|| ApiError::stream_not_found(&self.stream_name, &self.account))?;
-        let now = now_ms();
+        let now = state.clock.now_ms();
         let read = crate::reader::read_shard(
             &state.catalog,
             &state.store,

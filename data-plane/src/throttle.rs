@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use protocol::clock::SharedClock;
 
 use control_plane::throughput::{BudgetWindow, WRITE_BUDGET_WINDOWS_KEPT, WriteBudget};
 use control_plane::{Catalog, CatalogError};
@@ -155,14 +157,8 @@ pub struct Throttle {
     shards: Mutex<HashMap<(i64, u64), ShardBuckets>>,
     /// `None`: the limits hold in this process only.
     shared: Option<SharedWrites>,
-}
-
-/// The current one-second window of wall-clock time, in seconds since the epoch.
-fn window_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    /// Its seconds are the shared budgets' one-second windows.
+    clock: SharedClock,
 }
 
 /// Kinesis's words for a refusal, counted in `sluice_throttled_total`.
@@ -205,7 +201,7 @@ impl SharedWrites {
     /// budget cannot cover them (what was leased stays in hand).
     async fn take(
         &self,
-        clock: fn() -> i64,
+        clock: &(dyn Fn() -> i64 + Sync),
         stream_id: i64,
         shard: u64,
         l: ShardLimits,
@@ -253,22 +249,23 @@ impl SharedWrites {
 
 impl Throttle {
     /// Limits that hold in this process only.
-    pub fn new(limits: ShardLimits) -> Throttle {
+    pub fn new(limits: ShardLimits, clock: SharedClock) -> Throttle {
         Throttle {
             limits,
             shards: Mutex::new(HashMap::new()),
             shared: None,
+            clock,
         }
     }
 
     /// Limits whose writes also hold across every process sharing `catalog`.
-    pub fn shared(limits: ShardLimits, catalog: Catalog) -> Throttle {
+    pub fn shared(limits: ShardLimits, catalog: Catalog, clock: SharedClock) -> Throttle {
         Throttle {
             shared: Some(SharedWrites {
                 catalog,
                 shards: Mutex::new(HashMap::new()),
             }),
-            ..Throttle::new(limits)
+            ..Throttle::new(limits, clock)
         }
     }
 
@@ -277,7 +274,7 @@ impl Throttle {
         if let Some(shared) = &self.shared {
             shared
                 .catalog
-                .expire_write_budgets(window_now() - WRITE_BUDGET_WINDOWS_KEPT)
+                .expire_write_budgets(self.clock.now_s() - WRITE_BUDGET_WINDOWS_KEPT)
                 .await?;
         }
         Ok(())
@@ -313,13 +310,14 @@ impl Throttle {
         shard: u64,
         bytes: u64,
     ) -> Result<bool, CatalogError> {
-        self.admit_write_in(window_now, stream_id, shard, bytes)
+        let clock = self.clock.clone();
+        self.admit_write_in(&move || clock.now_s(), stream_id, shard, bytes)
             .await
     }
 
     async fn admit_write_in(
         &self,
-        clock: fn() -> i64,
+        clock: &(dyn Fn() -> i64 + Sync),
         stream_id: i64,
         shard: u64,
         bytes: u64,
@@ -408,6 +406,7 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::clock::SystemClock;
 
     fn limits(
         write_records: u64,
@@ -428,18 +427,18 @@ mod tests {
     async fn admitted(t: &Throttle, clock: fn() -> i64, shard: u64, n: usize, bytes: u64) -> usize {
         let mut ok = 0;
         for _ in 0..n {
-            ok += usize::from(t.admit_write_in(clock, 1, shard, bytes).await.unwrap());
+            ok += usize::from(t.admit_write_in(&clock, 1, shard, bytes).await.unwrap());
         }
         ok
     }
 
     #[tokio::test]
     async fn writes_are_limited_by_records_and_bytes_per_shard() {
-        let t = Throttle::new(limits(10, 1_000_000, 0, 0));
+        let t = Throttle::new(limits(10, 1_000_000, 0, 0), SystemClock::shared());
         assert_eq!(admitted(&t, || 0, 0, 25, 10).await, 10);
         // Another shard has its own buckets.
         assert!(t.admit_write(1, 1, 10).await.unwrap());
-        let t = Throttle::new(limits(0, 1_000, 0, 0));
+        let t = Throttle::new(limits(0, 1_000, 0, 0), SystemClock::shared());
         assert!(t.admit_write(1, 0, 600).await.unwrap());
         assert!(!t.admit_write(1, 0, 600).await.unwrap());
         assert!(t.admit_write(1, 0, 400).await.unwrap());
@@ -514,8 +513,8 @@ mod tests {
         for catalog in control_plane::testing::catalogs(dir.path()).await {
             // Two processes, each writing one shard at the whole rate (2x together),
             // turn about: the window admits exactly the rate, 200.
-            let a = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
-            let b = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
+            let a = Throttle::shared(limits(200, 0, 0, 0), catalog.clone(), SystemClock::shared());
+            let b = Throttle::shared(limits(200, 0, 0, 0), catalog.clone(), SystemClock::shared());
             let mut ok = (0, 0);
             for _ in 0..20 {
                 ok.0 += admitted(&a, || 1_000, 0, 10, 1).await;
@@ -528,15 +527,23 @@ mod tests {
             assert_eq!(admitted(&b, || 1_001, 0, 1, 1).await, 1);
 
             // A process that stops sending strands at most one slice (13) of a window.
-            let c = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
-            let d = Throttle::shared(limits(200, 0, 0, 0), catalog.clone());
+            let c = Throttle::shared(limits(200, 0, 0, 0), catalog.clone(), SystemClock::shared());
+            let d = Throttle::shared(limits(200, 0, 0, 0), catalog.clone(), SystemClock::shared());
             assert_eq!(admitted(&c, || 2_000, 0, 1, 1).await, 1);
             assert_eq!(admitted(&d, || 2_000, 0, 300, 1).await, 200 - 13);
 
             // Bytes: a large record leases what it lacks; a partial grant stays in hand
             // for a record it covers.
-            let e = Throttle::shared(limits(0, 1_000, 0, 0), catalog.clone());
-            let f = Throttle::shared(limits(0, 1_000, 0, 0), catalog.clone());
+            let e = Throttle::shared(
+                limits(0, 1_000, 0, 0),
+                catalog.clone(),
+                SystemClock::shared(),
+            );
+            let f = Throttle::shared(
+                limits(0, 1_000, 0, 0),
+                catalog.clone(),
+                SystemClock::shared(),
+            );
             assert_eq!(admitted(&e, || 3_000, 0, 1, 600).await, 1);
             assert_eq!(admitted(&f, || 3_000, 0, 1, 600).await, 0);
             assert_eq!(admitted(&f, || 3_000, 0, 1, 400).await, 1);
@@ -553,8 +560,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for catalog in control_plane::testing::catalogs(dir.path()).await {
             let processes = [
-                Arc::new(Throttle::shared(limits(200, 0, 0, 0), catalog.clone())),
-                Arc::new(Throttle::shared(limits(200, 0, 0, 0), catalog.clone())),
+                Arc::new(Throttle::shared(
+                    limits(200, 0, 0, 0),
+                    catalog.clone(),
+                    SystemClock::shared(),
+                )),
+                Arc::new(Throttle::shared(
+                    limits(200, 0, 0, 0),
+                    catalog.clone(),
+                    SystemClock::shared(),
+                )),
             ];
             // 8 writers per process, 50 records each: 800 asked of 200.
             let writers: Vec<_> = (0..16)
@@ -575,8 +590,8 @@ mod tests {
     async fn a_refusal_by_the_shared_budget_gives_back_the_local_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
-        let a = Throttle::shared(limits(10, 0, 0, 0), catalog.clone());
-        let b = Throttle::shared(limits(10, 0, 0, 0), catalog);
+        let a = Throttle::shared(limits(10, 0, 0, 0), catalog.clone(), SystemClock::shared());
+        let b = Throttle::shared(limits(10, 0, 0, 0), catalog, SystemClock::shared());
         assert_eq!(admitted(&b, || 4_000, 0, 10, 1).await, 10);
         // a's own bucket is full but the window's shared budget is gone...
         assert_eq!(admitted(&a, || 4_000, 0, 10, 1).await, 0);
@@ -586,17 +601,17 @@ mod tests {
 
     #[test]
     fn a_large_read_puts_the_shard_in_debt() {
-        let t = Throttle::new(limits(0, 0, 5, 1_000));
+        let t = Throttle::new(limits(0, 0, 5, 1_000), SystemClock::shared());
         assert!(t.admit_read(1, 0));
         t.charge_read(1, 0, 3_000);
         assert!(!t.admit_read(1, 0));
-        let t = Throttle::new(limits(0, 0, 5, 0));
+        let t = Throttle::new(limits(0, 0, 5, 0), SystemClock::shared());
         assert_eq!((0..8).filter(|_| t.admit_read(1, 0)).count(), 5);
     }
 
     #[tokio::test]
     async fn zero_turns_a_limit_off() {
-        let t = Throttle::new(limits(0, 0, 0, 0));
+        let t = Throttle::new(limits(0, 0, 0, 0), SystemClock::shared());
         assert_eq!(admitted(&t, || 0, 0, 10_000, 1_000_000).await, 10_000);
         assert!((0..10_000).all(|_| t.admit_read(1, 0)));
     }

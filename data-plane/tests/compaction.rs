@@ -30,14 +30,12 @@ fn keyring(catalog: &Catalog, seed: u8) -> Arc<Keyring> {
         catalog.clone(),
         root,
         kms::RotationPolicy::default(),
+        protocol::clock::SystemClock::shared(),
     ))
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    protocol::clock::Clock::now_ms(&protocol::clock::SystemClock)
 }
 
 fn segments(dir: &std::path::Path) -> HashSet<String> {
@@ -114,7 +112,12 @@ async fn write_batches(
     tag: &str,
     batches: usize,
 ) {
-    let (committer, writer) = Committer::spawn(catalog.clone(), store, keys);
+    let (committer, writer) = Committer::spawn(
+        catalog.clone(),
+        store,
+        keys,
+        protocol::clock::SystemClock::shared(),
+    );
     for b in 0..batches {
         // One append per batch: one flush, one chunk per shard, all in one segment.
         let records: Vec<PendingRecord> = (0..SHARDS * 4)
@@ -159,7 +162,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         // Two processes, one after the other: two segments, each interleaving shards.
         for tag in ["first", "second"] {
             let store = Arc::new(ObjectStore::Local(
-                SegmentStore::open(&objects_dir).unwrap(),
+                SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
             ));
             write_batches(&catalog, store, keys.clone(), stream.id, tag, 12).await;
         }
@@ -174,7 +177,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         );
 
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&objects_dir).unwrap(),
+            SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
         let mut before: HashMap<u64, Read> = HashMap::new();
         for shard in 0..SHARDS {
@@ -289,7 +292,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         raw[at] ^= 1;
         std::fs::write(&path, &raw).unwrap();
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&objects_dir).unwrap(),
+            SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
         assert!(
             read_from(&catalog, &store, &keys, stream.id, 1, 0)
@@ -332,7 +335,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         // The janitor (no grace, a fresh process) deletes the old segments and the
         // unnamed copy; every record still reads back.
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&objects_dir).unwrap(),
+            SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
         let swept = data_plane::janitor::sweep(&catalog, &store, now_ms(), Duration::ZERO)
             .await
@@ -375,7 +378,7 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
         .await
         .unwrap();
     let store = Arc::new(ObjectStore::Local(
-        SegmentStore::open(&objects_dir).unwrap(),
+        SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
     ));
     write_batches(&catalog, store, keys.clone(), stream.id, "w", 2).await;
     sqlx::query("UPDATE chunks SET object_key = 'segments/00-00.seg' WHERE shard_ordinal = 2")
@@ -383,7 +386,7 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
         .await
         .unwrap();
     let store = Arc::new(ObjectStore::Local(
-        SegmentStore::open(&objects_dir).unwrap(),
+        SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
     ));
     let read = read_from(&catalog, &store, &keys, stream.id, 2, 0).await;
     assert!(
@@ -409,9 +412,14 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
             .await
             .unwrap();
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&objects_dir).unwrap(),
+            SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keys.clone(),
+            protocol::clock::SystemClock::shared(),
+        );
         for b in 0..12u8 {
             let records = vec![
                 PendingRecord {
@@ -486,6 +494,7 @@ async fn a_disabled_master_key_stops_compaction_of_its_stream() {
             catalog.clone(),
             root.clone(),
             kms::RotationPolicy::default(),
+            protocol::clock::SystemClock::shared(),
         ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream(
@@ -503,7 +512,7 @@ async fn a_disabled_master_key_stops_compaction_of_its_stream() {
             .await
             .unwrap();
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&objects_dir).unwrap(),
+            SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
         write_batches(&catalog, store.clone(), keys.clone(), stream.id, "k", 3).await;
         let rows_before = objects(&catalog).await.1;

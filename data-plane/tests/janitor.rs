@@ -50,14 +50,22 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
             catalog.clone(),
             root,
             kms::RotationPolicy::default(),
+            protocol::clock::SystemClock::shared(),
         ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("aging", 1))
             .await
             .unwrap();
         // An earlier process wrote the old records into its segment...
-        let old_store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
-        let (committer, writer) = Committer::spawn(catalog.clone(), old_store, keys.clone());
+        let old_store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&objects, protocol::clock::SystemClock::shared()).unwrap(),
+        ));
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            old_store,
+            keys.clone(),
+            protocol::clock::SystemClock::shared(),
+        );
         for r in committer
             .append(stream.id, "aging", "000000000000", records("old", 5))
             .await
@@ -68,8 +76,15 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         drop(committer);
         writer.await.unwrap();
         // ...and this one writes the new records into a segment of its own.
-        let store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&objects, protocol::clock::SystemClock::shared()).unwrap(),
+        ));
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keys.clone(),
+            protocol::clock::SystemClock::shared(),
+        );
         for r in committer
             .append(stream.id, "aging", "000000000000", records("new", 3))
             .await
@@ -82,10 +97,7 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         assert_eq!(segments(&objects).len(), 2);
 
         // The clock moves: the old chunk is 25 hours old, past the 24-hour retention.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = protocol::clock::Clock::now_ms(&protocol::clock::SystemClock);
         sqlx::query(
             "UPDATE chunks SET first_arrival_ms = $1, last_arrival_ms = $1 \
              WHERE stream_id = $2 AND first_sequence = 1",

@@ -20,6 +20,7 @@ fn keyring(catalog: &Catalog) -> Arc<Keyring> {
         catalog.clone(),
         root,
         kms::RotationPolicy::default(),
+        protocol::clock::SystemClock::shared(),
     ))
 }
 
@@ -32,14 +33,23 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
         .enumerate()
     {
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap(),
+            SegmentStore::open(
+                &dir.path().join(format!("objects-{n}")),
+                protocol::clock::SystemClock::shared(),
+            )
+            .unwrap(),
         ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("log", 3))
             .await
             .unwrap();
         let keys = keyring(&catalog);
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keys.clone(),
+            protocol::clock::SystemClock::shared(),
+        );
         let mut tasks = Vec::new();
         for writer_id in 0..16u64 {
             let committer = committer.clone();
@@ -128,7 +138,11 @@ async fn a_deleted_stream_takes_no_writes() {
         .await
         .unwrap();
     let store = Arc::new(ObjectStore::Local(
-        SegmentStore::open(&dir.path().join("objects")).unwrap(),
+        SegmentStore::open(
+            &dir.path().join("objects"),
+            protocol::clock::SystemClock::shared(),
+        )
+        .unwrap(),
     ));
     let stream = catalog
         .create_stream(&control_plane::testing::provisioned_stream("gone", 1))
@@ -138,7 +152,12 @@ async fn a_deleted_stream_takes_no_writes() {
         .delete_stream("000000000000", "gone", 0)
         .await
         .unwrap();
-    let (committer, _writer) = Committer::spawn(catalog.clone(), store, keyring(&catalog));
+    let (committer, _writer) = Committer::spawn(
+        catalog.clone(),
+        store,
+        keyring(&catalog),
+        protocol::clock::SystemClock::shared(),
+    );
     let results = committer
         .append(
             stream.id,
@@ -168,14 +187,22 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     for catalog in control_plane::testing::catalogs(dir.path()).await {
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&dir.path().join("objects")).unwrap(),
+            SegmentStore::open(
+                &dir.path().join("objects"),
+                protocol::clock::SystemClock::shared(),
+            )
+            .unwrap(),
         ));
         let stream = catalog
             .create_stream(&control_plane::testing::provisioned_stream("split", 1))
             .await
             .unwrap();
-        let (committer, _writer) =
-            Committer::spawn(catalog.clone(), store.clone(), keyring(&catalog));
+        let (committer, _writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keyring(&catalog),
+            protocol::clock::SystemClock::shared(),
+        );
         let record = || PendingRecord {
             shard_ordinal: 0,
             hash_key: protocol::hash::HashKey(5),

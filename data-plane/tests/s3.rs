@@ -105,7 +105,11 @@ fn config(endpoint: &str) -> S3Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
     let Some(moto) = start_moto() else { return };
-    let s3 = S3Store::open(&config(&moto.endpoint)).unwrap();
+    let s3 = S3Store::open(
+        &config(&moto.endpoint),
+        protocol::clock::SystemClock::shared(),
+    )
+    .unwrap();
     s3.check().await.unwrap();
     let store = Arc::new(ObjectStore::S3(s3));
 
@@ -149,12 +153,18 @@ async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
         catalog.clone(),
         root,
         kms::RotationPolicy::default(),
+        protocol::clock::SystemClock::shared(),
     ));
     let stream = catalog
         .create_stream(&control_plane::testing::provisioned_stream("s3", 1))
         .await
         .unwrap();
-    let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keys.clone());
+    let (committer, writer) = Committer::spawn(
+        catalog.clone(),
+        store.clone(),
+        keys.clone(),
+        protocol::clock::SystemClock::shared(),
+    );
     for batch in 0..3 {
         let records = (0..4)
             .map(|i| PendingRecord {
@@ -201,10 +211,7 @@ async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
 
     // The janitor: within the grace period nothing goes; after it, only the object no
     // row names (the raw one written above) does.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = protocol::clock::Clock::now_ms(&protocol::clock::SystemClock);
     let spared = data_plane::janitor::sweep(&catalog, &store, now, Duration::from_secs(600))
         .await
         .unwrap();
@@ -226,6 +233,6 @@ async fn an_unreachable_bucket_fails_the_check() {
     let Some(moto) = start_moto() else { return };
     let mut config = config(&moto.endpoint);
     config.bucket = "no-such-bucket".into();
-    let s3 = S3Store::open(&config).unwrap();
+    let s3 = S3Store::open(&config, protocol::clock::SystemClock::shared()).unwrap();
     assert!(s3.check().await.is_err());
 }

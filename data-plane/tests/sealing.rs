@@ -103,7 +103,11 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
         .enumerate()
     {
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&dir.path().join(format!("objects-{n}"))).unwrap(),
+            SegmentStore::open(
+                &dir.path().join(format!("objects-{n}")),
+                protocol::clock::SystemClock::shared(),
+            )
+            .unwrap(),
         ));
         let stream_id = make_stream(&catalog, "rot", 3).await;
         // Three seals a key: many rotations in a short run.
@@ -111,8 +115,14 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
             catalog.clone(),
             root(),
             RotationPolicy::new(Duration::from_secs(60), 3),
+            protocol::clock::SystemClock::shared(),
         ));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring);
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keyring,
+            protocol::clock::SystemClock::shared(),
+        );
         let mut tasks = Vec::new();
         for w in 0..8u64 {
             let committer = committer.clone();
@@ -160,7 +170,12 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
         assert!(retired > 0);
 
         // A new process (fresh keyring, nothing cached) reads every record back.
-        let reader = Keyring::new(catalog.clone(), root(), RotationPolicy::default());
+        let reader = Keyring::new(
+            catalog.clone(),
+            root(),
+            RotationPolicy::default(),
+            protocol::clock::SystemClock::shared(),
+        );
         let mut read = 0;
         for shard in 0..3 {
             for (counter, data) in read_all(&catalog, &store, &reader, ACCOUNT, stream_id, shard)
@@ -180,6 +195,7 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
             catalog.clone(),
             Arc::new(RootKey::from_bytes(&[6u8; 32]).unwrap()),
             RotationPolicy::default(),
+            protocol::clock::SystemClock::shared(),
         );
         assert!(matches!(
             read_all(&catalog, &store, &stranger, ACCOUNT, stream_id, 0).await,
@@ -241,7 +257,9 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
         .enumerate()
     {
         let objects = dir.path().join(format!("objects-{n}"));
-        let store = Arc::new(ObjectStore::Local(SegmentStore::open(&objects).unwrap()));
+        let store = Arc::new(ObjectStore::Local(
+            SegmentStore::open(&objects, protocol::clock::SystemClock::shared()).unwrap(),
+        ));
         let stream_id = make_stream(&catalog, "tamper", 2).await;
         let other_stream = make_stream(&catalog, "other", 2).await;
         // One seal a key: every chunk under its own key.
@@ -249,8 +267,14 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
             catalog.clone(),
             root(),
             RotationPolicy::new(Duration::from_secs(60), 1),
+            protocol::clock::SystemClock::shared(),
         ));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring);
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keyring,
+            protocol::clock::SystemClock::shared(),
+        );
         // Two chunks of shard 0 with one record each, of equal length, so a row moved
         // from one to the other passes every check but the seal.
         put(&committer, stream_id, "tamper", 0, "secret A").await;
@@ -259,7 +283,14 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
         put(&committer, other_stream, "other", 0, "secret D").await;
         drop(committer);
         writer.await.unwrap();
-        let fresh = || Keyring::new(catalog.clone(), root(), RotationPolicy::default());
+        let fresh = || {
+            Keyring::new(
+                catalog.clone(),
+                root(),
+                RotationPolicy::default(),
+                protocol::clock::SystemClock::shared(),
+            )
+        };
         let good = read_all(&catalog, &store, &fresh(), ACCOUNT, stream_id, 0)
             .await
             .unwrap();
@@ -365,6 +396,7 @@ async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
         catalog.clone(),
         root(),
         RotationPolicy::new(Duration::from_millis(100), 5),
+        protocol::clock::SystemClock::shared(),
     ));
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut tasks = Vec::new();
@@ -429,7 +461,11 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
         .enumerate()
     {
         let store = Arc::new(ObjectStore::Local(
-            SegmentStore::open(&dir.path().join(format!("keys-{n}"))).unwrap(),
+            SegmentStore::open(
+                &dir.path().join(format!("keys-{n}")),
+                protocol::clock::SystemClock::shared(),
+            )
+            .unwrap(),
         ));
         let root = root();
         let a = make_stream(&catalog, "under-tenant-key", 1).await;
@@ -447,8 +483,14 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
             catalog.clone(),
             root.clone(),
             RotationPolicy::new(Duration::from_secs(60), 1),
+            protocol::clock::SystemClock::shared(),
         ));
-        let (committer, writer) = Committer::spawn(catalog.clone(), store.clone(), keyring);
+        let (committer, writer) = Committer::spawn(
+            catalog.clone(),
+            store.clone(),
+            keyring,
+            protocol::clock::SystemClock::shared(),
+        );
         put(&committer, a, "under-tenant-key", 0, "a1").await;
         put(&committer, b, "under-default-key", 0, "b1").await;
         assert!(
@@ -480,7 +522,14 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
             );
             assert!(rb.unwrap()[0].is_ok(), "round {round}");
         }
-        let fresh = || Keyring::new(catalog.clone(), root.clone(), RotationPolicy::default());
+        let fresh = || {
+            Keyring::new(
+                catalog.clone(),
+                root.clone(),
+                RotationPolicy::default(),
+                protocol::clock::SystemClock::shared(),
+            )
+        };
         let read = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0).await;
         assert_eq!(read.unwrap_err().to_api().code, ErrorCode::KmsDisabled);
         assert_eq!(

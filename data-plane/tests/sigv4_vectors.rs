@@ -71,6 +71,7 @@ async fn the_aws_test_suite_verifies() {
         root,
         "us-east-1".into(),
         std::time::Duration::from_secs(900),
+        protocol::clock::SystemClock::shared(),
     ));
     let signed_at = Utc.with_ymd_and_hms(2015, 8, 30, 12, 36, 0).unwrap();
 

@@ -1,9 +1,6 @@
 //! Bearer-token attacks against the real verifier and a real catalog: every classic JWT
 //! forgery is refused, and only a well-formed, live token of an enabled principal passes.
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use control_plane::Catalog;
@@ -11,12 +8,10 @@ use control_plane::identity::PrincipalKind;
 use control_plane::rootkey::RootKey;
 use protocol::ErrorCode;
 use sluice_data_plane::bearer::{AUDIENCE, Claims, ISSUER, TokenService};
+use std::sync::Arc;
 
 fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    protocol::clock::Clock::now_s(&protocol::clock::SystemClock)
 }
 
 fn b64(value: &serde_json::Value) -> String {
@@ -36,7 +31,15 @@ async fn setup() -> (TokenService, Catalog, tempfile::TempDir) {
             .await
             .unwrap();
     }
-    (TokenService::new(catalog.clone(), root), catalog, dir)
+    (
+        TokenService::new(
+            catalog.clone(),
+            root,
+            protocol::clock::SystemClock::shared(),
+        ),
+        catalog,
+        dir,
+    )
 }
 
 fn claims(sub: &str, tenant: &str) -> Claims {

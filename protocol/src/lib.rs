@@ -1,11 +1,12 @@
 //! The Kinesis Data Streams wire protocol, with no I/O: request and response shapes,
 //! the AWS error types clients branch on, the documented limits, partition-key hashing,
-//! sequence numbers, ARNs and the JSON / CBOR codecs.
+//! sequence numbers, ARNs, the JSON / CBOR codecs, Signature Version 4 and the clock.
 //!
 //! INVARIANT: only this crate knows the AWS JSON and CBOR shapes; the servers speak to
 //! it in typed values.
 
 pub mod arn;
+pub mod clock;
 pub mod error;
 pub mod eventstream;
 pub mod hash;
@@ -13,6 +14,7 @@ pub mod kms;
 pub mod limits;
 pub mod model;
 pub mod sequence;
+pub mod sigv4;
 pub mod validate;
 pub mod wire;
 

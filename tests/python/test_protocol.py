@@ -82,6 +82,26 @@ def test_unknown_operation(server):
     assert r.error_type() == "UnknownOperationException", r
 
 
+@pytest.mark.parametrize("target,service", [
+    ("Nonexistent_20200101.Foo", "kinesis"),
+    ("Firehose_20150804.PutRecord", "firehose"),
+    ("AmazonSQS.SendMessage", "sqs"),
+])
+def test_a_target_no_service_speaks_is_authenticated_then_unknown(server, target, service):
+    """Signed for whatever service its signer named, a foreign target is authenticated
+    and then answered UnknownOperationException; unsigned, it gets the authentication
+    error; signed with a wrong secret, the signature error."""
+    headers = {"X-Amz-Target": target}
+    r = server.raw(None, b"{}", JSON_CT, headers=headers, service=service)
+    assert r.status == 400 and r.error_type() == "UnknownOperationException", r
+    r = server.raw(None, b"{}", JSON_CT, headers=headers, sign=False)
+    assert r.status == 400 and r.error_type() == "MissingAuthenticationTokenException", r
+    key, _ = server.credentials()
+    r = server.raw(None, b"{}", JSON_CT, headers=headers, service=service,
+                   credentials=(key, "not-the-secret"))
+    assert r.status in (400, 403) and r.error_type() == "InvalidSignatureException", r
+
+
 def test_malformed_json(server):
     r = server.raw("ListStreams", b"{not json", JSON_CT)
     assert r.status == 400, r

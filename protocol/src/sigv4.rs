@@ -1,6 +1,7 @@
-//! AWS Signature Version 4, the verifying side, with no I/O: parsing the credential
-//! (an `Authorization` header or a presigned query), the canonical request, the string
-//! to sign, the signing key and the signature.
+//! AWS Signature Version 4 with no I/O, the one implementation in the workspace: the
+//! server verifies with it (parsing the credential from an `Authorization` header or a
+//! presigned query, then the canonical request, the string to sign, the signing key and
+//! a constant-time comparison) and the CLI signs with it (`sign`).
 //!
 //! Written here rather than taken from a crate because the payload hash dominates the
 //! cost of a large PutRecords: on machines without SHA extensions, aws-lc-rs hashes
@@ -8,9 +9,9 @@
 //! (measured in the closing note of the identity issue). AWS's own test suite, replayed
 //! in `tests/sigv4_vectors.rs`, and the black-box tests with botocore pin the behaviour.
 
+use crate::{ApiError, ErrorCode};
 use aws_lc_rs::{constant_time, digest, hmac};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use protocol::{ApiError, ErrorCode};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Presigned requests live at most seven days, as AWS allows.
@@ -519,19 +520,88 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
     key
 }
 
+/// The hex signature of `string_to_sign` under a derived signing key.
+pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
+    hex(hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, signing_key),
+        string_to_sign.as_bytes(),
+    )
+    .as_ref())
+}
+
 /// Compares the request's signature with the one `signing_key` makes, in constant time.
 pub fn verify(
     signing_key: &[u8; 32],
     string_to_sign: &str,
     signature_hex: &str,
 ) -> Result<(), ApiError> {
-    let expected = hex(hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, signing_key),
-        string_to_sign.as_bytes(),
-    )
-    .as_ref());
+    let expected = signature(signing_key, string_to_sign);
     constant_time::verify_slices_are_equal(expected.as_bytes(), signature_hex.as_bytes())
         .map_err(|_| mismatch())
+}
+
+/// What a client signs with.
+pub struct SigningKeyPair<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Signs a request whose headers are all in `parts` (`host`, when the URI has no
+/// authority, among them): adds `x-amz-date` and `authorization`, signing every header
+/// present. The same canonical request the verifier builds, so the two cannot drift.
+pub fn sign(
+    parts: &mut http::request::Parts,
+    body: &[u8],
+    key: &SigningKeyPair<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    parts.headers.insert(
+        "x-amz-date",
+        http::HeaderValue::from_str(&amz_date).map_err(|_| incomplete("bad date"))?,
+    );
+    let mut signed_headers: Vec<String> = parts
+        .headers
+        .keys()
+        .map(|name| name.as_str().to_ascii_lowercase())
+        .filter(|name| name != "authorization")
+        .collect();
+    signed_headers.sort();
+    signed_headers.dedup();
+    let mut credential = Credential {
+        access_key_id: key.access_key_id.to_string(),
+        date: amz_date[..8].to_string(),
+        region: key.region.to_string(),
+        service: key.service.to_string(),
+        signed_headers,
+        signature: String::new(),
+        amz_date,
+        signed_at: now,
+        expires_seconds: None,
+    };
+    let canonical = canonical_request(parts, &credential, &sha256_hex(body))?;
+    let to_sign = string_to_sign(&credential, &canonical);
+    let derived = signing_key(
+        key.secret_access_key,
+        &credential.date,
+        &credential.region,
+        &credential.service,
+    );
+    credential.signature = signature(&derived, &to_sign);
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={}",
+        credential.access_key_id,
+        credential.scope(),
+        credential.signed_headers.join(";"),
+        credential.signature
+    );
+    parts.headers.insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_str(&authorization).map_err(|_| incomplete("bad key id"))?,
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -569,6 +639,50 @@ mod tests {
         let mut out = Vec::new();
         canonical_value(b"  \"a   b   c\"  ", &mut out);
         assert_eq!(out, b"\"a b c\"");
+    }
+
+    #[test]
+    fn what_sign_signs_verifies() {
+        let (mut parts, ()) = http::Request::post("/")
+            .header("host", "localhost:4567")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "Kinesis_20131202.ListStreams")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let key = SigningKeyPair {
+            access_key_id: "AKIDEXAMPLE",
+            secret_access_key: "secret",
+            region: "us-east-1",
+            service: "kinesis",
+        };
+        let now = crate::clock::utc(1_767_225_600_000);
+        sign(&mut parts, b"{}", &key, now).unwrap();
+        let credential = parse_credential(&parts).unwrap();
+        assert_eq!(credential.service, "kinesis");
+        check_scope_and_time(
+            &credential,
+            "us-east-1",
+            "kinesis",
+            now,
+            chrono::Duration::minutes(5),
+        )
+        .unwrap();
+        let canonical = canonical_request(&parts, &credential, &sha256_hex(b"{}")).unwrap();
+        let to_sign = string_to_sign(&credential, &canonical);
+        let derived = signing_key("secret", &credential.date, "us-east-1", "kinesis");
+        verify(&derived, &to_sign, &credential.signature).unwrap();
+        let wrong = signing_key("other", &credential.date, "us-east-1", "kinesis");
+        assert!(verify(&wrong, &to_sign, &credential.signature).is_err());
+        let tampered = canonical_request(&parts, &credential, &sha256_hex(b"{ }")).unwrap();
+        assert!(
+            verify(
+                &derived,
+                &string_to_sign(&credential, &tampered),
+                &credential.signature
+            )
+            .is_err()
+        );
     }
 
     #[test]
