@@ -143,7 +143,7 @@ struct ServeArgs {
     clock_skew_seconds: u64,
     /// Compaction rewrites a chunk into a per-shard object once its newest record is
     /// this many seconds old.
-    #[arg(long, env = "SLUICE_COMPACTION_SETTLE_SECONDS", default_value_t = data_plane::compact::SETTLE_DEFAULT.as_secs())]
+    #[arg(long, env = "SLUICE_COMPACTION_SETTLE_SECONDS", default_value_t = storage::compact::SETTLE_DEFAULT.as_secs())]
     compaction_settle_seconds: u64,
     /// How long a new stream stays CREATING and a deleted one DELETING, in ms (at most
     /// 60,000); 0 makes both immediate.
@@ -243,7 +243,7 @@ impl SplitArgs {
     fn into_config(self, role: data_plane::Role) -> anyhow::Result<data_plane::Config> {
         let s3 = self.s3;
         let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
-        let s3 = data_plane::objects::S3Config {
+        let s3 = storage::objects::S3Config {
             endpoint: nonempty(s3.s3_endpoint),
             bucket: s3.s3_bucket,
             region: s3.s3_region,
@@ -275,7 +275,7 @@ impl SplitArgs {
             );
         }
         config.role = role;
-        config.object_store = data_plane::objects::ObjectStoreConfig::S3(s3);
+        config.object_store = storage::objects::ObjectStoreConfig::S3(s3);
         Ok(config)
     }
 }
@@ -375,7 +375,7 @@ impl ServeArgs {
                 window: Duration::from_secs(self.on_demand_window_seconds),
             },
             role: data_plane::Role::All,
-            object_store: data_plane::objects::ObjectStoreConfig::Local,
+            object_store: storage::objects::ObjectStoreConfig::Local,
             stream_transition_ms: self.stream_transition_ms,
             shard_limits: data_plane::throttle::ShardLimits {
                 write_bytes: self.shard_write_bytes_per_second,

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod chunks;
 pub mod compaction;
 pub mod consumers;
 pub mod datakeys;

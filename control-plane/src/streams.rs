@@ -168,13 +168,13 @@ pub struct NewStream<'a> {
     pub region: &'a str,
 }
 
-fn to_u64(value: i64, what: &str) -> Result<u64, CatalogError> {
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, CatalogError> {
     u64::try_from(value).map_err(|_| CatalogError::Corrupt {
         what: format!("{what} = {value}"),
     })
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).expect("counters stay below 2^63")
 }
 

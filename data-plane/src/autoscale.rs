@@ -25,7 +25,6 @@ use std::time::Duration;
 use control_plane::streams::{Reshard, ReshardContext};
 use control_plane::{CatalogError, Stream};
 use protocol::hash::HashKey;
-use sqlx::Row;
 
 use crate::handlers::AppState;
 use crate::throttle::ShardLimits;
@@ -135,40 +134,12 @@ pub fn decide(
 pub async fn pass(state: &AppState, now_ms: i64) -> Result<(), CatalogError> {
     let scaling = state.config.on_demand;
     let since = now_ms - scaling.window.as_millis() as i64;
-    let streams = sqlx::query(
-        "SELECT stream_id, account_id FROM streams \
-         WHERE stream_mode = 'ON_DEMAND' AND status = 'ACTIVE' ORDER BY stream_id LIMIT $1",
-    )
-    .bind(STREAMS_PER_PASS)
-    .fetch_all(state.catalog.pool())
-    .await?;
-    for row in &streams {
-        let stream_id: i64 = row.try_get("stream_id")?;
-        let account: String = row.try_get("account_id")?;
+    let streams = state.catalog.on_demand_streams(STREAMS_PER_PASS).await?;
+    for (stream_id, account) in streams {
         let Some(stream) = state.catalog.load_stream_by_id(&account, stream_id).await? else {
             continue;
         };
-        let written = sqlx::query(
-            // Postgres sums BIGINTs as NUMERIC: cast back.
-            "SELECT shard_ordinal, CAST(SUM(last_sequence - first_sequence + 1) AS BIGINT) AS records, \
-             CAST(SUM(byte_length) AS BIGINT) AS bytes FROM chunks \
-             WHERE stream_id = $1 AND last_arrival_ms >= $2 GROUP BY shard_ordinal",
-        )
-        .bind(stream_id)
-        .bind(since)
-        .fetch_all(state.catalog.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<i64, _>("shard_ordinal")? as u64,
-                (
-                    r.try_get::<i64, _>("records")?.max(0) as u64,
-                    r.try_get::<i64, _>("bytes")?.max(0) as u64,
-                ),
-            ))
-        })
-        .collect::<Result<HashMap<_, _>, sqlx::Error>>()?;
+        let written = state.catalog.shard_writes_since(stream_id, since).await?;
         let Some(step) = decide(
             &stream,
             &written,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use control_plane::chunks::ReadTarget;
 use control_plane::streams::{NewStream, parse_shard_id, shard_id};
 use control_plane::{Catalog, CatalogError, Shard, Stream, StreamMode};
 use protocol::arn::StreamArn;
@@ -16,22 +17,21 @@ use protocol::wire::{Blob, Format, Timestamp};
 use protocol::{ApiError, ErrorCode, SequenceNumber, limits, validate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::Row;
 
 use crate::Config;
 use crate::auth::{Authenticator, Caller};
 use crate::authz::Resource;
-use crate::commit::{Committer, PendingRecord};
 use crate::iterator::{IteratorKey, ShardPosition};
-use crate::objects::ObjectStore;
-use crate::reader;
+use storage::commit::{Committer, PendingRecord};
+use storage::objects::ObjectStore;
+use storage::reader;
 
 pub struct AppState {
     pub config: Config,
     pub catalog: Catalog,
     pub store: Arc<ObjectStore>,
     /// The data keys chunks are sealed and opened with.
-    pub keyring: Arc<crate::keyring::Keyring>,
+    pub keyring: Arc<storage::keyring::Keyring>,
     pub committer: Committer,
     pub iterators: IteratorKey,
     pub authenticator: Arc<Authenticator>,
@@ -902,9 +902,9 @@ async fn append_routed(
         for ((place, shard), answer) in places.into_iter().zip(shards).zip(answers) {
             match answer {
                 Ok(seq) => results[place] = Some(Ok((shard, seq))),
-                Err(crate::commit::AppendError::Refused(e)) => results[place] = Some(Err(e)),
+                Err(storage::commit::AppendError::Refused(e)) => results[place] = Some(Err(e)),
                 // Handed back by the writer, unacknowledged.
-                Err(crate::commit::AppendError::ShardClosed(record)) => {
+                Err(storage::commit::AppendError::ShardClosed(record)) => {
                     pending.push((place, *record))
                 }
             }
@@ -1279,33 +1279,18 @@ pub(crate) async fn start_counter(
 }
 
 /// The counter of the first record that arrived at or after `at_ms`, or the shard's
-/// tip when none has. All records of a chunk share one arrival time.
+/// tip when none has.
 async fn first_counter_at(
     state: &AppState,
     stream: &Stream,
     shard: &Shard,
     at_ms: i64,
 ) -> Result<u64, ApiError> {
-    let row = sqlx::query(
-        "SELECT first_sequence FROM chunks WHERE stream_id = $1 AND shard_ordinal = $2 AND last_arrival_ms >= $3 \
-         ORDER BY first_sequence LIMIT 1",
-    )
-    .bind(stream.id)
-    .bind(shard.ordinal as i64)
-    .bind(at_ms)
-    .fetch_optional(state.catalog.pool())
-    .await
-    .map_err(|e| api(e.into()))?;
-    match row {
-        Some(row) => Ok(row
-            .try_get::<i64, _>("first_sequence")
-            .map_err(|e| api(e.into()))? as u64),
-        None => state
-            .catalog
-            .next_sequence(stream.id, shard.ordinal)
-            .await
-            .map_err(api),
-    }
+    state
+        .catalog
+        .first_counter_at(stream.id, shard.ordinal, at_ms)
+        .await
+        .map_err(api)
 }
 
 async fn get_records(
@@ -1326,18 +1311,16 @@ async fn get_records(
     // The shard's row is read before its records: once it says closed, every record
     // the shard will ever hold is committed, so a read that reaches the end of its
     // chunks has read the shard to its end.
-    let row = sqlx::query(
-        "SELECT s.retention_hours, s.stream_name, s.master_key_id, h.closed_at_ms FROM streams s \
-         JOIN shards h ON h.stream_id = s.stream_id AND h.shard_ordinal = $3 \
-         WHERE s.stream_id = $1 AND s.account_id = $2",
-    )
-    .bind(position.stream_id)
-    .bind(caller.account_id.as_str())
-    .bind(position.shard_ordinal as i64)
-    .fetch_optional(state.catalog.pool())
-    .await
-    .map_err(|e| api(e.into()))?;
-    let Some(row) = row else {
+    let target = state
+        .catalog
+        .read_target(
+            caller.account_id.as_str(),
+            position.stream_id,
+            position.shard_ordinal,
+        )
+        .await
+        .map_err(api)?;
+    let Some(target) = target else {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
             format!(
@@ -1346,13 +1329,12 @@ async fn get_records(
             ),
         ));
     };
-    let retention_hours: i64 = row.try_get("retention_hours").map_err(|e| api(e.into()))?;
-    let stream_name: String = row.try_get("stream_name").map_err(|e| api(e.into()))?;
-    let master_key_id: Option<String> = row.try_get("master_key_id").map_err(|e| api(e.into()))?;
-    let closed = row
-        .try_get::<Option<i64>, _>("closed_at_ms")
-        .map_err(|e| api(e.into()))?
-        .is_some();
+    let ReadTarget {
+        retention_hours,
+        stream_name,
+        master_key_id,
+        shard_closed: closed,
+    } = target;
     let stream_arn = state.arn(caller, &stream_name);
     state
         .authz
@@ -1420,8 +1402,8 @@ async fn get_records(
             .map(|r| (r.record.data.len() + r.record.partition_key.len()) as u64)
             .sum(),
     );
-    crate::metrics::stream_traffic(
-        crate::metrics::Direction::Out,
+    storage::traffic::stream_traffic(
+        storage::traffic::Direction::Out,
         &caller.account_id,
         &stream_name,
         read.records.len() as u64,
@@ -1463,38 +1445,21 @@ pub(crate) async fn child_shards(
     stream_id: i64,
     ordinal: u64,
 ) -> Result<Vec<ChildShard>, ApiError> {
-    let rows = sqlx::query(
-        "SELECT shard_ordinal, hash_key_start, hash_key_end, parent_ordinal, adjacent_parent_ordinal \
-         FROM shards WHERE stream_id = $1 AND (parent_ordinal = $2 OR adjacent_parent_ordinal = $2) \
-         ORDER BY shard_ordinal",
-    )
-    .bind(stream_id)
-    .bind(ordinal as i64)
-    .fetch_all(state.catalog.pool())
-    .await
-    .map_err(|e| api(e.into()))?;
-    rows.iter()
-        .map(|row| {
-            let get_i64 = |c: &str| row.try_get::<i64, _>(c);
-            let parents = [
-                Some(get_i64("parent_ordinal")?),
-                row.try_get::<Option<i64>, _>("adjacent_parent_ordinal")?,
-            ];
-            Ok(ChildShard {
-                shard_id: shard_id(get_i64("shard_ordinal")? as u64),
-                parent_shards: parents
-                    .into_iter()
-                    .flatten()
-                    .map(|p| shard_id(p as u64))
-                    .collect(),
-                hash_key_range: HashKeyRangeOut {
-                    starting_hash_key: row.try_get("hash_key_start")?,
-                    ending_hash_key: row.try_get("hash_key_end")?,
-                },
-            })
+    Ok(state
+        .catalog
+        .child_shards(stream_id, ordinal)
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(|child| ChildShard {
+            shard_id: child.shard_id,
+            parent_shards: child.parent_shard_ids,
+            hash_key_range: HashKeyRangeOut {
+                starting_hash_key: child.hash_key_start,
+                ending_hash_key: child.hash_key_end,
+            },
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(|e| api(e.into()))
+        .collect())
 }
 
 async fn add_tags(

@@ -11,20 +11,12 @@ pub mod auth;
 pub mod authz;
 pub mod autoscale;
 pub mod bearer;
-pub mod chunk;
-pub mod commit;
-pub mod compact;
 pub mod consumers;
 pub mod gateway;
 pub mod handlers;
 pub mod iterator;
-pub mod janitor;
-pub mod keyring;
 pub mod kms_api;
 pub mod metrics;
-pub mod objects;
-pub mod reader;
-pub mod segment;
 pub mod subscribe;
 pub mod throttle;
 pub mod tls;
@@ -42,23 +34,15 @@ use protocol::clock::{SharedClock, SystemClock};
 
 use crate::auth::Authenticator;
 
-use crate::commit::Committer;
 use crate::handlers::{AppState, StreamCache};
 use crate::iterator::IteratorKey;
-use crate::keyring::Keyring;
-use crate::objects::{ObjectStore, ObjectStoreConfig, S3Store};
-use crate::segment::SegmentStore;
 use crate::tls::{TlsError, TlsSource};
+use storage::commit::Committer;
+use storage::keyring::Keyring;
+use storage::objects::{ObjectStore, ObjectStoreConfig, S3Store};
+use storage::segment::SegmentStore;
 
-/// A secret string that never shows in `Debug` output and is wiped when dropped.
-#[derive(Clone)]
-pub struct SecretText(pub zeroize::Zeroizing<String>);
-
-impl std::fmt::Debug for SecretText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretText(..)")
-    }
-}
+pub use storage::SecretText;
 
 /// What one process serves and which periodic passes it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -455,27 +439,42 @@ impl Server {
         });
         // The retention janitor gives back the space of expired records.
         let janitor = control.then(|| {
-            every(state, janitor::JANITOR_INTERVAL, |s, now| async move {
-                if let Err(e) =
-                    janitor::sweep(&s.catalog, &s.store, now, janitor::SEGMENT_GRACE).await
-                {
-                    tracing::error!(error = %e, "the retention janitor failed");
-                }
-                // And the shared write budgets of windows long past.
-                if let Err(e) = s.throttle.expire_shared_budgets().await {
-                    tracing::error!(error = %e, "expiring shared write budgets failed");
-                }
-            })
+            every(
+                state,
+                storage::janitor::JANITOR_INTERVAL,
+                |s, now| async move {
+                    if let Err(e) = storage::janitor::sweep(
+                        &s.catalog,
+                        &s.store,
+                        now,
+                        storage::janitor::SEGMENT_GRACE,
+                    )
+                    .await
+                    {
+                        tracing::error!(error = %e, "the retention janitor failed");
+                    }
+                    // And the shared write budgets of windows long past.
+                    if let Err(e) = s.throttle.expire_shared_budgets().await {
+                        tracing::error!(error = %e, "expiring shared write budgets failed");
+                    }
+                },
+            )
         });
         // Compaction moves settled chunks out of shared segments into per-shard
         // objects (safe in several processes: the swap checks every row it replaces).
         let compactor = control.then(|| {
-            every(state, compact::COMPACTION_INTERVAL, |s, now| async move {
-                let settle = s.config.compaction_settle;
-                if let Err(e) = compact::pass(&s.catalog, &s.store, &s.keyring, now, settle).await {
-                    tracing::error!(error = %e, "compaction failed");
-                }
-            })
+            every(
+                state,
+                storage::compact::COMPACTION_INTERVAL,
+                |s, now| async move {
+                    let settle = s.config.compaction_settle;
+                    if let Err(e) =
+                        storage::compact::pass(&s.catalog, &s.store, &s.keyring, now, settle).await
+                    {
+                        tracing::error!(error = %e, "compaction failed");
+                    }
+                },
+            )
         });
         // ON_DEMAND streams split hot shards and merge cold ones (safe in several
         // processes: each step is a reshard that re-reads the stream's shards).

@@ -148,32 +148,6 @@ pub fn request(api: &'static str, operation: &str, outcome: &'static str, elapse
     .record(elapsed.as_secs_f64());
 }
 
-/// Records written to or read from a stream.
-pub fn stream_traffic(direction: Direction, account: &str, stream: &str, records: u64, bytes: u64) {
-    let (records_name, bytes_name) = match direction {
-        Direction::In => (
-            "sluice_stream_records_in_total",
-            "sluice_stream_bytes_in_total",
-        ),
-        Direction::Out => (
-            "sluice_stream_records_out_total",
-            "sluice_stream_bytes_out_total",
-        ),
-    };
-    let labels = [
-        ("account", account.to_string()),
-        ("stream", stream.to_string()),
-    ];
-    metrics::counter!(records_name, &labels).increment(records);
-    metrics::counter!(bytes_name, &labels).increment(bytes);
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Direction {
-    In,
-    Out,
-}
-
 /// The API and operation a target names, with a bounded set of values.
 pub fn operation_of(target: &str) -> (&'static str, &str) {
     if let Some(op) = target.strip_prefix(protocol::model::Operation::TARGET_PREFIX)
@@ -196,7 +170,13 @@ mod tests {
     fn recorded_values_render_as_prometheus_text() {
         let handle = handle();
         request("kinesis", "PutRecord", "ok", Duration::from_millis(3));
-        stream_traffic(Direction::In, "111111111111", "orders", 2, 10);
+        storage::traffic::stream_traffic(
+            storage::traffic::Direction::In,
+            "111111111111",
+            "orders",
+            2,
+            10,
+        );
         metrics::histogram!("sluice_commit_batch_records").record(17.0);
         let text = handle.render();
         assert!(

@@ -219,17 +219,14 @@ impl Subscription {
     /// One read and, when due, one event; `false` when the subscription is over.
     async fn step(&mut self, last_event: &mut Instant) -> Result<bool, ApiError> {
         let state = &self.state;
-        let closed: Option<i64> = sqlx::query_scalar(
-            "SELECT closed_at_ms FROM shards WHERE stream_id = $1 AND shard_ordinal = $2",
-        )
-        .bind(self.stream_id)
-        .bind(self.ordinal as i64)
-        .fetch_optional(state.catalog.pool())
-        .await
-        .map_err(|e| api(e.into()))?
-        .ok_or_else(|| ApiError::stream_not_found(&self.stream_name, &self.account))?;
+        let closed = state
+            .catalog
+            .shard_closed(self.stream_id, self.ordinal)
+            .await
+            .map_err(api)?
+            .ok_or_else(|| ApiError::stream_not_found(&self.stream_name, &self.account))?;
         let now = state.clock.now_ms();
-        let read = crate::reader::read_shard(
+        let read = storage::reader::read_shard(
             &state.catalog,
             &state.store,
             &state.keyring,
@@ -243,7 +240,7 @@ impl Subscription {
         )
         .await
         .map_err(|e| e.to_api())?;
-        let at_end = closed.is_some() && read.at_tip;
+        let at_end = closed && read.at_tip;
         if read.records.is_empty() && !at_end && last_event.elapsed() < HEARTBEAT {
             // A client that went away ends the subscription now, not at the next event.
             tokio::select! {
@@ -287,8 +284,8 @@ impl Subscription {
         }
         *last_event = Instant::now();
         if bytes > 0 {
-            crate::metrics::stream_traffic(
-                crate::metrics::Direction::Out,
+            storage::traffic::stream_traffic(
+                storage::traffic::Direction::Out,
                 &self.account,
                 &self.stream_name,
                 count,

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use control_plane::Catalog;
 use kms::{DataKey, DataKeyId};
 use protocol::ApiError;
-use sqlx::Row;
 
 use crate::chunk::{self, ChunkPlace, ExpectedChunk, RecordOut};
 use crate::keyring::{Keyring, KeyringError};
@@ -39,7 +38,7 @@ pub struct ShardRead {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("catalog query failed")]
-    Database(#[from] sqlx::Error),
+    Catalog(#[from] control_plane::CatalogError),
     #[error("reading chunk {object_key}@{offset}")]
     Object {
         object_key: String,
@@ -83,7 +82,7 @@ impl ReadError {
                 source: KeyringError::Catalog(control_plane::CatalogError::Api(e)),
                 ..
             } => e.clone(),
-            ReadError::Database(_)
+            ReadError::Catalog(_)
             | ReadError::Object { .. }
             | ReadError::Chunk { .. }
             | ReadError::DataKey { .. }
@@ -124,26 +123,22 @@ pub async fn read_shard(
     let mut next_counter = from;
     let mut moved_retries = 0;
     loop {
-        let rows = sqlx::query(
-            "SELECT first_sequence, last_sequence, object_key, byte_offset, byte_length, data_key_id \
-             FROM chunks \
-             WHERE stream_id = $1 AND shard_ordinal = $2 AND last_sequence >= $3 AND last_arrival_ms >= $4 \
-             ORDER BY first_sequence LIMIT $5",
-        )
-        .bind(stream_id)
-        .bind(shard_ordinal as i64)
-        .bind(next_counter as i64)
-        .bind(retained_since_ms)
-        .bind(CHUNKS_PER_QUERY)
-        .fetch_all(catalog.pool())
-        .await?;
+        let rows = catalog
+            .chunk_rows(
+                stream_id,
+                shard_ordinal,
+                next_counter,
+                retained_since_ms,
+                CHUNKS_PER_QUERY,
+            )
+            .await?;
         let exhausted = (rows.len() as i64) < CHUNKS_PER_QUERY;
         let rows = rows
             .iter()
             .map(|r| {
-                let object_key: String = r.try_get("object_key")?;
-                let offset: i64 = r.try_get("byte_offset")?;
-                let data_key_id = match r.try_get::<Option<i64>, _>("data_key_id")? {
+                let object_key = r.object_key.clone();
+                let offset = r.byte_offset;
+                let data_key_id = match r.data_key_id {
                     // INVARIANT: every chunk any released build wrote is sealed (the
                     // writer has no unsealed path), so a row naming no key is a
                     // downgrade of a sealed chunk to a forged clear one: refuse it.
@@ -165,11 +160,11 @@ pub async fn read_shard(
                     ),
                 };
                 Ok(ChunkRow {
-                    first: r.try_get::<i64, _>("first_sequence")? as u64,
-                    last: r.try_get::<i64, _>("last_sequence")? as u64,
+                    first: r.first_sequence,
+                    last: r.last_sequence,
                     object_key,
                     offset,
-                    length: r.try_get("byte_length")?,
+                    length: r.byte_length,
                     data_key_id,
                 })
             })

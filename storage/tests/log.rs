@@ -2,17 +2,16 @@
 //! commit, then reads back through the catalog, on SQLite and (when
 //! SLUICE_TEST_POSTGRES_URL is set) on Postgres.
 
-use sluice_data_plane as data_plane;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use control_plane::Catalog;
 use control_plane::rootkey::RootKey;
-use data_plane::commit::{Committer, PendingRecord};
-use data_plane::keyring::Keyring;
-use data_plane::objects::ObjectStore;
-use data_plane::reader::read_shard;
-use data_plane::segment::SegmentStore;
+use storage::commit::{Committer, PendingRecord};
+use storage::keyring::Keyring;
+use storage::objects::ObjectStore;
+use storage::reader::read_shard;
+use storage::segment::SegmentStore;
 
 fn keyring(catalog: &Catalog) -> Arc<Keyring> {
     let root = Arc::new(RootKey::from_bytes(&[3u8; 32]).unwrap());
@@ -175,7 +174,7 @@ async fn a_deleted_stream_takes_no_writes() {
     assert!(
         matches!(
             &results[0],
-            Err(sluice_data_plane::commit::AppendError::Refused(e))
+            Err(storage::commit::AppendError::Refused(e))
                 if e.code == protocol::ErrorCode::ResourceNotFound
         ),
         "{results:?}"
@@ -240,7 +239,7 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
         assert!(
             matches!(
                 &after[0],
-                Err(sluice_data_plane::commit::AppendError::ShardClosed(r))
+                Err(storage::commit::AppendError::ShardClosed(r))
                     if r.shard_ordinal == 0 && r.data == "d" && r.hash_key.0 == 5
             ),
             "{after:?}"

@@ -3,7 +3,6 @@
 //! and rotating data keys at once. On SQLite, and on Postgres when
 //! SLUICE_TEST_POSTGRES_URL is set.
 
-use sluice_data_plane as data_plane;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +10,13 @@ use std::time::{Duration, Instant};
 use control_plane::rootkey::RootKey;
 use control_plane::streams::NewStream;
 use control_plane::{Catalog, StreamMode};
-use data_plane::commit::{Committer, PendingRecord};
-use data_plane::keyring::Keyring;
-use data_plane::objects::ObjectStore;
-use data_plane::reader::{ReadError, read_shard};
-use data_plane::segment::SegmentStore;
 use kms::RotationPolicy;
 use sqlx::Row;
+use storage::commit::{Committer, PendingRecord};
+use storage::keyring::Keyring;
+use storage::objects::ObjectStore;
+use storage::reader::{ReadError, read_shard};
+use storage::segment::SegmentStore;
 
 const ACCOUNT: &str = "000000000000";
 
@@ -517,7 +516,7 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
             );
             let refused = ra.unwrap().pop().unwrap().unwrap_err();
             assert!(
-                matches!(&refused, data_plane::commit::AppendError::Refused(e) if e.code == ErrorCode::KmsDisabled),
+                matches!(&refused, storage::commit::AppendError::Refused(e) if e.code == ErrorCode::KmsDisabled),
                 "round {round}: {refused:?}"
             );
             assert!(rb.unwrap()[0].is_ok(), "round {round}");

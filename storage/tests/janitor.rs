@@ -3,16 +3,15 @@
 //! everything within retention stays readable. On SQLite and (when
 //! SLUICE_TEST_POSTGRES_URL is set) on Postgres.
 
-use sluice_data_plane as data_plane;
 use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::rootkey::RootKey;
-use data_plane::commit::{Committer, PendingRecord};
-use data_plane::keyring::Keyring;
-use data_plane::objects::ObjectStore;
-use data_plane::reader::read_shard;
-use data_plane::segment::SegmentStore;
+use storage::commit::{Committer, PendingRecord};
+use storage::keyring::Keyring;
+use storage::objects::ObjectStore;
+use storage::reader::read_shard;
+use storage::segment::SegmentStore;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -107,7 +106,7 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         .execute(catalog.pool())
         .await
         .unwrap();
-        let swept = data_plane::janitor::sweep(&catalog, &store, now, Duration::ZERO)
+        let swept = storage::janitor::sweep(&catalog, &store, now, Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(swept.expired_rows, 1, "backend {n}");
@@ -138,9 +137,9 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         assert_eq!(read.records[0].counter, 6);
 
         // A second pass finds nothing more; a young segment would be spared by the grace.
-        let again = data_plane::janitor::sweep(&catalog, &store, now, Duration::ZERO)
+        let again = storage::janitor::sweep(&catalog, &store, now, Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(again, data_plane::janitor::Swept::default());
+        assert_eq!(again, storage::janitor::Swept::default());
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kms::{DataKey, DataKeyId};
-use sluice_data_plane::chunk::{self, ChunkPlace, ExpectedChunk, RecordIn};
+use storage::chunk::{self, ChunkPlace, ExpectedChunk, RecordIn};
 
 const RECORDS: usize = 500;
 const RECORD_BYTES: usize = 1024;

@@ -7,17 +7,16 @@
 //! Without moto_server the test says so and passes, except under CI (CI=true), where
 //! the venv is always there and its absence is a failure.
 
-use sluice_data_plane as data_plane;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::rootkey::RootKey;
-use data_plane::commit::{Committer, PendingRecord};
-use data_plane::keyring::Keyring;
-use data_plane::objects::{ObjectStore, S3Config, S3Store};
-use data_plane::reader::read_shard;
+use storage::commit::{Committer, PendingRecord};
+use storage::keyring::Keyring;
+use storage::objects::{ObjectStore, S3Config, S3Store};
+use storage::reader::read_shard;
 
 const BUCKET: &str = "sluice-rust-test";
 
@@ -97,7 +96,7 @@ fn config(endpoint: &str) -> S3Config {
         bucket: BUCKET.into(),
         region: "us-east-1".into(),
         access_key_id: Some("k".into()),
-        secret_access_key: Some(data_plane::SecretText(zeroize::Zeroizing::new("s".into()))),
+        secret_access_key: Some(storage::SecretText(zeroize::Zeroizing::new("s".into()))),
         path_style: true,
     }
 }
@@ -212,20 +211,20 @@ async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
     // The janitor: within the grace period nothing goes; after it, only the object no
     // row names (the raw one written above) does.
     let now = protocol::clock::Clock::now_ms(&protocol::clock::SystemClock);
-    let spared = data_plane::janitor::sweep(&catalog, &store, now, Duration::from_secs(600))
+    let spared = storage::janitor::sweep(&catalog, &store, now, Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(spared.deleted_segments, 0);
-    let swept = data_plane::janitor::sweep(&catalog, &store, now, Duration::ZERO)
+    let swept = storage::janitor::sweep(&catalog, &store, now, Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(swept.deleted_segments, 1);
     assert!(store.read(&key, 0, 5).await.is_err());
     assert_eq!(read_all().await, expected);
-    let again = data_plane::janitor::sweep(&catalog, &store, now, Duration::ZERO)
+    let again = storage::janitor::sweep(&catalog, &store, now, Duration::ZERO)
         .await
         .unwrap();
-    assert_eq!(again, data_plane::janitor::Swept::default());
+    assert_eq!(again, storage::janitor::Swept::default());
 }
 
 #[tokio::test]

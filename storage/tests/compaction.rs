@@ -4,7 +4,6 @@
 //! janitor then deletes the old segments. On SQLite and (when SLUICE_TEST_POSTGRES_URL
 //! is set) on Postgres.
 
-use sluice_data_plane as data_plane;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +11,13 @@ use std::time::Duration;
 use control_plane::Catalog;
 use control_plane::compaction::{ChunkRow, Placement};
 use control_plane::rootkey::RootKey;
-use data_plane::chunk::ChunkError;
-use data_plane::commit::{Committer, PendingRecord};
-use data_plane::keyring::Keyring;
-use data_plane::objects::ObjectStore;
-use data_plane::reader::{ReadError, read_shard};
-use data_plane::segment::SegmentStore;
 use sqlx::Row;
+use storage::chunk::ChunkError;
+use storage::commit::{Committer, PendingRecord};
+use storage::keyring::Keyring;
+use storage::objects::ObjectStore;
+use storage::reader::{ReadError, read_shard};
+use storage::segment::SegmentStore;
 
 const ACCOUNT: &str = "000000000000";
 const SHARDS: u64 = 3;
@@ -189,19 +188,19 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         }
 
         // Nothing has settled under the default settle time.
-        let none = data_plane::compact::pass(
+        let none = storage::compact::pass(
             &catalog,
             &store,
             &keys,
             now_ms(),
-            data_plane::compact::SETTLE_DEFAULT,
+            storage::compact::SETTLE_DEFAULT,
         )
         .await
         .unwrap();
-        assert_eq!(none, data_plane::compact::Compacted::default());
+        assert_eq!(none, storage::compact::Compacted::default());
 
         // With no settle time, every shard is compacted in one batch.
-        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+        let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(done.batches, SHARDS, "backend {n}: {done:?}");
@@ -230,11 +229,10 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         }
 
         // A second pass finds nothing left to do.
-        let again =
-            data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
-                .await
-                .unwrap();
-        assert_eq!(again, data_plane::compact::Compacted::default());
+        let again = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(again, storage::compact::Compacted::default());
 
         // The seal binds the new place: the same bytes elsewhere do not open.
         let row = sqlx::query(
@@ -288,7 +286,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         // A changed byte of the compacted chunk fails its check.
         let path = objects_dir.join(&object_key);
         let mut raw = std::fs::read(&path).unwrap();
-        let at = offset as usize + data_plane::chunk::HEADER_BYTES + 20;
+        let at = offset as usize + storage::chunk::HEADER_BYTES + 20;
         raw[at] ^= 1;
         std::fs::write(&path, &raw).unwrap();
         let store = Arc::new(ObjectStore::Local(
@@ -337,7 +335,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         let store = Arc::new(ObjectStore::Local(
             SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
         ));
-        let swept = data_plane::janitor::sweep(&catalog, &store, now_ms(), Duration::ZERO)
+        let swept = storage::janitor::sweep(&catalog, &store, now_ms(), Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(swept.expired_rows, 0);
@@ -450,7 +448,7 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
             .unwrap();
         assert_eq!(before.len(), 24);
 
-        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+        let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
             .await
             .unwrap();
         assert_eq!((done.batches, done.chunks_in), (1, 12), "backend {n}");
@@ -468,11 +466,10 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
             assert!(read == expected, "backend {n} from {from}");
         }
         // Nothing small is left to merge: a second pass does nothing.
-        let again =
-            data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
-                .await
-                .unwrap();
-        assert_eq!(again, data_plane::compact::Compacted::default());
+        let again = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(again, storage::compact::Compacted::default());
     }
 }
 
@@ -523,22 +520,18 @@ async fn a_disabled_master_key_stops_compaction_of_its_stream() {
                 .await
                 .unwrap()
         );
-        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+        let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(
-            done,
-            data_plane::compact::Compacted::default(),
-            "backend {n}"
-        );
+        assert_eq!(done, storage::compact::Compacted::default(), "backend {n}");
         assert_eq!(objects(&catalog).await.1, rows_before);
 
         disable(KeyState::Disabled, StateChange::Enable)
             .await
             .unwrap();
         // The key state is remembered for a second.
-        tokio::time::sleep(data_plane::keyring::KEY_STATE_TTL).await;
-        let done = data_plane::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+        tokio::time::sleep(storage::keyring::KEY_STATE_TTL).await;
+        let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(done.batches, SHARDS, "backend {n}: {done:?}");

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use control_plane::Catalog;
+use control_plane::chunks::{Committed, NewChunk};
 use kms::DataKey;
 use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode, SequenceNumber};
-use sqlx::Row;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::chunk::{self, ChunkPlace, RecordIn};
@@ -91,17 +91,6 @@ enum Outcome {
     Written(SequenceNumber),
     Refused(ApiError),
     ShardClosed,
-}
-
-/// What the commit transaction did with one chunk.
-#[derive(Debug, Clone, Copy)]
-enum Committed {
-    /// Its records got counters from this one on.
-    From(u64),
-    /// Its shard was closed (resharded); nothing of it was committed.
-    ShardClosed,
-    /// Its stream is gone.
-    Gone,
 }
 
 struct AppendRequest {
@@ -321,8 +310,8 @@ impl Writer {
                 }
             }
             if records > 0 {
-                crate::metrics::stream_traffic(
-                    crate::metrics::Direction::In,
+                crate::traffic::stream_traffic(
+                    crate::traffic::Direction::In,
                     &request.account_id,
                     &request.stream_name,
                     records,
@@ -487,76 +476,23 @@ impl Writer {
         plans: &[ChunkPlan],
         arrival_ms: i64,
     ) -> Result<Firsts, FlushError> {
-        let mut tx = self.catalog.pool().begin().await?;
-        let mut firsts = Vec::with_capacity(plans.len());
-        let mut units: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for plan in plans {
-            let count = plan.members.len() as i64;
-            // INVARIANT: this UPDATE takes the shard's row lock (and SQLite's write lock),
-            // so counters are handed out in commit order, each exactly once.
-            let row = sqlx::query(
-                "UPDATE shards SET next_sequence = next_sequence + $3 \
-                 WHERE stream_id = $1 AND shard_ordinal = $2 AND closed_at_ms IS NULL \
-                 RETURNING next_sequence",
-            )
-            .bind(plan.stream_id)
-            .bind(plan.shard_ordinal as i64)
-            .bind(count)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                // Closed by a reshard (its row stays), or gone with its stream.
-                let closed: Option<i64> = sqlx::query_scalar(
-                    "SELECT shard_ordinal FROM shards WHERE stream_id = $1 AND shard_ordinal = $2",
-                )
-                .bind(plan.stream_id)
-                .bind(plan.shard_ordinal as i64)
-                .fetch_optional(&mut *tx)
-                .await?;
-                firsts.push(match closed {
-                    Some(_) => Committed::ShardClosed,
-                    None => Committed::Gone,
-                });
-                continue;
-            };
-            let next: i64 = row.try_get("next_sequence")?;
-            let first = next - count;
-            sqlx::query(
-                "INSERT INTO chunks (stream_id, shard_ordinal, first_sequence, last_sequence, \
-                 first_arrival_ms, last_arrival_ms, object_key, byte_offset, byte_length, \
-                 data_key_id) \
-                 VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9)",
-            )
-            .bind(plan.stream_id)
-            .bind(plan.shard_ordinal as i64)
-            .bind(first)
-            .bind(next - 1)
-            .bind(arrival_ms)
-            .bind(object_key)
-            .bind((base + plan.offset_in_flush as u64) as i64)
-            .bind(plan.len as i64)
-            .bind(plan.key.id().get() as i64)
-            .execute(&mut *tx)
-            .await?;
-            firsts.push(Committed::From(first as u64));
-            *units
-                .entry((plan.account_id.as_str(), plan.stream_name.as_str()))
-                .or_default() += plan.payload_units;
-        }
-        // INVARIANT: PUT payload units are metered in the transaction that acknowledges
-        // their records: billed exactly when acknowledged.
-        for ((account_id, stream_name), quantity) in units {
-            control_plane::Catalog::meter_count(
-                &mut tx,
-                account_id,
-                stream_name,
-                control_plane::billing::Metric::PutPayloadUnits,
-                quantity,
-                arrival_ms,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(firsts)
+        let chunks: Vec<NewChunk<'_>> = plans
+            .iter()
+            .map(|plan| NewChunk {
+                account_id: &plan.account_id,
+                stream_name: &plan.stream_name,
+                stream_id: plan.stream_id,
+                shard_ordinal: plan.shard_ordinal,
+                record_count: plan.members.len() as u64,
+                byte_offset: plan.offset_in_flush as u64,
+                byte_length: plan.len as u64,
+                data_key_id: plan.key.id().get(),
+                payload_units: plan.payload_units,
+            })
+            .collect();
+        Ok(self
+            .catalog
+            .commit_chunks(object_key, base, &chunks, arrival_ms)
+            .await?)
     }
 }
