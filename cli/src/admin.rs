@@ -8,12 +8,9 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
-use crate::bench::tls_connector;
+use crate::client::tls_connector;
 use crate::sigv4::Signer;
 
 #[derive(clap::Args)]
@@ -296,23 +293,11 @@ async fn send(
         "sluice",
         &[("content-type", "application/json")],
         &body,
-        chrono::Utc::now(),
+        protocol::clock::now_utc(&protocol::clock::SystemClock),
     );
 
     let connector = tls_connector(&connect.ca)?;
-    let tcp = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    let name = ServerName::try_from(host.clone())
-        .with_context(|| format!("{host} is not a server name"))?;
-    let tls = connector
-        .connect(name, tcp)
-        .await
-        .context("TLS handshake")?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = crate::client::connect(&connector, addr, &host).await?;
     let uri = if query.is_empty() {
         path.to_string()
     } else {
@@ -725,7 +710,7 @@ pub async fn usage(connect: ConnectArgs, command: UsageCommand) -> anyhow::Resul
     );
     let to = match to {
         Some(t) => epoch_ms(&t)?,
-        None => chrono::Utc::now().timestamp_millis(),
+        None => protocol::clock::Clock::now_ms(&protocol::clock::SystemClock),
     };
     let query = [
         ("from", epoch_ms(&from)?.to_string()),

@@ -11,17 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::sigv4::Signer;
@@ -90,7 +87,7 @@ impl Signed {
             &format!("Kinesis_20131202.{operation}"),
             JSON,
             &body,
-            chrono::Utc::now(),
+            protocol::clock::now_utc(&protocol::clock::SystemClock),
         );
         Signed {
             body,
@@ -102,18 +99,7 @@ impl Signed {
 
 impl Client {
     async fn connect(&self) -> anyhow::Result<Connection> {
-        let tcp = TcpStream::connect(self.addr).await.context("connecting")?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from("localhost").expect("valid name");
-        let tls = self
-            .connector
-            .connect(name, tcp)
-            .await
-            .context("TLS handshake")?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let sender = crate::client::connect(&self.connector, self.addr, "localhost").await?;
         Ok(Connection {
             sender,
             signer: self.signer.clone(),
@@ -189,21 +175,6 @@ impl PhaseResult {
     }
 }
 
-pub fn tls_connector(ca: &std::path::Path) -> anyhow::Result<TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in
-        CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))?
-    {
-        roots.add(cert?)?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
-}
-
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !args.endpoint.ip().is_loopback() && !args.allow_remote {
         bail!(
@@ -224,7 +195,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Signer::from_credentials_file(&args.credentials, args.region.clone(), "localhost".into())?;
     let client = Client {
         addr: args.endpoint,
-        connector: tls_connector(&args.ca)?,
+        connector: crate::client::tls_connector(&args.ca)?,
         signer: Arc::new(signer),
     };
     let mut control = client.connect().await?;

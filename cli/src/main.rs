@@ -5,6 +5,7 @@
 
 mod admin;
 mod bench;
+mod client;
 mod records;
 mod sigv4;
 
@@ -335,11 +336,11 @@ impl ServeArgs {
             );
         }
         let prices = match &self.price_list {
-            None => control_plane::billing::PriceList::default(),
+            None => catalog::billing::PriceList::default(),
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the price list {}", path.display()))?;
-                let prices: control_plane::billing::PriceList = serde_json::from_str(&text)
+                let prices: catalog::billing::PriceList = serde_json::from_str(&text)
                     .with_context(|| format!("the price list {} is not valid", path.display()))?;
                 prices.check().map_err(anyhow::Error::msg)?;
                 prices
@@ -369,7 +370,7 @@ impl ServeArgs {
             );
         }
         Ok(data_plane::Config {
-            on_demand: data_plane::autoscale::OnDemandScaling {
+            on_demand: kinesis::OnDemandScaling {
                 shards_min: self.on_demand_shards_min,
                 shards_max: self.on_demand_shards_max,
                 window: Duration::from_secs(self.on_demand_window_seconds),
@@ -377,7 +378,7 @@ impl ServeArgs {
             role: data_plane::Role::All,
             object_store: storage::objects::ObjectStoreConfig::Local,
             stream_transition_ms: self.stream_transition_ms,
-            shard_limits: data_plane::throttle::ShardLimits {
+            shard_limits: kinesis::throttle::ShardLimits {
                 write_bytes: self.shard_write_bytes_per_second,
                 write_records: self.shard_write_records_per_second,
                 read_bytes: self.shard_read_bytes_per_second,
@@ -441,8 +442,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let redacted = control_plane::catalog::redact_url(&args.database_url);
-    let catalog = control_plane::Catalog::open(&args.database_url)
+    let redacted = catalog::database::redact_url(&args.database_url);
+    let catalog = catalog::Catalog::open(&args.database_url)
         .await
         .with_context(|| format!("migrating the catalog at {redacted}"))?;
     catalog.close().await;

@@ -30,16 +30,13 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
+use envelope::{DataKey, DataKeyId};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper_util::rt::TokioIo;
-use kms::{DataKey, DataKeyId};
-use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 
 use crate::admin::ConnectArgs;
-use crate::bench::tls_connector;
+use crate::client::tls_connector;
 use crate::sigv4::Signer;
 
 const MAGIC: &[u8; 4] = b"SLCE";
@@ -121,21 +118,9 @@ impl AwsClient {
             service,
             &[("content-type", content_type), ("x-amz-target", target)],
             &body,
-            chrono::Utc::now(),
+            protocol::clock::now_utc(&protocol::clock::SystemClock),
         );
-        let tcp = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        let name = ServerName::try_from(host.to_string())
-            .with_context(|| format!("{host} is not a server name"))?;
-        let tls = tls_connector(&connect.ca)?
-            .connect(name, tcp)
-            .await
-            .context("TLS handshake")?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut sender = crate::client::connect(&tls_connector(&connect.ca)?, addr, host).await?;
         let request = Request::builder()
             .method("POST")
             .uri("/")
@@ -206,7 +191,7 @@ fn seal_record(
     header.extend_from_slice(wrapped);
     let aad = associated_data(&header, stream, partition_key);
     let mut out = header;
-    kms::seal_into(key, &aad, data, &mut out);
+    envelope::seal_into(key, &aad, data, &mut out);
     out
 }
 
@@ -223,7 +208,7 @@ fn parse_envelope(record: &[u8]) -> anyhow::Result<(&[u8], usize)> {
     }
     let n = usize::from(u16::from_be_bytes([record[5], record[6]]));
     let end = HEADER_BYTES + n;
-    if record.len() < end + kms::SEAL_OVERHEAD_BYTES {
+    if record.len() < end + envelope::SEAL_OVERHEAD_BYTES {
         bail!("the envelope is truncated");
     }
     Ok((&record[HEADER_BYTES..end], end))
@@ -374,7 +359,7 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
                     }
                     let key = &opened[wrapped];
                     let aad = associated_data(&stored[..sealed_at], &args.stream, partition_key);
-                    kms::open(key, &aad, &stored[sealed_at..]).map_err(|_| {
+                    envelope::open(key, &aad, &stored[sealed_at..]).map_err(|_| {
                         anyhow::anyhow!(
                             "record {} does not open: altered, or moved from another stream or partition key",
                             record["SequenceNumber"]
@@ -413,7 +398,7 @@ mod tests {
         let (found, at) = parse_envelope(&sealed).unwrap();
         assert_eq!(found, &wrapped[..]);
         let open = |stream: &str, pk: &str, bytes: &[u8]| {
-            kms::open(
+            envelope::open(
                 &key,
                 &associated_data(&bytes[..at], stream, pk),
                 &bytes[at..],
@@ -426,7 +411,7 @@ mod tests {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
             let opened = parse_envelope(&bad).and_then(|(_, at2)| {
-                kms::open(
+                envelope::open(
                     &key,
                     &associated_data(&bad[..at2], "orders", "p1"),
                     &bad[at2..],

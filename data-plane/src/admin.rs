@@ -16,16 +16,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use control_plane::CatalogError;
-use control_plane::identity::{self, Principal, PrincipalKind, Tenant};
-use protocol::{ApiError, ErrorCode, limits};
+use catalog::CatalogError;
+use catalog::identity::{self, Principal, PrincipalKind, Tenant};
+use protocol::{ApiError, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::Caller;
 use crate::authz::Resource;
-use crate::gateway::reserve_body_bytes;
-use crate::handlers::AppState;
+use crate::intake::admit;
+use crate::state::AppState;
 
 /// The service name admin requests are signed for.
 pub const ADMIN_SIGNING_SERVICE: &str = "sluice";
@@ -152,10 +152,7 @@ impl From<ApiError> for AdminError {
 
 impl From<CatalogError> for AdminError {
     fn from(e: CatalogError) -> Self {
-        if !matches!(e, CatalogError::Api(_)) {
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "catalog failure");
-        }
-        AdminError(e.to_api())
+        AdminError(edge::wire_error(e))
     }
 }
 
@@ -181,6 +178,7 @@ impl IntoResponse for AdminError {
             ErrorCode::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::ExpiredIterator
             | ErrorCode::ExpiredNextToken
             | ErrorCode::InvalidArgument
@@ -192,6 +190,7 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidMarker
+            | ErrorCode::InvalidAction
             | ErrorCode::UnsupportedOperation => StatusCode::BAD_REQUEST,
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});
@@ -228,23 +227,7 @@ async fn authenticate(
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let outcome = async {
-        crate::auth::require_credentials(&parts)?;
-        let budget = reserve_body_bytes(&state, &parts.headers).await?;
-        let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
-            .await
-            .map_err(|_| {
-                ApiError::new(ErrorCode::SerializationException, "Request body too large.")
-            })?;
-        let mut caller =
-            crate::gateway::identify(&state, &parts, body.clone(), ADMIN_SIGNING_SERVICE).await?;
-        caller.source_ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        caller.tls_version = parts
-            .extensions
-            .get::<crate::tls::TlsVersion>()
-            .map(|v| v.0);
+        let (mut caller, body, budget) = admit(&state, &parts, body, ADMIN_SIGNING_SERVICE).await?;
         caller.request_id = request_id.clone();
         drop(budget);
         Ok((caller, body))
@@ -794,7 +777,7 @@ struct PolicyDocument {
     policy: String,
 }
 
-fn version_json(v: &control_plane::policies::PolicyVersion) -> serde_json::Value {
+fn version_json(v: &catalog::policies::PolicyVersion) -> serde_json::Value {
     json!({
         "name": v.name,
         "version": v.version,
@@ -813,7 +796,7 @@ async fn validate_policy(
 ) -> AdminResult {
     allow(&state, &caller, "sluice:SimulatePolicy", &account_id).await?;
     let input: PolicyDocument = parse_body(&body)?;
-    control_plane::policies::validate_policy_name(&input.name)?;
+    catalog::policies::validate_policy_name(&input.name).map_err(|r| edge::refusal_error(&r))?;
     match state.authz.compile(&account_id, &input.name, &input.policy) {
         Ok(policies) => ok(&json!({"valid": true, "errors": [], "policies": policies.len()})),
         Err(errors) => ok(&json!({"valid": false, "errors": errors})),
@@ -829,9 +812,10 @@ async fn apply_policy(
 ) -> AdminResult {
     allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: PolicyDocument = parse_body(&body)?;
-    control_plane::policies::validate_policy_name(&input.name)?;
+    catalog::policies::validate_policy_name(&input.name).map_err(|r| edge::refusal_error(&r))?;
     state.catalog.tenant(&account_id).await?;
     let stored = state
+        .authz
         .store_policy(&caller, &account_id, &input.name, Some(&input.policy))
         .await?;
     created(&version_json(&stored))
@@ -853,6 +837,7 @@ async fn delete_policy(
     allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: PolicyName = parse_body(&body)?;
     let stored = state
+        .authz
         .store_policy(&caller, &account_id, &input.name, None)
         .await?;
     ok(&version_json(&stored))
@@ -880,6 +865,7 @@ async fn rollback_policy(
         .await?;
     // Rolling back to a deletion deletes; any body must still validate today.
     let stored = state
+        .authz
         .store_policy(&caller, &account_id, &input.name, target.body.as_deref())
         .await?;
     ok(&json!({"rolled_back_to": input.version, "version": version_json(&stored)}))
@@ -1119,7 +1105,7 @@ fn proposal<'a>(
 ) -> Result<Option<(&'a str, Option<&'a str>)>, AdminError> {
     match (name, policy) {
         (Some(name), policy) => {
-            control_plane::policies::validate_policy_name(name)?;
+            catalog::policies::validate_policy_name(name).map_err(|r| edge::refusal_error(&r))?;
             Ok(Some((name.as_str(), policy.as_deref())))
         }
         (None, None) => Ok(None),
@@ -1224,7 +1210,7 @@ async fn export_audit(
     let limit = query
         .limit
         .unwrap_or(AUDIT_EXPORT_DEFAULT)
-        .clamp(1, control_plane::audit::AUDIT_PAGE_MAX);
+        .clamp(1, catalog::audit::AUDIT_PAGE_MAX);
     let entries = state
         .catalog
         .audit_entries(&account_id, query.after, limit)

@@ -9,27 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use control_plane::Catalog;
-use control_plane::identity::Principal;
-use control_plane::rootkey::RootKey;
+use catalog::Catalog;
+use catalog::identity::Principal;
+use catalog::rootkey::RootKey;
+pub use edge::Caller;
 use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode};
 
 use protocol::sigv4;
-
-/// Who made a request, once its signature checked out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub account_id: String,
-    pub principal_arn: String,
-    pub access_key_id: String,
-    /// Where the request came from; the gateway sets it once it knows the caller.
-    pub source_ip: Option<std::net::IpAddr>,
-    /// The TLS version of the request's connection, set by the gateway.
-    pub tls_version: Option<&'static str>,
-    /// The request's id (`x-amzn-RequestId`), set by the gateway.
-    pub request_id: String,
-}
 
 /// Refuses, before anything else is read, a request that carries no signature at all:
 /// neither an `Authorization` header nor a presigned query.
@@ -112,9 +99,50 @@ impl Authenticator {
         service: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Caller, ApiError> {
+        let prepared = self.prepare_at(parts, service, now).await?;
+        self.verify(prepared, parts, body).await
+    }
+
+    /// What can be checked before the body is read: the credential parses, its scope
+    /// and signing time are this server's, and its access key exists and is enabled.
+    /// A request that fails here holds no body budget.
+    pub async fn prepare(
+        &self,
+        parts: &http::request::Parts,
+        service: &str,
+    ) -> Result<Prepared, ApiError> {
+        let now = protocol::clock::utc(self.clock.now_ms());
+        self.prepare_at(parts, service, now).await
+    }
+
+    async fn prepare_at(
+        &self,
+        parts: &http::request::Parts,
+        service: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Prepared, ApiError> {
         let credential = sigv4::parse_credential(parts)?;
         sigv4::check_scope_and_time(&credential, &self.region, service, now, self.skew)?;
         let (key, caller) = self.signing_key(&credential).await?;
+        Ok(Prepared {
+            credential,
+            key,
+            caller,
+        })
+    }
+
+    /// Checks the signature over the whole request, body included.
+    pub async fn verify(
+        &self,
+        prepared: Prepared,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Result<Caller, ApiError> {
+        let Prepared {
+            credential,
+            key,
+            caller,
+        } = prepared;
         // The payload hash is the costly step for large bodies; it runs only for
         // requests whose key exists.
         let payload_hash = if body.len() > 64 * 1024 {
@@ -173,6 +201,13 @@ impl Authenticator {
         cache.insert(cache_key, (key, caller.clone(), Instant::now()));
         Ok((key, caller))
     }
+}
+
+/// A request whose credential checked out before its body was read; `verify` ends it.
+pub struct Prepared {
+    credential: sigv4::Credential,
+    key: [u8; 32],
+    caller: Caller,
 }
 
 fn caller_of(principal: &Principal, access_key_id: &str) -> Caller {

@@ -15,13 +15,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use catalog::Catalog;
+use catalog::audit::AuditEntry;
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
     PolicySet, PrincipalConstraint, Request, ResourceConstraint, RestrictedExpression, Schema,
     ValidationMode, Validator,
 };
-use control_plane::Catalog;
-use control_plane::audit::AuditEntry;
 use protocol::clock::{SharedClock, SystemClock};
 use protocol::{ApiError, ErrorCode};
 
@@ -44,45 +44,7 @@ pub enum AuthzError {
     Tenant(String),
 }
 
-/// What a request acts on.
-#[derive(Debug, Clone, Copy)]
-pub enum Resource<'a> {
-    /// A stream, by its ARN's parts.
-    Stream {
-        account: &'a str,
-        arn: &'a str,
-        name: &'a str,
-    },
-    /// A tenant as a whole (ListStreams, DescribeLimits, CreateKey, ListKeys,
-    /// administration).
-    Tenant { account: &'a str },
-    /// A KMS key, by its key ARN (or the alias ARN a request named it by).
-    Key { account: &'a str, arn: &'a str },
-}
-
-impl Resource<'_> {
-    fn account(&self) -> &str {
-        match self {
-            Resource::Stream { account, .. }
-            | Resource::Key { account, .. }
-            | Resource::Tenant { account } => account,
-        }
-    }
-
-    /// The resource as an ARN, as denials and the audit trail name it.
-    fn arn(&self, action: &str) -> String {
-        match self {
-            Resource::Stream { arn, .. } | Resource::Key { arn, .. } => arn.to_string(),
-            Resource::Tenant { account } if action.starts_with("kms:") => {
-                format!("arn:aws:kms:*:{account}:*")
-            }
-            Resource::Tenant { account } if action.starts_with("sluice:") => {
-                format!("arn:aws:iam::{account}:root")
-            }
-            Resource::Tenant { account } => format!("arn:aws:kinesis:*:{account}:*"),
-        }
-    }
-}
+pub use edge::Resource;
 
 /// Who asks, as Cedar sees it.
 #[derive(Debug, Clone, Copy)]
@@ -317,7 +279,7 @@ impl Authz {
         name: &str,
         body: &str,
     ) -> Result<Vec<cedar_policy::Policy>, Vec<String>> {
-        control_plane::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
+        catalog::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
         let parsed = PolicySet::from_str(body).map_err(|e| {
             let mut errors = vec![e.to_string()];
             for cause in parse_causes(&e) {
@@ -511,8 +473,8 @@ impl Authz {
         };
         let principal_uid = uid(principal_type, &principal.arn());
         let principal_tenant = uid(&self.types.tenant, principal.account);
-        let admin = principal.kind == "user"
-            && principal.name == control_plane::identity::BOOTSTRAP_PRINCIPAL;
+        let admin =
+            principal.kind == "user" && principal.name == catalog::identity::BOOTSTRAP_PRINCIPAL;
         let operator =
             !self.operator_account.is_empty() && principal.account == self.operator_account;
         let tenant_entity = |account: &str| {
@@ -804,8 +766,77 @@ impl Authz {
         cache.1.insert(key, (decision, reasons));
     }
 
+    /// Stores `body` as the next version of `account`'s policy document `name` once it
+    /// validates (`None` deletes the document, which must exist); this process decides
+    /// with it from the next request on.
+    pub async fn store_policy(
+        &self,
+        caller: &Caller,
+        account: &str,
+        name: &str,
+        body: Option<&str>,
+    ) -> Result<catalog::policies::PolicyVersion, ApiError> {
+        let Some(catalog) = &self.catalog else {
+            tracing::error!("an authorizer without a catalog cannot store policies");
+            return Err(ApiError::internal());
+        };
+        let api = edge::wire_error;
+        match body {
+            Some(text) => {
+                catalog::policies::check_policy_size(text).map_err(|r| edge::refusal_error(&r))?;
+                self.compile(account, name, text)
+                    .map_err(|errors| invalid_policy(&errors))?;
+            }
+            None => {
+                let current = catalog
+                    .policy_version(account, name, None)
+                    .await
+                    .map_err(api)?;
+                if current.body.is_none() {
+                    return Err(ApiError::new(
+                        ErrorCode::ResourceNotFound,
+                        format!("Policy {name} is already deleted."),
+                    ));
+                }
+            }
+        }
+        let stored = catalog
+            .put_policy_version(
+                account,
+                name,
+                body,
+                &caller.principal_arn,
+                self.clock.now_ms(),
+            )
+            .await
+            .map_err(api)?;
+        self.forget_tenant(account);
+        Ok(stored)
+    }
+
     pub fn region(&self) -> &str {
         &self.region
+    }
+}
+
+impl edge::Authorizer for Authz {
+    fn authorize<'a>(
+        &'a self,
+        caller: &'a Caller,
+        action: &'a str,
+        resource: Resource<'a>,
+    ) -> edge::BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(Authz::authorize(self, caller, action, resource))
+    }
+
+    fn store_policy<'a>(
+        &'a self,
+        caller: &'a Caller,
+        account: &'a str,
+        name: &'a str,
+        body: Option<&'a str>,
+    ) -> edge::BoxFuture<'a, Result<catalog::policies::PolicyVersion, ApiError>> {
+        Box::pin(Authz::store_policy(self, caller, account, name, body))
     }
 }
 
@@ -834,7 +865,7 @@ fn parse_causes(e: &cedar_policy::ParseErrors) -> Vec<String> {
 /// A failed append is retried (the entries are kept), so the queue backs up and
 /// requests wait rather than decisions being lost.
 pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiver<AuditEntry>) {
-    let mut batch = Vec::with_capacity(control_plane::audit::AUDIT_BATCH_MAX);
+    let mut batch = Vec::with_capacity(catalog::audit::AUDIT_BATCH_MAX);
     while let Some(first) = queue.recv().await {
         batch.push(first);
         // Gather for a short window, so that a busy server writes a few large batches
@@ -842,7 +873,7 @@ pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiv
         // write lock hundreds of times a second.
         let window = tokio::time::sleep(AUDIT_BATCH_WINDOW);
         tokio::pin!(window);
-        while batch.len() < control_plane::audit::AUDIT_BATCH_MAX {
+        while batch.len() < catalog::audit::AUDIT_BATCH_MAX {
             tokio::select! {
                 entry = queue.recv() => match entry {
                     Some(entry) => batch.push(entry),

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use control_plane::identity::{Principal, PrincipalKind};
-use control_plane::rootkey::RootKey;
-use control_plane::tokens::TOKEN_TTL_MS_MAX;
-use control_plane::{Catalog, CatalogError};
+use catalog::identity::{Principal, PrincipalKind};
+use catalog::rootkey::RootKey;
+use catalog::tokens::TOKEN_TTL_MS_MAX;
+use catalog::{Catalog, CatalogError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use protocol::clock::SharedClock;
@@ -65,8 +65,7 @@ fn invalid_token() -> ApiError {
 }
 
 fn internal(e: CatalogError) -> ApiError {
-    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "token store failure");
-    e.to_api()
+    edge::wire_error(e)
 }
 
 /// `arn:aws:iam::<account>:<kind>/<name>` back into its parts.
@@ -215,12 +214,12 @@ impl TokenService {
         }
         let principal = match self.catalog.principal(account, kind, name).await {
             Ok(p) => p,
-            Err(CatalogError::Api(_)) => return Err(invalid_token()),
+            Err(CatalogError::Refused(_)) => return Err(invalid_token()),
             Err(e) => return Err(internal(e)),
         };
         let tenant = match self.catalog.tenant(account).await {
             Ok(t) => t,
-            Err(CatalogError::Api(_)) => return Err(invalid_token()),
+            Err(CatalogError::Refused(_)) => return Err(invalid_token()),
             Err(e) => return Err(internal(e)),
         };
         if principal.disabled || tenant.disabled || principal.id != claims.pid {

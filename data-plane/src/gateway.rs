@@ -1,6 +1,7 @@
-//! The HTTP face of the server: `POST /` with `X-Amz-Target` (Kinesis's
-//! `Kinesis_20131202.*` and KMS's `TrentService.*`), the authentication
-//! header check, request ids, body limits, and AWS-shaped responses and errors.
+//! The HTTP face of the server: `POST /` routed by `X-Amz-Target` to a service
+//! (Kinesis's `Kinesis_20131202.*`, KMS's `TrentService.*`; any other target is
+//! authenticated and then answered `UnknownOperationException`), `/health`, the admin
+//! routes, request ids, and AWS-shaped responses and errors.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,21 +9,22 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use protocol::kms::KmsOperation;
 use protocol::model::Operation;
 use protocol::wire::{ErrorBody, Format};
-use protocol::{ApiError, ErrorCode, limits};
+use protocol::{ApiError, ErrorCode};
 use tracing::Instrument;
 
-use crate::handlers::{self, AppState};
+use crate::intake::admit;
+use crate::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let role = state.config.role;
     let data = if role.serves_data_api() {
-        post(kinesis)
+        post(handle)
     } else {
         post(not_a_data_plane)
     };
@@ -67,7 +69,7 @@ async fn not_found() -> Response {
     )
 }
 
-async fn kinesis(
+async fn handle(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: axum::extract::Request,
@@ -85,15 +87,16 @@ async fn kinesis(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // A form-encoded body with no target is the query protocol (SNS, legacy SQS): no
+    // service here speaks it yet, and its client reads errors as XML.
+    let query = target.is_empty()
+        && protocol::query::is_query_request(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
     let span = tracing::info_span!("request", id = %request_id, target = %target, peer = %peer);
     let outcome = async {
-        // INVARIANT: nothing reaches a handler, and no storage is touched, before the
-        // signature is verified. Unsigned requests are refused before their body is read.
-        crate::auth::require_credentials(&parts)?;
-        let _budget = reserve_body_bytes(&state, headers).await?;
-        let body = axum::body::to_bytes(body, limits::REQUEST_BODY_BYTES_MAX)
-            .await
-            .map_err(|_| body_too_large())?;
         // A target no service here speaks is still authenticated first, against the
         // service its signer named, and then answered UnknownOperationException.
         let service = match signing_service(target) {
@@ -102,27 +105,32 @@ async fn kinesis(
                 .map(|c| c.service)
                 .unwrap_or_default(),
         };
-        let mut caller = identify(&state, &parts, body.clone(), &service).await?;
+        // INVARIANT: nothing reaches a service before the signature is verified, and
+        // no body budget is held before the credential checked out (`intake`).
+        let (mut caller, body, _budget) = admit(&state, &parts, body, &service).await?;
         caller.source_ip = Some(peer.ip());
-        caller.tls_version = parts
-            .extensions
-            .get::<crate::tls::TlsVersion>()
-            .map(|v| v.0);
         caller.request_id = request_id.clone();
         tracing::debug!(principal = %caller.principal_arn, "authenticated");
+        if query {
+            let action = protocol::query::form_value(&body, "Action").unwrap_or_default();
+            return Err(ApiError::new(
+                ErrorCode::InvalidAction,
+                format!("The action {action} is not valid for this endpoint."),
+            ));
+        }
         if let Some(op) = KmsOperation::from_target(target) {
-            return crate::kms_api::dispatch(&state, &caller, op, format, &body)
+            return kms::dispatch(&state.kms, &caller, op, format, &body)
                 .await
                 .map(Reply::Whole);
         }
         let op = Operation::from_target(target)
             .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
         if op == Operation::SubscribeToShard {
-            return crate::subscribe::start(state.clone(), &caller, format, &body)
+            return kinesis::subscribe::start(state.kinesis.clone(), &caller, format, &body)
                 .await
                 .map(Reply::EventStream);
         }
-        handlers::dispatch(&state, &caller, op, format, &body)
+        kinesis::dispatch(&state.kinesis, &caller, op, format, &body)
             .await
             .map(Reply::Whole)
     }
@@ -153,6 +161,10 @@ async fn kinesis(
             );
             response
         }
+        Err(error) if query => {
+            span.in_scope(|| tracing::debug!(error = %error, "request refused"));
+            query_error_response(&request_id, &error)
+        }
         Err(error) => {
             span.in_scope(|| tracing::debug!(error = %error, "request refused"));
             error_response(format, &request_id, &error)
@@ -164,69 +176,6 @@ async fn kinesis(
 enum Reply {
     Whole(Vec<u8>),
     EventStream(Body),
-}
-
-/// Bytes of request bodies held in memory at once, at most; a request waits up to
-/// `BODY_BUDGET_WAIT` for its share, then gets `ServiceUnavailable`.
-pub const BODY_BUDGET_BYTES: usize = 512 * 1024 * 1024;
-const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reserves the body's declared length (the largest allowed when none is declared)
-/// from the process-wide budget, so many large requests at once wait or are refused
-/// instead of exhausting memory.
-pub(crate) async fn reserve_body_bytes<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
-) -> Result<tokio::sync::SemaphorePermit<'a>, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(limits::REQUEST_BODY_BYTES_MAX);
-    if declared > limits::REQUEST_BODY_BYTES_MAX {
-        return Err(body_too_large());
-    }
-    let busy = || {
-        ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "The server is busy; retry the request.",
-        )
-    };
-    // Every request holds at least one permit, so the count of requests in flight is
-    // bounded too.
-    let permits = u32::try_from(declared.max(1)).expect("bounded by the body limit");
-    tokio::time::timeout(BODY_BUDGET_WAIT, state.body_budget.acquire_many(permits))
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())
-}
-
-fn body_too_large() -> ApiError {
-    ApiError::new(
-        ErrorCode::SerializationException,
-        format!(
-            "Request body exceeds {} bytes.",
-            limits::REQUEST_BODY_BYTES_MAX
-        ),
-    )
-}
-
-/// Who sent the request: a bearer token's principal, or the SigV4 signer's.
-pub(crate) async fn identify(
-    state: &AppState,
-    parts: &axum::http::request::Parts,
-    body: axum::body::Bytes,
-    service: &str,
-) -> Result<crate::auth::Caller, ApiError> {
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        Some(token) => state.tokens.verify(token.trim()).await,
-        None => state.authenticator.authenticate(parts, body, service).await,
-    }
 }
 
 /// The service name a request must be signed for, from its target; `None` for a
@@ -250,6 +199,19 @@ fn set_common_headers(response: &mut Response, format: Format, request_id: &str)
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", id);
     }
+}
+
+/// An error as a query-protocol client reads it: XML, with the same status.
+fn query_error_response(request_id: &str, error: &ApiError) -> Response {
+    let mut response = Response::new(Body::from(protocol::query::error_xml(error, request_id)));
+    *response.status_mut() =
+        StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
 }
 
 fn error_response(format: Format, request_id: &str, error: &ApiError) -> Response {

@@ -9,16 +9,11 @@
 pub mod admin;
 pub mod auth;
 pub mod authz;
-pub mod autoscale;
 pub mod bearer;
-pub mod consumers;
 pub mod gateway;
-pub mod handlers;
-pub mod iterator;
-pub mod kms_api;
+pub mod intake;
 pub mod metrics;
-pub mod subscribe;
-pub mod throttle;
+pub mod state;
 pub mod tls;
 
 use std::future::Future;
@@ -27,15 +22,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::rootkey::RootKey;
-use control_plane::{Catalog, CatalogError, identity};
+use catalog::rootkey::RootKey;
+use catalog::{Catalog, CatalogError, identity};
 
 use protocol::clock::{SharedClock, SystemClock};
 
 use crate::auth::Authenticator;
 
-use crate::handlers::{AppState, StreamCache};
-use crate::iterator::IteratorKey;
+use kinesis::iterator::IteratorKey;
+use kinesis::throttle::Throttle;
+
+use crate::state::AppState;
 use crate::tls::{TlsError, TlsSource};
 use storage::commit::Committer;
 use storage::keyring::Keyring;
@@ -110,14 +107,14 @@ pub struct Config {
     /// How long a stream stays CREATING or DELETING; 0 makes both immediate.
     pub stream_transition_ms: u64,
     /// Per-shard throughput limits (Kinesis's by default).
-    pub shard_limits: throttle::ShardLimits,
+    pub shard_limits: kinesis::throttle::ShardLimits,
     /// How ON_DEMAND streams split and merge by themselves.
-    pub on_demand: autoscale::OnDemandScaling,
+    pub on_demand: kinesis::OnDemandScaling,
     /// Whether writes also draw on per-shard budgets shared through the catalog, so
     /// that the limits hold across processes; `None`: when the catalog is Postgres.
     pub shared_throughput_limits: Option<bool>,
     /// What usage reports charge.
-    pub prices: control_plane::billing::PriceList,
+    pub prices: catalog::billing::PriceList,
     /// How far a request's signing time may be from the server's clock (at most 15 min).
     pub clock_skew: Duration,
     /// Compaction rewrites a chunk once its newest record is this old.
@@ -147,7 +144,7 @@ pub enum StartError {
     #[error("loading the authorization policies")]
     Authz(#[from] crate::authz::AuthzError),
     #[error("loading the root key")]
-    RootKey(#[from] control_plane::rootkey::RootKeyError),
+    RootKey(#[from] catalog::rootkey::RootKeyError),
     #[error("opening the object store ({what})")]
     ObjectStore {
         what: String,
@@ -176,29 +173,8 @@ pub struct Server {
     grace: Duration,
 }
 
-/// Runs `pass` every `interval` (a late tick delays the next rather than bunching),
-/// with the state and the time in milliseconds since the epoch, until aborted.
-fn every<F, Fut>(state: &Arc<AppState>, interval: Duration, pass: F) -> tokio::task::JoinHandle<()>
-where
-    F: Fn(Arc<AppState>, i64) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let now = state.clock.now_ms();
-            pass(state.clone(), now).await;
-        }
-    })
-}
-
-/// How often streams in a passing state are checked.
-const STREAM_STATE_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
-/// Streams one sweep deletes at most.
-const STREAM_DELETIONS_PER_SWEEP: i64 = 100;
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The name of the shard-iterator MAC key among the server secrets.
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
@@ -317,7 +293,7 @@ impl Server {
         let keyring = Arc::new(Keyring::new(
             catalog.clone(),
             root.clone(),
-            kms::RotationPolicy::default(),
+            envelope::RotationPolicy::default(),
             clock.clone(),
         ));
         let (committer, writer) = Committer::spawn(
@@ -339,35 +315,62 @@ impl Server {
             addr: config.listen,
             source,
         })?;
-        let state = Arc::new(AppState {
+        let authz = Arc::new(authz::Authz::new(
+            catalog.clone(),
+            config.account_id.clone(),
+            config.region.clone(),
+            audit_queue,
+            clock.clone(),
+        )?);
+        let kms = Arc::new(kms::KmsService {
+            catalog: catalog.clone(),
+            root_key: root.clone(),
+            authz: authz.clone(),
+            region: config.region.clone(),
+            clock: clock.clone(),
+        });
+        let kinesis = Arc::new(kinesis::Kinesis {
+            config: kinesis::KinesisConfig {
+                region: config.region.clone(),
+                account_shards_max: config.account_shards_max,
+                account_on_demand_streams_max: config.account_on_demand_streams_max,
+                stream_transition_ms: config.stream_transition_ms,
+                shard_limits: config.shard_limits,
+                on_demand: config.on_demand,
+            },
+            catalog: catalog.clone(),
+            store: store.clone(),
+            keyring: keyring.clone(),
+            committer,
             iterators: IteratorKey::new(&secret, config.iterator_ttl_ms),
+            authz: authz.clone(),
+            keys: Arc::new(state::KinesisKeys(kms.clone())),
+            streams: kinesis::StreamCache::default(),
+            throttle: if config
+                .shared_throughput_limits
+                .unwrap_or(catalog.backend() == catalog::Backend::Postgres)
+            {
+                Throttle::shared(config.shard_limits, catalog.clone(), clock.clone())
+            } else {
+                Throttle::new(config.shard_limits, clock.clone())
+            },
+            subscriptions: Default::default(),
+            clock: clock.clone(),
+        });
+        let state = Arc::new(AppState {
             authenticator,
             tokens: bearer::TokenService::new(catalog.clone(), root.clone(), clock.clone()),
-            authz: authz::Authz::new(
-                catalog.clone(),
-                config.account_id.clone(),
-                config.region.clone(),
-                audit_queue,
-                clock.clone(),
-            )?,
+            authz,
             root_key: root,
             catalog: catalog.clone(),
             store,
             keyring,
-            committer,
-            streams: StreamCache::default(),
-            throttle: if config
-                .shared_throughput_limits
-                .unwrap_or(catalog.backend() == control_plane::Backend::Postgres)
-            {
-                throttle::Throttle::shared(config.shard_limits, catalog.clone(), clock.clone())
-            } else {
-                throttle::Throttle::new(config.shard_limits, clock.clone())
-            },
             grace: config.shutdown_grace,
-            body_budget: tokio::sync::Semaphore::new(gateway::BODY_BUDGET_BYTES),
-            subscriptions: Default::default(),
+            body_budget: tokio::sync::Semaphore::new(intake::BODY_BUDGET_BYTES),
+            peer_budgets: Default::default(),
             clock,
+            kinesis,
+            kms,
             config,
         });
         Ok(Server {
@@ -412,102 +415,40 @@ impl Server {
             tracing::info!("shutting down: no new connections; finishing in-flight requests");
             stopper.graceful_shutdown(Some(grace));
         });
-        // Background passes, each holding the state until it is aborted below.
+        // Background passes, each holding what it works on until it is stopped below.
         let state = &self.state;
-        let control = state.config.role.runs_control_passes();
-        let sweeper = control.then(|| {
-            every(state, kms_api::KEY_SWEEP_INTERVAL, |s, _| async move {
-                kms_api::sweep_keys(&s).await;
-            })
-        });
-        // Streams leave CREATING, UPDATING and DELETING when their while runs out. Every
-        // process runs it (the catalog's UPDATE decides which one changes a stream), so
-        // transitions keep their time while any process is up.
-        let lifecycle = every(state, STREAM_STATE_SWEEP_INTERVAL, |s, now| async move {
-            match s
-                .catalog
-                .advance_stream_states(now, STREAM_DELETIONS_PER_SWEEP)
-                .await
-            {
-                Ok(changed) => {
-                    for (account, name) in changed {
-                        s.streams.forget(&account, &name);
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "advancing stream states failed"),
-            }
-        });
-        // The retention janitor gives back the space of expired records.
-        let janitor = control.then(|| {
-            every(
-                state,
-                storage::janitor::JANITOR_INTERVAL,
-                |s, now| async move {
-                    if let Err(e) = storage::janitor::sweep(
-                        &s.catalog,
-                        &s.store,
-                        now,
-                        storage::janitor::SEGMENT_GRACE,
-                    )
-                    .await
-                    {
-                        tracing::error!(error = %e, "the retention janitor failed");
-                    }
-                    // And the shared write budgets of windows long past.
-                    if let Err(e) = s.throttle.expire_shared_budgets().await {
-                        tracing::error!(error = %e, "expiring shared write budgets failed");
-                    }
-                },
-            )
-        });
-        // Compaction moves settled chunks out of shared segments into per-shard
-        // objects (safe in several processes: the swap checks every row it replaces).
-        let compactor = control.then(|| {
-            every(
-                state,
-                storage::compact::COMPACTION_INTERVAL,
-                |s, now| async move {
-                    let settle = s.config.compaction_settle;
-                    if let Err(e) =
-                        storage::compact::pass(&s.catalog, &s.store, &s.keyring, now, settle).await
-                    {
-                        tracing::error!(error = %e, "compaction failed");
-                    }
-                },
-            )
-        });
-        // ON_DEMAND streams split hot shards and merge cold ones (safe in several
-        // processes: each step is a reshard that re-reads the stream's shards).
-        let scaler = control.then(|| {
-            every(
-                state,
-                state.config.on_demand.interval(),
-                |s, now| async move {
-                    if let Err(e) = autoscale::pass(&s, now).await {
-                        tracing::error!(error = %e, "on-demand scaling failed");
-                    }
-                },
-            )
-        });
+        let passes = control_plane::Passes::start(
+            Arc::new(control_plane::PassContext {
+                catalog: state.catalog.clone(),
+                store: state.store.clone(),
+                keyring: state.keyring.clone(),
+                kinesis: state.kinesis.clone(),
+                kms: state.kms.clone(),
+                clock: state.clock.clone(),
+                compaction_settle: state.config.compaction_settle,
+            }),
+            state.config.role.runs_control_passes(),
+        );
         let router = gateway::router(self.state);
-        let served = axum_server::from_tcp_rustls(
+        let mut server = axum_server::from_tcp_rustls(
             self.listener,
             axum_server::tls_rustls::RustlsConfig::from_config(self.tls),
         )
         .map_err(StartError::Serve)?
         .map(tls::VersionedAcceptor)
-        .handle(handle)
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-        .await;
-        // The sweep holds the state (and a Committer): stop it before the writer
-        // drains. A pass cut short commits nothing it had not finished.
-        for pass in [sweeper, Some(lifecycle), janitor, compactor, scaler]
-            .into_iter()
-            .flatten()
-        {
-            pass.abort();
-            let _ = pass.await;
-        }
+        .handle(handle);
+        // A client gets this long for a request's headers (the TLS handshake has its
+        // own 10 s, axum-server's default); bodies have `intake`'s deadline.
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let served = server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await;
+        // The passes hold the Kinesis state (and with it a Committer): stop them before
+        // the writer drains. A pass cut short commits nothing it had not finished.
+        passes.stop().await;
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use catalog::Catalog;
+use catalog::identity::{NewAccessKey, PrincipalKind};
+use catalog::rootkey::RootKey;
 use chrono::{TimeZone, Utc};
-use control_plane::Catalog;
-use control_plane::identity::{NewAccessKey, PrincipalKind};
-use control_plane::rootkey::RootKey;
 use protocol::ErrorCode;
 use sluice_data_plane::auth::Authenticator;
 

@@ -3,9 +3,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use control_plane::Catalog;
-use control_plane::identity::PrincipalKind;
-use control_plane::rootkey::RootKey;
+use catalog::Catalog;
+use catalog::identity::PrincipalKind;
+use catalog::rootkey::RootKey;
 use protocol::ErrorCode;
 use sluice_data_plane::bearer::{AUDIENCE, Claims, ISSUER, TokenService};
 use std::sync::Arc;

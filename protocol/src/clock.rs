@@ -81,6 +81,11 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock's time as a UTC date-time (what a client signs with).
+pub fn now_utc(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
+    utc(clock.now_ms())
+}
+
 /// Milliseconds since the epoch as a UTC date-time (SigV4's signing times).
 pub fn utc(now_ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default()

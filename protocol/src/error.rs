@@ -15,6 +15,8 @@ pub enum ErrorCode {
     IncompleteSignature,
     IncorrectKey,
     InternalFailure,
+    /// The query protocol's answer to an `Action` the endpoint does not serve.
+    InvalidAction,
     InvalidAliasName,
     InvalidArgument,
     InvalidCiphertext,
@@ -34,6 +36,8 @@ pub enum ErrorCode {
     MissingAuthenticationToken,
     NotFound,
     ProvisionedThroughputExceeded,
+    /// A request body that did not arrive in time (408).
+    RequestTimeout,
     ResourceInUse,
     ResourceNotFound,
     SerializationException,
@@ -77,6 +81,8 @@ impl ErrorCode {
             ErrorCode::SerializationException => "SerializationException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::UnknownOperation => "UnknownOperationException",
+            ErrorCode::RequestTimeout => "RequestTimeoutException",
+            ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
             ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
             ErrorCode::Validation => "ValidationException",
@@ -88,6 +94,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InternalFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::RequestTimeout => 408,
             // KMS answers a key in the wrong state with 409 Conflict.
             ErrorCode::Disabled | ErrorCode::KmsInvalidState => 409,
             // Kinesis answers its authentication failures with 400, not 403.
@@ -106,6 +113,7 @@ impl ErrorCode {
             | ErrorCode::ResourceNotFound
             | ErrorCode::SerializationException
             | ErrorCode::UnknownOperation
+            | ErrorCode::InvalidAction
             | ErrorCode::Validation
             | ErrorCode::AlreadyExists
             | ErrorCode::IncorrectKey
@@ -206,6 +214,8 @@ mod tests {
                 400,
             ),
             (ErrorCode::AlreadyExists, "AlreadyExistsException", 400),
+            (ErrorCode::InvalidAction, "InvalidAction", 400),
+            (ErrorCode::RequestTimeout, "RequestTimeoutException", 408),
             (
                 ErrorCode::ProvisionedThroughputExceeded,
                 "ProvisionedThroughputExceededException",

@@ -13,6 +13,7 @@ pub mod hash;
 pub mod kms;
 pub mod limits;
 pub mod model;
+pub mod query;
 pub mod sequence;
 pub mod sigv4;
 pub mod validate;

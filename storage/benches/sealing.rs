@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use kms::{DataKey, DataKeyId};
+use envelope::{DataKey, DataKeyId};
 use storage::chunk::{self, ChunkPlace, ExpectedChunk, RecordIn};
 
 const RECORDS: usize = 500;

@@ -28,7 +28,7 @@
 //! a torn or rotted chunk is told apart from a forged one.
 
 use bytes::{Buf, Bytes};
-use kms::{DataKey, DataKeyId, SEAL_OVERHEAD_BYTES};
+use envelope::{DataKey, DataKeyId, SEAL_OVERHEAD_BYTES};
 
 pub const MAGIC: &[u8; 4] = b"SLCK";
 pub const VERSION: u8 = 1;
@@ -180,7 +180,7 @@ pub fn encode(
     match sealing {
         Some((key, place)) => {
             let aad = associated_data(&out[start..start + HEADER_BYTES], place);
-            kms::seal_appending(key, &aad, out, plain_len, write_records);
+            envelope::seal_appending(key, &aad, out, plain_len, write_records);
         }
         None => write_records(out),
     }
@@ -252,8 +252,8 @@ pub fn decode(
             });
         }
         let aad = associated_data(&chunk[..HEADER_BYTES], &expected.place);
-        let plain =
-            kms::open(key, &aad, &chunk[HEADER_BYTES..body_len]).map_err(|_| ChunkError::Open)?;
+        let plain = envelope::open(key, &aad, &chunk[HEADER_BYTES..body_len])
+            .map_err(|_| ChunkError::Open)?;
         Bytes::from(plain)
     } else {
         chunk.slice(HEADER_BYTES..body_len)

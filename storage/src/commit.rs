@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::Catalog;
-use control_plane::chunks::{Committed, NewChunk};
-use kms::DataKey;
+use catalog::Catalog;
+use catalog::chunks::{Committed, NewChunk};
+use envelope::DataKey;
 use protocol::clock::SharedClock;
 use protocol::{ApiError, ErrorCode, SequenceNumber};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -364,10 +364,10 @@ impl Writer {
                 // The stream is gone; its records are answered as not found.
                 Ok(None) => continue,
                 // Its master key is not usable: only its records fail, with that error.
-                Err(crate::keyring::KeyringError::Catalog(control_plane::CatalogError::Api(
-                    error,
+                Err(crate::keyring::KeyringError::Catalog(catalog::CatalogError::Refused(
+                    refusal,
                 ))) => {
-                    refused.insert(stream_id, error);
+                    refused.insert(stream_id, edge::refusal_error(&refusal));
                     continue;
                 }
                 Err(e) => return Some((batch, Err(e.into()))),
@@ -381,7 +381,7 @@ impl Writer {
                 .iter()
                 .map(|&(ri, ci)| {
                     let record = &batch[ri].records[ci];
-                    control_plane::billing::put_payload_units(
+                    catalog::billing::put_payload_units(
                         (record.data.len() + record.partition_key.len()) as u64,
                     )
                 })

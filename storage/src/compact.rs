@@ -36,9 +36,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use control_plane::compaction::{ChunkRow, CompactionCandidate, Placement};
-use control_plane::{Catalog, CatalogError};
-use kms::{DataKey, DataKeyId};
+use catalog::compaction::{ChunkRow, CompactionCandidate, Placement};
+use catalog::{Catalog, CatalogError};
+use envelope::{DataKey, DataKeyId};
 
 use crate::chunk::{self, ChunkPlace, ExpectedChunk, RecordIn, RecordOut};
 use crate::keyring::{Keyring, KeyringError};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::{Catalog, CatalogError};
+use catalog::{Catalog, CatalogError};
 
 use crate::objects::ObjectStore;
 

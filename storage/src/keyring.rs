@@ -12,12 +12,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use control_plane::masterkeys::{DEFAULT_STREAM_ALIAS, kinesis_key_error};
-use control_plane::rootkey::RootKey;
-use control_plane::{Catalog, CatalogError};
-use kms::{ActiveDataKey, BoundedCache, DataKey, DataKeyId, RotationPolicy};
+use catalog::masterkeys::{DEFAULT_STREAM_ALIAS, kinesis_key_error};
+use catalog::rootkey::RootKey;
+use catalog::{Catalog, CatalogError};
+use envelope::{ActiveDataKey, BoundedCache, DataKey, DataKeyId, RotationPolicy};
 use protocol::ApiError;
 use protocol::clock::SharedClock;
 
@@ -35,7 +35,7 @@ pub const KEY_STATES_MAX: usize = 10_000;
 
 /// (account, the stream's master key id, `None` for the default key) to the error
 /// using it would give (`None`: usable) and when that was looked up.
-type KeyStates = HashMap<(String, Option<String>), (Option<ApiError>, Instant)>;
+type KeyStates = HashMap<(String, Option<String>), (Option<ApiError>, i64)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -96,15 +96,14 @@ impl Keyring {
         master_key_id: Option<&str>,
     ) -> Result<(), ApiError> {
         let cache_key = (account.to_string(), master_key_id.map(str::to_string));
-        if let Some((error, at)) = self.key_states.lock().expect("key states").get(&cache_key)
-            && at.elapsed() < KEY_STATE_TTL
+        let now_ms = self.clock.now_ms();
+        let ttl_ms = KEY_STATE_TTL.as_millis() as i64;
+        if let Some((error, at_ms)) = self.key_states.lock().expect("key states").get(&cache_key)
+            && (0..ttl_ms).contains(&now_ms.saturating_sub(*at_ms))
         {
             return error.clone().map_or(Ok(()), Err);
         }
-        let catalog_error = |e: CatalogError| {
-            tracing::error!(error = %e, "master key lookup failed");
-            e.to_api()
-        };
+        let catalog_error = |e: CatalogError| edge::wire_error(e);
         let error = match master_key_id {
             Some(id) => {
                 let key = self
@@ -112,7 +111,7 @@ impl Keyring {
                     .master_key(account, id)
                     .await
                     .map_err(catalog_error)?;
-                kinesis_key_error(key.as_ref(), id)
+                kinesis_key_error(key.as_ref(), id).map(|r| edge::refusal_error(&r))
             }
             // The default key is made on first use; until then there is nothing to refuse.
             None => match self
@@ -128,7 +127,7 @@ impl Keyring {
                         .master_key(account, &id)
                         .await
                         .map_err(catalog_error)?;
-                    kinesis_key_error(key.as_ref(), &id)
+                    kinesis_key_error(key.as_ref(), &id).map(|r| edge::refusal_error(&r))
                 }
             },
         };
@@ -136,7 +135,7 @@ impl Keyring {
         if states.len() >= KEY_STATES_MAX {
             states.clear();
         }
-        states.insert(cache_key, (error.clone(), Instant::now()));
+        states.insert(cache_key, (error.clone(), now_ms));
         error.map_or(Ok(()), Err)
     }
 
@@ -161,7 +160,7 @@ impl Keyring {
         stream_id: i64,
     ) -> Result<Option<Arc<DataKey>>, KeyringError> {
         let mut active = self.active.lock().await;
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         if let Some(current) = active.get_mut(&stream_id) {
             if let Some(key) = current.reserve(1, &self.policy, now) {
                 return Ok(Some(key));

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use control_plane::Catalog;
-use kms::{DataKey, DataKeyId};
-use protocol::ApiError;
+use catalog::Catalog;
+use envelope::{DataKey, DataKeyId};
 
 use crate::chunk::{self, ChunkPlace, ExpectedChunk, RecordOut};
 use crate::keyring::{Keyring, KeyringError};
@@ -38,7 +37,7 @@ pub struct ShardRead {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("catalog query failed")]
-    Catalog(#[from] control_plane::CatalogError),
+    Catalog(#[from] catalog::CatalogError),
     #[error("reading chunk {object_key}@{offset}")]
     Object {
         object_key: String,
@@ -70,27 +69,6 @@ pub enum ReadError {
     Unsealed { object_key: String, offset: i64 },
     #[error("blocking read task failed")]
     Join(#[from] tokio::task::JoinError),
-}
-
-impl ReadError {
-    /// The caller sees an internal failure (the cause is logged), or a KMS error.
-    pub fn to_api(&self) -> ApiError {
-        match self {
-            // The stream's master key is disabled, pending deletion or deleted: the
-            // KMS error Kinesis gives, not an internal failure.
-            ReadError::DataKey {
-                source: KeyringError::Catalog(control_plane::CatalogError::Api(e)),
-                ..
-            } => e.clone(),
-            ReadError::Catalog(_)
-            | ReadError::Object { .. }
-            | ReadError::Chunk { .. }
-            | ReadError::DataKey { .. }
-            | ReadError::BadDataKeyId { .. }
-            | ReadError::Unsealed { .. }
-            | ReadError::Join(_) => ApiError::internal(),
-        }
-    }
 }
 
 struct ChunkRow {

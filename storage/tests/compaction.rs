@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::Catalog;
-use control_plane::compaction::{ChunkRow, Placement};
-use control_plane::rootkey::RootKey;
-use sqlx::Row;
+use catalog::Catalog;
+use catalog::compaction::{ChunkRow, Placement};
+use catalog::rootkey::RootKey;
+use catalog::testing::{self, ChunkEdit, ChunkFilter};
 use storage::chunk::ChunkError;
 use storage::commit::{Committer, PendingRecord};
 use storage::keyring::Keyring;
@@ -28,7 +28,7 @@ fn keyring(catalog: &Catalog, seed: u8) -> Arc<Keyring> {
     Arc::new(Keyring::new(
         catalog.clone(),
         root,
-        kms::RotationPolicy::default(),
+        envelope::RotationPolicy::default(),
         protocol::clock::SystemClock::shared(),
     ))
 }
@@ -87,18 +87,27 @@ async fn read_from(
     }
 }
 
+/// The one chunk row of a stream's shard.
+async fn shard_row(catalog: &Catalog, stream_id: i64, shard: u64) -> ChunkRow {
+    let mut rows: Vec<ChunkRow> = testing::chunk_rows(catalog)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.stream_id == stream_id && r.shard_ordinal == shard)
+        .collect();
+    assert_eq!(rows.len(), 1, "one row of shard {shard}");
+    rows.remove(0)
+}
+
 /// Object key to the (stream, shard)s its rows belong to, and the row count.
 async fn objects(catalog: &Catalog) -> (BTreeMap<String, HashSet<(i64, i64)>>, usize) {
-    let rows = sqlx::query("SELECT stream_id, shard_ordinal, object_key FROM chunks")
-        .fetch_all(catalog.pool())
-        .await
-        .unwrap();
+    let rows = testing::chunk_rows(catalog).await.unwrap();
     let mut by_object: BTreeMap<String, HashSet<(i64, i64)>> = BTreeMap::new();
     for r in &rows {
         by_object
-            .entry(r.get("object_key"))
+            .entry(r.object_key.clone())
             .or_default()
-            .insert((r.get("stream_id"), r.get("shard_ordinal")));
+            .insert((r.stream_id, r.shard_ordinal as i64));
     }
     (by_object, rows.len())
 }
@@ -144,7 +153,7 @@ async fn write_batches(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -152,7 +161,7 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         let objects_dir = dir.path().join(format!("objects-{n}"));
         let keys = keyring(&catalog, 5);
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream(
+            .create_stream(&catalog::testing::provisioned_stream(
                 "compacting",
                 SHARDS as u32,
             ))
@@ -235,18 +244,11 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         assert_eq!(again, storage::compact::Compacted::default());
 
         // The seal binds the new place: the same bytes elsewhere do not open.
-        let row = sqlx::query(
-            "SELECT object_key, byte_offset, byte_length FROM chunks \
-             WHERE stream_id = $1 AND shard_ordinal = 1",
-        )
-        .bind(stream.id)
-        .fetch_one(catalog.pool())
-        .await
-        .unwrap();
-        let (object_key, offset, length): (String, i64, i64) = (
-            row.get("object_key"),
-            row.get("byte_offset"),
-            row.get("byte_length"),
+        let row = shard_row(&catalog, stream.id, 1).await;
+        let (object_key, offset, length) = (
+            row.object_key.clone(),
+            row.byte_offset as i64,
+            row.byte_length as i64,
         );
         let ObjectStore::Local(local) = &*store else {
             unreachable!("the test's store is local")
@@ -261,14 +263,16 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
             })
             .unwrap();
         let point = |key: String, offset: i64| {
-            sqlx::query(
-                "UPDATE chunks SET object_key = $1, byte_offset = $2 \
-                 WHERE stream_id = $3 AND shard_ordinal = 1",
-            )
-            .bind(key)
-            .bind(offset)
-            .bind(stream.id)
-            .execute(catalog.pool())
+            let catalog = catalog.clone();
+            let filter = ChunkFilter {
+                stream_id: Some(stream.id),
+                shard_ordinal: Some(1),
+                ..Default::default()
+            };
+            async move {
+                testing::edit_chunks(&catalog, filter, ChunkEdit::ObjectKey(key)).await?;
+                testing::edit_chunks(&catalog, filter, ChunkEdit::ByteOffset(offset)).await
+            }
         };
         point(elsewhere.clone(), 8).await.unwrap();
         let moved = read_from(&catalog, &store, &keys, stream.id, 1, 0).await;
@@ -301,26 +305,12 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
         std::fs::write(&path, &raw).unwrap();
 
         // A swap whose old rows are no longer there as read changes nothing.
-        let current = sqlx::query(
-            "SELECT first_sequence, last_sequence, first_arrival_ms, last_arrival_ms, \
-             byte_length, data_key_id FROM chunks WHERE stream_id = $1 AND shard_ordinal = 0",
-        )
-        .bind(stream.id)
-        .fetch_one(catalog.pool())
-        .await
-        .unwrap();
+        let current = shard_row(&catalog, stream.id, 0).await;
         let gone = ChunkRow {
-            stream_id: stream.id,
-            shard_ordinal: 0,
-            first_sequence: current.get::<i64, _>("first_sequence") as u64,
-            last_sequence: current.get::<i64, _>("last_sequence") as u64,
-            first_arrival_ms: current.get("first_arrival_ms"),
-            last_arrival_ms: current.get("last_arrival_ms"),
             object_key: old_segments.iter().next().unwrap().clone(),
             byte_offset: 0,
-            byte_length: current.get::<i64, _>("byte_length") as u64,
-            data_key_id: current.get("data_key_id"),
             placement: Placement::Flushed,
+            ..current
         };
         assert!(
             !catalog
@@ -365,11 +355,11 @@ async fn compaction_moves_every_record_into_per_shard_objects_and_drops_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
+    let catalog = catalog::testing::catalogs(dir.path()).await.remove(0);
     let objects_dir = dir.path().join("objects");
     let keys = keyring(&catalog, 6);
     let stream = catalog
-        .create_stream(&control_plane::testing::provisioned_stream(
+        .create_stream(&catalog::testing::provisioned_stream(
             "compacting",
             SHARDS as u32,
         ))
@@ -379,10 +369,17 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
         SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
     ));
     write_batches(&catalog, store, keys.clone(), stream.id, "w", 2).await;
-    sqlx::query("UPDATE chunks SET object_key = 'segments/00-00.seg' WHERE shard_ordinal = 2")
-        .execute(catalog.pool())
-        .await
-        .unwrap();
+    let filter = ChunkFilter {
+        shard_ordinal: Some(2),
+        ..Default::default()
+    };
+    testing::edit_chunks(
+        &catalog,
+        filter,
+        ChunkEdit::ObjectKey("segments/00-00.seg".into()),
+    )
+    .await
+    .unwrap();
     let store = Arc::new(ObjectStore::Local(
         SegmentStore::open(&objects_dir, protocol::clock::SystemClock::shared()).unwrap(),
     ));
@@ -398,7 +395,7 @@ async fn a_row_naming_a_missing_object_fails_after_bounded_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_chunks_group_into_several_chunks_of_one_object() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -406,7 +403,7 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
         let objects_dir = dir.path().join(format!("objects-{n}"));
         let keys = keyring(&catalog, 7);
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream("compacting", 1))
+            .create_stream(&catalog::testing::provisioned_stream("compacting", 1))
             .await
             .unwrap();
         let store = Arc::new(ObjectStore::Local(
@@ -477,24 +474,26 @@ async fn large_chunks_group_into_several_chunks_of_one_object() {
 /// still holds its data keys; enabled again, it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_master_key_stops_compaction_of_its_stream() {
-    use control_plane::masterkeys::{KeyManager, KeyState, StateChange};
+    use catalog::masterkeys::{KeyManager, KeyState, StateChange};
 
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
     {
         let objects_dir = dir.path().join(format!("objects-{n}"));
         let root = Arc::new(RootKey::from_bytes(&[8u8; 32]).unwrap());
+        // The keyring's clock is driven: its memory of key states ends when told.
+        let clock = protocol::clock::ManualClock::at(now_ms());
         let keys = Arc::new(Keyring::new(
             catalog.clone(),
             root.clone(),
-            kms::RotationPolicy::default(),
-            protocol::clock::SystemClock::shared(),
+            envelope::RotationPolicy::default(),
+            clock.clone(),
         ));
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream(
+            .create_stream(&catalog::testing::provisioned_stream(
                 "compacting",
                 SHARDS as u32,
             ))
@@ -529,8 +528,13 @@ async fn a_disabled_master_key_stops_compaction_of_its_stream() {
         disable(KeyState::Disabled, StateChange::Enable)
             .await
             .unwrap();
-        // The key state is remembered for a second.
-        tokio::time::sleep(storage::keyring::KEY_STATE_TTL).await;
+        // The key state is remembered for a second: just short of it, still refused.
+        clock.advance(storage::keyring::KEY_STATE_TTL - Duration::from_millis(1));
+        let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(done, storage::compact::Compacted::default(), "backend {n}");
+        clock.advance(Duration::from_millis(1));
         let done = storage::compact::pass(&catalog, &store, &keys, now_ms() + 1, Duration::ZERO)
             .await
             .unwrap();

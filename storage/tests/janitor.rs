@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::rootkey::RootKey;
+use catalog::rootkey::RootKey;
 use storage::commit::{Committer, PendingRecord};
 use storage::keyring::Keyring;
 use storage::objects::ObjectStore;
@@ -38,7 +38,7 @@ fn segments(dir: &std::path::Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_chunks_and_their_segments_go_the_rest_stays() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -48,11 +48,11 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
         let keys = Arc::new(Keyring::new(
             catalog.clone(),
             root,
-            kms::RotationPolicy::default(),
+            envelope::RotationPolicy::default(),
             protocol::clock::SystemClock::shared(),
         ));
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream("aging", 1))
+            .create_stream(&catalog::testing::provisioned_stream("aging", 1))
             .await
             .unwrap();
         // An earlier process wrote the old records into its segment...
@@ -97,15 +97,15 @@ async fn expired_chunks_and_their_segments_go_the_rest_stays() {
 
         // The clock moves: the old chunk is 25 hours old, past the 24-hour retention.
         let now = protocol::clock::Clock::now_ms(&protocol::clock::SystemClock);
-        sqlx::query(
-            "UPDATE chunks SET first_arrival_ms = $1, last_arrival_ms = $1 \
-             WHERE stream_id = $2 AND first_sequence = 1",
-        )
-        .bind(now - 25 * HOUR_MS)
-        .bind(stream.id)
-        .execute(catalog.pool())
-        .await
-        .unwrap();
+        let filter = catalog::testing::ChunkFilter {
+            stream_id: Some(stream.id),
+            first_sequence: Some(1),
+            ..Default::default()
+        };
+        let edit = catalog::testing::ChunkEdit::ArrivalMs(now - 25 * HOUR_MS);
+        catalog::testing::edit_chunks(&catalog, filter, edit)
+            .await
+            .unwrap();
         let swept = storage::janitor::sweep(&catalog, &store, now, Duration::ZERO)
             .await
             .unwrap();

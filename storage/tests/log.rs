@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use control_plane::Catalog;
-use control_plane::rootkey::RootKey;
+use catalog::Catalog;
+use catalog::rootkey::RootKey;
 use storage::commit::{Committer, PendingRecord};
 use storage::keyring::Keyring;
 use storage::objects::ObjectStore;
@@ -18,7 +18,7 @@ fn keyring(catalog: &Catalog) -> Arc<Keyring> {
     Arc::new(Keyring::new(
         catalog.clone(),
         root,
-        kms::RotationPolicy::default(),
+        envelope::RotationPolicy::default(),
         protocol::clock::SystemClock::shared(),
     ))
 }
@@ -26,7 +26,7 @@ fn keyring(catalog: &Catalog) -> Arc<Keyring> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_read_back_in_order_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -39,7 +39,7 @@ async fn concurrent_appends_read_back_in_order_exactly_once() {
             .unwrap(),
         ));
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream("log", 3))
+            .create_stream(&catalog::testing::provisioned_stream("log", 3))
             .await
             .unwrap();
         let keys = keyring(&catalog);
@@ -144,7 +144,7 @@ async fn a_deleted_stream_takes_no_writes() {
         .unwrap(),
     ));
     let stream = catalog
-        .create_stream(&control_plane::testing::provisioned_stream("gone", 1))
+        .create_stream(&catalog::testing::provisioned_stream("gone", 1))
         .await
         .unwrap();
     catalog
@@ -184,7 +184,7 @@ async fn a_deleted_stream_takes_no_writes() {
 #[tokio::test]
 async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    for catalog in control_plane::testing::catalogs(dir.path()).await {
+    for catalog in catalog::testing::catalogs(dir.path()).await {
         let store = Arc::new(ObjectStore::Local(
             SegmentStore::open(
                 &dir.path().join("objects"),
@@ -193,7 +193,7 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
             .unwrap(),
         ));
         let stream = catalog
-            .create_stream(&control_plane::testing::provisioned_stream("split", 1))
+            .create_stream(&catalog::testing::provisioned_stream("split", 1))
             .await
             .unwrap();
         let (committer, _writer) = Committer::spawn(
@@ -215,7 +215,7 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
         assert!(before[0].is_ok());
         catalog
             .reshard(
-                &control_plane::streams::ReshardContext {
+                &catalog::streams::ReshardContext {
                     account_id: "000000000000",
                     name: "split",
                     region: "us-east-1",
@@ -224,7 +224,7 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
                     updating_until_ms: None,
                     by_hand: false,
                 },
-                control_plane::Reshard::Split {
+                catalog::Reshard::Split {
                     shard: 0,
                     new_starting_key: protocol::hash::HashKey(1 << 100),
                 },

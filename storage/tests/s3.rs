@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control_plane::rootkey::RootKey;
+use catalog::rootkey::RootKey;
 use storage::commit::{Committer, PendingRecord};
 use storage::keyring::Keyring;
 use storage::objects::{ObjectStore, S3Config, S3Store};
@@ -144,18 +144,18 @@ async fn s3_store_writes_reads_ranges_and_the_janitor_sweeps() {
     // Through the writer and the reader, with a catalog: records sealed into objects.
     let dir = tempfile::tempdir().unwrap();
     let catalog =
-        control_plane::Catalog::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
+        catalog::Catalog::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
             .await
             .unwrap();
     let root = Arc::new(RootKey::from_bytes(&[5u8; 32]).unwrap());
     let keys = Arc::new(Keyring::new(
         catalog.clone(),
         root,
-        kms::RotationPolicy::default(),
+        envelope::RotationPolicy::default(),
         protocol::clock::SystemClock::shared(),
     ));
     let stream = catalog
-        .create_stream(&control_plane::testing::provisioned_stream("s3", 1))
+        .create_stream(&catalog::testing::provisioned_stream("s3", 1))
         .await
         .unwrap();
     let (committer, writer) = Committer::spawn(

@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control_plane::rootkey::RootKey;
-use control_plane::streams::NewStream;
-use control_plane::{Catalog, StreamMode};
-use kms::RotationPolicy;
-use sqlx::Row;
+use catalog::RefusalKind;
+use catalog::rootkey::RootKey;
+use catalog::streams::NewStream;
+use catalog::testing::{self, ChunkEdit, ChunkFilter};
+use catalog::{Catalog, StreamMode};
+use envelope::RotationPolicy;
 use storage::commit::{Committer, PendingRecord};
 use storage::keyring::Keyring;
 use storage::objects::ObjectStore;
@@ -96,7 +97,7 @@ async fn put(committer: &Committer, stream_id: i64, name: &str, shard: u64, data
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -144,28 +145,16 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
         writer.await.unwrap();
         assert_eq!(acked.len(), 8 * 15);
 
-        let key_ids: HashSet<i64> = sqlx::query("SELECT data_key_id FROM chunks")
-            .fetch_all(catalog.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get::<i64, _>("data_key_id").unwrap())
-            .collect();
-        let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks")
-            .fetch_one(catalog.pool())
-            .await
-            .unwrap();
+        let all = testing::chunk_rows(&catalog).await.unwrap();
+        let key_ids: HashSet<i64> = all.iter().map(|r| r.data_key_id.unwrap()).collect();
+        let chunks = all.len() as i64;
         // At most three chunks per key, so at least a third as many keys as chunks.
         assert!(
             key_ids.len() as i64 * 3 >= chunks && key_ids.len() > 3,
             "{} keys for {chunks} chunks",
             key_ids.len()
         );
-        let retired: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM data_keys WHERE retired_at_ms IS NOT NULL")
-                .fetch_one(catalog.pool())
-                .await
-                .unwrap();
+        let retired = testing::retired_data_keys(&catalog).await.unwrap();
         assert!(retired > 0);
 
         // A new process (fresh keyring, nothing cached) reads every record back.
@@ -203,6 +192,17 @@ async fn rotation_under_concurrent_writers_keeps_old_data_readable() {
     }
 }
 
+/// The catalog's refusal behind a failed read, if that is what failed it.
+fn refusal_of(error: storage::reader::ReadError) -> Option<RefusalKind> {
+    match error {
+        storage::reader::ReadError::DataKey {
+            source: storage::keyring::KeyringError::Catalog(e),
+            ..
+        } => e.refusal().map(|r| r.kind),
+        _ => None,
+    }
+}
+
 #[derive(Clone)]
 struct ChunkRowAt {
     shard: i64,
@@ -214,43 +214,42 @@ struct ChunkRowAt {
 }
 
 async fn rows(catalog: &Catalog, stream_id: i64) -> Vec<ChunkRowAt> {
-    sqlx::query(
-        "SELECT shard_ordinal, first_sequence, object_key, byte_offset, byte_length, data_key_id \
-         FROM chunks WHERE stream_id = $1 ORDER BY shard_ordinal, first_sequence",
-    )
-    .bind(stream_id)
-    .fetch_all(catalog.pool())
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| ChunkRowAt {
-        shard: r.try_get("shard_ordinal").unwrap(),
-        first: r.try_get("first_sequence").unwrap(),
-        object_key: r.try_get("object_key").unwrap(),
-        offset: r.try_get("byte_offset").unwrap(),
-        length: r.try_get("byte_length").unwrap(),
-        data_key_id: r.try_get("data_key_id").unwrap(),
-    })
-    .collect()
+    testing::chunk_rows(catalog)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.stream_id == stream_id)
+        .map(|r| ChunkRowAt {
+            shard: r.shard_ordinal as i64,
+            first: r.first_sequence as i64,
+            object_key: r.object_key,
+            offset: r.byte_offset as i64,
+            length: r.byte_length as i64,
+            data_key_id: r.data_key_id.unwrap(),
+        })
+        .collect()
 }
 
 async fn set_row(catalog: &Catalog, stream_id: i64, row: &ChunkRowAt, set: &str, value: i64) {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE chunks SET {set} = $1 WHERE stream_id = $2 AND shard_ordinal = $3 AND first_sequence = $4"
-    )))
-    .bind(value)
-    .bind(stream_id)
-    .bind(row.shard)
-    .bind(row.first)
-    .execute(catalog.pool())
-    .await
-    .unwrap();
+    let edit = match set {
+        "byte_offset" => ChunkEdit::ByteOffset(value),
+        "data_key_id" => ChunkEdit::DataKeyId(Some(value)),
+        "shard_ordinal" => ChunkEdit::ShardOrdinal(value),
+        "stream_id" => ChunkEdit::StreamId(value),
+        other => panic!("no edit of {other}"),
+    };
+    let filter = ChunkFilter {
+        stream_id: Some(stream_id),
+        shard_ordinal: Some(row.shard as u64),
+        first_sequence: Some(row.first as u64),
+    };
+    testing::edit_chunks(catalog, filter, edit).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_bytes_or_rows_fails_the_read() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -357,10 +356,12 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
             );
         }
         // A row with no data key over a sealed chunk, and another object key.
-        sqlx::query("UPDATE chunks SET data_key_id = NULL WHERE stream_id = $1 AND first_sequence = $2 AND shard_ordinal = 0")
-            .bind(stream_id)
-            .bind(a.first)
-            .execute(catalog.pool())
+        let filter = ChunkFilter {
+            stream_id: Some(stream_id),
+            shard_ordinal: Some(0),
+            first_sequence: Some(a.first as u64),
+        };
+        testing::edit_chunks(&catalog, filter, ChunkEdit::DataKeyId(None))
             .await
             .unwrap();
         assert!(
@@ -386,7 +387,7 @@ async fn tampering_with_bytes_or_rows_fails_the_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = control_plane::testing::catalogs(dir.path()).await.remove(0);
+    let catalog = catalog::testing::catalogs(dir.path()).await.remove(0);
     let streams = [
         make_stream(&catalog, "c1", 1).await,
         make_stream(&catalog, "c2", 1).await,
@@ -404,7 +405,7 @@ async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
         tasks.push(tokio::spawn(async move {
             let stream_id = streams[(t % 2) as usize];
             // (key id, associated data, sealed, plaintext)
-            type Kept = (kms::DataKeyId, Vec<u8>, Vec<u8>, Vec<u8>);
+            type Kept = (envelope::DataKeyId, Vec<u8>, Vec<u8>, Vec<u8>);
             let mut kept: Vec<Kept> = Vec::new();
             let mut opened = 0u64;
             let mut n = 0u64;
@@ -413,14 +414,14 @@ async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
                 let key = keyring.key_for_sealing(stream_id).await.unwrap().unwrap();
                 let plain = format!("task {t} message {n}").into_bytes();
                 let aad = format!("{stream_id}/{t}/{n}").into_bytes();
-                let sealed = kms::seal(&key, &aad, &plain);
+                let sealed = envelope::seal(&key, &aad, &plain);
                 kept.push((key.id(), aad, sealed, plain));
                 if n.is_multiple_of(17) {
                     keyring.forget_opened();
                 }
                 let (id, aad, sealed, plain) = &kept[(n as usize * 7919) % kept.len()];
                 let key = keyring.key_for_opening(*id, stream_id).await.unwrap();
-                assert_eq!(&kms::open(&key, aad, sealed).unwrap(), plain);
+                assert_eq!(&envelope::open(&key, aad, sealed).unwrap(), plain);
                 opened += 1;
                 // The other stream's keys never open this stream's data.
                 let other = streams[((t + 1) % 2) as usize];
@@ -450,11 +451,11 @@ async fn concurrent_sealing_opening_and_rotation_see_no_wrong_plaintext() {
 /// same way; enabled again, both work; deleted, its data never reads again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streams_master_key_state_governs_its_data_alone() {
-    use control_plane::masterkeys::{KeyManager, KeyState, StateChange};
+    use catalog::masterkeys::{KeyManager, KeyState, StateChange};
     use protocol::ErrorCode;
 
     let dir = tempfile::tempdir().unwrap();
-    for (n, catalog) in control_plane::testing::catalogs(dir.path())
+    for (n, catalog) in catalog::testing::catalogs(dir.path())
         .await
         .into_iter()
         .enumerate()
@@ -530,7 +531,10 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
             )
         };
         let read = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0).await;
-        assert_eq!(read.unwrap_err().to_api().code, ErrorCode::KmsDisabled);
+        assert_eq!(
+            refusal_of(read.unwrap_err()),
+            Some(RefusalKind::StreamKeyDisabled)
+        );
         assert_eq!(
             read_all(&catalog, &store, &fresh(), ACCOUNT, b, 0)
                 .await
@@ -568,12 +572,16 @@ async fn a_streams_master_key_state_governs_its_data_alone() {
             .unwrap();
         assert_eq!(catalog.destroy_due_master_keys(2).await.unwrap().len(), 1);
         let read = read_all(&catalog, &store, &fresh(), ACCOUNT, a, 0).await;
-        assert_eq!(read.unwrap_err().to_api().code, ErrorCode::KmsNotFound);
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE stream_id = $1")
-            .bind(a)
-            .fetch_one(catalog.pool())
+        assert_eq!(
+            refusal_of(read.unwrap_err()),
+            Some(RefusalKind::StreamKeyGone)
+        );
+        let rows = testing::chunk_rows(&catalog)
             .await
-            .unwrap();
+            .unwrap()
+            .iter()
+            .filter(|r| r.stream_id == a)
+            .count();
         assert_eq!(rows, 2, "the record history stays");
         drop(committer);
         writer.await.unwrap();

@@ -38,7 +38,7 @@ def raw_kms(server):
 
 
 def blob_version(blob: bytes) -> int:
-    """The key version a ciphertext blob names (format in kms/src/ciphertext.rs)."""
+    """The key version a ciphertext blob names (format in envelope/src/ciphertext.rs)."""
     assert blob[0] == 1
     return struct.unpack(">I", blob[29:33])[0]
 

@@ -102,6 +102,29 @@ def test_a_target_no_service_speaks_is_authenticated_then_unknown(server, target
     assert r.status in (400, 403) and r.error_type() == "InvalidSignatureException", r
 
 
+def test_a_query_protocol_action_is_authenticated_then_invalid(server):
+    """SNS speaks the query protocol (form-encoded Action=, XML errors); no service
+    here speaks it yet: boto3's SNS client gets InvalidAction, parsed from the XML
+    error it expects, once its signature checked out; a wrong secret gets the
+    signature error."""
+    import boto3
+    import botocore.exceptions
+    key, secret = server.credentials()
+    def sns(secret_key):
+        return boto3.client("sns", endpoint_url=server.endpoint, region_name=REGION,
+                            aws_access_key_id=key, aws_secret_access_key=secret_key,
+                            verify=str(server.ca))
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sns(secret).list_topics()
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidAction", caught.value.response
+    assert "ListTopics" in error["Message"]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sns("not-the-secret").list_topics()
+    assert caught.value.response["Error"]["Code"] == "InvalidSignatureException", caught.value.response
+
+
 def test_malformed_json(server):
     r = server.raw("ListStreams", b"{not json", JSON_CT)
     assert r.status == 400, r

@@ -1,0 +1,323 @@
+//! Opening the catalog database, applying migrations, and the errors of this crate.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::refusal::{Refusal, RefusalKind};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Executor, SqlSafeStr};
+
+/// Migrations, embedded so the binary needs no files beside it.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/sqlite/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "identity",
+        include_str!("../../migrations/sqlite/0002_identity.sql"),
+    ),
+    (
+        3,
+        "data keys",
+        include_str!("../../migrations/sqlite/0003_data_keys.sql"),
+    ),
+    (
+        4,
+        "tokens",
+        include_str!("../../migrations/sqlite/0004_tokens.sql"),
+    ),
+    (
+        5,
+        "kms",
+        include_str!("../../migrations/sqlite/0005_kms.sql"),
+    ),
+    (
+        6,
+        "policies and audit",
+        include_str!("../../migrations/sqlite/0006_policies_audit.sql"),
+    ),
+    (
+        7,
+        "usage",
+        include_str!("../../migrations/sqlite/0007_usage.sql"),
+    ),
+    (
+        8,
+        "stream states",
+        include_str!("../../migrations/sqlite/0008_stream_states.sql"),
+    ),
+    (
+        9,
+        "shard write budgets",
+        include_str!("../../migrations/sqlite/0009_shard_write_budgets.sql"),
+    ),
+    (
+        10,
+        "consumers",
+        include_str!("../../migrations/sqlite/0010_consumers.sql"),
+    ),
+    (
+        11,
+        "compaction",
+        include_str!("../../migrations/sqlite/0011_compaction.sql"),
+    ),
+    (
+        12,
+        "shard count updates",
+        include_str!("../../migrations/sqlite/0012_shard_count_updates.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../../migrations/postgres/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "identity",
+        include_str!("../../migrations/postgres/0002_identity.sql"),
+    ),
+    (
+        3,
+        "data keys",
+        include_str!("../../migrations/postgres/0003_data_keys.sql"),
+    ),
+    (
+        4,
+        "tokens",
+        include_str!("../../migrations/postgres/0004_tokens.sql"),
+    ),
+    (
+        5,
+        "kms",
+        include_str!("../../migrations/postgres/0005_kms.sql"),
+    ),
+    (
+        6,
+        "policies and audit",
+        include_str!("../../migrations/postgres/0006_policies_audit.sql"),
+    ),
+    (
+        7,
+        "usage",
+        include_str!("../../migrations/postgres/0007_usage.sql"),
+    ),
+    (
+        8,
+        "stream states",
+        include_str!("../../migrations/postgres/0008_stream_states.sql"),
+    ),
+    (
+        9,
+        "shard write budgets",
+        include_str!("../../migrations/postgres/0009_shard_write_budgets.sql"),
+    ),
+    (
+        10,
+        "consumers",
+        include_str!("../../migrations/postgres/0010_consumers.sql"),
+    ),
+    (
+        11,
+        "compaction",
+        include_str!("../../migrations/postgres/0011_compaction.sql"),
+    ),
+    (
+        12,
+        "shard count updates",
+        include_str!("../../migrations/postgres/0012_shard_count_updates.sql"),
+    ),
+];
+
+/// Connections the pool keeps at most. SQLite serialises writers anyway; readers and
+/// the group-commit writer share these.
+const POOL_CONNECTIONS_MAX: u32 = 16;
+/// How long a statement waits for SQLite's write lock before failing.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// How long a caller waits for a free connection.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The request cannot be done (not found, in use, a limit): the caller's to fix.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("catalog database error")]
+    Database(#[from] sqlx::Error),
+    #[error("catalog migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {url:?}: use sqlite:// or postgres://")]
+    UnsupportedUrl { url: String },
+    #[error("catalog row is corrupt: {what}")]
+    Corrupt { what: String },
+}
+
+impl CatalogError {
+    /// The refusal, when the catalog refused rather than failed.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            CatalogError::Refused(r) => Some(r),
+            CatalogError::Database(_)
+            | CatalogError::Migrate(_)
+            | CatalogError::UnsupportedUrl { .. }
+            | CatalogError::Corrupt { .. } => None,
+        }
+    }
+
+    /// Whether this is a refusal of `kind`.
+    pub fn is(&self, kind: RefusalKind) -> bool {
+        self.refusal().is_some_and(|r| r.kind == kind)
+    }
+}
+
+/// The catalog database.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Catalog {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and applies migrations.
+    pub async fn open(url: &str) -> Result<Catalog, CatalogError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(CatalogError::UnsupportedUrl {
+                url: redact_url(url),
+            });
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS_MAX)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT);
+        let options = match backend {
+            Backend::Sqlite => options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; synchronous=FULL makes a
+                    // commit durable before it returns, which acknowledgement relies on.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                    )))
+                    .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options,
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let pool = options.connect(&url).await?;
+        let catalog = Catalog { pool, backend };
+        catalog.migrate().await?;
+        Ok(catalog)
+    }
+
+    async fn migrate(&self) -> Result<(), CatalogError> {
+        let files = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = files
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection; used on shutdown after the last write committed.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A secret the servers share (the shard-iterator key, say), made of `len` random
+    /// bytes from `generate` the first time it is asked for.
+    pub async fn server_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, CatalogError> {
+        let candidate = generate();
+        // INVARIANT: the first writer wins; every server then reads the same secret.
+        sqlx::query(
+            "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        let secret: Vec<u8> =
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(secret)
+    }
+}
+
+/// A database URL with its password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

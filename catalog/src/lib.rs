@@ -1,0 +1,32 @@
+//! The catalog: the only crate that speaks SQL. Everything else asks it typed
+//! questions (`Catalog::load_stream`, `Catalog::commit_chunks`, ...).
+//!
+//! It holds accounts, streams, shards, tags, the log's chunk index, the
+//! wrapped data keys, the KMS master keys, the server's secrets and the per-shard write
+//! budgets that data-plane processes share, in SQLite (the embedded default) or
+//! Postgres, through one code path: sqlx's `Any` driver and SQL that both dialects
+//! accept (`$n` parameters, `RETURNING`, `ON CONFLICT`). Each write transaction opens
+//! with a write statement, so SQLite takes its write lock up front and waits on
+//! `busy_timeout` instead of failing a read-to-write upgrade.
+
+pub mod audit;
+pub mod billing;
+pub mod chunks;
+pub mod compaction;
+pub mod consumers;
+pub mod database;
+pub mod datakeys;
+pub mod identity;
+pub mod masterkeys;
+pub mod policies;
+pub mod refusal;
+pub mod reshard;
+pub mod rootkey;
+pub mod streams;
+pub mod testing;
+pub mod throughput;
+pub mod tokens;
+
+pub use database::{Backend, Catalog, CatalogError};
+pub use refusal::{Refusal, RefusalKind};
+pub use streams::{Reshard, Shard, Stream, StreamMode, StreamStatus};

@@ -1,0 +1,942 @@
+//! KMS master keys in the catalog: per tenant (account), each with a UUID key id, a
+//! state, versions of key material and aliases. Material is stored only sealed under
+//! the root key, bound to its account, key id and version, and leaves this module only
+//! as `envelope::DataKey` (zeroized on drop). Every query names the caller's account: a key
+//! of another tenant is simply not found here.
+
+use crate::refusal::{Refusal, RefusalKind};
+use envelope::{DataKey, DataKeyId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::rootkey::RootKey;
+use crate::{Catalog, CatalogError};
+
+/// Master keys one account may hold (AWS's default quota is 100,000; ours is smaller
+/// because ListKeys and the sweep read them from one database).
+pub const KEYS_PER_ACCOUNT_MAX: i64 = 10_000;
+/// Aliases one account may hold.
+pub const ALIASES_PER_ACCOUNT_MAX: i64 = 10_000;
+/// On-demand rotations of one key, as AWS bounds them.
+pub const ON_DEMAND_ROTATIONS_MAX: i64 = 25;
+/// Versions of one key, at most: automatic rotation at its shortest period (90 days)
+/// for 250 years plus every on-demand rotation stays far below this.
+pub const KEY_VERSIONS_MAX: i64 = 1_100;
+/// ScheduleKeyDeletion's waiting period, in days, as AWS bounds it.
+pub const PENDING_WINDOW_DAYS_MIN: i64 = 7;
+pub const PENDING_WINDOW_DAYS_MAX: i64 = 30;
+pub const PENDING_WINDOW_DAYS_DEFAULT: i64 = 30;
+/// Automatic rotation period, in days, as AWS bounds it.
+pub const ROTATION_PERIOD_DAYS_MIN: i64 = 90;
+pub const ROTATION_PERIOD_DAYS_MAX: i64 = 2_560;
+pub const ROTATION_PERIOD_DAYS_DEFAULT: i64 = 365;
+pub const DAY_MS: i64 = 86_400_000;
+/// Keys the deletion sweep destroys in one pass, at most.
+pub const SWEEP_KEYS_MAX: i64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+
+    fn parse(text: &str) -> Option<KeyState> {
+        match text {
+            "Enabled" => Some(KeyState::Enabled),
+            "Disabled" => Some(KeyState::Disabled),
+            "PendingDeletion" => Some(KeyState::PendingDeletion),
+            _ => None,
+        }
+    }
+}
+
+/// Who manages a key: the tenant, or the service (its `alias/aws/...` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyManager {
+    Customer,
+    Aws,
+}
+
+impl KeyManager {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyManager::Customer => "CUSTOMER",
+            KeyManager::Aws => "AWS",
+        }
+    }
+}
+
+/// A master key's metadata; never its material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterKey {
+    pub key_id: String,
+    pub account_id: String,
+    pub description: String,
+    pub state: KeyState,
+    pub manager: KeyManager,
+    pub created_at_ms: i64,
+    pub deletion_date_ms: Option<i64>,
+    pub pending_window_days: Option<i64>,
+    pub rotation_enabled: bool,
+    pub rotation_period_days: i64,
+    pub next_rotation_ms: Option<i64>,
+    pub current_version: u32,
+    pub last_rotation_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub name: String,
+    pub key_id: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// The alias of each account's default key for streams (made on first use).
+pub const DEFAULT_STREAM_ALIAS: &str = "alias/aws/kinesis";
+
+/// The error Kinesis answers with when a stream's master key (`None`: it does not
+/// exist any more) cannot seal or open its data keys.
+pub fn kinesis_key_error(key: Option<&MasterKey>, key_id: &str) -> Option<Refusal> {
+    match key.map(|k| k.state) {
+        Some(KeyState::Enabled) => None,
+        Some(KeyState::Disabled) => Some(Refusal::new(
+            RefusalKind::StreamKeyDisabled,
+            format!("The KMS key {key_id} of this stream is disabled."),
+        )),
+        Some(KeyState::PendingDeletion) => Some(Refusal::new(
+            RefusalKind::StreamKeyPendingDeletion,
+            format!("The KMS key {key_id} of this stream is pending deletion."),
+        )),
+        None => Some(Refusal::new(
+            RefusalKind::StreamKeyGone,
+            format!("The KMS key {key_id} of this stream does not exist."),
+        )),
+    }
+}
+
+/// The state change a key-state operation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateChange {
+    Enable,
+    Disable,
+    ScheduleDeletion { deletion_date_ms: i64, days: i64 },
+    CancelDeletion,
+}
+
+/// What a wrapped key version is bound to: its account, key id and version.
+fn material_aad(account: &str, key_id: &str, version: u32) -> Vec<u8> {
+    let mut aad = b"sluice kms key material v1\0".to_vec();
+    aad.extend_from_slice(account.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn corrupt(what: String) -> CatalogError {
+    CatalogError::Corrupt { what }
+}
+
+fn key_from_row(row: &AnyRow) -> Result<MasterKey, CatalogError> {
+    let key_id: String = row.try_get("key_id")?;
+    let state: String = row.try_get("key_state")?;
+    let manager: String = row.try_get("key_manager")?;
+    let version: i64 = row.try_get("current_version")?;
+    let rotation: i64 = row.try_get("rotation_enabled")?;
+    Ok(MasterKey {
+        account_id: row.try_get("account_id")?,
+        description: row.try_get("description")?,
+        state: KeyState::parse(&state)
+            .ok_or_else(|| corrupt(format!("key {key_id} state {state:?}")))?,
+        manager: match manager.as_str() {
+            "CUSTOMER" => KeyManager::Customer,
+            "AWS" => KeyManager::Aws,
+            _ => return Err(corrupt(format!("key {key_id} manager {manager:?}"))),
+        },
+        created_at_ms: row.try_get("created_at_ms")?,
+        deletion_date_ms: row.try_get("deletion_date_ms")?,
+        pending_window_days: row.try_get("pending_window_days")?,
+        rotation_enabled: rotation != 0,
+        rotation_period_days: row.try_get("rotation_period_days")?,
+        next_rotation_ms: row.try_get("next_rotation_ms")?,
+        current_version: u32::try_from(version)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| corrupt(format!("key {key_id} version {version}")))?,
+        last_rotation_ms: row.try_get("last_rotation_ms")?,
+        key_id,
+    })
+}
+
+const KEY_COLUMNS: &str = "key_id, account_id, description, key_state, key_manager, \
+     created_at_ms, deletion_date_ms, pending_window_days, rotation_enabled, \
+     rotation_period_days, next_rotation_ms, current_version, last_rotation_ms";
+
+fn limit_exceeded(what: &str, max: i64) -> CatalogError {
+    Refusal::new(
+        RefusalKind::OverLimit,
+        format!(
+            "The request was rejected because the account holds {max} {what}, the most allowed."
+        ),
+    )
+    .into()
+}
+
+/// Seals a fresh version's material and stores it; the caller's transaction commits.
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    root: &RootKey,
+    account: &str,
+    key_id: &str,
+    version: u32,
+    now_ms: i64,
+) -> Result<(), CatalogError> {
+    let material = DataKey::generate(DataKeyId::new(u64::from(version)).expect("version >= 1"));
+    let sealed = root.seal(
+        material.expose_bytes(),
+        &material_aad(account, key_id, version),
+    );
+    sqlx::query(
+        "INSERT INTO kms_key_versions (key_id, version, material_sealed, created_at_ms) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(key_id)
+    .bind(i64::from(version))
+    .bind(sealed)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Catalog {
+    /// Makes a master key with its first version of material.
+    pub async fn create_master_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        description: &str,
+        manager: KeyManager,
+        now_ms: i64,
+    ) -> Result<MasterKey, CatalogError> {
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.pool().begin().await?;
+        // INVARIANT: the write comes first (see lib.rs), and the count is read inside
+        // the same transaction, so concurrent creates cannot pass the limit together
+        // on SQLite; on Postgres two may, by one key each: the bound stays a bound.
+        sqlx::query(
+            "INSERT INTO kms_keys (key_id, account_id, description, key_state, key_manager, \
+             created_at_ms, current_version) VALUES ($1, $2, $3, 'Enabled', $4, $5, 1)",
+        )
+        .bind(&key_id)
+        .bind(account)
+        .bind(description)
+        .bind(manager.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_keys WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count > KEYS_PER_ACCOUNT_MAX {
+            return Err(limit_exceeded("KMS keys", KEYS_PER_ACCOUNT_MAX));
+        }
+        insert_version(&mut tx, root, account, &key_id, 1, now_ms).await?;
+        tx.commit().await?;
+        self.master_key(account, &key_id)
+            .await?
+            .ok_or_else(|| corrupt(format!("key {key_id} vanished after its creation")))
+    }
+
+    /// The account's default key for streams (`alias/aws/kinesis`), made with its
+    /// alias on first use.
+    pub async fn default_stream_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        now_ms: i64,
+    ) -> Result<MasterKey, CatalogError> {
+        for _ in 0..2 {
+            if let Some(id) = self.resolve_alias(account, DEFAULT_STREAM_ALIAS).await?
+                && let Some(key) = self.master_key(account, &id).await?
+            {
+                return Ok(key);
+            }
+            let key = self
+                .create_master_key(
+                    root,
+                    account,
+                    "Default key that protects my Kinesis data when no other key is defined",
+                    KeyManager::Aws,
+                    now_ms,
+                )
+                .await?;
+            match self
+                .create_alias(account, DEFAULT_STREAM_ALIAS, &key.key_id, now_ms)
+                .await
+            {
+                Ok(()) => {
+                    // AWS managed keys rotate every year; so does this one.
+                    self.set_key_rotation(
+                        account,
+                        &key.key_id,
+                        Some(ROTATION_PERIOD_DAYS_DEFAULT),
+                        now_ms,
+                    )
+                    .await?;
+                    return self
+                        .master_key(account, &key.key_id)
+                        .await?
+                        .ok_or_else(|| corrupt(format!("default key {} vanished", key.key_id)));
+                }
+                // Another request made the default key first: use theirs, drop ours.
+                Err(CatalogError::Refused(e)) if e.kind == RefusalKind::KeyExists => {
+                    sqlx::query("DELETE FROM kms_keys WHERE key_id = $1")
+                        .bind(&key.key_id)
+                        .execute(self.pool())
+                        .await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(corrupt(format!(
+            "{DEFAULT_STREAM_ALIAS} of account {account} neither resolves nor can be made"
+        )))
+    }
+
+    /// The key a stream's new data keys are wrapped under: the one it names, or the
+    /// account's default key. `None`: the key it names does not exist any more.
+    pub async fn stream_master_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        master_key_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<MasterKey>, CatalogError> {
+        match master_key_id {
+            Some(id) => self.master_key(account, id).await,
+            None => self
+                .default_stream_key(root, account, now_ms)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// The account's key `key_id`, if it has one.
+    pub async fn master_key(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<Option<MasterKey>, CatalogError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM kms_keys WHERE account_id = $1 AND key_id = $2"
+        )))
+        .bind(account)
+        .bind(key_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Up to `limit` of the account's keys after `after`, in key-id order.
+    pub async fn list_master_keys(
+        &self,
+        account: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MasterKey>, CatalogError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM kms_keys WHERE account_id = $1 AND key_id > $2 \
+             ORDER BY key_id LIMIT $3"
+        )))
+        .bind(account)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Applies a state change if the key is in `from`; returns the key after it, or
+    /// the key unchanged (with `false`) when its state was not one of `from`.
+    pub async fn change_master_key_state(
+        &self,
+        account: &str,
+        key_id: &str,
+        from: KeyState,
+        change: StateChange,
+    ) -> Result<bool, CatalogError> {
+        let (state, deletion, days) = match change {
+            StateChange::Enable => (KeyState::Enabled, None, None),
+            StateChange::Disable => (KeyState::Disabled, None, None),
+            StateChange::ScheduleDeletion {
+                deletion_date_ms,
+                days,
+            } => (
+                KeyState::PendingDeletion,
+                Some(deletion_date_ms),
+                Some(days),
+            ),
+            // AWS leaves a key whose deletion was cancelled disabled.
+            StateChange::CancelDeletion => (KeyState::Disabled, None, None),
+        };
+        let done = sqlx::query(
+            "UPDATE kms_keys SET key_state = $1, deletion_date_ms = $2, pending_window_days = $3 \
+             WHERE account_id = $4 AND key_id = $5 AND key_state = $6",
+        )
+        .bind(state.as_str())
+        .bind(deletion)
+        .bind(days)
+        .bind(account)
+        .bind(key_id)
+        .bind(from.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Turns automatic rotation on (with its period) or off.
+    pub async fn set_key_rotation(
+        &self,
+        account: &str,
+        key_id: &str,
+        period_days: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, CatalogError> {
+        let done = match period_days {
+            Some(days) => sqlx::query(
+                "UPDATE kms_keys SET rotation_enabled = 1, rotation_period_days = $1, \
+                 next_rotation_ms = $2 WHERE account_id = $3 AND key_id = $4",
+            )
+            .bind(days)
+            .bind(now_ms.saturating_add(days.saturating_mul(DAY_MS)))
+            .bind(account)
+            .bind(key_id),
+            None => sqlx::query(
+                "UPDATE kms_keys SET rotation_enabled = 0, next_rotation_ms = NULL \
+                 WHERE account_id = $1 AND key_id = $2",
+            )
+            .bind(account)
+            .bind(key_id),
+        }
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Adds a version of fresh material and makes it the key's current one; returns
+    /// the new version. `on_demand` rotations count against `ON_DEMAND_ROTATIONS_MAX`.
+    pub async fn rotate_master_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        on_demand: bool,
+        now_ms: i64,
+    ) -> Result<Option<u32>, CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE kms_keys SET current_version = current_version + 1, last_rotation_ms = $1, \
+             on_demand_rotations = on_demand_rotations + $2, \
+             next_rotation_ms = CASE WHEN rotation_enabled = 1 \
+                 THEN $1 + rotation_period_days * $3 ELSE NULL END \
+             WHERE account_id = $4 AND key_id = $5 \
+             RETURNING current_version, on_demand_rotations",
+        )
+        .bind(now_ms)
+        .bind(i64::from(on_demand))
+        .bind(DAY_MS)
+        .bind(account)
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let version: i64 = row.try_get("current_version")?;
+        let on_demand_count: i64 = row.try_get("on_demand_rotations")?;
+        if on_demand && on_demand_count > ON_DEMAND_ROTATIONS_MAX {
+            return Err(Refusal::new(
+                RefusalKind::OverLimit,
+                format!(
+                    "The key has been rotated on demand {ON_DEMAND_ROTATIONS_MAX} times, the most allowed."
+                ),
+            )
+            .into());
+        }
+        if version > KEY_VERSIONS_MAX {
+            return Err(limit_exceeded("versions of this key", KEY_VERSIONS_MAX));
+        }
+        let version = u32::try_from(version)
+            .map_err(|_| corrupt(format!("key {key_id} version {version}")))?;
+        insert_version(&mut tx, root, account, key_id, version, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(version))
+    }
+
+    /// Keys (any account) whose automatic rotation is due; the rotation sweep's input.
+    pub async fn keys_due_for_rotation(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT account_id, key_id FROM kms_keys WHERE rotation_enabled = 1 \
+             AND key_state = 'Enabled' AND next_rotation_ms <= $1 LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(SWEEP_KEYS_MAX)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("account_id")?, r.try_get("key_id")?)))
+            .collect()
+    }
+
+    /// Unwraps version `version` of the account's key; `None` when there is no such
+    /// key or version (deleted, or never made). Material that does not open is
+    /// `Corrupt`.
+    pub async fn master_key_material(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        version: u32,
+    ) -> Result<Option<DataKey>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT v.material_sealed FROM kms_key_versions v \
+             JOIN kms_keys k ON k.key_id = v.key_id \
+             WHERE k.account_id = $1 AND v.key_id = $2 AND v.version = $3",
+        )
+        .bind(account)
+        .bind(key_id)
+        .bind(i64::from(version))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sealed: Vec<u8> = row.try_get("material_sealed")?;
+        let bad = || {
+            corrupt(format!(
+                "material of key {key_id} version {version} does not open"
+            ))
+        };
+        let bytes = root
+            .open(&sealed, &material_aad(account, key_id, version))
+            .map_err(|_| bad())?;
+        let id = DataKeyId::new(u64::from(version)).map_err(|_| bad())?;
+        DataKey::from_bytes(id, &bytes).map(Some).map_err(|_| bad())
+    }
+
+    /// Destroys every key (any account) whose deletion date has passed: its material,
+    /// aliases and row go in one transaction per key. Returns the keys destroyed.
+    pub async fn destroy_due_master_keys(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let due = sqlx::query(
+            "SELECT account_id, key_id FROM kms_keys WHERE key_state = 'PendingDeletion' \
+             AND deletion_date_ms <= $1 LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(SWEEP_KEYS_MAX)
+        .fetch_all(self.pool())
+        .await?;
+        let mut destroyed = Vec::new();
+        for row in &due {
+            let account: String = row.try_get("account_id")?;
+            let key_id: String = row.try_get("key_id")?;
+            let mut tx = self.pool().begin().await?;
+            // INVARIANT: the key is still pending deletion and due when it goes; a
+            // CancelKeyDeletion that committed first keeps it.
+            let gone = sqlx::query(
+                "DELETE FROM kms_keys WHERE key_id = $1 AND key_state = 'PendingDeletion' \
+                 AND deletion_date_ms <= $2",
+            )
+            .bind(&key_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if gone.rows_affected() == 1 {
+                // The cascade removes these too; said explicitly so that no material
+                // outlives its key whatever the foreign-key setting of a connection.
+                sqlx::query("DELETE FROM kms_key_versions WHERE key_id = $1")
+                    .bind(&key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM kms_aliases WHERE key_id = $1")
+                    .bind(&key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                destroyed.push((account, key_id));
+            }
+            tx.commit().await?;
+        }
+        Ok(destroyed)
+    }
+
+    /// Points a new alias of the account at its key `key_id`.
+    pub async fn create_alias(
+        &self,
+        account: &str,
+        name: &str,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO kms_aliases (account_id, alias_name, key_id, created_at_ms, updated_at_ms) \
+             SELECT $1, $2, key_id, $4, $4 FROM kms_keys WHERE account_id = $1 AND key_id = $3 \
+             ON CONFLICT (account_id, alias_name) DO NOTHING",
+        )
+        .bind(account)
+        .bind(name)
+        .bind(key_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT alias_name FROM kms_aliases WHERE account_id = $1 AND alias_name = $2",
+            )
+            .bind(account)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match exists {
+                Some(_) => Refusal::new(
+                    RefusalKind::KeyExists,
+                    format!(
+                        "An alias with the name {} already exists",
+                        alias_arn_hint(account, name)
+                    ),
+                ),
+                None => Refusal::new(
+                    RefusalKind::KeyMissing,
+                    format!("Key '{key_id}' does not exist"),
+                ),
+            }
+            .into());
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM kms_aliases WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > ALIASES_PER_ACCOUNT_MAX {
+            return Err(limit_exceeded("aliases", ALIASES_PER_ACCOUNT_MAX));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The key id an alias of the account points at.
+    pub async fn resolve_alias(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<Option<String>, CatalogError> {
+        Ok(sqlx::query_scalar(
+            "SELECT key_id FROM kms_aliases WHERE account_id = $1 AND alias_name = $2",
+        )
+        .bind(account)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Up to `limit` of the account's aliases after `after` (by name), of one key or
+    /// of all.
+    pub async fn list_aliases(
+        &self,
+        account: &str,
+        key_id: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Alias>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT alias_name, key_id, created_at_ms, updated_at_ms FROM kms_aliases \
+             WHERE account_id = $1 AND alias_name > $2 AND ($3 = '' OR key_id = $3) \
+             ORDER BY alias_name LIMIT $4",
+        )
+        .bind(account)
+        .bind(after.unwrap_or(""))
+        .bind(key_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Alias {
+                    name: r.try_get("alias_name")?,
+                    key_id: r.try_get("key_id")?,
+                    created_at_ms: r.try_get("created_at_ms")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes an alias of the account; `false` when it has none of that name.
+    pub async fn delete_alias(&self, account: &str, name: &str) -> Result<bool, CatalogError> {
+        let done = sqlx::query("DELETE FROM kms_aliases WHERE account_id = $1 AND alias_name = $2")
+            .bind(account)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+fn alias_arn_hint(account: &str, name: &str) -> String {
+    format!("arn:aws:kms:*:{account}:{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "111111111111";
+    const B: &str = "222222222222";
+
+    #[tokio::test]
+    async fn keys_are_per_account_and_their_material_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let root = RootKey::from_bytes(&[5u8; 32]).unwrap();
+            let key = catalog
+                .create_master_key(&root, A, "first", KeyManager::Customer, 10)
+                .await
+                .unwrap();
+            assert_eq!(key.state, KeyState::Enabled);
+            assert_eq!(key.current_version, 1);
+            assert!(uuid::Uuid::parse_str(&key.key_id).is_ok());
+            // Another account sees no such key, nor its material.
+            assert!(catalog.master_key(B, &key.key_id).await.unwrap().is_none());
+            assert!(
+                catalog
+                    .master_key_material(&root, B, &key.key_id, 1)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            let m1 = catalog
+                .master_key_material(&root, A, &key.key_id, 1)
+                .await
+                .unwrap()
+                .unwrap();
+            let stored: Vec<u8> =
+                sqlx::query_scalar("SELECT material_sealed FROM kms_key_versions")
+                    .fetch_one(catalog.pool())
+                    .await
+                    .unwrap();
+            assert!(!stored.windows(32).any(|w| w == m1.expose_bytes()));
+            // Rotation adds a version; both open, and differ.
+            let v2 = catalog
+                .rotate_master_key(&root, A, &key.key_id, true, 20)
+                .await
+                .unwrap();
+            assert_eq!(v2, Some(2));
+            let m2 = catalog
+                .master_key_material(&root, A, &key.key_id, 2)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_ne!(m1.expose_bytes(), m2.expose_bytes());
+            // Material moved to another version's row, or another root key, does not open.
+            sqlx::query("UPDATE kms_key_versions SET material_sealed = $1 WHERE version = 2")
+                .bind(stored)
+                .execute(catalog.pool())
+                .await
+                .unwrap();
+            assert!(matches!(
+                catalog.master_key_material(&root, A, &key.key_id, 2).await,
+                Err(CatalogError::Corrupt { .. })
+            ));
+            let other = RootKey::from_bytes(&[6u8; 32]).unwrap();
+            assert!(
+                catalog
+                    .master_key_material(&other, A, &key.key_id, 1)
+                    .await
+                    .is_err()
+            );
+            // A key moved to another account does not open there either.
+            sqlx::query("UPDATE kms_keys SET account_id = $1")
+                .bind(B)
+                .execute(catalog.pool())
+                .await
+                .unwrap();
+            assert!(
+                catalog
+                    .master_key_material(&root, B, &key.key_id, 1)
+                    .await
+                    .is_err()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn states_aliases_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let root = RootKey::from_bytes(&[5u8; 32]).unwrap();
+            let key = catalog
+                .create_master_key(&root, A, "", KeyManager::Customer, 10)
+                .await
+                .unwrap();
+            let id = key.key_id.as_str();
+            catalog.create_alias(A, "alias/one", id, 11).await.unwrap();
+            let again = catalog.create_alias(A, "alias/one", id, 12).await;
+            assert!(
+                matches!(again, Err(CatalogError::Refused(ref e)) if e.kind == RefusalKind::KeyExists)
+            );
+            // The same name in another account is another alias, but only for its own keys.
+            let foreign = catalog.create_alias(B, "alias/one", id, 12).await;
+            assert!(
+                matches!(foreign, Err(CatalogError::Refused(ref e)) if e.kind == RefusalKind::KeyMissing)
+            );
+            assert_eq!(
+                catalog
+                    .resolve_alias(A, "alias/one")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some(id)
+            );
+            assert!(
+                catalog
+                    .resolve_alias(B, "alias/one")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(
+                catalog
+                    .list_aliases(A, Some(id), None, 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            assert!(
+                catalog
+                    .list_aliases(A, Some("x"), None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            assert!(
+                catalog
+                    .change_master_key_state(A, id, KeyState::Enabled, StateChange::Disable)
+                    .await
+                    .unwrap()
+            );
+            // Only from the state named.
+            assert!(
+                !catalog
+                    .change_master_key_state(A, id, KeyState::Enabled, StateChange::Disable)
+                    .await
+                    .unwrap()
+            );
+            let schedule = StateChange::ScheduleDeletion {
+                deletion_date_ms: 1_000,
+                days: 7,
+            };
+            assert!(
+                catalog
+                    .change_master_key_state(A, id, KeyState::Disabled, schedule)
+                    .await
+                    .unwrap()
+            );
+            // Not due yet: nothing destroyed.
+            assert!(
+                catalog
+                    .destroy_due_master_keys(999)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let gone = catalog.destroy_due_master_keys(1_000).await.unwrap();
+            assert_eq!(gone, vec![(A.to_string(), id.to_string())]);
+            assert!(catalog.master_key(A, id).await.unwrap().is_none());
+            assert!(
+                catalog
+                    .resolve_alias(A, "alias/one")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_key_versions")
+                .fetch_one(catalog.pool())
+                .await
+                .unwrap();
+            assert_eq!(versions, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn on_demand_rotations_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let root = RootKey::from_bytes(&[5u8; 32]).unwrap();
+            let key = catalog
+                .create_master_key(&root, A, "", KeyManager::Customer, 10)
+                .await
+                .unwrap();
+            for i in 0..ON_DEMAND_ROTATIONS_MAX {
+                catalog
+                    .rotate_master_key(&root, A, &key.key_id, true, 11 + i)
+                    .await
+                    .unwrap();
+            }
+            let over = catalog
+                .rotate_master_key(&root, A, &key.key_id, true, 100)
+                .await;
+            assert!(
+                matches!(over, Err(CatalogError::Refused(ref e)) if e.kind == RefusalKind::OverLimit)
+            );
+            let key = catalog.master_key(A, &key.key_id).await.unwrap().unwrap();
+            assert_eq!(i64::from(key.current_version), ON_DEMAND_ROTATIONS_MAX + 1);
+            // Automatic rotation is not on demand.
+            assert!(
+                catalog
+                    .set_key_rotation(A, &key.key_id, Some(90), 0)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                catalog
+                    .keys_due_for_rotation(90 * DAY_MS)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            catalog
+                .rotate_master_key(&root, A, &key.key_id, false, 90 * DAY_MS)
+                .await
+                .unwrap();
+            assert!(
+                catalog
+                    .keys_due_for_rotation(90 * DAY_MS)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! What the gateway and the admin API hold, and the doors the assembly builds between
+//! services: each service gets its own state with only what it may touch; this is the
+//! one place that sees them all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::Catalog;
+use catalog::masterkeys::MasterKey;
+use catalog::rootkey::RootKey;
+use edge::{BoxFuture, Caller};
+use protocol::ApiError;
+use protocol::clock::SharedClock;
+use storage::keyring::Keyring;
+use storage::objects::ObjectStore;
+
+use crate::Config;
+use crate::auth::Authenticator;
+use crate::authz::Authz;
+use crate::bearer::TokenService;
+
+pub struct AppState {
+    pub config: Config,
+    pub catalog: Catalog,
+    pub authenticator: Arc<Authenticator>,
+    pub tokens: TokenService,
+    pub authz: Arc<Authz>,
+    /// Seals the secrets of access keys made through the admin API.
+    pub root_key: Arc<RootKey>,
+    pub grace: Duration,
+    /// Permits are bytes of request bodies in memory; see `intake::BODY_BUDGET_BYTES`.
+    pub body_budget: tokio::sync::Semaphore,
+    /// What each address holds of it; see `intake::PEER_BODY_BYTES_MAX`.
+    pub peer_budgets: crate::intake::PeerBudgets,
+    pub clock: SharedClock,
+    /// The services, each behind its own state.
+    pub kinesis: Arc<kinesis::Kinesis>,
+    pub kms: Arc<kms::KmsService>,
+    /// The log engine, for the periodic passes (janitor, compaction).
+    pub store: Arc<ObjectStore>,
+    pub keyring: Arc<Keyring>,
+}
+
+/// Kinesis's door to KMS: StartStreamEncryption's key, resolved and authorized by the
+/// KMS service.
+pub struct KinesisKeys(pub Arc<kms::KmsService>);
+
+impl kinesis::StreamKeys for KinesisKeys {
+    fn key_for_stream<'a>(
+        &'a self,
+        caller: &'a Caller,
+        key_ref: &'a str,
+    ) -> BoxFuture<'a, Result<MasterKey, ApiError>> {
+        Box::pin(kms::key_for_stream(&self.0, caller, key_ref))
+    }
+}

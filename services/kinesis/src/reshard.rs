@@ -1,0 +1,192 @@
+//! Resharding on request: SplitShard, MergeShards, UpdateShardCount and
+//! UpdateStreamMode, each one catalog transaction.
+
+use catalog::StreamMode;
+use catalog::streams::parse_shard_id;
+use edge::Caller;
+use protocol::hash::HashKey;
+use protocol::model::*;
+use protocol::{ApiError, ErrorCode, validate};
+
+use crate::state::*;
+
+/// A shard id member of a reshard request, as an ordinal; an id that cannot be one of
+/// the stream's is not found.
+pub(crate) fn reshard_shard(
+    text: Option<String>,
+    member: &str,
+    stream: &str,
+    account: &str,
+) -> Result<u64, ApiError> {
+    let text = validate::required(text, member)?;
+    validate::shard_id(&text, member)?;
+    parse_shard_id(&text).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("Could not find shard {text} in stream {stream} under account {account}."),
+        )
+    })
+}
+
+/// Runs a reshard of the caller's stream `name` (Cedar has allowed it): the shards
+/// change at once, and the stream is UPDATING for the configured while after.
+pub(crate) async fn reshard(
+    state: &Kinesis,
+    caller: &Caller,
+    name: &str,
+    change: catalog::streams::Reshard,
+) -> Result<catalog::streams::Resharded, ApiError> {
+    let now = state.clock.now_ms();
+    let done = state
+        .catalog
+        .reshard(
+            &catalog::streams::ReshardContext {
+                account_id: caller.account_id.as_str(),
+                name,
+                region: &state.config.region,
+                now_ms: now,
+                account_shards_max: state.config.account_shards_max,
+                updating_until_ms: (state.config.stream_transition_ms > 0)
+                    .then(|| now + state.config.stream_transition_ms as i64),
+                by_hand: true,
+            },
+            change,
+        )
+        .await
+        .map_err(api)?;
+    state.streams.forget(caller.account_id.as_str(), name);
+    Ok(done)
+}
+
+pub(crate) async fn split_shard(
+    state: &Kinesis,
+    caller: &Caller,
+    input: SplitShardInput,
+) -> Result<Empty, ApiError> {
+    let key_text = validate::required(input.new_starting_hash_key.clone(), "newStartingHashKey")?;
+    let key = HashKey::parse_member(&key_text, "newStartingHashKey", |text| {
+        format!("NewStartingHashKey {text} is not in the hash key range [0, 2^128-1].")
+    })?;
+    let name = state
+        .stream_name(caller, "kinesis:SplitShard", input.stream())
+        .await?;
+    let shard = reshard_shard(
+        input.shard_to_split,
+        "shardToSplit",
+        &name,
+        caller.account_id.as_str(),
+    )?;
+    reshard(
+        state,
+        caller,
+        &name,
+        catalog::streams::Reshard::Split {
+            shard,
+            new_starting_key: key,
+        },
+    )
+    .await?;
+    Ok(Empty {})
+}
+
+pub(crate) async fn merge_shards(
+    state: &Kinesis,
+    caller: &Caller,
+    input: MergeShardsInput,
+) -> Result<Empty, ApiError> {
+    let name = state
+        .stream_name(caller, "kinesis:MergeShards", input.stream())
+        .await?;
+    let account = caller.account_id.as_str();
+    let shard = reshard_shard(input.shard_to_merge, "shardToMerge", &name, account)?;
+    let adjacent = reshard_shard(
+        input.adjacent_shard_to_merge,
+        "adjacentShardToMerge",
+        &name,
+        account,
+    )?;
+    reshard(
+        state,
+        caller,
+        &name,
+        catalog::streams::Reshard::Merge { shard, adjacent },
+    )
+    .await?;
+    Ok(Empty {})
+}
+
+pub(crate) async fn update_shard_count(
+    state: &Kinesis,
+    caller: &Caller,
+    input: UpdateShardCountInput,
+) -> Result<UpdateShardCountOutput, ApiError> {
+    let target = validate::required(input.target_shard_count, "targetShardCount")?;
+    validate::int_range(target, "targetShardCount", 1, i64::from(i32::MAX))?;
+    let scaling = validate::required(input.scaling_type.clone(), "scalingType")?;
+    if scaling != "UNIFORM_SCALING" {
+        return Err(ApiError::validation(
+            &scaling,
+            "scalingType",
+            "Member must satisfy enum value set: [UNIFORM_SCALING]",
+        ));
+    }
+    let name = state
+        .stream_name(caller, "kinesis:UpdateShardCount", input.stream())
+        .await?;
+    let target_u32 = u32::try_from(target).expect("checked against i32::MAX");
+    let done = reshard(
+        state,
+        caller,
+        &name,
+        catalog::streams::Reshard::Uniform { target: target_u32 },
+    )
+    .await?;
+    Ok(UpdateShardCountOutput {
+        stream_arn: state.arn(caller, &name),
+        stream_name: name,
+        current_shard_count: done.open_before,
+        target_shard_count: target,
+    })
+}
+
+pub(crate) async fn update_stream_mode(
+    state: &Kinesis,
+    caller: &Caller,
+    input: UpdateStreamModeInput,
+) -> Result<Empty, ApiError> {
+    let arn = validate::required(input.stream_arn.clone(), "streamARN")?;
+    let details = validate::required(input.stream_mode_details, "streamModeDetails")?;
+    let mode = StreamMode::parse(&details.stream_mode).ok_or_else(|| {
+        ApiError::validation(
+            &details.stream_mode,
+            "streamModeDetails.streamMode",
+            "Member must satisfy enum value set: [ON_DEMAND, PROVISIONED]",
+        )
+    })?;
+    let name = state
+        .stream_name(
+            caller,
+            "kinesis:UpdateStreamMode",
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(&arn),
+            },
+        )
+        .await?;
+    let now = state.clock.now_ms();
+    state
+        .catalog
+        .set_stream_mode(
+            caller.account_id.as_str(),
+            &name,
+            mode,
+            &state.config.region,
+            state.config.account_on_demand_streams_max,
+            (state.config.stream_transition_ms > 0)
+                .then(|| now + state.config.stream_transition_ms as i64),
+        )
+        .await
+        .map_err(api)?;
+    state.streams.forget(caller.account_id.as_str(), &name);
+    Ok(Empty {})
+}

@@ -1,0 +1,1081 @@
+//! The KMS operations (`X-Amz-Target: TrentService.<Operation>`, JSON 1.1), one method
+//! per operation on a request's `Kms` context.
+//!
+//! Every operation is authorized by Cedar (`kms:<Operation>`, as IAM names them) on
+//! the key it names, or on the tenant for CreateKey, ListKeys and ListAliases, before
+//! it reads any key material. A key named in another account (by its ARN, an alias
+//! ARN or a ciphertext blob) is refused by the platform policy. Key material is
+//! unwrapped per request from the catalog and dropped (zeroized) when the request ends.
+
+use catalog::CatalogError;
+use catalog::masterkeys::{
+    self, KeyManager, KeyState, MasterKey, PENDING_WINDOW_DAYS_DEFAULT, PENDING_WINDOW_DAYS_MAX,
+    PENDING_WINDOW_DAYS_MIN, ROTATION_PERIOD_DAYS_DEFAULT, ROTATION_PERIOD_DAYS_MAX,
+    ROTATION_PERIOD_DAYS_MIN, StateChange,
+};
+use envelope::ciphertext::{self, BlobKey, EncryptionContext};
+use protocol::kms::*;
+use protocol::wire::{Blob, Format, Timestamp};
+use protocol::{ApiError, ErrorCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use edge::{Caller, Resource};
+
+use crate::service::KmsService;
+
+/// A catalog error as the caller sees it; internal causes are logged here.
+fn api(error: CatalogError) -> ApiError {
+    edge::wire_error(error)
+}
+
+pub async fn dispatch(
+    state: &KmsService,
+    caller: &Caller,
+    op: KmsOperation,
+    format: Format,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    fn input<T: DeserializeOwned>(format: Format, body: &[u8]) -> Result<T, ApiError> {
+        format.decode(body)
+    }
+    fn out<T: Serialize>(format: Format, value: T) -> Vec<u8> {
+        format.encode(&value)
+    }
+    // Every authenticated KMS request is metered, as AWS bills them.
+    let now = state.clock.now_ms();
+    state
+        .catalog
+        .meter_count_now(
+            &caller.account_id,
+            "",
+            catalog::billing::Metric::KmsRequests,
+            1,
+            now,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "metering a KMS request failed");
+            ApiError::internal()
+        })?;
+    let kms = Kms {
+        state,
+        caller,
+        region: &state.region,
+    };
+    Ok(match op {
+        KmsOperation::CreateKey => out(format, kms.create_key(input(format, body)?).await?),
+        KmsOperation::DescribeKey => out(format, kms.describe_key(input(format, body)?).await?),
+        KmsOperation::ListKeys => out(format, kms.list_keys(input(format, body)?).await?),
+        KmsOperation::CreateAlias => out(format, kms.create_alias(input(format, body)?).await?),
+        KmsOperation::ListAliases => out(format, kms.list_aliases(input(format, body)?).await?),
+        KmsOperation::DeleteAlias => out(format, kms.delete_alias(input(format, body)?).await?),
+        KmsOperation::EnableKey => out(
+            format,
+            kms.change_state(input(format, body)?, "kms:EnableKey")
+                .await?,
+        ),
+        KmsOperation::DisableKey => out(
+            format,
+            kms.change_state(input(format, body)?, "kms:DisableKey")
+                .await?,
+        ),
+        KmsOperation::ScheduleKeyDeletion => {
+            out(format, kms.schedule_deletion(input(format, body)?).await?)
+        }
+        KmsOperation::CancelKeyDeletion => {
+            out(format, kms.cancel_deletion(input(format, body)?).await?)
+        }
+        KmsOperation::EnableKeyRotation => {
+            out(format, kms.enable_rotation(input(format, body)?).await?)
+        }
+        KmsOperation::DisableKeyRotation => {
+            out(format, kms.disable_rotation(input(format, body)?).await?)
+        }
+        KmsOperation::GetKeyRotationStatus => {
+            out(format, kms.rotation_status(input(format, body)?).await?)
+        }
+        KmsOperation::RotateKeyOnDemand => {
+            out(format, kms.rotate_on_demand(input(format, body)?).await?)
+        }
+        KmsOperation::GenerateDataKey => out(
+            format,
+            kms.generate_data_key(input(format, body)?, true).await?,
+        ),
+        KmsOperation::GenerateDataKeyWithoutPlaintext => out(
+            format,
+            kms.generate_data_key(input(format, body)?, false).await?,
+        ),
+        KmsOperation::Encrypt => out(format, kms.encrypt(input(format, body)?).await?),
+        KmsOperation::Decrypt => out(format, kms.decrypt(input(format, body)?).await?),
+        KmsOperation::ReEncrypt => out(format, kms.re_encrypt(input(format, body)?).await?),
+    })
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+struct Kms<'a> {
+    state: &'a KmsService,
+    caller: &'a Caller,
+    region: &'a str,
+}
+
+fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+            ),
+        )
+    })
+}
+
+fn key_not_found(arn: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("Key '{arn}' does not exist"))
+}
+
+/// Refuses a key that cannot do cryptography now, with the error AWS gives.
+fn require_enabled(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
+    match key.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(ApiError::new(
+            ErrorCode::Disabled,
+            format!("{arn} is disabled."),
+        )),
+        KeyState::PendingDeletion => Err(ApiError::new(
+            ErrorCode::KmsInvalidState,
+            format!("{arn} is pending deletion."),
+        )),
+    }
+}
+
+fn pending_deletion(arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::KmsInvalidState,
+        format!("{arn} is pending deletion."),
+    )
+}
+
+fn check_algorithm(algorithm: Option<&str>, member: &str) -> Result<(), ApiError> {
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(
+            a @ ("RSAES_OAEP_SHA_1"
+            | "RSAES_OAEP_SHA_256"
+            | "SM2PKE"
+            | "RSA_AES_KEY_WRAP_SHA_1"
+            | "RSA_AES_KEY_WRAP_SHA_256"),
+        ) => Err(ApiError::new(
+            ErrorCode::InvalidKeyUsage,
+            format!("{a} is not a valid encryption algorithm for a symmetric key."),
+        )),
+        Some(other) => Err(ApiError::validation(
+            other,
+            member,
+            "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
+        )),
+    }
+}
+
+/// Options Sluice does not have are refused, never silently ignored.
+fn refuse_unsupported(dry_run: Option<bool>, recipient: bool) -> Result<(), ApiError> {
+    if dry_run == Some(true) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            "DryRun is not supported by this server.",
+        ));
+    }
+    if recipient {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            "Recipient (Nitro Enclaves attestation) is not supported by this server.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
+    match tokens {
+        Some(t) if t.len() > GRANT_TOKENS_MAX => Err(ApiError::validation(
+            format!("{} grant tokens", t.len()),
+            "grantTokens",
+            "Member must have length less than or equal to 10",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn context(ctx: Option<EncryptionContext>, member: &str) -> Result<EncryptionContext, ApiError> {
+    let ctx = ctx.unwrap_or_default();
+    if ctx.len() > CONTEXT_PAIRS_MAX
+        || ciphertext::canonical_context(&ctx).len() > CONTEXT_BYTES_MAX
+    {
+        return Err(ApiError::validation(
+            format!("{} pairs", ctx.len()),
+            member,
+            &format!(
+                "Member must have at most {CONTEXT_PAIRS_MAX} pairs and {CONTEXT_BYTES_MAX} bytes"
+            ),
+        ));
+    }
+    Ok(ctx)
+}
+
+fn blob_bytes(blob: Option<Blob>, member: &str) -> Result<Blob, ApiError> {
+    let blob = required(blob, member)?;
+    if blob.0.is_empty() || blob.0.len() > CIPHERTEXT_BYTES_MAX {
+        return Err(ApiError::validation(
+            format!("{} bytes", blob.0.len()),
+            member,
+            "Member must have length between 1 and 6144",
+        ));
+    }
+    Ok(blob)
+}
+
+fn timestamp(epoch_ms: i64) -> Timestamp {
+    Timestamp { epoch_ms }
+}
+
+fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(LIST_LIMIT_DEFAULT),
+        Some(l) if (1..=LIST_LIMIT_MAX).contains(&l) => Ok(l),
+        Some(l) => Err(ApiError::validation(
+            l,
+            "limit",
+            "Member must have value between 1 and 1000",
+        )),
+    }
+}
+
+/// A key-id string as a blob carries it: its UUID bytes.
+fn uuid_bytes(key_id: &str) -> Result<[u8; 16], ApiError> {
+    uuid::Uuid::parse_str(key_id)
+        .map(|u| *u.as_bytes())
+        .map_err(|_| {
+            tracing::error!(key_id, "a catalog key id is not a UUID");
+            ApiError::internal()
+        })
+}
+
+impl Kms<'_> {
+    fn account(&self) -> &str {
+        &self.caller.account_id
+    }
+
+    fn arn(&self, key_id: &str) -> String {
+        key_arn(self.region, self.account(), key_id)
+    }
+
+    // The two places this module asks Cedar; async already so that an asynchronous
+    // `Authz::authorize` needs an `.await` here and nowhere else.
+    async fn authorize_tenant(&self, action: &str) -> Result<(), ApiError> {
+        self.state
+            .authz
+            .authorize(
+                self.caller,
+                action,
+                Resource::Tenant {
+                    account: self.account(),
+                },
+            )
+            .await
+    }
+
+    async fn authorize_key(&self, action: &str, account: &str, arn: &str) -> Result<(), ApiError> {
+        self.state
+            .authz
+            .authorize(self.caller, action, Resource::Key { account, arn })
+            .await
+    }
+
+    /// The key a request names, once Cedar allowed `action` on it, and its key ARN.
+    /// `aliases`: whether an alias may name it (TargetKeyId may not).
+    async fn resolve(
+        &self,
+        text: &str,
+        action: &str,
+        aliases: bool,
+    ) -> Result<(MasterKey, String), ApiError> {
+        let key_ref = KeyRef::parse(text)?;
+        let (account, key_id) = match key_ref {
+            KeyRef::Id(id) => (self.account().to_string(), Ok(id)),
+            KeyRef::KeyArn {
+                region,
+                account,
+                key_id,
+            } => {
+                if region != self.region {
+                    return Err(key_not_found(text));
+                }
+                (account, Ok(key_id))
+            }
+            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if !aliases => {
+                return Err(ApiError::validation(
+                    text,
+                    "targetKeyId",
+                    "Member must be a key id or a key ARN, not an alias",
+                ));
+            }
+            KeyRef::AliasName(alias) => (self.account().to_string(), Err(alias)),
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias,
+            } => {
+                if region != self.region {
+                    return Err(key_not_found(text));
+                }
+                (account, Err(alias))
+            }
+        };
+        if account != self.account() {
+            // INVARIANT: another tenant's key is never looked up; the platform policy
+            // denies it, which names the resource as the caller named it.
+            let arn = match &key_id {
+                Ok(id) => key_arn(self.region, &account, id),
+                Err(alias) => alias_arn(self.region, &account, alias),
+            };
+            self.authorize_key(action, &account, &arn).await?;
+            return Err(key_not_found(&arn));
+        }
+        // `key_id` is the key id the caller named, or (`Err`) the alias it named.
+        let key_id = match key_id {
+            Ok(id) => id,
+            Err(alias) => self
+                .state
+                .catalog
+                .resolve_alias(self.account(), &alias)
+                .await
+                .map_err(api)?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "Alias {} is not found.",
+                            alias_arn(self.region, self.account(), &alias)
+                        ),
+                    )
+                })?,
+        };
+        let arn = self.arn(&key_id);
+        self.authorize_key(action, self.account(), &arn).await?;
+        let key = self
+            .state
+            .catalog
+            .master_key(self.account(), &key_id)
+            .await
+            .map_err(api)?
+            .ok_or_else(|| key_not_found(&arn))?;
+        Ok((key, arn))
+    }
+
+    fn metadata(&self, key: &MasterKey) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: key.account_id.clone(),
+            key_id: key.key_id.clone(),
+            arn: key_arn(self.region, &key.account_id, &key.key_id),
+            creation_date: timestamp(key.created_at_ms),
+            enabled: key.state == KeyState::Enabled,
+            description: key.description.clone(),
+            key_usage: ENCRYPT_DECRYPT,
+            key_state: key.state.as_str(),
+            deletion_date: key.deletion_date_ms.map(timestamp),
+            pending_deletion_window_in_days: key.pending_window_days,
+            origin: "AWS_KMS",
+            key_manager: key.manager.as_str(),
+            customer_master_key_spec: SYMMETRIC_DEFAULT,
+            key_spec: SYMMETRIC_DEFAULT,
+            encryption_algorithms: [SYMMETRIC_DEFAULT],
+            multi_region: false,
+        }
+    }
+
+    async fn create_key(&self, input: CreateKeyInput) -> Result<KeyMetadataOutput, ApiError> {
+        self.authorize_tenant("kms:CreateKey").await?;
+        let description = input.description.unwrap_or_default();
+        if description.chars().count() > DESCRIPTION_CHARS_MAX {
+            return Err(ApiError::validation(
+                "(description)",
+                "description",
+                "Member must have length less than or equal to 8192",
+            ));
+        }
+        match input.key_usage.as_deref() {
+            None | Some(ENCRYPT_DECRYPT) => {}
+            Some(other) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!(
+                        "KeyUsage {other} is not supported: Sluice's keys are symmetric ENCRYPT_DECRYPT keys."
+                    ),
+                ));
+            }
+        }
+        for spec in [&input.key_spec, &input.customer_master_key_spec] {
+            if let Some(spec) = spec.as_deref()
+                && spec != SYMMETRIC_DEFAULT
+            {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!(
+                        "KeySpec {spec} is not supported: Sluice's keys are SYMMETRIC_DEFAULT."
+                    ),
+                ));
+            }
+        }
+        let unsupported = |what: &str| {
+            Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{what} is not supported by this server."),
+            ))
+        };
+        if input.origin.as_deref().is_some_and(|o| o != "AWS_KMS") {
+            return unsupported("An Origin other than AWS_KMS");
+        }
+        if input.multi_region == Some(true) {
+            return unsupported("MultiRegion");
+        }
+        if input.policy.is_some() || input.bypass_policy_lockout_safety_check.is_some() {
+            return unsupported("A key policy (Cedar policies authorize KMS actions)");
+        }
+        if input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+            return unsupported("Tagging keys");
+        }
+        if input.custom_key_store_id.is_some() {
+            return unsupported("A custom key store");
+        }
+        let key = self
+            .state
+            .catalog
+            .create_master_key(
+                &self.state.root_key,
+                self.account(),
+                &description,
+                KeyManager::Customer,
+                self.state.clock.now_ms(),
+            )
+            .await
+            .map_err(api)?;
+        tracing::info!(key_id = %key.key_id, account = %key.account_id, "KMS key created");
+        Ok(KeyMetadataOutput {
+            key_metadata: self.metadata(&key),
+        })
+    }
+
+    async fn describe_key(&self, input: KeyIdInput) -> Result<KeyMetadataOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, _) = self.resolve(&id, "kms:DescribeKey", true).await?;
+        Ok(KeyMetadataOutput {
+            key_metadata: self.metadata(&key),
+        })
+    }
+
+    async fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, ApiError> {
+        self.authorize_tenant("kms:ListKeys").await?;
+        let limit = list_limit(input.limit)?;
+        if let Some(marker) = &input.marker
+            && uuid::Uuid::parse_str(marker).is_err()
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidMarker,
+                "The marker is not valid.",
+            ));
+        }
+        let mut keys = self
+            .state
+            .catalog
+            .list_master_keys(self.account(), input.marker.as_deref(), limit + 1)
+            .await
+            .map_err(api)?;
+        let truncated = keys.len() as i64 > limit;
+        keys.truncate(limit as usize);
+        let next_marker = truncated
+            .then(|| keys.last().map(|k| k.key_id.clone()))
+            .flatten();
+        Ok(ListKeysOutput {
+            keys: keys
+                .into_iter()
+                .map(|k| KeyListEntry {
+                    key_arn: self.arn(&k.key_id),
+                    key_id: k.key_id,
+                })
+                .collect(),
+            truncated,
+            next_marker,
+        })
+    }
+
+    async fn create_alias(&self, input: CreateAliasInput) -> Result<Empty, ApiError> {
+        let name = required(input.alias_name, "aliasName")?;
+        let target = required(input.target_key_id, "targetKeyId")?;
+        validate_alias_name(&name)?;
+        let (key, arn) = self.resolve(&target, "kms:CreateAlias", false).await?;
+        if key.state == KeyState::PendingDeletion {
+            return Err(pending_deletion(&arn));
+        }
+        self.state
+            .catalog
+            .create_alias(
+                self.account(),
+                &name,
+                &key.key_id,
+                self.state.clock.now_ms(),
+            )
+            .await
+            .map_err(|e| match e {
+                e if e.is(catalog::RefusalKind::KeyExists) => ApiError::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "An alias with the name {} already exists",
+                        alias_arn(self.region, self.account(), &name)
+                    ),
+                ),
+                other => api(other),
+            })?;
+        Ok(Empty {})
+    }
+
+    async fn list_aliases(&self, input: ListInput) -> Result<ListAliasesOutput, ApiError> {
+        self.authorize_tenant("kms:ListAliases").await?;
+        let limit = list_limit(input.limit)?;
+        let key_id = match input.key_id.as_deref() {
+            None => None,
+            Some(text) => match KeyRef::parse(text)? {
+                KeyRef::Id(id) => Some(id),
+                KeyRef::KeyArn {
+                    account, key_id, ..
+                } if account == self.account() => Some(key_id),
+                _ => return Err(key_not_found(text)),
+            },
+        };
+        if let Some(marker) = &input.marker
+            && !marker.starts_with("alias/")
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidMarker,
+                "The marker is not valid.",
+            ));
+        }
+        let mut aliases = self
+            .state
+            .catalog
+            .list_aliases(
+                self.account(),
+                key_id.as_deref(),
+                input.marker.as_deref(),
+                limit + 1,
+            )
+            .await
+            .map_err(api)?;
+        let truncated = aliases.len() as i64 > limit;
+        aliases.truncate(limit as usize);
+        let next_marker = truncated
+            .then(|| aliases.last().map(|a| a.name.clone()))
+            .flatten();
+        Ok(ListAliasesOutput {
+            aliases: aliases
+                .into_iter()
+                .map(|a| AliasListEntry {
+                    alias_arn: alias_arn(self.region, self.account(), &a.name),
+                    alias_name: a.name,
+                    target_key_id: a.key_id,
+                    creation_date: timestamp(a.created_at_ms),
+                    last_updated_date: timestamp(a.updated_at_ms),
+                })
+                .collect(),
+            truncated,
+            next_marker,
+        })
+    }
+
+    async fn delete_alias(&self, input: DeleteAliasInput) -> Result<Empty, ApiError> {
+        let name = required(input.alias_name, "aliasName")?;
+        if !name.starts_with("alias/") {
+            return Err(ApiError::validation(
+                &name,
+                "aliasName",
+                "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$",
+            ));
+        }
+        // Authorized on the key the alias points at.
+        let (_key, _arn) = self.resolve(&name, "kms:DeleteAlias", true).await?;
+        let deleted = self
+            .state
+            .catalog
+            .delete_alias(self.account(), &name)
+            .await
+            .map_err(api)?;
+        if !deleted {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "Alias {} is not found.",
+                    alias_arn(self.region, self.account(), &name)
+                ),
+            ));
+        }
+        Ok(Empty {})
+    }
+
+    /// Applies `change` to a key in state `from`; a concurrent change in between is
+    /// `KMSInvalidStateException`, as if the request had come second.
+    async fn apply(&self, key: &MasterKey, arn: &str, change: StateChange) -> Result<(), ApiError> {
+        let done = self
+            .state
+            .catalog
+            .change_master_key_state(self.account(), &key.key_id, key.state, change)
+            .await
+            .map_err(api)?;
+        if !done {
+            return Err(ApiError::new(
+                ErrorCode::KmsInvalidState,
+                format!("{arn} changed state while this request ran; retry it."),
+            ));
+        }
+        tracing::info!(key_id = %key.key_id, change = ?change, "KMS key state changed");
+        Ok(())
+    }
+
+    async fn change_state(&self, input: KeyIdInput, action: &str) -> Result<Empty, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, arn) = self.resolve(&id, action, true).await?;
+        if key.manager == KeyManager::Aws {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{arn} is an AWS managed key; its state is the service's."),
+            ));
+        }
+        let enable = action == "kms:EnableKey";
+        match (key.state, enable) {
+            (KeyState::PendingDeletion, _) => return Err(pending_deletion(&arn)),
+            (KeyState::Enabled, true) | (KeyState::Disabled, false) => {}
+            (KeyState::Disabled, true) => self.apply(&key, &arn, StateChange::Enable).await?,
+            (KeyState::Enabled, false) => self.apply(&key, &arn, StateChange::Disable).await?,
+        }
+        Ok(Empty {})
+    }
+
+    async fn schedule_deletion(
+        &self,
+        input: ScheduleKeyDeletionInput,
+    ) -> Result<ScheduleKeyDeletionOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let days = input
+            .pending_window_in_days
+            .unwrap_or(PENDING_WINDOW_DAYS_DEFAULT);
+        if !(PENDING_WINDOW_DAYS_MIN..=PENDING_WINDOW_DAYS_MAX).contains(&days) {
+            return Err(ApiError::validation(
+                days,
+                "pendingWindowInDays",
+                "Member must have value between 7 and 30",
+            ));
+        }
+        let (key, arn) = self.resolve(&id, "kms:ScheduleKeyDeletion", true).await?;
+        if key.state == KeyState::PendingDeletion {
+            return Err(pending_deletion(&arn));
+        }
+        if key.manager == KeyManager::Aws {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{arn} is an AWS managed key; it cannot be scheduled for deletion."),
+            ));
+        }
+        let deletion_date_ms = self
+            .state
+            .clock
+            .now_ms()
+            .saturating_add(days.saturating_mul(masterkeys::DAY_MS));
+        self.apply(
+            &key,
+            &arn,
+            StateChange::ScheduleDeletion {
+                deletion_date_ms,
+                days,
+            },
+        )
+        .await?;
+        Ok(ScheduleKeyDeletionOutput {
+            key_id: arn,
+            deletion_date: timestamp(deletion_date_ms),
+            key_state: KeyState::PendingDeletion.as_str(),
+            pending_window_in_days: days,
+        })
+    }
+
+    async fn cancel_deletion(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, arn) = self.resolve(&id, "kms:CancelKeyDeletion", true).await?;
+        if key.state != KeyState::PendingDeletion {
+            return Err(ApiError::new(
+                ErrorCode::KmsInvalidState,
+                format!("{arn} is not pending deletion."),
+            ));
+        }
+        self.apply(&key, &arn, StateChange::CancelDeletion).await?;
+        Ok(KeyIdOutput { key_id: arn })
+    }
+
+    /// A key whose rotation settings may change: enabled and customer managed.
+    async fn rotatable(&self, id: &str, action: &str) -> Result<(MasterKey, String), ApiError> {
+        let (key, arn) = self.resolve(id, action, true).await?;
+        require_enabled(&key, &arn)?;
+        if key.manager == KeyManager::Aws && action != "kms:GetKeyRotationStatus" {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{arn} is an AWS managed key; its rotation is the service's."),
+            ));
+        }
+        Ok((key, arn))
+    }
+
+    async fn enable_rotation(&self, input: EnableKeyRotationInput) -> Result<Empty, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let days = input
+            .rotation_period_in_days
+            .unwrap_or(ROTATION_PERIOD_DAYS_DEFAULT);
+        if !(ROTATION_PERIOD_DAYS_MIN..=ROTATION_PERIOD_DAYS_MAX).contains(&days) {
+            return Err(ApiError::validation(
+                days,
+                "rotationPeriodInDays",
+                "Member must have value between 90 and 2560",
+            ));
+        }
+        let (key, _) = self.rotatable(&id, "kms:EnableKeyRotation").await?;
+        self.state
+            .catalog
+            .set_key_rotation(
+                self.account(),
+                &key.key_id,
+                Some(days),
+                self.state.clock.now_ms(),
+            )
+            .await
+            .map_err(api)?;
+        Ok(Empty {})
+    }
+
+    async fn disable_rotation(&self, input: KeyIdInput) -> Result<Empty, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, _) = self.rotatable(&id, "kms:DisableKeyRotation").await?;
+        self.state
+            .catalog
+            .set_key_rotation(self.account(), &key.key_id, None, self.state.clock.now_ms())
+            .await
+            .map_err(api)?;
+        Ok(Empty {})
+    }
+
+    async fn rotation_status(
+        &self,
+        input: KeyIdInput,
+    ) -> Result<KeyRotationStatusOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, arn) = self.resolve(&id, "kms:GetKeyRotationStatus", true).await?;
+        Ok(KeyRotationStatusOutput {
+            key_rotation_enabled: key.rotation_enabled,
+            key_id: arn,
+            rotation_period_in_days: key.rotation_enabled.then_some(key.rotation_period_days),
+            next_rotation_date: key.next_rotation_ms.map(timestamp),
+        })
+    }
+
+    async fn rotate_on_demand(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, arn) = self.rotatable(&id, "kms:RotateKeyOnDemand").await?;
+        let version = self
+            .state
+            .catalog
+            .rotate_master_key(
+                &self.state.root_key,
+                self.account(),
+                &key.key_id,
+                true,
+                self.state.clock.now_ms(),
+            )
+            .await
+            .map_err(api)?
+            .ok_or_else(|| key_not_found(&arn))?;
+        tracing::info!(key_id = %key.key_id, version, "KMS key rotated on demand");
+        Ok(KeyIdOutput { key_id: arn })
+    }
+
+    /// Seals `plaintext` under the key's newest version.
+    async fn seal(
+        &self,
+        key: &MasterKey,
+        arn: &str,
+        ctx: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        require_enabled(key, arn)?;
+        let material = self
+            .state
+            .catalog
+            .master_key_material(
+                &self.state.root_key,
+                &key.account_id,
+                &key.key_id,
+                key.current_version,
+            )
+            .await
+            .map_err(api)?
+            .ok_or_else(|| key_not_found(arn))?;
+        let blob_key = BlobKey {
+            account: ciphertext::account_bytes(&key.account_id).ok_or_else(|| {
+                tracing::error!(account = %key.account_id, "account id is not 12 digits");
+                ApiError::internal()
+            })?,
+            key_id: uuid_bytes(&key.key_id)?,
+            version: key.current_version,
+        };
+        Ok(ciphertext::seal_blob(blob_key, &material, ctx, plaintext))
+    }
+
+    /// Opens a blob: finds the key it names (authorizing `action` on it), checks it
+    /// against `expected_key` when the caller named one, and opens it under the version
+    /// it names.
+    async fn open(
+        &self,
+        blob: &[u8],
+        expected_key: Option<&str>,
+        ctx: &EncryptionContext,
+        action: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::InvalidCiphertext,
+                "The ciphertext is invalid, was altered, or its encryption context does not match.",
+            )
+        };
+        let named = ciphertext::blob_key(blob).ok_or_else(invalid)?;
+        let key_id = uuid::Uuid::from_bytes(named.key_id).to_string();
+        let blob_arn = key_arn(self.region, named.account_str(), &key_id);
+        if let Some(expected) = expected_key {
+            let (_, expected_arn) = self.resolve(expected, action, true).await?;
+            if expected_arn != blob_arn {
+                return Err(ApiError::new(
+                    ErrorCode::IncorrectKey,
+                    "The key ID in the request does not identify a KMS key that can perform this operation.",
+                ));
+            }
+        }
+        let (key, arn) = self.resolve(&blob_arn, action, true).await?;
+        require_enabled(&key, &arn)?;
+        let material = self
+            .state
+            .catalog
+            .master_key_material(
+                &self.state.root_key,
+                &key.account_id,
+                &key.key_id,
+                named.version,
+            )
+            .await
+            .map_err(api)?
+            .ok_or_else(invalid)?;
+        let plaintext = ciphertext::open_blob(blob, &material, ctx).map_err(|_| invalid())?;
+        Ok((plaintext, arn))
+    }
+
+    async fn generate_data_key(
+        &self,
+        input: GenerateDataKeyInput,
+        with_plaintext: bool,
+    ) -> Result<GenerateDataKeyOutput, ApiError> {
+        refuse_unsupported(input.dry_run, input.recipient.is_some())?;
+        check_grant_tokens(&input.grant_tokens)?;
+        let id = required(input.key_id, "keyId")?;
+        let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(ApiError::new(
+                    ErrorCode::Validation,
+                    "Please specify either number of bytes or key spec.",
+                ));
+            }
+            (Some("AES_256"), None) => 32,
+            (Some("AES_128"), None) => 16,
+            (Some(other), None) => {
+                return Err(ApiError::validation(
+                    other,
+                    "keySpec",
+                    "Member must satisfy enum value set: [AES_256, AES_128]",
+                ));
+            }
+            (None, Some(n)) if (DATA_KEY_BYTES_MIN..=DATA_KEY_BYTES_MAX).contains(&n) => n as usize,
+            (None, Some(n)) => {
+                return Err(ApiError::validation(
+                    n,
+                    "numberOfBytes",
+                    "Member must have value between 1 and 1024",
+                ));
+            }
+        };
+        let ctx = context(input.encryption_context, "encryptionContext")?;
+        let action = if with_plaintext {
+            "kms:GenerateDataKey"
+        } else {
+            "kms:GenerateDataKeyWithoutPlaintext"
+        };
+        let (key, arn) = self.resolve(&id, action, true).await?;
+        let mut data_key = Zeroizing::new(vec![0u8; len]);
+        aws_lc_rs::rand::fill(&mut data_key).expect("system randomness");
+        let blob = self.seal(&key, &arn, &ctx, &data_key).await?;
+        Ok(GenerateDataKeyOutput {
+            ciphertext_blob: Blob(blob.into()),
+            plaintext: with_plaintext.then(|| Blob(bytes::Bytes::copy_from_slice(&data_key))),
+            key_id: arn,
+        })
+    }
+
+    async fn encrypt(&self, input: EncryptInput) -> Result<EncryptOutput, ApiError> {
+        refuse_unsupported(input.dry_run, false)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let id = required(input.key_id, "keyId")?;
+        let plaintext = required(input.plaintext, "plaintext")?;
+        if plaintext.0.is_empty() || plaintext.0.len() > PLAINTEXT_BYTES_MAX {
+            return Err(ApiError::validation(
+                format!("{} bytes", plaintext.0.len()),
+                "plaintext",
+                "Member must have length between 1 and 4096",
+            ));
+        }
+        let ctx = context(input.encryption_context, "encryptionContext")?;
+        let (key, arn) = self.resolve(&id, "kms:Encrypt", true).await?;
+        let blob = self.seal(&key, &arn, &ctx, &plaintext.0).await?;
+        Ok(EncryptOutput {
+            ciphertext_blob: Blob(blob.into()),
+            key_id: arn,
+            encryption_algorithm: SYMMETRIC_DEFAULT,
+        })
+    }
+
+    async fn decrypt(&self, input: DecryptInput) -> Result<DecryptOutput, ApiError> {
+        refuse_unsupported(input.dry_run, input.recipient.is_some())?;
+        check_grant_tokens(&input.grant_tokens)?;
+        check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let blob = blob_bytes(input.ciphertext_blob, "ciphertextBlob")?;
+        let ctx = context(input.encryption_context, "encryptionContext")?;
+        let (plaintext, arn) = self
+            .open(&blob.0, input.key_id.as_deref(), &ctx, "kms:Decrypt")
+            .await?;
+        Ok(DecryptOutput {
+            key_id: arn,
+            plaintext: Blob(bytes::Bytes::copy_from_slice(&plaintext)),
+            encryption_algorithm: SYMMETRIC_DEFAULT,
+        })
+    }
+
+    async fn re_encrypt(&self, input: ReEncryptInput) -> Result<ReEncryptOutput, ApiError> {
+        refuse_unsupported(input.dry_run, false)?;
+        check_grant_tokens(&input.grant_tokens)?;
+        check_algorithm(
+            input.source_encryption_algorithm.as_deref(),
+            "sourceEncryptionAlgorithm",
+        )?;
+        check_algorithm(
+            input.destination_encryption_algorithm.as_deref(),
+            "destinationEncryptionAlgorithm",
+        )?;
+        let blob = blob_bytes(input.ciphertext_blob, "ciphertextBlob")?;
+        let destination = required(input.destination_key_id, "destinationKeyId")?;
+        let source_ctx = context(input.source_encryption_context, "sourceEncryptionContext")?;
+        let destination_ctx = context(
+            input.destination_encryption_context,
+            "destinationEncryptionContext",
+        )?;
+        let (plaintext, source_arn) = self
+            .open(
+                &blob.0,
+                input.source_key_id.as_deref(),
+                &source_ctx,
+                "kms:ReEncryptFrom",
+            )
+            .await?;
+        let (key, arn) = self.resolve(&destination, "kms:ReEncryptTo", true).await?;
+        let sealed = self.seal(&key, &arn, &destination_ctx, &plaintext).await?;
+        Ok(ReEncryptOutput {
+            ciphertext_blob: Blob(sealed.into()),
+            source_key_id: source_arn,
+            key_id: arn,
+            source_encryption_algorithm: SYMMETRIC_DEFAULT,
+            destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+        })
+    }
+}
+
+/// The master key StartStreamEncryption names, once Cedar allowed the caller to make
+/// data keys under it (`kms:GenerateDataKey`); it must be enabled. `alias/aws/kinesis`
+/// is the account's default key, made on first use. KMS's errors become Kinesis's.
+pub async fn key_for_stream(
+    state: &KmsService,
+    caller: &Caller,
+    key_ref: &str,
+) -> Result<MasterKey, ApiError> {
+    let kms = Kms {
+        state,
+        caller,
+        region: &state.region,
+    };
+    if key_ref == masterkeys::DEFAULT_STREAM_ALIAS {
+        state
+            .catalog
+            .default_stream_key(&state.root_key, kms.account(), state.clock.now_ms())
+            .await
+            .map_err(api)?;
+    }
+    let (key, arn) = kms
+        .resolve(key_ref, "kms:GenerateDataKey", true)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound => ApiError::new(ErrorCode::KmsNotFound, e.message),
+            _ => e,
+        })?;
+    if let Some(refusal) = masterkeys::kinesis_key_error(Some(&key), &arn) {
+        return Err(edge::refusal_error(&refusal));
+    }
+    Ok(key)
+}
+
+/// How often the key sweep runs: it destroys keys whose deletion date passed and
+/// rotates keys whose automatic rotation is due.
+pub const KEY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One pass of the key sweep. Errors are logged and the next pass tries again. True
+/// when it destroyed a key: data keys unwrapped under it must be forgotten.
+pub async fn sweep_keys(state: &KmsService) -> bool {
+    let mut destroyed_any = false;
+    let now = state.clock.now_ms();
+    match state.catalog.destroy_due_master_keys(now).await {
+        Ok(destroyed) => {
+            destroyed_any = !destroyed.is_empty();
+            for (account, key_id) in destroyed {
+                tracing::info!(%account, %key_id, "KMS key deleted: its material is destroyed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "KMS key deletion sweep failed"),
+    }
+    match state.catalog.keys_due_for_rotation(now).await {
+        Ok(due) => {
+            for (account, key_id) in due {
+                match state
+                    .catalog
+                    .rotate_master_key(&state.root_key, &account, &key_id, false, now)
+                    .await
+                {
+                    Ok(version) => {
+                        tracing::info!(%account, %key_id, ?version, "KMS key rotated automatically")
+                    }
+                    Err(e) => tracing::error!(error = %e, %key_id, "KMS key rotation failed"),
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "KMS key rotation sweep failed"),
+    }
+    destroyed_any
+}
