@@ -35,7 +35,7 @@ pub struct AuditEntry {
 impl Catalog {
     /// Appends entries in one transaction, in order.
     pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         match self.backend() {
             // SQLite: one statement and one parameter per batch, the rows as a JSON array
             // that SQLite unpacks itself. Binding many `$n` parameters instead costs

@@ -358,7 +358,7 @@ impl Catalog {
         quantity: u64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         Self::meter_count(&mut tx, account_id, stream_name, metric, quantity, now_ms).await?;
         tx.commit().await?;
         Ok(())

@@ -80,7 +80,7 @@ impl Catalog {
         chunks: &[NewChunk<'_>],
         arrival_ms: i64,
     ) -> Result<Vec<Committed>, CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut committed = Vec::with_capacity(chunks.len());
         let mut units: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         for chunk in chunks {

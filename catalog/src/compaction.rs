@@ -174,7 +174,7 @@ impl Catalog {
             });
         }
         // INVARIANT: the first statement writes, so SQLite takes its write lock first.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for row in old {
             let deleted = sqlx::query(
                 "DELETE FROM chunks WHERE stream_id = $1 AND shard_ordinal = $2 \

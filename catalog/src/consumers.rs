@@ -75,7 +75,7 @@ impl Catalog {
         now_ms: i64,
         active_at_ms: i64,
     ) -> Result<Consumer, CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The write statement first: the stream's row (and SQLite's write lock) is
         // held, so two registrations cannot both pass the count below.
         let stream = sqlx::query(
@@ -207,7 +207,7 @@ impl Catalog {
         name: &str,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let gone = sqlx::query(
             "DELETE FROM stream_consumers WHERE consumer_name = $3 AND stream_id = \
                (SELECT stream_id FROM streams WHERE account_id = $1 AND stream_name = $2) \

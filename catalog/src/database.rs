@@ -7,7 +7,7 @@ use crate::refusal::{Refusal, RefusalKind};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Executor, SqlSafeStr};
+use sqlx::{Connection, Executor, SqlSafeStr};
 
 /// Migrations, embedded so the binary needs no files beside it.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -206,20 +206,44 @@ impl Catalog {
             .max_connections(POOL_CONNECTIONS_MAX)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT);
         let options = match backend {
-            Backend::Sqlite => options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; synchronous=FULL makes a
-                    // commit durable before it returns, which acknowledgement relies on.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute(sqlx::AssertSqlSafe(format!(
-                        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-                    )))
-                    .await?;
-                    Ok(())
+            Backend::Sqlite => options
+                // INVARIANT: a connection goes back to the pool only outside any
+                // transaction. When SQLite ends a transaction by itself (SQLITE_FULL,
+                // SQLITE_IOERR roll it back), sqlx's ROLLBACK then fails and its count of
+                // open transactions stays at one; reused, such a connection would turn
+                // the next BEGIN into a SAVEPOINT, the next COMMIT into a RELEASE that
+                // commits nothing, and hold the write lock for good. Such a connection
+                // is closed (which rolls back whatever it holds) instead.
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        // The ping runs after any rollback queued by a dropped
+                        // transaction, so the count below is settled.
+                        conn.ping().await?;
+                        if conn.is_in_transaction() {
+                            tracing::warn!(
+                                "a catalog connection came back inside a transaction; closing it"
+                            );
+                            metrics::counter!("sluice_catalog_connections_discarded_total")
+                                .increment(1);
+                            return Ok(false);
+                        }
+                        Ok(true)
+                    })
                 })
-            }),
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; synchronous=FULL makes a
+                        // commit durable before it returns, which acknowledgement relies on.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                        )))
+                        .await?;
+                        Ok(())
+                    })
+                }),
             Backend::Postgres => options,
         };
         let url = match backend {
@@ -256,6 +280,19 @@ impl Catalog {
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Begins a write transaction that is a real transaction, never a savepoint: on
+    /// SQLite `BEGIN IMMEDIATE` (the write lock first), which sqlx refuses on a
+    /// connection it believes is already in a transaction and SQLite refuses on one
+    /// that is; so its COMMIT is a real, durable commit or an error.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, CatalogError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

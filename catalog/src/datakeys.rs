@@ -76,7 +76,7 @@ impl Catalog {
             .master_key_material(root, &account, &master.key_id, master.current_version)
             .await?
             .ok_or_else(|| key_error(kinesis_key_error(None, &master_id).expect("missing")))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The id is the row's, so the row comes first (empty) and gets its wrapped key
         // in the same transaction; nobody ever sees the placeholder.
         let row = sqlx::query(

@@ -407,7 +407,7 @@ impl Catalog {
             )
             .into());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM access_keys WHERE principal_id = $1")
             .bind(principal.id)
             .execute(&mut *tx)

@@ -232,7 +232,7 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<MasterKey, CatalogError> {
         let key_id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // INVARIANT: the write comes first (see lib.rs), and the count is read inside
         // the same transaction, so concurrent creates cannot pass the limit together
         // on SQLite; on Postgres two may, by one key each: the bound stays a bound.
@@ -447,7 +447,7 @@ impl Catalog {
         on_demand: bool,
         now_ms: i64,
     ) -> Result<Option<u32>, CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE kms_keys SET current_version = current_version + 1, last_rotation_ms = $1, \
              on_demand_rotations = on_demand_rotations + $2, \
@@ -559,7 +559,7 @@ impl Catalog {
         for row in &due {
             let account: String = row.try_get("account_id")?;
             let key_id: String = row.try_get("key_id")?;
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             // INVARIANT: the key is still pending deletion and due when it goes; a
             // CancelKeyDeletion that committed first keeps it.
             let gone = sqlx::query(
@@ -596,7 +596,7 @@ impl Catalog {
         key_id: &str,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO kms_aliases (account_id, alias_name, key_id, created_at_ms, updated_at_ms) \
              SELECT $1, $2, key_id, $4, $4 FROM kms_keys WHERE account_id = $1 AND key_id = $3 \

@@ -79,7 +79,7 @@ impl Catalog {
         if let Some(body) = body {
             check_policy_size(body)?;
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The write comes first, so SQLite takes its write lock before reading; the
         // version is the next after the newest, inside the same transaction.
         let inserted = sqlx::query(

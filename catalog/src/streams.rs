@@ -238,7 +238,7 @@ impl Catalog {
     /// Creates a stream with its shards splitting the key space evenly, and counts its
     /// shards against the account's limit in the same transaction.
     pub async fn create_stream(&self, new: &NewStream<'_>) -> Result<Stream, CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO accounts (account_id) VALUES ($1) ON CONFLICT (account_id) DO NOTHING",
         )
@@ -426,7 +426,7 @@ impl Catalog {
         name: &str,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE accounts SET open_shard_count = open_shard_count - \
                (SELECT COUNT(*) FROM shards s JOIN streams t ON s.stream_id = t.stream_id \
@@ -597,7 +597,7 @@ impl Catalog {
         stream_id: i64,
         tags: &[(String, String)],
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for (key, value) in tags {
             sqlx::query(
                 "INSERT INTO stream_tags (stream_id, tag_key, tag_value) VALUES ($1, $2, $3) \
@@ -630,7 +630,7 @@ impl Catalog {
     }
 
     pub async fn remove_tags(&self, stream_id: i64, keys: &[String]) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for key in keys {
             sqlx::query("DELETE FROM stream_tags WHERE stream_id = $1 AND tag_key = $2")
                 .bind(stream_id)
@@ -674,7 +674,7 @@ impl Catalog {
         hours: i64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE streams SET retention_hours = $2 WHERE stream_id = $1 \
              RETURNING account_id, stream_name",
@@ -896,7 +896,7 @@ impl Catalog {
         change: Reshard,
     ) -> Result<Resharded, CatalogError> {
         use crate::reshard::{self, OpenShard};
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The write statement first: it takes SQLite's write lock, and on Postgres the
         // stream's row, so two reshards of one stream run one after the other.
         let status = if ctx.updating_until_ms.is_some() {
@@ -1165,7 +1165,7 @@ impl Catalog {
         on_demand_streams_max: i64,
         updating_until_ms: Option<i64>,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let status = if updating_until_ms.is_some() {
             StreamStatus::Updating
         } else {

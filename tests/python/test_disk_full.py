@@ -1,0 +1,105 @@
+"""A full disk under the SQLite catalog: writes are refused while it lasts, nothing
+acknowledged is lost, and writing resumes by itself when space returns.
+
+The data directory is a small tmpfs of its own (the test needs to be able to mount
+one: root, as CI runs; it skips otherwise). A ballast file fills it while signed
+requests arrive (each one's audit entry fails to be written), then is removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+from harness import SluiceServer
+
+SHARD0 = "shardId-000000000000"
+ROUNDS = 2
+
+
+@pytest.fixture
+def small_disk():
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = Path(tempfile.mkdtemp(prefix="sluice-disk-"))
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        os.rmdir(mount)
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        os.rmdir(mount)
+
+
+def fill(mount: Path) -> Path:
+    ballast = mount / "ballast"
+    subprocess.run(["dd", "if=/dev/zero", f"of={ballast}", "bs=1M"], capture_output=True)
+    return ballast
+
+
+def read_all(client, stream: str) -> set[str]:
+    it = client.get_shard_iterator(StreamName=stream, ShardId=SHARD0,
+                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    seen: set[str] = set()
+    for _ in range(50):
+        out = client.get_records(ShardIterator=it, Limit=10000)
+        seen |= {r["SequenceNumber"] for r in out["Records"]}
+        it = out.get("NextShardIterator")
+        if not out["Records"] and out.get("MillisBehindLatest", 0) == 0:
+            break
+    return seen
+
+
+def put(client, stream: str, n: int, tag: str) -> list[str]:
+    """Sequence numbers of the records acknowledged (a refused call acknowledges none)."""
+    try:
+        out = client.put_records(StreamName=stream, Records=[
+            {"Data": f"{tag}-{i}".encode(), "PartitionKey": f"k{i}"} for i in range(n)])
+    except botocore.exceptions.ClientError:
+        return []
+    return [r["SequenceNumber"] for r in out["Records"] if "SequenceNumber" in r]
+
+
+def test_a_full_disk_loses_nothing_acknowledged_and_writing_resumes(binary, small_disk):
+    server = SluiceServer(binary, name="sluice-full")
+    server.data_dir = small_disk / "data"
+    try:
+        server.start()
+        client = server.client()
+        client.create_stream(StreamName="full", ShardCount=1)
+        acked: list[str] = []
+        for round_ in range(ROUNDS):
+            ballast = fill(small_disk)
+            # Requests arrive while the disk is full: their audit entries cannot be
+            # written, and writes cannot be made durable.
+            for _ in range(30):
+                server.json_call("ListStreams", {})
+            acked += put(client, "full", 20, f"full{round_}")
+            ballast.unlink()
+            # Space is back: writing resumes by itself (a retry or two at most).
+            resumed: list[str] = []
+            for _ in range(20):
+                resumed = put(client, "full", 100, f"after{round_}")
+                if resumed:
+                    break
+                time.sleep(0.5)
+            assert len(resumed) == 100, f"round {round_}: writes did not resume\n{server.diagnostics()}"
+            acked += resumed
+            # Every acknowledged record survives a kill -9.
+            server.kill()
+            server.start()
+            client = server.client()
+            seen = read_all(client, "full")
+            lost = [s for s in acked if s not in seen]
+            assert not lost, f"round {round_}: {len(lost)} of {len(acked)} acknowledged records lost"
+    finally:
+        server.close()
