@@ -176,6 +176,22 @@ impl CatalogError {
         }
     }
 
+    /// Whether the database failed because its storage is full (SQLite's SQLITE_FULL,
+    /// Postgres's disk_full): a condition that passes, so callers are told to retry.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            CatalogError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("13" | "53100"))
+                    || e.message().contains("database or disk is full")
+            }
+            CatalogError::Database(_)
+            | CatalogError::Refused(_)
+            | CatalogError::Migrate(_)
+            | CatalogError::UnsupportedUrl { .. }
+            | CatalogError::Corrupt { .. } => false,
+        }
+    }
+
     /// Whether this is a refusal of `kind`.
     pub fn is(&self, kind: RefusalKind) -> bool {
         self.refusal().is_some_and(|r| r.kind == kind)

@@ -109,6 +109,29 @@ pub struct Committer {
     admission: Arc<Semaphore>,
 }
 
+/// Whether a failed flush failed for want of space (ENOSPC or a quota on the object
+/// store's disk, or a full catalog), anywhere in its chain of causes.
+fn storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        if let Some(catalog) = e.downcast_ref::<catalog::CatalogError>()
+            && catalog.is_storage_full()
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 impl Committer {
     /// Starts the writer task. It ends when every handle is dropped and the queue is
     /// drained; await the returned handle to know the last flush is done.
@@ -293,9 +316,14 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "flush failed; its records were not acknowledged");
+                let refusal = if storage_full(&*e) {
+                    edge::storage_full()
+                } else {
+                    ApiError::internal()
+                };
                 for per_request in results.iter_mut() {
                     for slot in per_request.iter_mut() {
-                        *slot = Some(Outcome::Refused(ApiError::internal()));
+                        *slot = Some(Outcome::Refused(refusal.clone()));
                     }
                 }
             }
@@ -494,5 +522,25 @@ impl Writer {
             .catalog
             .commit_chunks(object_key, base, &chunks, arrival_ms)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing a segment")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn a_full_disk_is_found_anywhere_in_the_causes() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        assert!(storage_full(&full));
+        assert!(storage_full(&Wrapped(full)));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!storage_full(&Wrapped(other)));
+        let corrupt = catalog::CatalogError::Corrupt { what: "x".into() };
+        assert!(!storage_full(&corrupt));
     }
 }

@@ -59,13 +59,18 @@ def read_all(client, stream: str) -> set[str]:
     return seen
 
 
-def put(client, stream: str, n: int, tag: str) -> list[str]:
-    """Sequence numbers of the records acknowledged (a refused call acknowledges none)."""
+def put(client, stream: str, n: int, tag: str, refusals: list[str] | None = None) -> list[str]:
+    """Sequence numbers of the records acknowledged (a refused call acknowledges none);
+    the error types of refusals are added to `refusals`."""
     try:
         out = client.put_records(StreamName=stream, Records=[
             {"Data": f"{tag}-{i}".encode(), "PartitionKey": f"k{i}"} for i in range(n)])
-    except botocore.exceptions.ClientError:
+    except botocore.exceptions.ClientError as e:
+        if refusals is not None:
+            refusals.append(e.response["Error"]["Code"])
         return []
+    if refusals is not None:
+        refusals += [r["ErrorCode"] for r in out["Records"] if "ErrorCode" in r]
     return [r["SequenceNumber"] for r in out["Records"] if "SequenceNumber" in r]
 
 
@@ -83,7 +88,10 @@ def test_a_full_disk_loses_nothing_acknowledged_and_writing_resumes(binary, smal
             # written, and writes cannot be made durable.
             for _ in range(30):
                 server.json_call("ListStreams", {})
-            acked += put(client, "full", 20, f"full{round_}")
+            refusals: list[str] = []
+            acked += put(client, "full", 20, f"full{round_}", refusals)
+            # Refused, if refused, with a retryable error that is not a failure of ours.
+            assert "InternalFailure" not in refusals, refusals
             ballast.unlink()
             # Space is back: writing resumes by itself (a retry or two at most).
             resumed: list[str] = []

@@ -109,6 +109,14 @@ pub fn refusal_code(kind: RefusalKind) -> ErrorCode {
     }
 }
 
+/// The answer while the server's storage is full: retryable, and saying why.
+pub fn storage_full() -> ApiError {
+    ApiError::new(
+        ErrorCode::ServiceUnavailable,
+        "The server's storage is full; nothing of this request was written. Retry later.",
+    )
+}
+
 /// A refusal as the caller reads it.
 pub fn refusal_error(refusal: &Refusal) -> ApiError {
     ApiError::new(refusal_code(refusal.kind), refusal.message.clone())
@@ -119,6 +127,10 @@ pub fn refusal_error(refusal: &Refusal) -> ApiError {
 pub fn wire_error(error: CatalogError) -> ApiError {
     match &error {
         CatalogError::Refused(refusal) => refusal_error(refusal),
+        failure if failure.is_storage_full() => {
+            tracing::error!(error = %error, source = ?std::error::Error::source(&error), "catalog storage full");
+            storage_full()
+        }
         CatalogError::Database(_)
         | CatalogError::Migrate(_)
         | CatalogError::UnsupportedUrl { .. }

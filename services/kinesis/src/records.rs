@@ -297,6 +297,17 @@ pub(crate) async fn put_records(
     {
         return Err(e.clone());
     }
+    // Nothing written because the server could not write at all (its storage is full,
+    // say): the whole call is retryable, as SDKs retry a 503, rather than per-record
+    // failures Kinesis does not define.
+    if let Some(Err(e)) = results.first()
+        && e.code == ErrorCode::ServiceUnavailable
+        && results
+            .iter()
+            .all(|r| matches!(r, Err(e) if e.code == ErrorCode::ServiceUnavailable))
+    {
+        return Err(e.clone());
+    }
     let mut failed = 0;
     let out = results
         .into_iter()
