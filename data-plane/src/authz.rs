@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use catalog::Catalog;
@@ -138,6 +139,9 @@ pub struct Authz {
     audit: Option<tokio::sync::mpsc::Sender<AuditEntry>>,
     /// The time of decisions (policies may condition on it) and audit entries.
     clock: SharedClock,
+    /// Set by the audit writer while it cannot write the trail (a full disk, a lost
+    /// database): requests are refused until it can again.
+    audit_failing: Arc<AtomicBool>,
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, AuthzError> {
@@ -214,9 +218,12 @@ impl Authz {
         operator_account: String,
         region: String,
         audit: tokio::sync::mpsc::Sender<AuditEntry>,
+        audit_failing: Arc<AtomicBool>,
         clock: SharedClock,
     ) -> Result<Authz, AuthzError> {
-        Self::build(Some(catalog), operator_account, region, Some(audit), clock)
+        let mut authz = Self::build(Some(catalog), operator_account, region, Some(audit), clock)?;
+        authz.audit_failing = audit_failing;
+        Ok(authz)
     }
 
     fn build(
@@ -267,6 +274,7 @@ impl Authz {
             region,
             audit,
             clock,
+            audit_failing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -716,6 +724,14 @@ impl Authz {
         let Some(audit) = &self.audit else {
             return Ok(());
         };
+        // INVARIANT: fail closed. While the trail cannot be written, a decision could
+        // be lost with the process; no request proceeds on one.
+        if self.audit_failing.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The audit trail cannot be written (the server's storage may be full); retry later.",
+            ));
+        }
         let entry = AuditEntry {
             id: 0,
             at_ms: self.clock.now_ms(),
@@ -864,7 +880,11 @@ fn parse_causes(e: &cedar_policy::ParseErrors) -> Vec<String> {
 /// Writes queued decisions to the audit trail in batches, until every sender is gone.
 /// A failed append is retried (the entries are kept), so the queue backs up and
 /// requests wait rather than decisions being lost.
-pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiver<AuditEntry>) {
+pub async fn audit_writer(
+    catalog: Catalog,
+    mut queue: tokio::sync::mpsc::Receiver<AuditEntry>,
+    failing: Arc<AtomicBool>,
+) {
     let mut batch = Vec::with_capacity(catalog::audit::AUDIT_BATCH_MAX);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -886,9 +906,11 @@ pub async fn audit_writer(catalog: Catalog, mut queue: tokio::sync::mpsc::Receiv
         let started = Instant::now();
         while let Err(e) = catalog.append_audit(&batch).await {
             tracing::error!(error = %e, entries = batch.len(), "appending to the audit trail failed; retrying");
+            failing.store(true, Ordering::Release);
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+        failing.store(false, Ordering::Release);
         metrics::histogram!("sluice_catalog_duration_seconds", "op" => "audit")
             .record(started.elapsed().as_secs_f64());
         batch.clear();

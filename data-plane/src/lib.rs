@@ -305,7 +305,12 @@ impl Server {
         // The metrics recorder, before anything records.
         crate::metrics::handle();
         let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
-        let auditor = tokio::spawn(authz::audit_writer(catalog.clone(), audit_entries));
+        let audit_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let auditor = tokio::spawn(authz::audit_writer(
+            catalog.clone(),
+            audit_entries,
+            audit_failing.clone(),
+        ));
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
                 addr: config.listen,
@@ -320,6 +325,7 @@ impl Server {
             config.account_id.clone(),
             config.region.clone(),
             audit_queue,
+            audit_failing,
             clock.clone(),
         )?);
         let kms = Arc::new(kms::KmsService {

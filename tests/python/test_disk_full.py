@@ -17,7 +17,9 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from harness import SluiceServer
+import json
+
+from harness import ACCOUNT_ID, SluiceServer
 
 SHARD0 = "shardId-000000000000"
 ROUNDS = 2
@@ -82,12 +84,17 @@ def test_a_full_disk_loses_nothing_acknowledged_and_writing_resumes(binary, smal
         client = server.client()
         client.create_stream(StreamName="full", ShardCount=1)
         acked: list[str] = []
+        served_ids: list[str] = []
         for round_ in range(ROUNDS):
             ballast = fill(small_disk)
             # Requests arrive while the disk is full: their audit entries cannot be
             # written, and writes cannot be made durable.
-            for _ in range(30):
-                server.json_call("ListStreams", {})
+            answers = [server.json_call("ListStreams", {}) for _ in range(30)]
+            # Served or refused retryably; once the trail is known to fail, refused
+            # (fail closed), and every one served is in the trail (checked below).
+            assert {a.status for a in answers} <= {200, 503}, [a.status for a in answers]
+            served_ids += [a.headers["x-amzn-requestid"] for a in answers if a.status == 200]
+            assert answers[-1].status == 503, "requests kept being served with no audit trail"
             refusals: list[str] = []
             acked += put(client, "full", 20, f"full{round_}", refusals)
             # Refused, if refused, with a retryable error that is not a failure of ours.
@@ -109,5 +116,10 @@ def test_a_full_disk_loses_nothing_acknowledged_and_writing_resumes(binary, smal
             seen = read_all(client, "full")
             lost = [s for s in acked if s not in seen]
             assert not lost, f"round {round_}: {len(lost)} of {len(acked)} acknowledged records lost"
+            r = server.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/audit?limit=10000")
+            assert r.status == 200, r
+            audited = {json.loads(line)["request_id"] for line in r.body.decode().splitlines()}
+            missing = [i for i in served_ids if i not in audited]
+            assert not missing, f"round {round_}: {len(missing)} served requests not in the audit trail"
     finally:
         server.close()
