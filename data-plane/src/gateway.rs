@@ -108,7 +108,6 @@ async fn handle(
         // INVARIANT: nothing reaches a service before the signature is verified, and
         // no body budget is held before the credential checked out (`intake`).
         let (mut caller, body, _budget) = admit(&state, &parts, body, &service).await?;
-        caller.source_ip = Some(peer.ip());
         caller.request_id = request_id.clone();
         tracing::debug!(principal = %caller.principal_arn, "authenticated");
         if query {
@@ -191,27 +190,35 @@ fn signing_service(target: &str) -> Option<&'static str> {
 }
 
 fn set_common_headers(response: &mut Response, format: Format, request_id: &str) {
+    set_headers(response, format.content_type(), request_id);
+}
+
+fn set_headers(response: &mut Response, content_type: &'static str, request_id: &str) {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", id);
     }
 }
 
-/// An error as a query-protocol client reads it: XML, with the same status.
-fn query_error_response(request_id: &str, error: &ApiError) -> Response {
-    let mut response = Response::new(Body::from(protocol::query::error_xml(error, request_id)));
+/// An error answer: its body in the shape the client reads, AWS's status and headers.
+fn error_with_body(
+    body: Vec<u8>,
+    content_type: &'static str,
+    request_id: &str,
+    error: &ApiError,
+) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() =
         StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
-    }
+    set_headers(&mut response, content_type, request_id);
     response
+}
+
+/// An error as a query-protocol client reads it: XML.
+fn query_error_response(request_id: &str, error: &ApiError) -> Response {
+    let body = protocol::query::error_xml(error, request_id).into_bytes();
+    error_with_body(body, "text/xml", request_id, error)
 }
 
 fn error_response(format: Format, request_id: &str, error: &ApiError) -> Response {
@@ -219,11 +226,7 @@ fn error_response(format: Format, request_id: &str, error: &ApiError) -> Respons
         type_name: error.code.type_name(),
         message: &error.message,
     });
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() =
-        StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    set_common_headers(&mut response, format, request_id);
-    response
+    error_with_body(body, format.content_type(), request_id, error)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod bearer;
+pub mod budget;
 pub mod gateway;
 pub mod intake;
 pub mod metrics;
@@ -372,8 +373,7 @@ impl Server {
             store,
             keyring,
             grace: config.shutdown_grace,
-            body_budget: tokio::sync::Semaphore::new(intake::BODY_BUDGET_BYTES),
-            peer_budgets: Default::default(),
+            bodies: Default::default(),
             clock,
             kinesis,
             kms,

@@ -28,10 +28,8 @@ pub struct AppState {
     /// Seals the secrets of access keys made through the admin API.
     pub root_key: Arc<RootKey>,
     pub grace: Duration,
-    /// Permits are bytes of request bodies in memory; see `intake::BODY_BUDGET_BYTES`.
-    pub body_budget: tokio::sync::Semaphore,
-    /// What each address holds of it; see `intake::PEER_BODY_BYTES_MAX`.
-    pub peer_budgets: crate::intake::PeerBudgets,
+    /// The memory request bodies may take, and each address's share of it.
+    pub bodies: crate::budget::BodyBudget,
     pub clock: SharedClock,
     /// The services, each behind its own state.
     pub kinesis: Arc<kinesis::Kinesis>,

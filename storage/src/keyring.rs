@@ -103,14 +103,13 @@ impl Keyring {
         {
             return error.clone().map_or(Ok(()), Err);
         }
-        let catalog_error = |e: CatalogError| edge::wire_error(e);
         let error = match master_key_id {
             Some(id) => {
                 let key = self
                     .catalog
                     .master_key(account, id)
                     .await
-                    .map_err(catalog_error)?;
+                    .map_err(edge::wire_error)?;
                 kinesis_key_error(key.as_ref(), id).map(|r| edge::refusal_error(&r))
             }
             // The default key is made on first use; until then there is nothing to refuse.
@@ -118,7 +117,7 @@ impl Keyring {
                 .catalog
                 .resolve_alias(account, DEFAULT_STREAM_ALIAS)
                 .await
-                .map_err(catalog_error)?
+                .map_err(edge::wire_error)?
             {
                 None => None,
                 Some(id) => {
@@ -126,7 +125,7 @@ impl Keyring {
                         .catalog
                         .master_key(account, &id)
                         .await
-                        .map_err(catalog_error)?;
+                        .map_err(edge::wire_error)?;
                     kinesis_key_error(key.as_ref(), &id).map(|r| edge::refusal_error(&r))
                 }
             },

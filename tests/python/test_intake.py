@@ -58,3 +58,31 @@ def test_held_bodies_without_a_valid_credential_hold_no_budget(server):
     finally:
         for s in held:
             s.close()
+
+
+def test_a_signed_request_whose_body_never_comes_is_cut_off(server):
+    """A valid credential admits the body's wait, but only for its deadline (10 s for
+    a small body): then the request is answered 408 and its budget share returned."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = b"{}"
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                     headers={"Content-Type": JSON_CT, "X-Amz-Target": TARGET_PREFIX + "ListStreams"})
+    key, secret = server.credentials()
+    SigV4Auth(Credentials(key, secret), "kinesis", REGION).add_auth(req)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    tls = server.ssl_context().wrap_socket(raw, server_hostname="localhost")
+    try:
+        head = "POST / HTTP/1.1\r\n" + f"Host: 127.0.0.1:{server.port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in req.headers.items() if k.lower() != "host"
+        ) + f"Content-Length: {len(body)}\r\n\r\n"
+        tls.sendall(head.encode())
+        tls.settimeout(30)
+        answer = tls.recv(4096).decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 408"), answer[:200]
+        assert "RequestTimeoutException" in answer, answer
+    finally:
+        tls.close()
+    assert server.json_call("ListStreams", {}).status == 200

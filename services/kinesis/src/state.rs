@@ -118,10 +118,8 @@ impl StreamCache {
     }
 }
 
-/// A catalog error as the caller sees it; internal causes are logged here.
-pub(crate) fn api(error: CatalogError) -> ApiError {
-    edge::wire_error(error)
-}
+/// A catalog error as the caller sees it (internal causes are logged, never sent).
+pub(crate) use edge::wire_error as api;
 
 /// A failed shard read as the caller sees it: the KMS error Kinesis gives when the
 /// stream's master key is disabled, pending deletion or deleted; otherwise an internal

@@ -7,7 +7,6 @@
 //! ARN or a ciphertext blob) is refused by the platform policy. Key material is
 //! unwrapped per request from the catalog and dropped (zeroized) when the request ends.
 
-use catalog::CatalogError;
 use catalog::masterkeys::{
     self, KeyManager, KeyState, MasterKey, PENDING_WINDOW_DAYS_DEFAULT, PENDING_WINDOW_DAYS_MAX,
     PENDING_WINDOW_DAYS_MIN, ROTATION_PERIOD_DAYS_DEFAULT, ROTATION_PERIOD_DAYS_MAX,
@@ -25,10 +24,8 @@ use edge::{Caller, Resource};
 
 use crate::service::KmsService;
 
-/// A catalog error as the caller sees it; internal causes are logged here.
-fn api(error: CatalogError) -> ApiError {
-    edge::wire_error(error)
-}
+/// A catalog error as the caller sees it (internal causes are logged, never sent).
+use edge::wire_error as api;
 
 pub async fn dispatch(
     state: &KmsService,
