@@ -174,6 +174,16 @@ impl Catalog {
         }
     }
 
+    /// How many consumers the stream has registered (DescribeStreamSummary's ConsumerCount).
+    pub async fn count_consumers(&self, stream_id: i64) -> Result<i64, CatalogError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM stream_consumers WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// The stream's consumers by name, after `after` (exclusive), at most `limit`.
     pub async fn list_consumers(
         &self,

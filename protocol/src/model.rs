@@ -566,6 +566,8 @@ pub struct RecordOut {
     pub approximate_arrival_timestamp: Timestamp,
     pub data: Blob,
     pub partition_key: String,
+    /// Always "KMS": every record is sealed at rest.
+    pub encryption_type: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -704,6 +706,9 @@ impl GetRecordsOutput {
             out.extend_from_slice(b"\",\"PartitionKey\":");
             serde_json::to_writer(&mut out, &record.partition_key)
                 .expect("writing to a Vec cannot fail");
+            out.extend_from_slice(b",\"EncryptionType\":");
+            serde_json::to_writer(&mut out, record.encryption_type)
+                .expect("writing to a Vec cannot fail");
             out.push(b'}');
         }
         out.extend_from_slice(b"]");
@@ -736,6 +741,7 @@ mod tests {
                 },
                 data: Blob((0..(i as u8 * 7)).collect::<Vec<u8>>().into()),
                 partition_key: format!("key \"{i}\" \u{e9}\n"),
+                encryption_type: "KMS",
             })
             .collect();
         for next in [Some("AAAA-_".to_string()), None] {

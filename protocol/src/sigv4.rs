@@ -258,7 +258,7 @@ fn build(
             "SignedHeaders must be lowercase header names separated by ';'.",
         ));
     }
-    if !signed_headers.iter().any(|h| h == "host") {
+    if !signed_headers.iter().any(|h| h == "host" || h == AUTHORITY) {
         return Err(incomplete(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         ));
@@ -455,6 +455,21 @@ pub fn canonical_request(
     for name in &credential.signed_headers {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
+        if name == AUTHORITY {
+            // Signers on HTTP/2 (the JavaScript SDK v3) sign the :authority pseudo-header
+            // under its own name; over HTTP/1.1 the same value is the Host header.
+            let authority = parts
+                .uri
+                .authority()
+                .map(|a| a.as_str().as_bytes())
+                .or_else(|| parts.headers.get(http::header::HOST).map(|v| v.as_bytes()))
+                .ok_or_else(|| {
+                    incomplete("The signed header ':authority' is not in the request.")
+                })?;
+            canonical_value(authority, &mut out);
+            out.push(b'\n');
+            continue;
+        }
         let mut first = true;
         let mut any = false;
         for value in parts.headers.get_all(name.as_str()) {
@@ -484,6 +499,9 @@ pub fn canonical_request(
     out.extend_from_slice(payload_hash.as_bytes());
     Ok(out)
 }
+
+/// The HTTP/2 pseudo-header that carries the host, as HTTP/2 signers name it.
+const AUTHORITY: &str = ":authority";
 
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -683,6 +701,46 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_authority_pseudo_header_is_signed_under_its_name() {
+        // HTTP/2: the host is the URI's authority; HTTP/1.1: the Host header.
+        let (h2, ()) = http::Request::post("https://localhost:4567/")
+            .version(http::Version::HTTP_2)
+            .header("x-amz-date", "20260101T000000Z")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let (h1, ()) = http::Request::post("/")
+            .header("host", "localhost:4567")
+            .header("x-amz-date", "20260101T000000Z")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let credential = |names: &[&str]| Credential {
+            access_key_id: "AKIDEXAMPLE".into(),
+            date: "20260101".into(),
+            region: "us-east-1".into(),
+            service: "kinesis".into(),
+            signed_headers: names.iter().map(|n| n.to_string()).collect(),
+            signature: String::new(),
+            amz_date: "20260101T000000Z".into(),
+            signed_at: crate::clock::utc(1_767_225_600_000),
+            expires_seconds: None,
+        };
+        let by_authority = credential(&[":authority", "x-amz-date"]);
+        let text = |parts| {
+            String::from_utf8(canonical_request(parts, &by_authority, "e3b0").unwrap()).unwrap()
+        };
+        let expected = "POST\n/\n\n:authority:localhost:4567\nx-amz-date:20260101T000000Z\n\n\
+                        :authority;x-amz-date\ne3b0";
+        assert_eq!(text(&h2), expected);
+        assert_eq!(text(&h1), expected);
+        // Signed as `host`, an HTTP/2 request's authority stands in for the header.
+        let by_host = credential(&["host", "x-amz-date"]);
+        let host = String::from_utf8(canonical_request(&h2, &by_host, "e3b0").unwrap()).unwrap();
+        assert!(host.contains("\nhost:localhost:4567\n"), "{host}");
     }
 
     #[test]

@@ -34,7 +34,10 @@ def test_consumers_register_describe_list_and_deregister(kinesis, raw_kinesis, n
     rest = kinesis.list_stream_consumers(StreamARN=arn, NextToken=page["NextToken"])
     assert [c["ConsumerName"] for c in rest["Consumers"]] == ["more-1", "more-2"]
     assert "NextToken" not in rest
+    summary = lambda: kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]  # noqa: E731
+    assert summary()["ConsumerCount"] == 4
     kinesis.deregister_stream_consumer(ConsumerARN=made["ConsumerARN"])
+    assert summary()["ConsumerCount"] == 3
     with expect_error("ResourceNotFoundException"):
         kinesis.describe_stream_consumer(ConsumerARN=made["ConsumerARN"])
     # Registered again under the same name, the old ARN names nothing.

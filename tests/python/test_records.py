@@ -31,9 +31,11 @@ def test_put_record_and_read_back(kinesis, new_stream):
     assert r["ShardId"] == "shardId-000000000000"
     seq = r["SequenceNumber"]
     assert seq.isdigit() and int(seq) >= 0
-    assert r.get("EncryptionType", "NONE") == "NONE"
+    # Every record is sealed at rest under a KMS-wrapped data key, and says so.
+    assert r["EncryptionType"] == "KMS"
     recs = read_shard(kinesis, name, "shardId-000000000000")
     assert len(recs) == 1
+    assert recs[0]["EncryptionType"] == "KMS"
     rec = recs[0]
     assert rec["Data"] == b"hello \x00\xff world"
     assert rec["PartitionKey"] == "pk-1"

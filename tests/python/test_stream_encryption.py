@@ -54,7 +54,8 @@ def recovers(call, timeout=10.0):
 def test_default_key_is_made_on_first_use(kinesis, kms, new_stream):
     name = new_stream()
     summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
-    assert summary["EncryptionType"] == "NONE" and "KeyId" not in summary
+    # Sealed under the account's AWS managed key, as a stream with no key of its own is.
+    assert summary["EncryptionType"] == "KMS" and summary["KeyId"] == "alias/aws/kinesis"
     kinesis.put_record(StreamName=name, Data=b"under the default key", PartitionKey="p")
     assert [r["Data"] for r in first_record(kinesis, name)] == [b"under the default key"]
     aliases = {a["AliasName"]: a for a in kms.list_aliases()["Aliases"]}
@@ -91,7 +92,8 @@ def test_start_and_stop_stream_encryption(kinesis, raw_kinesis, kms, new_stream)
     assert [r["Data"] for r in first_record(kinesis, name)] == [b"before", b"after"]
     kinesis.stop_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId=alias)
     d = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
-    assert d["EncryptionType"] == "NONE" and "KeyId" not in d
+    # Stopping puts new data keys back under the AWS managed key; still encrypted at rest.
+    assert d["EncryptionType"] == "KMS" and d["KeyId"] == "alias/aws/kinesis"
     kinesis.put_record(StreamName=name, Data=b"stopped", PartitionKey="p")
     assert [r["Data"] for r in first_record(kinesis, name)] == [b"before", b"after", b"stopped"]
     with expect_error("KMSNotFoundException"):

@@ -39,7 +39,7 @@ def test_create_and_describe(kinesis, new_stream):
     assert d["RetentionPeriodHours"] == 24
     assert before <= d["StreamCreationTimestamp"] <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
     assert "EnhancedMonitoring" in d
-    assert d.get("EncryptionType", "NONE") == "NONE"
+    assert d["EncryptionType"] == "KMS" and d["KeyId"] == "alias/aws/kinesis"
     shards = d["Shards"]
     assert [s["ShardId"] for s in shards] == [f"shardId-{i:012d}" for i in range(3)]
     for s in shards:

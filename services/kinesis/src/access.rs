@@ -115,7 +115,7 @@ pub(crate) async fn delete_resource_policy(
 /// StartStreamEncryption (`start`) and StopStreamEncryption. Sluice seals every stream
 /// at rest whatever they say: Start puts the stream's new data keys under the tenant
 /// key it names, Stop puts them back under the account's default key
-/// (`alias/aws/kinesis`) and reports EncryptionType NONE, as Kinesis does.
+/// (`alias/aws/kinesis`). Either way the stream reports EncryptionType KMS and the key.
 pub(crate) async fn stream_encryption(
     state: &Kinesis,
     caller: &Caller,

@@ -187,7 +187,7 @@ pub(crate) async fn put_record(
     Ok(PutRecordOutput {
         shard_id: shard_id(shard),
         sequence_number: sequence_number.to_string(),
-        encryption_type: stream.encryption_type.clone(),
+        encryption_type: ENCRYPTION_TYPE.to_string(),
     })
 }
 
@@ -337,7 +337,7 @@ pub(crate) async fn put_records(
     Ok(PutRecordsOutput {
         failed_record_count: failed,
         records: out,
-        encryption_type: stream.encryption_type.clone(),
+        encryption_type: ENCRYPTION_TYPE.to_string(),
     })
 }
 
@@ -611,6 +611,7 @@ pub(crate) fn records_out(ordinal: u64, records: Vec<reader::ShardRecord>) -> Ve
             },
             data: Blob(r.record.data),
             partition_key: r.record.partition_key,
+            encryption_type: ENCRYPTION_TYPE,
         })
         .collect()
 }

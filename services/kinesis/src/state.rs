@@ -241,6 +241,19 @@ impl Kinesis {
     }
 }
 
+/// What Kinesis reports as a stream's and its records' EncryptionType: every record is
+/// sealed at rest under a data key wrapped by a KMS key, so always KMS.
+pub(crate) const ENCRYPTION_TYPE: &str = "KMS";
+
+/// The KMS key a stream's new records are sealed under, as the stream names it: the key
+/// StartStreamEncryption named, else the account's AWS managed key.
+pub(crate) fn reported_key(stream: &Stream) -> &str {
+    stream
+        .key_id
+        .as_deref()
+        .unwrap_or(catalog::masterkeys::DEFAULT_STREAM_ALIAS)
+}
+
 pub(crate) fn validate_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
     for (key, value) in tags {
         validate::string_length(key, "tags.key", 1, limits::TAG_KEY_CHARS_MAX)?;

@@ -179,6 +179,7 @@ pub(crate) async fn describe_stream(
     let page = (limit as usize).min(DESCRIBE_STREAM_SHARDS_MAX);
     let has_more_shards = shards.len() > page;
     shards.truncate(page);
+    let key_id = reported_key(&stream).to_string();
     Ok(DescribeStreamOutput {
         stream_description: StreamDescription {
             stream_arn: state.arn(caller, &stream.name),
@@ -194,8 +195,8 @@ pub(crate) async fn describe_stream(
                 epoch_ms: stream.created_at_ms,
             },
             enhanced_monitoring: enhanced_monitoring(),
-            encryption_type: stream.encryption_type,
-            key_id: stream.key_id,
+            encryption_type: ENCRYPTION_TYPE.to_string(),
+            key_id: Some(key_id),
         },
     })
 }
@@ -208,6 +209,12 @@ pub(crate) async fn describe_stream_summary(
     let stream = state
         .load(caller, "kinesis:DescribeStreamSummary", input.stream())
         .await?;
+    let consumer_count = state
+        .catalog
+        .count_consumers(stream.id)
+        .await
+        .map_err(api)?;
+    let key_id = reported_key(&stream).to_string();
     Ok(DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
             stream_arn: state.arn(caller, &stream.name),
@@ -222,9 +229,9 @@ pub(crate) async fn describe_stream_summary(
                 epoch_ms: stream.created_at_ms,
             },
             enhanced_monitoring: enhanced_monitoring(),
-            encryption_type: stream.encryption_type,
-            key_id: stream.key_id,
-            consumer_count: 0,
+            encryption_type: ENCRYPTION_TYPE.to_string(),
+            key_id: Some(key_id),
+            consumer_count,
         },
     })
 }
