@@ -184,6 +184,78 @@ impl Catalog {
         )
     }
 
+    /// Adds or overwrites a consumer's tags; a consumer keeps at most 50.
+    pub async fn add_consumer_tags(
+        &self,
+        consumer_id: i64,
+        tags: &[(String, String)],
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO consumer_tags (consumer_id, tag_key, tag_value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (consumer_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            )
+            .bind(consumer_id)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM consumer_tags WHERE consumer_id = $1")
+                .bind(consumer_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > limits::TAGS_PER_STREAM_MAX as i64 {
+            tx.rollback().await?;
+            return Err(Refusal::new(
+                RefusalKind::OverLimit,
+                format!(
+                    "A resource can have at most {} tags; this request would leave it {count}.",
+                    limits::TAGS_PER_STREAM_MAX
+                ),
+            )
+            .into());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_consumer_tags(
+        &self,
+        consumer_id: i64,
+        keys: &[String],
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM consumer_tags WHERE consumer_id = $1 AND tag_key = $2")
+                .bind(consumer_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A consumer's tags in key order (at most 50 exist).
+    pub async fn list_consumer_tags(
+        &self,
+        consumer_id: i64,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT tag_key, tag_value FROM consumer_tags WHERE consumer_id = $1 ORDER BY tag_key",
+        )
+        .bind(consumer_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get("tag_key")?, r.try_get("tag_value")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
     /// The stream's consumers by name, after `after` (exclusive), at most `limit`.
     pub async fn list_consumers(
         &self,

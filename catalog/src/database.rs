@@ -71,6 +71,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "shard count updates",
         include_str!("../../migrations/sqlite/0012_shard_count_updates.sql"),
     ),
+    (
+        13,
+        "stream settings",
+        include_str!("../../migrations/sqlite/0013_stream_settings.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -132,6 +137,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         "shard count updates",
         include_str!("../../migrations/postgres/0012_shard_count_updates.sql"),
+    ),
+    (
+        13,
+        "stream settings",
+        include_str!("../../migrations/postgres/0013_stream_settings.sql"),
     ),
 ];
 

@@ -22,6 +22,7 @@ pub mod policies;
 pub mod refusal;
 pub mod reshard;
 pub mod rootkey;
+pub mod settings;
 pub mod streams;
 pub mod testing;
 pub mod throughput;

@@ -370,6 +370,26 @@ mod tests {
     }
 
     #[test]
+    fn doubling_splits_every_shard_once_as_aws_does() {
+        // AWS: 2 -> 4 leaves 6 shards (2 closed, 4 open), 4 -> 8 leaves 12.
+        for (from, to) in [(2u32, 4u32), (4, 8), (1, 2)] {
+            let open = even(from);
+            let plan = uniform(&open, u64::from(from), to);
+            assert_eq!(plan.close.len(), from as usize);
+            assert_eq!(plan.open.len(), to as usize, "{from} -> {to}");
+            assert!(plan.open.iter().all(|s| !s.passing));
+            let after = apply(&open, &plan);
+            assert_eq!(
+                after.iter().map(|s| s.range).collect::<Vec<_>>(),
+                HashKeyRange::split_evenly(to)
+            );
+        }
+        // Halving merges neighbours pairwise: 4 -> 2 closes 4 and opens 2.
+        let plan = uniform(&even(4), 4, 2);
+        assert_eq!((plan.close.len(), plan.open.len()), (4, 2));
+    }
+
+    #[test]
     fn uniform_scaling_to_the_same_even_layout_changes_nothing() {
         let open = even(5);
         assert_eq!(uniform(&open, 5, 5), Plan::default());

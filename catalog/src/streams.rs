@@ -128,6 +128,10 @@ pub struct Stream {
     pub key_id: Option<String>,
     /// The master key that names, resolved; `None`: the account's default key.
     pub master_key_id: Option<String>,
+    /// The shard-level metrics enhanced monitoring turned on, comma-separated ("" none).
+    pub shard_level_metrics: String,
+    /// USER_PARTITION_KEY or AUTO (UpdateStreamRecordDistributionStrategy).
+    pub record_distribution: String,
     /// Every shard, open and closed, by ordinal.
     pub shards: Vec<Shard>,
 }
@@ -209,7 +213,7 @@ fn shard_from_row(row: &AnyRow) -> Result<Shard, CatalogError> {
     })
 }
 
-const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id";
+const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id, shard_level_metrics, record_distribution";
 
 fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogError> {
     let mode: String = row.try_get("stream_mode")?;
@@ -226,6 +230,8 @@ fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogEr
         encryption_type: row.try_get("encryption_type")?,
         key_id: row.try_get("key_id")?,
         master_key_id: row.try_get("master_key_id")?,
+        shard_level_metrics: row.try_get("shard_level_metrics")?,
+        record_distribution: row.try_get("record_distribution")?,
         shards,
     })
 }
@@ -667,6 +673,34 @@ impl Catalog {
         Ok((tags, has_more))
     }
 
+    /// Sets the shard-level metrics enhanced monitoring reports for a stream.
+    pub async fn set_shard_level_metrics(
+        &self,
+        stream_id: i64,
+        metrics: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET shard_level_metrics = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(metrics)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets how a stream places records on its shards (USER_PARTITION_KEY or AUTO).
+    pub async fn set_record_distribution(
+        &self,
+        stream_id: i64,
+        strategy: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET record_distribution = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(strategy)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Sets a stream's retention period, metered from `now_ms`.
     pub async fn set_retention_hours(
         &self,
@@ -922,7 +956,8 @@ impl Catalog {
         if ctx.by_hand
             && claimed.try_get::<String, _>("stream_mode")? == StreamMode::OnDemand.as_str()
         {
-            return Err(Refusal::bad_argument(format!(
+            // AWS refuses a reshard by hand of an on-demand stream as invalid input.
+            return Err(Refusal::new(RefusalKind::Invalid, format!(
                 "Stream {} under account {} is in ON_DEMAND mode: its shards split and merge by themselves. Switch it to PROVISIONED with UpdateStreamMode to reshard it by hand.",
                 ctx.name, ctx.account_id
             ))

@@ -72,7 +72,18 @@ impl HashKeyRange {
     /// CreateStream does. The last range absorbs the remainder.
     pub fn split_evenly(count: u32) -> Vec<HashKeyRange> {
         assert!(count >= 1, "a stream has at least one shard");
-        let width = u128::MAX / u128::from(count);
+        // AWS's layout: shard i starts at i * floor(2^128 / count). 2^128 does not fit a
+        // u128; floor((2^128 - 1) / count) is the same number unless count divides 2^128,
+        // that is, unless count is a power of two, where it is one less.
+        let width = if count.is_power_of_two() {
+            if count == 1 {
+                0 // one shard: the whole key space, whatever the width
+            } else {
+                1u128 << (128 - count.trailing_zeros())
+            }
+        } else {
+            u128::MAX / u128::from(count)
+        };
         (0..u128::from(count))
             .map(|i| {
                 let starting = i * width;
@@ -93,6 +104,27 @@ impl HashKeyRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_space_splits_as_aws_splits_it() {
+        // Shard i starts at i * floor(2^128 / n).
+        let two = HashKeyRange::split_evenly(2);
+        assert_eq!(two[1].starting.0, 1 << 127);
+        assert_eq!(two[0].ending.0, (1 << 127) - 1);
+        let four = HashKeyRange::split_evenly(4);
+        assert_eq!(
+            four.iter().map(|r| r.starting.0).collect::<Vec<_>>(),
+            vec![0, 1 << 126, 2 << 126, 3 << 126]
+        );
+        let three = HashKeyRange::split_evenly(3);
+        assert_eq!(
+            three[1].starting.0,
+            113_427_455_640_312_821_154_458_202_477_256_070_485
+        );
+        assert_eq!(three[2].ending.0, u128::MAX);
+        let one = HashKeyRange::split_evenly(1);
+        assert_eq!((one[0].starting.0, one[0].ending.0), (0, u128::MAX));
+    }
 
     #[test]
     fn md5_is_read_big_endian() {

@@ -41,6 +41,14 @@ pub enum Operation {
     DescribeStreamConsumer,
     ListStreamConsumers,
     SubscribeToShard,
+    EnableEnhancedMonitoring,
+    DisableEnhancedMonitoring,
+    TagResource,
+    UntagResource,
+    ListTagsForResource,
+    DescribeAccountSettings,
+    UpdateAccountSettings,
+    UpdateStreamRecordDistributionStrategy,
 }
 
 impl Operation {
@@ -79,6 +87,16 @@ impl Operation {
             "DescribeStreamConsumer" => Operation::DescribeStreamConsumer,
             "ListStreamConsumers" => Operation::ListStreamConsumers,
             "SubscribeToShard" => Operation::SubscribeToShard,
+            "EnableEnhancedMonitoring" => Operation::EnableEnhancedMonitoring,
+            "DisableEnhancedMonitoring" => Operation::DisableEnhancedMonitoring,
+            "TagResource" => Operation::TagResource,
+            "UntagResource" => Operation::UntagResource,
+            "ListTagsForResource" => Operation::ListTagsForResource,
+            "DescribeAccountSettings" => Operation::DescribeAccountSettings,
+            "UpdateAccountSettings" => Operation::UpdateAccountSettings,
+            "UpdateStreamRecordDistributionStrategy" => {
+                Operation::UpdateStreamRecordDistributionStrategy
+            }
             _ => return None,
         })
     }
@@ -108,6 +126,7 @@ macro_rules! names_a_stream {
 }
 
 names_a_stream!(
+    EnhancedMonitoringInput,
     DeleteStreamInput,
     DescribeStreamInput,
     StreamOnlyInput,
@@ -407,6 +426,7 @@ pub struct StreamDescriptionSummary {
     pub key_id: Option<String>,
     pub open_shard_count: i64,
     pub consumer_count: i64,
+    pub record_distribution_strategy: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -725,6 +745,94 @@ impl GetRecordsOutput {
         out.push(b'}');
         out
     }
+}
+
+/// EnableEnhancedMonitoring and DisableEnhancedMonitoring take the same members.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnhancedMonitoringInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub shard_level_metrics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnhancedMonitoringOutput {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub current_shard_level_metrics: Vec<String>,
+    pub desired_shard_level_metrics: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForResourceInput {
+    #[serde(rename = "ResourceARN")]
+    pub resource_arn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForResourceOutput {
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CommitmentInput {
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAccountSettingsInput {
+    pub minimum_throughput_billing_commitment: Option<CommitmentInput>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CommitmentOut {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earliest_allowed_end_at: Option<Timestamp>,
+}
+
+/// DescribeAccountSettings and UpdateAccountSettings answer the same shape.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountSettingsOutput {
+    pub minimum_throughput_billing_commitment: CommitmentOut,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateRecordDistributionInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub record_distribution_strategy: Option<String>,
 }
 
 #[cfg(test)]

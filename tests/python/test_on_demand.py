@@ -22,9 +22,13 @@ def test_update_stream_mode_switches_and_on_demand_refuses_manual_resharding(kin
     arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
     kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
     assert mode(kinesis, name) == "ON_DEMAND"
-    with expect_error("InvalidArgumentException", "ON_DEMAND"):
+    # AWS answers a reshard by hand of an on-demand stream ValidationException.
+    with expect_error("ValidationException", "ON_DEMAND"):
         kinesis.split_shard(StreamName=name, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**100))
-    with expect_error("InvalidArgumentException", "ON_DEMAND"):
+    with expect_error("ValidationException", "ON_DEMAND"):
+        kinesis.merge_shards(StreamName=name, ShardToMerge="shardId-000000000000",
+                             AdjacentShardToMerge="shardId-000000000001")
+    with expect_error("ValidationException", "ON_DEMAND"):
         kinesis.update_shard_count(StreamName=name, TargetShardCount=3, ScalingType="UNIFORM_SCALING")
     kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "PROVISIONED"})
     assert mode(kinesis, name) == "PROVISIONED"

@@ -171,6 +171,8 @@ mod tests {
             encryption_type: "NONE".into(),
             key_id: None,
             master_key_id: None,
+            shard_level_metrics: String::new(),
+            record_distribution: "USER_PARTITION_KEY".into(),
             shards: HashKeyRange::split_evenly(count)
                 .into_iter()
                 .enumerate()

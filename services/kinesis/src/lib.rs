@@ -5,15 +5,18 @@
 //! `edge` and KMS only through the `StreamKeys` door the assembly hands it.
 
 pub mod access;
+pub mod account;
 pub mod autoscale;
 pub mod consumers;
 pub mod iterator;
+pub mod monitoring;
 pub mod records;
 pub mod reshard;
 pub mod settings;
 pub mod state;
 pub mod streams;
 pub mod subscribe;
+pub mod tagging;
 pub mod throttle;
 
 use edge::Caller;
@@ -153,6 +156,42 @@ pub async fn dispatch(
         }
         Operation::ListStreamConsumers => {
             crate::consumers::list(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::EnableEnhancedMonitoring => {
+            crate::monitoring::set(state, caller, input(format, body)?, true)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::DisableEnhancedMonitoring => {
+            crate::monitoring::set(state, caller, input(format, body)?, false)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::TagResource => crate::tagging::tag_resource(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::UntagResource => {
+            crate::tagging::untag_resource(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::ListTagsForResource => {
+            crate::tagging::list_tags_for_resource(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::DescribeAccountSettings => crate::account::describe(state, caller)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::UpdateAccountSettings => {
+            crate::account::update(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::UpdateStreamRecordDistributionStrategy => {
+            update_record_distribution(state, caller, input(format, body)?)
                 .await
                 .and_then(|o| encode(format, &o))
         }

@@ -43,6 +43,16 @@ pub(crate) fn route_record(
         Some(text) => HashKey::parse_explicit(text)?,
         None => HashKey::of_partition_key(&partition_key),
     };
+    // AUTO distribution spreads records over the shards whatever their keys say (a key
+    // still has to be valid): a uniformly random hash key lands on each open shard in
+    // proportion to its range, as the even layout of an on-demand stream wants.
+    let hash_key = if stream.record_distribution == AUTO_DISTRIBUTION {
+        let mut bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| ApiError::internal())?;
+        HashKey(u128::from_be_bytes(bytes))
+    } else {
+        hash_key
+    };
     let shard = stream.route(hash_key).ok_or_else(|| {
         // INVARIANT: open shards cover the key space; a miss means the catalog changed
         // under a cached stream, so the caller may retry.
@@ -176,6 +186,7 @@ pub(crate) async fn put_record(
         .await
         .map_err(api)?
     {
+        crate::monitoring::count(&stream, shard, "WriteProvisionedThroughputExceeded", 1);
         return Err(crate::throttle::exceeded(
             &stream.name,
             &caller.account_id,
@@ -184,6 +195,7 @@ pub(crate) async fn put_record(
     }
     let mut results = append_routed(state, caller, &stream, vec![record]).await?;
     let (shard, sequence_number) = results.pop().expect("one result per record")?;
+    crate::monitoring::traffic(&stream, shard, true, 1, bytes);
     Ok(PutRecordOutput {
         shard_id: shard_id(shard),
         sequence_number: sequence_number.to_string(),
@@ -253,6 +265,10 @@ pub(crate) async fn put_records(
         )?);
     }
     let shards: Vec<u64> = records.iter().map(|r| r.shard_ordinal).collect();
+    let sizes: Vec<u64> = records
+        .iter()
+        .map(|r| (r.data.len() + r.partition_key.len()) as u64)
+        .collect();
     // Records over their shard's limit fail alone, with Kinesis's per-record error;
     // the rest are appended.
     let mut admitted = Vec::with_capacity(records.len());
@@ -284,6 +300,7 @@ pub(crate) async fn put_records(
             if ok {
                 appended.next().expect("one result per appended record")
             } else {
+                crate::monitoring::count(&stream, shard, "WriteProvisionedThroughputExceeded", 1);
                 Err(crate::throttle::exceeded(
                     &stream.name,
                     &caller.account_id,
@@ -292,6 +309,11 @@ pub(crate) async fn put_records(
             }
         })
         .collect();
+    for (result, size) in results.iter().zip(&sizes) {
+        if let Ok((shard, _)) = result {
+            crate::monitoring::traffic(&stream, *shard, true, 1, *size);
+        }
+    }
     if let Some(Err(e)) = results.first()
         && e.code == ErrorCode::ResourceNotFound
     {
@@ -532,6 +554,13 @@ pub(crate) async fn get_records(
         .throttle
         .admit_read(position.stream_id, position.shard_ordinal)
     {
+        crate::monitoring::read_refused(
+            state,
+            &caller.account_id,
+            &stream_name,
+            position.shard_ordinal,
+        )
+        .await;
         return Err(crate::throttle::exceeded(
             &stream_name,
             &caller.account_id,
@@ -578,16 +607,28 @@ pub(crate) async fn get_records(
             .map(|r| (r.record.data.len() + r.record.partition_key.len()) as u64)
             .sum(),
     );
+    let bytes_out: u64 = read
+        .records
+        .iter()
+        .map(|r| r.record.data.len() as u64)
+        .sum();
     storage::traffic::stream_traffic(
         storage::traffic::Direction::Out,
         &caller.account_id,
         &stream_name,
         read.records.len() as u64,
-        read.records
-            .iter()
-            .map(|r| r.record.data.len() as u64)
-            .sum(),
+        bytes_out,
     );
+    crate::monitoring::read(
+        state,
+        &caller.account_id,
+        &stream_name,
+        position.shard_ordinal,
+        read.records.len() as u64,
+        bytes_out,
+        millis_behind_latest,
+    )
+    .await;
     Ok(GetRecordsOutput {
         records: records_out(position.shard_ordinal, read.records),
         next_shard_iterator: child_shards.is_none().then(|| {

@@ -190,3 +190,49 @@ pub(crate) async fn update_stream_mode(
     state.streams.forget(caller.account_id.as_str(), &name);
     Ok(Empty {})
 }
+
+/// UpdateStreamRecordDistributionStrategy: AUTO spreads an on-demand stream's records
+/// over its shards whatever their keys; USER_PARTITION_KEY (the default) routes by key.
+/// A provisioned stream takes only the default, as Kinesis says.
+pub(crate) async fn update_record_distribution(
+    state: &Kinesis,
+    caller: &Caller,
+    input: UpdateRecordDistributionInput,
+) -> Result<Empty, ApiError> {
+    let arn = validate::required(input.stream_arn.clone(), "streamARN")?;
+    let strategy = validate::required(
+        input.record_distribution_strategy.clone(),
+        "recordDistributionStrategy",
+    )?;
+    if strategy != AUTO_DISTRIBUTION && strategy != "USER_PARTITION_KEY" {
+        return Err(ApiError::validation(
+            &strategy,
+            "recordDistributionStrategy",
+            "Member must satisfy enum value set: [AUTO, USER_PARTITION_KEY]",
+        ));
+    }
+    let stream = state
+        .load(
+            caller,
+            "kinesis:UpdateStreamRecordDistributionStrategy",
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(&arn),
+            },
+        )
+        .await?;
+    if strategy == AUTO_DISTRIBUTION && stream.mode != StreamMode::OnDemand {
+        return Err(ApiError::invalid_argument(format!(
+            "Stream {} under account {} is in PROVISIONED mode: the AUTO record distribution \
+             strategy is for ON_DEMAND streams.",
+            stream.name, stream.account_id
+        )));
+    }
+    state
+        .catalog
+        .set_record_distribution(stream.id, &strategy)
+        .await
+        .map_err(api)?;
+    state.streams.forget(&caller.account_id, &stream.name);
+    Ok(Empty {})
+}

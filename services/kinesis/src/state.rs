@@ -254,10 +254,33 @@ pub(crate) fn reported_key(stream: &Stream) -> &str {
         .unwrap_or(catalog::masterkeys::DEFAULT_STREAM_ALIAS)
 }
 
+/// The record distribution that ignores partition keys (on-demand streams only).
+pub(crate) const AUTO_DISTRIBUTION: &str = "AUTO";
+
+/// AWS's tag character set: letters, numbers, space separators and `_ . : / = + - @`.
+fn tag_text_ok(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_alphanumeric()
+            || (c.is_whitespace() && !c.is_control())
+            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+    })
+}
+
 pub(crate) fn validate_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
     for (key, value) in tags {
         validate::string_length(key, "tags.key", 1, limits::TAG_KEY_CHARS_MAX)?;
         validate::string_length(value, "tags.value", 0, limits::TAG_VALUE_CHARS_MAX)?;
+        if !tag_text_ok(key) || !tag_text_ok(value) {
+            return Err(ApiError::invalid_argument(format!(
+                "Tag {key}={value} contains a character tags may not hold: tag keys and values \
+                 are letters, numbers, spaces and _ . : / = + - @."
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(ApiError::invalid_argument(format!(
+                "Tag key {key} uses the reserved prefix aws:."
+            )));
+        }
     }
     Ok(())
 }

@@ -140,12 +140,6 @@ pub(crate) fn shard_out(shard: &Shard) -> ShardOut {
     }
 }
 
-pub(crate) fn enhanced_monitoring() -> Vec<EnhancedMetrics> {
-    vec![EnhancedMetrics {
-        shard_level_metrics: vec![],
-    }]
-}
-
 pub(crate) async fn describe_stream(
     state: &Kinesis,
     caller: &Caller,
@@ -180,6 +174,7 @@ pub(crate) async fn describe_stream(
     let has_more_shards = shards.len() > page;
     shards.truncate(page);
     let key_id = reported_key(&stream).to_string();
+    let monitoring = crate::monitoring::enhanced_monitoring(&stream);
     Ok(DescribeStreamOutput {
         stream_description: StreamDescription {
             stream_arn: state.arn(caller, &stream.name),
@@ -194,7 +189,7 @@ pub(crate) async fn describe_stream(
             stream_creation_timestamp: Timestamp {
                 epoch_ms: stream.created_at_ms,
             },
-            enhanced_monitoring: enhanced_monitoring(),
+            enhanced_monitoring: monitoring,
             encryption_type: ENCRYPTION_TYPE.to_string(),
             key_id: Some(key_id),
         },
@@ -215,6 +210,7 @@ pub(crate) async fn describe_stream_summary(
         .await
         .map_err(api)?;
     let key_id = reported_key(&stream).to_string();
+    let monitoring = crate::monitoring::enhanced_monitoring(&stream);
     Ok(DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
             stream_arn: state.arn(caller, &stream.name),
@@ -228,10 +224,11 @@ pub(crate) async fn describe_stream_summary(
             stream_creation_timestamp: Timestamp {
                 epoch_ms: stream.created_at_ms,
             },
-            enhanced_monitoring: enhanced_monitoring(),
+            enhanced_monitoring: monitoring,
             encryption_type: ENCRYPTION_TYPE.to_string(),
             key_id: Some(key_id),
             consumer_count,
+            record_distribution_strategy: stream.record_distribution.clone(),
         },
     })
 }

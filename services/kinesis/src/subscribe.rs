@@ -277,6 +277,16 @@ impl Subscription {
                 count,
                 bytes,
             );
+            crate::monitoring::read(
+                state,
+                &self.account,
+                &self.stream_name,
+                self.ordinal,
+                count,
+                bytes,
+                millis_behind_latest,
+            )
+            .await;
             // What was delivered is billed; a failed meter write is logged, and the
             // records were delivered all the same.
             if let Err(e) = state

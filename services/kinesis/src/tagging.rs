@@ -1,0 +1,170 @@
+//! Tags by resource ARN: TagResource, UntagResource and ListTagsForResource, on a
+//! stream (the same tags AddTagsToStream keeps) or an enhanced fan-out consumer. Each is
+//! authorized on the stream the ARN names (`kinesis:<Action>` on the `Stream` entity;
+//! the schema has no Consumer type).
+
+use edge::Caller;
+use protocol::arn::{ConsumerArn, StreamArn};
+use protocol::model::*;
+use protocol::{ApiError, ErrorCode, limits, validate};
+
+use crate::state::*;
+
+/// A TagResource call's and an UntagResource call's most members, as the model bounds them.
+const TAGS_PER_RESOURCE_CALL_MAX: usize = 200;
+
+/// What a ResourceARN names.
+enum Target {
+    Stream { id: i64 },
+    Consumer { id: i64 },
+}
+
+async fn target(
+    state: &Kinesis,
+    caller: &Caller,
+    action: &str,
+    arn: Option<&str>,
+) -> Result<Target, ApiError> {
+    let arn = validate::required(arn, "resourceARN")?;
+    validate::string_length(arn, "resourceARN", 1, 2048)?;
+    if arn.contains("/consumer/") {
+        let parsed = ConsumerArn::parse(arn)?;
+        let stream_arn = StreamArn::format(
+            &parsed.stream.region,
+            &parsed.stream.account_id,
+            &parsed.stream.stream_name,
+        );
+        let stream = state
+            .stream_name(
+                caller,
+                action,
+                StreamRef {
+                    stream_name: None,
+                    stream_arn: Some(&stream_arn),
+                },
+            )
+            .await?;
+        let consumer = crate::consumers::find(
+            state,
+            caller,
+            &stream,
+            &parsed.consumer_name,
+            Some(parsed.created_s),
+        )
+        .await?;
+        return Ok(Target::Consumer { id: consumer.id });
+    }
+    if arn.contains(":queue/") || arn.contains(":channel/") {
+        // Queues and channels are Kinesis resources this server does not hold yet.
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!("Resource {arn} not found."),
+        ));
+    }
+    let stream = state
+        .load(
+            caller,
+            action,
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(arn),
+            },
+        )
+        .await?;
+    Ok(Target::Stream { id: stream.id })
+}
+
+fn count_bounds(count: usize, member: &str) -> Result<(), ApiError> {
+    if count == 0 || count > TAGS_PER_RESOURCE_CALL_MAX {
+        return Err(ApiError::validation(
+            format!("{count} items"),
+            member,
+            if count == 0 {
+                "Member must have length greater than or equal to 1"
+            } else {
+                "Member must have length less than or equal to 200"
+            },
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn tag_resource(
+    state: &Kinesis,
+    caller: &Caller,
+    input: TagResourceInput,
+) -> Result<Empty, ApiError> {
+    let tags: Vec<(String, String)> = validate::required(input.tags.clone(), "tags")?
+        .into_iter()
+        .collect();
+    count_bounds(tags.len(), "tags")?;
+    validate_tags(&tags)?;
+    let result = match target(
+        state,
+        caller,
+        "kinesis:TagResource",
+        input.resource_arn.as_deref(),
+    )
+    .await?
+    {
+        Target::Stream { id } => state.catalog.add_tags(id, &tags).await,
+        Target::Consumer { id } => state.catalog.add_consumer_tags(id, &tags).await,
+    };
+    result.map_err(api)?;
+    Ok(Empty {})
+}
+
+pub(crate) async fn untag_resource(
+    state: &Kinesis,
+    caller: &Caller,
+    input: UntagResourceInput,
+) -> Result<Empty, ApiError> {
+    let keys = validate::required(input.tag_keys.clone(), "tagKeys")?;
+    count_bounds(keys.len(), "tagKeys")?;
+    for key in &keys {
+        validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
+    }
+    let result = match target(
+        state,
+        caller,
+        "kinesis:UntagResource",
+        input.resource_arn.as_deref(),
+    )
+    .await?
+    {
+        Target::Stream { id } => state.catalog.remove_tags(id, &keys).await,
+        Target::Consumer { id } => state.catalog.remove_consumer_tags(id, &keys).await,
+    };
+    result.map_err(api)?;
+    Ok(Empty {})
+}
+
+pub(crate) async fn list_tags_for_resource(
+    state: &Kinesis,
+    caller: &Caller,
+    input: ListTagsForResourceInput,
+) -> Result<ListTagsForResourceOutput, ApiError> {
+    let tags = match target(
+        state,
+        caller,
+        "kinesis:ListTagsForResource",
+        input.resource_arn.as_deref(),
+    )
+    .await?
+    {
+        // A resource has at most 50 tags: one page holds them all.
+        Target::Stream { id } => state
+            .catalog
+            .list_tags(id, None, limits::TAGS_PER_STREAM_MAX as i64)
+            .await
+            .map(|(tags, _)| tags),
+        Target::Consumer { id } => state.catalog.list_consumer_tags(id).await,
+    }
+    .map_err(api)?;
+    Ok(ListTagsForResourceOutput {
+        tags: tags
+            .into_iter()
+            .map(|(key, value)| Tag { key, value })
+            .collect(),
+    })
+}
