@@ -17,6 +17,7 @@ pub mod consumers;
 pub mod database;
 pub mod datakeys;
 pub mod identity;
+pub mod keymeta;
 pub mod masterkeys;
 pub mod policies;
 pub mod refusal;

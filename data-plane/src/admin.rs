@@ -191,6 +191,7 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidMarker
             | ErrorCode::InvalidAction
+            | ErrorCode::Tag
             | ErrorCode::UnsupportedOperation => StatusCode::BAD_REQUEST,
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});

@@ -122,8 +122,7 @@ async fn handle(
                 .await
                 .map(Reply::Whole);
         }
-        let op = Operation::from_target(target)
-            .ok_or_else(|| ApiError::new(ErrorCode::UnknownOperation, ""))?;
+        let op = Operation::from_target(target).ok_or_else(|| unknown_operation(target))?;
         if op == Operation::SubscribeToShard {
             return kinesis::subscribe::start(state.kinesis.clone(), &caller, format, &body)
                 .await
@@ -169,6 +168,20 @@ async fn handle(
             error_response(format, &request_id, &error)
         }
     }
+}
+
+/// The answer to a target no service here speaks. Kinesis answers it with no message
+/// (as the public emulator suites recorded from AWS); KMS and the rest say which.
+fn unknown_operation(target: &str) -> ApiError {
+    if target.starts_with(Operation::TARGET_PREFIX) {
+        return ApiError::new(ErrorCode::UnknownOperation, "");
+    }
+    let name = target.rsplit('.').next().unwrap_or(target);
+    let name: String = name.chars().take(128).collect();
+    ApiError::new(
+        ErrorCode::UnknownOperation,
+        format!("The operation {name} is not supported by this endpoint."),
+    )
 }
 
 /// A successful answer: a whole body, or SubscribeToShard's stream of events.

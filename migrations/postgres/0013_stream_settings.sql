@@ -23,3 +23,11 @@ CREATE TABLE account_settings (
     commitment_started_at_ms BIGINT,
     commitment_ends_at_ms BIGINT
 );
+
+-- Tags on KMS keys (CreateKey's Tags, TagResource); gone with their key.
+CREATE TABLE kms_key_tags (
+    key_id TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+    tag_key TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (key_id, tag_key)
+);

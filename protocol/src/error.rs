@@ -42,6 +42,8 @@ pub enum ErrorCode {
     ResourceNotFound,
     SerializationException,
     ServiceUnavailable,
+    /// KMS's answer for a tag it cannot take (a bad key or value, a reserved prefix).
+    Tag,
     UnknownOperation,
     UnrecognizedClient,
     UnsupportedOperation,
@@ -80,6 +82,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::SerializationException => "SerializationException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::Tag => "TagException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::RequestTimeout => "RequestTimeoutException",
             ErrorCode::InvalidAction => "InvalidAction",
@@ -113,6 +116,7 @@ impl ErrorCode {
             | ErrorCode::ResourceNotFound
             | ErrorCode::SerializationException
             | ErrorCode::UnknownOperation
+            | ErrorCode::Tag
             | ErrorCode::InvalidAction
             | ErrorCode::Validation
             | ErrorCode::AlreadyExists

@@ -34,6 +34,39 @@ pub const GRANT_TOKENS_MAX: usize = 10;
 
 /// The prefix of aliases the service keeps for itself.
 pub const RESERVED_ALIAS_PREFIX: &str = "alias/aws/";
+/// Tag keys and values, in characters, at most (AWS's limits).
+pub const TAG_KEY_CHARS_MAX: usize = 128;
+pub const TAG_VALUE_CHARS_MAX: usize = 256;
+/// Every key spec and key usage KMS defines; Sluice's keys are symmetric ones.
+pub const KEY_SPECS: [&str; 20] = [
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SYMMETRIC_DEFAULT",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "SM2",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+];
+pub const KEY_USAGES: [&str; 5] = [
+    "SIGN_VERIFY",
+    "ENCRYPT_DECRYPT",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+    "ENCAPSULATE_DECAPSULATE",
+];
 /// The only key spec and encryption algorithm Sluice's keys have.
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
@@ -59,6 +92,16 @@ pub enum KmsOperation {
     ReEncrypt,
     RotateKeyOnDemand,
     ScheduleKeyDeletion,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+    UpdateAlias,
+    UpdateKeyDescription,
+    GenerateRandom,
+    DescribeCustomKeyStores,
+    /// Operations on custom key stores and multi-Region keys, which a server with its
+    /// own key storage and one region has no meaning for: UnsupportedOperationException.
+    Unavailable(&'static str),
 }
 
 impl KmsOperation {
@@ -86,6 +129,20 @@ impl KmsOperation {
             "ReEncrypt" => KmsOperation::ReEncrypt,
             "RotateKeyOnDemand" => KmsOperation::RotateKeyOnDemand,
             "ScheduleKeyDeletion" => KmsOperation::ScheduleKeyDeletion,
+            "TagResource" => KmsOperation::TagResource,
+            "UntagResource" => KmsOperation::UntagResource,
+            "ListResourceTags" => KmsOperation::ListResourceTags,
+            "UpdateAlias" => KmsOperation::UpdateAlias,
+            "UpdateKeyDescription" => KmsOperation::UpdateKeyDescription,
+            "GenerateRandom" => KmsOperation::GenerateRandom,
+            "DescribeCustomKeyStores" => KmsOperation::DescribeCustomKeyStores,
+            "CreateCustomKeyStore" => KmsOperation::Unavailable("CreateCustomKeyStore"),
+            "ConnectCustomKeyStore" => KmsOperation::Unavailable("ConnectCustomKeyStore"),
+            "DisconnectCustomKeyStore" => KmsOperation::Unavailable("DisconnectCustomKeyStore"),
+            "UpdateCustomKeyStore" => KmsOperation::Unavailable("UpdateCustomKeyStore"),
+            "DeleteCustomKeyStore" => KmsOperation::Unavailable("DeleteCustomKeyStore"),
+            "ReplicateKey" => KmsOperation::Unavailable("ReplicateKey"),
+            "UpdatePrimaryRegion" => KmsOperation::Unavailable("UpdatePrimaryRegion"),
             _ => return None,
         })
     }
@@ -216,9 +273,75 @@ pub struct CreateKeyInput {
     pub origin: Option<String>,
     pub multi_region: Option<bool>,
     pub policy: Option<String>,
-    pub tags: Option<Vec<serde_json::Value>>,
+    pub tags: Option<Vec<KeyTag>>,
     pub custom_key_store_id: Option<String>,
     pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+/// KMS's tag shape (TagKey/TagValue, where Kinesis says Key/Value).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyTag {
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceInput {
+    pub key_id: Option<String>,
+    pub tags: Option<Vec<KeyTag>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceInput {
+    pub key_id: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsOutput {
+    pub tags: Vec<KeyTag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateAliasInput {
+    pub alias_name: Option<String>,
+    pub target_key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateKeyDescriptionInput {
+    pub key_id: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomInput {
+    pub number_of_bytes: Option<i64>,
+    pub custom_key_store_id: Option<String>,
+    pub recipient: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomOutput {
+    pub plaintext: Blob,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeCustomKeyStoresOutput {
+    pub custom_key_stores: Vec<serde_json::Value>,
+    pub truncated: bool,
 }
 
 #[derive(Debug, Deserialize)]

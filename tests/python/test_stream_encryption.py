@@ -63,15 +63,22 @@ def test_default_key_is_made_on_first_use(kinesis, kms, new_stream):
     assert aliases["alias/aws/kinesis"]["TargetKeyId"] == default["KeyId"]
     assert default["KeyManager"] == "AWS"
     # As AWS managed keys do, it rotates every year.
-    rotation = kms.get_key_rotation_status(KeyId="alias/aws/kinesis")
+    rotation = kms.get_key_rotation_status(KeyId=default["KeyId"])
     assert rotation["KeyRotationEnabled"] is True and rotation["RotationPeriodInDays"] == 365
     with expect_error("UnsupportedOperationException"):
-        kms.disable_key_rotation(KeyId="alias/aws/kinesis")
-    # The service's key is the service's: a tenant neither disables nor deletes it.
+        kms.disable_key_rotation(KeyId=default["KeyId"])
+    # The service's key is the service's: a tenant neither disables nor deletes it, nor
+    # its alias.
     with expect_error("UnsupportedOperationException"):
-        kms.disable_key(KeyId="alias/aws/kinesis")
+        kms.disable_key(KeyId=default["Arn"])
     with expect_error("UnsupportedOperationException"):
-        kms.schedule_key_deletion(KeyId="alias/aws/kinesis", PendingWindowInDays=7)
+        kms.schedule_key_deletion(KeyId=default["KeyId"], PendingWindowInDays=7)
+    with expect_error("InvalidAliasNameException"):
+        kms.delete_alias(AliasName="alias/aws/kinesis")
+    assert kms.describe_key(KeyId="alias/aws/kinesis")["KeyMetadata"]["KeyId"] == default["KeyId"]
+    # Key management names a key by its id or ARN, as AWS has it; an alias is not found.
+    with expect_error("NotFoundException"):
+        kms.get_key_rotation_status(KeyId="alias/aws/kinesis")
 
 
 def test_start_and_stop_stream_encryption(kinesis, raw_kinesis, kms, new_stream):

@@ -25,7 +25,7 @@ use edge::{Caller, Resource};
 use crate::service::KmsService;
 
 /// A catalog error as the caller sees it (internal causes are logged, never sent).
-use edge::wire_error as api;
+pub(crate) use edge::wire_error as api;
 
 pub async fn dispatch(
     state: &KmsService,
@@ -107,19 +107,50 @@ pub async fn dispatch(
         KmsOperation::Encrypt => out(format, kms.encrypt(input(format, body)?).await?),
         KmsOperation::Decrypt => out(format, kms.decrypt(input(format, body)?).await?),
         KmsOperation::ReEncrypt => out(format, kms.re_encrypt(input(format, body)?).await?),
+        KmsOperation::TagResource => out(format, kms.tag_resource(input(format, body)?).await?),
+        KmsOperation::UntagResource => out(format, kms.untag_resource(input(format, body)?).await?),
+        KmsOperation::ListResourceTags => {
+            out(format, kms.list_resource_tags(input(format, body)?).await?)
+        }
+        KmsOperation::UpdateAlias => out(format, kms.update_alias(input(format, body)?).await?),
+        KmsOperation::UpdateKeyDescription => out(
+            format,
+            kms.update_key_description(input(format, body)?).await?,
+        ),
+        KmsOperation::GenerateRandom => {
+            out(format, kms.generate_random(input(format, body)?).await?)
+        }
+        KmsOperation::DescribeCustomKeyStores => {
+            out(format, kms.describe_custom_key_stores().await?)
+        }
+        KmsOperation::Unavailable(operation) => {
+            return Err(crate::manage::unavailable(operation));
+        }
     })
 }
 
 #[derive(Serialize)]
-struct Empty {}
+pub(crate) struct Empty {}
 
-struct Kms<'a> {
-    state: &'a KmsService,
-    caller: &'a Caller,
-    region: &'a str,
+pub(crate) struct Kms<'a> {
+    pub(crate) state: &'a KmsService,
+    pub(crate) caller: &'a Caller,
+    pub(crate) region: &'a str,
 }
 
-fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
+/// Which of AWS's four ways of naming a key (id, key ARN, alias name, alias ARN) a
+/// member takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// All four: DescribeKey and the cryptographic operations.
+    Any,
+    /// The key id or key ARN; an alias is not found (key management).
+    KeyOnly,
+    /// The key id or key ARN; an alias is invalid input (an alias's TargetKeyId).
+    Target,
+}
+
+pub(crate) fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
     value.ok_or_else(|| {
         ApiError::new(
             ErrorCode::Validation,
@@ -130,7 +161,7 @@ fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
     })
 }
 
-fn key_not_found(arn: &str) -> ApiError {
+pub(crate) fn key_not_found(arn: &str) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("Key '{arn}' does not exist"))
 }
 
@@ -149,7 +180,7 @@ fn require_enabled(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
     }
 }
 
-fn pending_deletion(arn: &str) -> ApiError {
+pub(crate) fn pending_deletion(arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::KmsInvalidState,
         format!("{arn} is pending deletion."),
@@ -233,11 +264,11 @@ fn blob_bytes(blob: Option<Blob>, member: &str) -> Result<Blob, ApiError> {
     Ok(blob)
 }
 
-fn timestamp(epoch_ms: i64) -> Timestamp {
+pub(crate) fn timestamp(epoch_ms: i64) -> Timestamp {
     Timestamp { epoch_ms }
 }
 
-fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(LIST_LIMIT_DEFAULT),
         Some(l) if (1..=LIST_LIMIT_MAX).contains(&l) => Ok(l),
@@ -260,7 +291,7 @@ fn uuid_bytes(key_id: &str) -> Result<[u8; 16], ApiError> {
 }
 
 impl Kms<'_> {
-    fn account(&self) -> &str {
+    pub(crate) fn account(&self) -> &str {
         &self.caller.account_id
     }
 
@@ -270,7 +301,7 @@ impl Kms<'_> {
 
     // The two places this module asks Cedar; async already so that an asynchronous
     // `Authz::authorize` needs an `.await` here and nowhere else.
-    async fn authorize_tenant(&self, action: &str) -> Result<(), ApiError> {
+    pub(crate) async fn authorize_tenant(&self, action: &str) -> Result<(), ApiError> {
         self.state
             .authz
             .authorize(
@@ -291,12 +322,12 @@ impl Kms<'_> {
     }
 
     /// The key a request names, once Cedar allowed `action` on it, and its key ARN.
-    /// `aliases`: whether an alias may name it (TargetKeyId may not).
-    async fn resolve(
+    /// `naming`: which of AWS's four ways of naming a key the member takes.
+    pub(crate) async fn resolve(
         &self,
         text: &str,
         action: &str,
-        aliases: bool,
+        naming: Naming,
     ) -> Result<(MasterKey, String), ApiError> {
         let key_ref = KeyRef::parse(text)?;
         let (account, key_id) = match key_ref {
@@ -311,11 +342,19 @@ impl Kms<'_> {
                 }
                 (account, Ok(key_id))
             }
-            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if !aliases => {
+            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if naming == Naming::Target => {
                 return Err(ApiError::validation(
                     text,
                     "targetKeyId",
                     "Member must be a key id or a key ARN, not an alias",
+                ));
+            }
+            // Key management names the key itself, by id or ARN; KMS does not find a
+            // key by an alias there.
+            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if naming == Naming::KeyOnly => {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("Invalid keyId '{text}'"),
                 ));
             }
             KeyRef::AliasName(alias) => (self.account().to_string(), Err(alias)),
@@ -402,6 +441,30 @@ impl Kms<'_> {
                 "Member must have length less than or equal to 8192",
             ));
         }
+        if let Some(usage) = input.key_usage.as_deref()
+            && !KEY_USAGES.contains(&usage)
+        {
+            return Err(ApiError::validation(
+                usage,
+                "keyUsage",
+                "Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, \
+                 GENERATE_VERIFY_MAC, KEY_AGREEMENT, ENCAPSULATE_DECAPSULATE]",
+            ));
+        }
+        for (spec, member) in [
+            (&input.key_spec, "keySpec"),
+            (&input.customer_master_key_spec, "customerMasterKeySpec"),
+        ] {
+            if let Some(spec) = spec.as_deref()
+                && !KEY_SPECS.contains(&spec)
+            {
+                return Err(ApiError::validation(
+                    spec,
+                    member,
+                    "Member must satisfy enum value set of KMS's key specs",
+                ));
+            }
+        }
         match input.key_usage.as_deref() {
             None | Some(ENCRYPT_DECRYPT) => {}
             Some(other) => {
@@ -440,8 +503,15 @@ impl Kms<'_> {
         if input.policy.is_some() || input.bypass_policy_lockout_safety_check.is_some() {
             return unsupported("A key policy (Cedar policies authorize KMS actions)");
         }
-        if input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-            return unsupported("Tagging keys");
+        let tags = crate::manage::checked_tags(input.tags.unwrap_or_default())?;
+        if tags.len() as i64 > catalog::keymeta::KEY_TAGS_MAX {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "A KMS key can have at most {} tags.",
+                    catalog::keymeta::KEY_TAGS_MAX
+                ),
+            ));
         }
         if input.custom_key_store_id.is_some() {
             return unsupported("A custom key store");
@@ -458,6 +528,13 @@ impl Kms<'_> {
             )
             .await
             .map_err(api)?;
+        if !tags.is_empty() {
+            self.state
+                .catalog
+                .tag_key(self.account(), &key.key_id, &tags)
+                .await
+                .map_err(api)?;
+        }
         tracing::info!(key_id = %key.key_id, account = %key.account_id, "KMS key created");
         Ok(KeyMetadataOutput {
             key_metadata: self.metadata(&key),
@@ -466,7 +543,7 @@ impl Kms<'_> {
 
     async fn describe_key(&self, input: KeyIdInput) -> Result<KeyMetadataOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
-        let (key, _) = self.resolve(&id, "kms:DescribeKey", true).await?;
+        let (key, _) = self.resolve(&id, "kms:DescribeKey", Naming::Any).await?;
         Ok(KeyMetadataOutput {
             key_metadata: self.metadata(&key),
         })
@@ -511,7 +588,9 @@ impl Kms<'_> {
         let name = required(input.alias_name, "aliasName")?;
         let target = required(input.target_key_id, "targetKeyId")?;
         validate_alias_name(&name)?;
-        let (key, arn) = self.resolve(&target, "kms:CreateAlias", false).await?;
+        let (key, arn) = self
+            .resolve(&target, "kms:CreateAlias", Naming::Target)
+            .await?;
         if key.state == KeyState::PendingDeletion {
             return Err(pending_deletion(&arn));
         }
@@ -600,7 +679,13 @@ impl Kms<'_> {
             ));
         }
         // Authorized on the key the alias points at.
-        let (_key, _arn) = self.resolve(&name, "kms:DeleteAlias", true).await?;
+        let (_key, _arn) = self.resolve(&name, "kms:DeleteAlias", Naming::Any).await?;
+        if name.starts_with(RESERVED_ALIAS_PREFIX) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAliasName,
+                format!("{name} is an AWS managed key's alias; it cannot be deleted."),
+            ));
+        }
         let deleted = self
             .state
             .catalog
@@ -640,7 +725,7 @@ impl Kms<'_> {
 
     async fn change_state(&self, input: KeyIdInput, action: &str) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
-        let (key, arn) = self.resolve(&id, action, true).await?;
+        let (key, arn) = self.resolve(&id, action, Naming::KeyOnly).await?;
         if key.manager == KeyManager::Aws {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -672,7 +757,9 @@ impl Kms<'_> {
                 "Member must have value between 7 and 30",
             ));
         }
-        let (key, arn) = self.resolve(&id, "kms:ScheduleKeyDeletion", true).await?;
+        let (key, arn) = self
+            .resolve(&id, "kms:ScheduleKeyDeletion", Naming::KeyOnly)
+            .await?;
         if key.state == KeyState::PendingDeletion {
             return Err(pending_deletion(&arn));
         }
@@ -706,7 +793,9 @@ impl Kms<'_> {
 
     async fn cancel_deletion(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
-        let (key, arn) = self.resolve(&id, "kms:CancelKeyDeletion", true).await?;
+        let (key, arn) = self
+            .resolve(&id, "kms:CancelKeyDeletion", Naming::KeyOnly)
+            .await?;
         if key.state != KeyState::PendingDeletion {
             return Err(ApiError::new(
                 ErrorCode::KmsInvalidState,
@@ -719,7 +808,7 @@ impl Kms<'_> {
 
     /// A key whose rotation settings may change: enabled and customer managed.
     async fn rotatable(&self, id: &str, action: &str) -> Result<(MasterKey, String), ApiError> {
-        let (key, arn) = self.resolve(id, action, true).await?;
+        let (key, arn) = self.resolve(id, action, Naming::KeyOnly).await?;
         require_enabled(&key, &arn)?;
         if key.manager == KeyManager::Aws && action != "kms:GetKeyRotationStatus" {
             return Err(ApiError::new(
@@ -772,7 +861,9 @@ impl Kms<'_> {
         input: KeyIdInput,
     ) -> Result<KeyRotationStatusOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
-        let (key, arn) = self.resolve(&id, "kms:GetKeyRotationStatus", true).await?;
+        let (key, arn) = self
+            .resolve(&id, "kms:GetKeyRotationStatus", Naming::KeyOnly)
+            .await?;
         Ok(KeyRotationStatusOutput {
             key_rotation_enabled: key.rotation_enabled,
             key_id: arn,
@@ -798,7 +889,9 @@ impl Kms<'_> {
             .map_err(api)?
             .ok_or_else(|| key_not_found(&arn))?;
         tracing::info!(key_id = %key.key_id, version, "KMS key rotated on demand");
-        Ok(KeyIdOutput { key_id: arn })
+        // AWS answers the key id here (ScheduleKeyDeletion and CancelKeyDeletion answer
+        // the key ARN).
+        Ok(KeyIdOutput { key_id: key.key_id })
     }
 
     /// Seals `plaintext` under the key's newest version.
@@ -853,7 +946,7 @@ impl Kms<'_> {
         let key_id = uuid::Uuid::from_bytes(named.key_id).to_string();
         let blob_arn = key_arn(self.region, named.account_str(), &key_id);
         if let Some(expected) = expected_key {
-            let (_, expected_arn) = self.resolve(expected, action, true).await?;
+            let (_, expected_arn) = self.resolve(expected, action, Naming::Any).await?;
             if expected_arn != blob_arn {
                 return Err(ApiError::new(
                     ErrorCode::IncorrectKey,
@@ -861,7 +954,7 @@ impl Kms<'_> {
                 ));
             }
         }
-        let (key, arn) = self.resolve(&blob_arn, action, true).await?;
+        let (key, arn) = self.resolve(&blob_arn, action, Naming::Any).await?;
         require_enabled(&key, &arn)?;
         let material = self
             .state
@@ -918,7 +1011,7 @@ impl Kms<'_> {
         } else {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
-        let (key, arn) = self.resolve(&id, action, true).await?;
+        let (key, arn) = self.resolve(&id, action, Naming::Any).await?;
         let mut data_key = Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(&mut data_key).expect("system randomness");
         let blob = self.seal(&key, &arn, &ctx, &data_key).await?;
@@ -943,7 +1036,7 @@ impl Kms<'_> {
             ));
         }
         let ctx = context(input.encryption_context, "encryptionContext")?;
-        let (key, arn) = self.resolve(&id, "kms:Encrypt", true).await?;
+        let (key, arn) = self.resolve(&id, "kms:Encrypt", Naming::Any).await?;
         let blob = self.seal(&key, &arn, &ctx, &plaintext.0).await?;
         Ok(EncryptOutput {
             ciphertext_blob: Blob(blob.into()),
@@ -994,7 +1087,9 @@ impl Kms<'_> {
                 "kms:ReEncryptFrom",
             )
             .await?;
-        let (key, arn) = self.resolve(&destination, "kms:ReEncryptTo", true).await?;
+        let (key, arn) = self
+            .resolve(&destination, "kms:ReEncryptTo", Naming::Any)
+            .await?;
         let sealed = self.seal(&key, &arn, &destination_ctx, &plaintext).await?;
         Ok(ReEncryptOutput {
             ciphertext_blob: Blob(sealed.into()),
@@ -1027,7 +1122,7 @@ pub async fn key_for_stream(
             .map_err(api)?;
     }
     let (key, arn) = kms
-        .resolve(key_ref, "kms:GenerateDataKey", true)
+        .resolve(key_ref, "kms:GenerateDataKey", Naming::Any)
         .await
         .map_err(|e| match e.code {
             ErrorCode::NotFound => ApiError::new(ErrorCode::KmsNotFound, e.message),

@@ -10,6 +10,7 @@
 //! Kinesis reaches it only through the door the assembly builds on `key_for_stream`.
 
 mod api;
+mod manage;
 mod service;
 
 pub use api::{KEY_SWEEP_INTERVAL, dispatch, key_for_stream, sweep_keys};
