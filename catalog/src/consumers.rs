@@ -174,6 +174,16 @@ impl Catalog {
         }
     }
 
+    /// Whether the consumer is still registered (a subscription ends when it is not).
+    pub async fn consumer_exists(&self, consumer_id: i64) -> Result<bool, CatalogError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT consumer_id FROM stream_consumers WHERE consumer_id = $1")
+                .bind(consumer_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// How many consumers the stream has registered (DescribeStreamSummary's ConsumerCount).
     pub async fn count_consumers(&self, stream_id: i64) -> Result<i64, CatalogError> {
         Ok(

@@ -132,6 +132,8 @@ pub struct Stream {
     pub shard_level_metrics: String,
     /// USER_PARTITION_KEY or AUTO (UpdateStreamRecordDistributionStrategy).
     pub record_distribution: String,
+    /// The write throughput, in MiB/s, an on-demand stream keeps shards for (0: none).
+    pub warm_throughput_mibps: i64,
     /// Every shard, open and closed, by ordinal.
     pub shards: Vec<Shard>,
 }
@@ -213,7 +215,7 @@ fn shard_from_row(row: &AnyRow) -> Result<Shard, CatalogError> {
     })
 }
 
-const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id, shard_level_metrics, record_distribution";
+const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id, shard_level_metrics, record_distribution, warm_throughput_mibps";
 
 fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogError> {
     let mode: String = row.try_get("stream_mode")?;
@@ -232,6 +234,7 @@ fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogEr
         master_key_id: row.try_get("master_key_id")?,
         shard_level_metrics: row.try_get("shard_level_metrics")?,
         record_distribution: row.try_get("record_distribution")?,
+        warm_throughput_mibps: row.try_get("warm_throughput_mibps")?,
         shards,
     })
 }
@@ -682,6 +685,20 @@ impl Catalog {
         sqlx::query("UPDATE streams SET shard_level_metrics = $2 WHERE stream_id = $1")
             .bind(stream_id)
             .bind(metrics)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the warm throughput an on-demand stream keeps shards for.
+    pub async fn set_warm_throughput(
+        &self,
+        stream_id: i64,
+        mibps: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET warm_throughput_mibps = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(mibps)
             .execute(self.pool())
             .await?;
         Ok(())

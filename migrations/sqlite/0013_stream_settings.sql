@@ -5,6 +5,9 @@
 --   (an on-demand stream spreads records over its shards whatever their keys).
 ALTER TABLE streams ADD COLUMN shard_level_metrics TEXT NOT NULL DEFAULT '';
 ALTER TABLE streams ADD COLUMN record_distribution TEXT NOT NULL DEFAULT 'USER_PARTITION_KEY';
+-- warm_throughput_mibps: UpdateStreamWarmThroughput's target for an on-demand stream
+--   (0 = none): the stream keeps at least enough shards to take it.
+ALTER TABLE streams ADD COLUMN warm_throughput_mibps BIGINT NOT NULL DEFAULT 0;
 
 -- Tags on enhanced fan-out consumers (TagResource by consumer ARN); a stream's own tags
 -- are in stream_tags.

@@ -49,6 +49,7 @@ pub enum Operation {
     DescribeAccountSettings,
     UpdateAccountSettings,
     UpdateStreamRecordDistributionStrategy,
+    UpdateStreamWarmThroughput,
 }
 
 impl Operation {
@@ -97,6 +98,7 @@ impl Operation {
             "UpdateStreamRecordDistributionStrategy" => {
                 Operation::UpdateStreamRecordDistributionStrategy
             }
+            "UpdateStreamWarmThroughput" => Operation::UpdateStreamWarmThroughput,
             _ => return None,
         })
     }
@@ -127,6 +129,7 @@ macro_rules! names_a_stream {
 
 names_a_stream!(
     EnhancedMonitoringInput,
+    WarmThroughputInput,
     DeleteStreamInput,
     DescribeStreamInput,
     StreamOnlyInput,
@@ -427,6 +430,8 @@ pub struct StreamDescriptionSummary {
     pub open_shard_count: i64,
     pub consumer_count: i64,
     pub record_distribution_strategy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<WarmThroughput>,
 }
 
 #[derive(Debug, Serialize)]
@@ -825,6 +830,31 @@ pub struct CommitmentOut {
 #[serde(rename_all = "PascalCase")]
 pub struct AccountSettingsOutput {
     pub minimum_throughput_billing_commitment: CommitmentOut,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WarmThroughputInput {
+    pub stream_name: Option<String>,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub warm_throughput_mi_bps: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WarmThroughput {
+    pub target_mi_bps: i64,
+    pub current_mi_bps: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WarmThroughputOutput {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub warm_throughput: WarmThroughput,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ strategy, encryption reporting, and the operation sweep over botocore's model.""
 from __future__ import annotations
 
 import json
+import time
 
 import botocore.session
 import pytest
@@ -176,6 +177,28 @@ def test_record_distribution_strategy(kinesis, new_stream):
     assert len(shards) == 1
 
 
+def test_warm_throughput_scales_an_on_demand_stream_up_front(kinesis, raw_kinesis, new_stream):
+    name = new_stream(shards=2)
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    with expect_error("InvalidArgumentException", "PROVISIONED"):
+        kinesis.update_stream_warm_throughput(StreamARN=arn, WarmThroughputMiBps=4)
+    kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    open_before = summary["OpenShardCount"]
+    out = kinesis.update_stream_warm_throughput(StreamARN=arn, WarmThroughputMiBps=open_before + 2)
+    # A shard takes 1 MiB/s of writes: the stream has the shards for its target now.
+    assert out["WarmThroughput"]["TargetMiBps"] == open_before + 2
+    assert out["WarmThroughput"]["CurrentMiBps"] >= open_before + 2
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["OpenShardCount"] >= open_before + 2
+    assert summary["WarmThroughput"] == out["WarmThroughput"]
+    assert ranges(kinesis, name, open_only=True) == aws_layout(summary["OpenShardCount"])
+    with expect_error("ValidationException"):
+        raw_kinesis.update_stream_warm_throughput(StreamARN=arn, WarmThroughputMiBps=-1)
+    with expect_error("InvalidArgumentException"):
+        kinesis.update_stream_warm_throughput(StreamARN=arn, WarmThroughputMiBps=10**6)
+
+
 # The operations of botocore's current models that are not served yet: each must still
 # be answered UnknownOperationException (so that this list shrinks as they are built),
 # and every other operation must be answered by its service (no UnknownOperation, no
@@ -188,7 +211,6 @@ NOT_YET = {
         "ListChannels", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
         "RestoreDeadLetterQueueRecords", "UpdateChannel", "UpdateDeadLetterQueueRecordsVisibility",
         "UpdateQueue", "UpdateQueueRecordsVisibility", "UpdateMaxRecordSize",
-        "UpdateStreamWarmThroughput",
     },
     "kms": {
         "CreateGrant", "Decapsulate", "DeleteImportedKeyMaterial", "DeriveSharedSecret",
@@ -224,3 +246,29 @@ def test_every_operation_of_the_model_is_answered(server, service):
         f"not served: {sorted(set(unknown) - NOT_YET[service])}")
     print(json.dumps({"service": service, "answered": len(answered), "not_yet": len(unknown),
                       "of": len(model.operation_names)}))
+
+
+@pytest.mark.parametrize("ending", ["deregister", "delete"])
+def test_a_subscription_ends_when_its_consumer_or_stream_goes(kinesis, new_stream, ending):
+    """AWS ends a subscription whose consumer was deregistered or whose stream was
+    deleted, with ResourceNotFoundException; it does not go on sending events."""
+    from botocore.exceptions import EventStreamError
+
+    name = new_stream()
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="leaving")["Consumer"]
+    kinesis.put_record(StreamName=name, Data=b"one", PartitionKey="k")
+    out = kinesis.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"], ShardId=SHARD0,
+                                     StartingPosition={"Type": "TRIM_HORIZON"})
+    stream = iter(out["EventStream"])
+    first = next(stream)["SubscribeToShardEvent"]
+    assert [r["Data"] for r in first["Records"]] == [b"one"]
+    if ending == "deregister":
+        kinesis.deregister_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+    else:
+        kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+    started = time.monotonic()
+    with pytest.raises(EventStreamError) as raised:
+        for _ in stream:
+            assert time.monotonic() - started < 15, "the subscription outlived its consumer"
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"

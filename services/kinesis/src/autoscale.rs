@@ -36,6 +36,20 @@ const MERGE_UNDER: f64 = 0.2;
 /// On-demand streams one pass looks at, at most.
 const STREAMS_PER_PASS: i64 = 1_000;
 
+/// A shard's write capacity in bytes a second: the configured limit, else Kinesis's.
+pub fn shard_write_bytes(limits: &ShardLimits) -> u64 {
+    match limits.write_bytes {
+        0 => ShardLimits::default().write_bytes,
+        n => n,
+    }
+}
+
+/// The open shards an on-demand stream keeps for its warm throughput.
+pub fn warm_floor(stream: &Stream, limits: &ShardLimits) -> u32 {
+    let wanted = (stream.warm_throughput_mibps.max(0) as u64).saturating_mul(1024 * 1024);
+    u32::try_from(wanted.div_ceil(shard_write_bytes(limits))).unwrap_or(u32::MAX)
+}
+
 /// One step for one stream, if its traffic calls for one.
 pub fn decide(
     stream: &Stream,
@@ -63,6 +77,22 @@ pub fn decide(
         (records as f64 / seconds / capacity_records).max(bytes as f64 / seconds / capacity_bytes)
     };
     let count = open.len() as u32;
+    let floor = warm_floor(stream, limits);
+    // Under its warm throughput: the widest shard splits, traffic or not.
+    if count < floor.min(scaling.shards_max)
+        && let Some(widest) = open
+            .iter()
+            .filter(|s| s.hash_key_range.ending.0 - s.hash_key_range.starting.0 >= 4)
+            .max_by_key(|s| s.hash_key_range.ending.0 - s.hash_key_range.starting.0)
+    {
+        let range = widest.hash_key_range;
+        return Some(Reshard::Split {
+            shard: widest.ordinal,
+            new_starting_key: HashKey(
+                range.starting.0 + (range.ending.0 - range.starting.0) / 2 + 1,
+            ),
+        });
+    }
     if count < scaling.shards_max {
         let hottest = open
             .iter()
@@ -80,7 +110,7 @@ pub fn decide(
             });
         }
     }
-    if count > scaling.shards_min {
+    if count > scaling.shards_min.max(floor) {
         let settled = |created_at_ms: i64| now_ms - created_at_ms >= window_ms;
         let coldest = open
             .windows(2)
@@ -173,6 +203,7 @@ mod tests {
             master_key_id: None,
             shard_level_metrics: String::new(),
             record_distribution: "USER_PARTITION_KEY".into(),
+            warm_throughput_mibps: 0,
             shards: HashKeyRange::split_evenly(count)
                 .into_iter()
                 .enumerate()
@@ -257,5 +288,24 @@ mod tests {
         let busy = HashMap::from([(0, (150, 0)), (1, (100, 0)), (2, (150, 0)), (3, (150, 0))]);
         let three = stream(0, 3);
         assert_eq!(decide(&three, &busy, &LIMITS, &SCALING, 20_000), None);
+    }
+
+    #[test]
+    fn warm_throughput_keeps_shards_and_grows_to_them() {
+        // 3 MiB/s at 1,000,000 bytes/s a shard: 4 shards (3,145,728 / 1,000,000, up).
+        let mut s = stream(0, 4);
+        s.warm_throughput_mibps = 3;
+        assert_eq!(warm_floor(&s, &LIMITS), 4);
+        // Idle, at its floor: no merge even though the pair is cold.
+        assert_eq!(decide(&s, &HashMap::new(), &LIMITS, &SCALING, 20_000), None);
+        // Under its floor: the widest shard splits with no traffic at all.
+        let mut small = stream(0, 2);
+        small.warm_throughput_mibps = 3;
+        assert!(matches!(
+            decide(&small, &HashMap::new(), &LIMITS, &SCALING, 20_000),
+            Some(Reshard::Split { .. })
+        ));
+        // Without a target the floor is nothing.
+        assert_eq!(warm_floor(&stream(0, 2), &LIMITS), 0);
     }
 }

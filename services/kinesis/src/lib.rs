@@ -195,6 +195,11 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
+        Operation::UpdateStreamWarmThroughput => {
+            update_warm_throughput(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
         // Answered as an event stream by the gateway, never here.
         Operation::SubscribeToShard => Err(ApiError::internal()),
     }

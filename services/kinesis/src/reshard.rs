@@ -236,3 +236,88 @@ pub(crate) async fn update_record_distribution(
     state.streams.forget(&caller.account_id, &stream.name);
     Ok(Empty {})
 }
+
+/// An on-demand stream's warm throughput as DescribeStreamSummary and
+/// UpdateStreamWarmThroughput report it: the target, and the write throughput its open
+/// shards take now.
+pub(crate) fn warm_throughput(state: &Kinesis, stream: &catalog::Stream) -> WarmThroughput {
+    let per_shard = crate::autoscale::shard_write_bytes(&state.config.shard_limits);
+    let open = stream.open_shards().count() as u64;
+    WarmThroughput {
+        target_mi_bps: stream.warm_throughput_mibps,
+        current_mi_bps: (open.saturating_mul(per_shard) / (1024 * 1024)) as i64,
+    }
+}
+
+/// UpdateStreamWarmThroughput: an on-demand stream keeps at least the shards that take
+/// `WarmThroughputMiBps` of writes; if it has fewer, it scales to them now (evenly, as
+/// UpdateShardCount does), and the scaler never merges below them.
+pub(crate) async fn update_warm_throughput(
+    state: &Kinesis,
+    caller: &Caller,
+    input: WarmThroughputInput,
+) -> Result<WarmThroughputOutput, ApiError> {
+    let mibps = validate::required(input.warm_throughput_mi_bps, "warmThroughputMiBps")?;
+    validate::int_range(mibps, "warmThroughputMiBps", 0, i64::from(i32::MAX))?;
+    let name = state
+        .stream_name(caller, "kinesis:UpdateStreamWarmThroughput", input.stream())
+        .await?;
+    let stream = state
+        .catalog
+        .load_stream(&caller.account_id, &name)
+        .await
+        .map_err(api)?;
+    if stream.mode != StreamMode::OnDemand {
+        return Err(ApiError::invalid_argument(format!(
+            "Stream {name} under account {} is in PROVISIONED mode: warm throughput is for ON_DEMAND streams.",
+            caller.account_id
+        )));
+    }
+    let per_shard = crate::autoscale::shard_write_bytes(&state.config.shard_limits);
+    let floor = (mibps as u64 * 1024 * 1024).div_ceil(per_shard);
+    let shards_max = u64::from(state.config.on_demand.shards_max);
+    if floor > shards_max {
+        return Err(ApiError::invalid_argument(format!(
+            "WarmThroughputMiBps {mibps} needs {floor} shards; an on-demand stream here grows to {shards_max} at most."
+        )));
+    }
+    state
+        .catalog
+        .set_warm_throughput(stream.id, mibps)
+        .await
+        .map_err(api)?;
+    let open = stream.open_shards().count() as u64;
+    if open < floor {
+        let now = state.clock.now_ms();
+        state
+            .catalog
+            .reshard(
+                &catalog::streams::ReshardContext {
+                    account_id: caller.account_id.as_str(),
+                    name: &name,
+                    region: &state.config.region,
+                    now_ms: now,
+                    account_shards_max: state.config.account_shards_max,
+                    updating_until_ms: (state.config.stream_transition_ms > 0)
+                        .then(|| now + state.config.stream_transition_ms as i64),
+                    by_hand: false,
+                },
+                catalog::streams::Reshard::Uniform {
+                    target: floor as u32,
+                },
+            )
+            .await
+            .map_err(api)?;
+    }
+    state.streams.forget(caller.account_id.as_str(), &name);
+    let stream = state
+        .catalog
+        .load_stream(&caller.account_id, &name)
+        .await
+        .map_err(api)?;
+    Ok(WarmThroughputOutput {
+        stream_arn: state.arn(caller, &name),
+        warm_throughput: warm_throughput(state, &stream),
+        stream_name: name,
+    })
+}

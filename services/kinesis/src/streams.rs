@@ -204,6 +204,8 @@ pub(crate) async fn describe_stream_summary(
     let stream = state
         .load(caller, "kinesis:DescribeStreamSummary", input.stream())
         .await?;
+    let warm = (stream.mode == StreamMode::OnDemand)
+        .then(|| crate::reshard::warm_throughput(state, &stream));
     let consumer_count = state
         .catalog
         .count_consumers(stream.id)
@@ -229,6 +231,7 @@ pub(crate) async fn describe_stream_summary(
             key_id: Some(key_id),
             consumer_count,
             record_distribution_strategy: stream.record_distribution.clone(),
+            warm_throughput: warm,
         },
     })
 }

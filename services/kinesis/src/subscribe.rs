@@ -34,6 +34,8 @@ const _: () = assert!(EVENT_BYTES_MAX * 2 < eventstream::MESSAGE_BYTES_MAX);
 /// events.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often a subscription looks whether its consumer is still registered.
+const CONSUMER_CHECK: Duration = Duration::from_secs(1);
 
 /// Removes its subscription from the open set when the subscription ends.
 struct Held {
@@ -127,6 +129,9 @@ pub async fn start(
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::convert::Infallible>>(2);
     let subscription = Subscription {
         state: state.clone(),
+        consumer_id: consumer.id,
+        consumer_arn: arn_text.clone(),
+        consumer_checked: Instant::now(),
         account: caller.account_id.to_string(),
         stream_id: stream.id,
         stream_name: stream.name.clone(),
@@ -147,6 +152,11 @@ pub async fn start(
 
 struct Subscription {
     state: Arc<Kinesis>,
+    /// The consumer the subscription is for: a subscription ends once it is
+    /// deregistered (looked up at most every `CONSUMER_CHECK`).
+    consumer_id: i64,
+    consumer_arn: String,
+    consumer_checked: Instant,
     account: String,
     stream_id: i64,
     stream_name: String,
@@ -185,16 +195,22 @@ impl Subscription {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::error!(error = %e, stream = %self.stream_name, "subscription failed");
-                    let body = self.format.encode(&serde_json::json!({
-                        "message": "Internal service failure."
-                    }));
-                    let _ = self
-                        .send(eventstream::exception(
+                    // The stream or consumer gone, its key disabled: the error as Kinesis
+                    // names it; anything else is an internal failure, logged here.
+                    let (kind, message) = if e.code == ErrorCode::InternalFailure {
+                        tracing::error!(error = %e, stream = %self.stream_name, "subscription failed");
+                        (
                             "InternalFailureException",
-                            self.content_type(),
-                            &body,
-                        ))
+                            "Internal service failure.".to_string(),
+                        )
+                    } else {
+                        (e.code.type_name(), e.message)
+                    };
+                    let body = self
+                        .format
+                        .encode(&serde_json::json!({ "message": message }));
+                    let _ = self
+                        .send(eventstream::exception(kind, self.content_type(), &body))
                         .await;
                     return;
                 }
@@ -205,6 +221,20 @@ impl Subscription {
     /// One read and, when due, one event; `false` when the subscription is over.
     async fn step(&mut self, last_event: &mut Instant) -> Result<bool, ApiError> {
         let state = &self.state;
+        if self.consumer_checked.elapsed() >= CONSUMER_CHECK {
+            self.consumer_checked = Instant::now();
+            if !state
+                .catalog
+                .consumer_exists(self.consumer_id)
+                .await
+                .map_err(api)?
+            {
+                return Err(ApiError::new(
+                    ErrorCode::ResourceNotFound,
+                    format!("Consumer {} not found.", self.consumer_arn),
+                ));
+            }
+        }
         let closed = state
             .catalog
             .shard_closed(self.stream_id, self.ordinal)
@@ -212,7 +242,7 @@ impl Subscription {
             .map_err(api)?
             .ok_or_else(|| ApiError::stream_not_found(&self.stream_name, &self.account))?;
         let now = state.clock.now_ms();
-        let read = storage::reader::read_shard(
+        let read = match storage::reader::read_shard(
             &state.catalog,
             &state.store,
             &state.keyring,
@@ -225,7 +255,25 @@ impl Subscription {
             now - self.retention_hours * 3_600_000,
         )
         .await
-        .map_err(|e| crate::state::read_error(&e))?;
+        {
+            Ok(read) => read,
+            // A stream deleted between the look at its shard and the read: not found,
+            // as Kinesis ends such a subscription.
+            Err(e) => {
+                let gone = matches!(
+                    state
+                        .catalog
+                        .shard_closed(self.stream_id, self.ordinal)
+                        .await,
+                    Ok(None)
+                );
+                return Err(if gone {
+                    ApiError::stream_not_found(&self.stream_name, &self.account)
+                } else {
+                    crate::state::read_error(&e)
+                });
+            }
+        };
         let at_end = closed && read.at_tip;
         if read.records.is_empty() && !at_end && last_event.elapsed() < HEARTBEAT {
             // A client that went away ends the subscription now, not at the next event.
