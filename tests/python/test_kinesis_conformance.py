@@ -272,3 +272,16 @@ def test_a_subscription_ends_when_its_consumer_or_stream_goes(kinesis, new_strea
         for _ in stream:
             assert time.monotonic() - started < 15, "the subscription outlived its consumer"
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_operations_without_output_answer_an_empty_body(server, kinesis):
+    """As Kinesis does (the public emulator suites recorded it from AWS): CreateStream,
+    AddTagsToStream, DeleteStream and the like answer 200 with no body at all."""
+    name = unique_name("empty")
+    r = server.raw("CreateStream", json.dumps({"StreamName": name, "ShardCount": 1}).encode())
+    assert (r.status, r.body) == (200, b"")
+    r = server.raw("AddTagsToStream", json.dumps({"StreamName": name, "Tags": {"a": "b"}}).encode())
+    assert (r.status, r.body) == (200, b"")
+    r = server.raw("ListTagsForStream", json.dumps({"StreamName": name}).encode())
+    assert r.json()["Tags"] == [{"Key": "a", "Value": "b"}]
+    kinesis.delete_stream(StreamName=name)

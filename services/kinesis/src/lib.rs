@@ -35,7 +35,13 @@ pub use crate::settings::{KinesisConfig, OnDemandScaling};
 pub use crate::state::{Kinesis, StreamCache, StreamKeys};
 
 fn encode<T: Serialize>(format: Format, value: &T) -> Result<Vec<u8>, ApiError> {
-    Ok(format.encode(value))
+    let bytes = format.encode(value);
+    // Kinesis answers an operation without output members (CreateStream, PutRecord's
+    // siblings AddTagsToStream, DeleteStream, ...) with an empty JSON body, not `{}`.
+    if format == Format::Json && bytes == b"{}" {
+        return Ok(Vec::new());
+    }
+    Ok(bytes)
 }
 
 pub async fn dispatch(
