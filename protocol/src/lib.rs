@@ -6,7 +6,9 @@
 //! it in typed values.
 
 pub mod arn;
+pub mod checks;
 pub mod clock;
+pub mod constraints;
 pub mod error;
 pub mod eventstream;
 pub mod hash;

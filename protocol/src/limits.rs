@@ -28,9 +28,9 @@ pub const ACCOUNT_SHARDS_MAX_DEFAULT: i64 = 200;
 pub const ACCOUNT_ON_DEMAND_STREAMS_MAX_DEFAULT: i64 = 50;
 /// Shards of a new on-demand stream.
 pub const ON_DEMAND_INITIAL_SHARDS: i64 = 4;
-/// Tags: 50 per stream, 10 per AddTagsToStream call, keys 1..=128, values 0..=256.
+/// Tags: 50 per stream (the per-call bounds are in `constraints.rs`), keys 1..=128,
+/// values 0..=256.
 pub const TAGS_PER_STREAM_MAX: usize = 50;
-pub const TAGS_PER_CALL_MAX: usize = 10;
 pub const TAG_KEY_CHARS_MAX: usize = 128;
 pub const TAG_VALUE_CHARS_MAX: usize = 256;
 /// ListStreams, ListShards, DescribeStream and ListTagsForStream page sizes.

@@ -285,3 +285,26 @@ def test_operations_without_output_answer_an_empty_body(server, kinesis):
     r = server.raw("ListTagsForStream", json.dumps({"StreamName": name}).encode())
     assert r.json()["Tags"] == [{"Key": "a", "Value": "b"}]
     kinesis.delete_stream(StreamName=name)
+
+
+def test_every_failed_constraint_is_reported_at_once(server):
+    """AWS lists every member constraint a request fails ("N validation errors
+    detected: ...; ..."), with a null bare and values quoted."""
+    r = server.raw("GetShardIterator", json.dumps(
+        {"StreamName": "bad name", "ShardId": "", "ShardIteratorType": "NOPE"}).encode())
+    assert r.status == 400 and r.error_type() == "ValidationException"
+    message = r.json()["message"]
+    assert message.startswith("4 validation errors detected: "), message
+    for part in (
+        "Value 'bad name' at 'streamName' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+        "Value '' at 'shardId' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        "Value 'NOPE' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: "
+        "[AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]",
+    ):
+        assert part in message, message
+    r = server.raw("GetRecords", json.dumps({"Limit": 0}).encode())
+    assert r.json()["message"] == (
+        "2 validation errors detected: Value null at 'shardIterator' failed to satisfy constraint: "
+        "Member must not be null; Value '0' at 'limit' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1")

@@ -21,6 +21,7 @@ pub mod throttle;
 
 use edge::Caller;
 use protocol::ApiError;
+use protocol::checks::{Checked, Checks};
 use protocol::model::*;
 use protocol::wire::Format;
 use serde::Serialize;
@@ -54,61 +55,69 @@ pub async fn dispatch(
     fn input<T: DeserializeOwned>(format: Format, body: &[u8]) -> Result<T, ApiError> {
         format.decode(body)
     }
+    // Every member constraint of the model, reported together before the operation runs.
+    fn checked<T: DeserializeOwned + Checked>(format: Format, body: &[u8]) -> Result<T, ApiError> {
+        let value: T = format.decode(body)?;
+        let mut checks = Checks::new();
+        value.check(&mut checks);
+        checks.finish()?;
+        Ok(value)
+    }
     match op {
-        Operation::CreateStream => create_stream(state, caller, input(format, body)?)
+        Operation::CreateStream => create_stream(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DeleteStream => delete_stream(state, caller, input(format, body)?)
+        Operation::DeleteStream => delete_stream(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::DescribeStream => describe_stream(state, caller, input(format, body)?)
+        Operation::DescribeStream => describe_stream(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
         Operation::DescribeStreamSummary => {
-            describe_stream_summary(state, caller, input(format, body)?)
+            describe_stream_summary(state, caller, checked(format, body)?)
                 .await
                 .and_then(|o| encode(format, &o))
         }
-        Operation::ListStreams => list_streams(state, caller, input(format, body)?)
+        Operation::ListStreams => list_streams(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::ListShards => list_shards(state, caller, input(format, body)?)
+        Operation::ListShards => list_shards(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::PutRecord => put_record(state, caller, input(format, body)?)
+        Operation::PutRecord => put_record(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::PutRecords => put_records(state, caller, input(format, body)?)
+        Operation::PutRecords => put_records(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::GetShardIterator => get_shard_iterator(state, caller, input(format, body)?)
+        Operation::GetShardIterator => get_shard_iterator(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::GetRecords => get_records(state, caller, input(format, body)?)
+        Operation::GetRecords => get_records(state, caller, checked(format, body)?)
             .await
             .map(|o| match format {
                 Format::Json => o.to_json(),
                 Format::Cbor => format.encode(&o),
             }),
-        Operation::AddTagsToStream => add_tags(state, caller, input(format, body)?)
+        Operation::AddTagsToStream => add_tags(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::RemoveTagsFromStream => remove_tags(state, caller, input(format, body)?)
+        Operation::RemoveTagsFromStream => remove_tags(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::ListTagsForStream => list_tags(state, caller, input(format, body)?)
+        Operation::ListTagsForStream => list_tags(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
         Operation::DescribeLimits => describe_limits(state, caller)
             .await
             .and_then(|o| encode(format, &o)),
         Operation::IncreaseStreamRetentionPeriod => {
-            change_retention(state, caller, input(format, body)?, true)
+            change_retention(state, caller, checked(format, body)?, true)
                 .await
                 .and_then(|o| encode(format, &o))
         }
         Operation::DecreaseStreamRetentionPeriod => {
-            change_retention(state, caller, input(format, body)?, false)
+            change_retention(state, caller, checked(format, body)?, false)
                 .await
                 .and_then(|o| encode(format, &o))
         }
@@ -133,13 +142,13 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
-        Operation::SplitShard => split_shard(state, caller, input(format, body)?)
+        Operation::SplitShard => split_shard(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::MergeShards => merge_shards(state, caller, input(format, body)?)
+        Operation::MergeShards => merge_shards(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
-        Operation::UpdateShardCount => update_shard_count(state, caller, input(format, body)?)
+        Operation::UpdateShardCount => update_shard_count(state, caller, checked(format, body)?)
             .await
             .and_then(|o| encode(format, &o)),
         Operation::UpdateStreamMode => update_stream_mode(state, caller, input(format, body)?)

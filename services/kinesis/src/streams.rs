@@ -445,17 +445,6 @@ pub(crate) async fn add_tags(
     let tags: Vec<(String, String)> = validate::required(input.tags.clone(), "tags")?
         .into_iter()
         .collect();
-    if tags.is_empty() || tags.len() > limits::TAGS_PER_CALL_MAX {
-        return Err(ApiError::validation(
-            format!("{} tags", tags.len()),
-            "tags",
-            if tags.is_empty() {
-                "Member must have length greater than or equal to 1"
-            } else {
-                "Member must have length less than or equal to 10"
-            },
-        ));
-    }
     validate_tags(&tags)?;
     let stream = state
         .load(caller, "kinesis:AddTagsToStream", input.stream())
@@ -474,17 +463,6 @@ pub(crate) async fn remove_tags(
     input: RemoveTagsFromStreamInput,
 ) -> Result<Empty, ApiError> {
     let keys = validate::required(input.tag_keys.clone(), "tagKeys")?;
-    if keys.is_empty() || keys.len() > limits::TAGS_PER_CALL_MAX {
-        return Err(ApiError::validation(
-            format!("{} keys", keys.len()),
-            "tagKeys",
-            if keys.is_empty() {
-                "Member must have length greater than or equal to 1"
-            } else {
-                "Member must have length less than or equal to 10"
-            },
-        ));
-    }
     for key in &keys {
         validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
