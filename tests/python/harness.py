@@ -751,9 +751,10 @@ class expect_error:
     Also checks the AWS error shape: HTTP 400 and an x-amzn-RequestId header.
     """
 
-    def __init__(self, *codes: str, status: int = 400):
+    def __init__(self, *codes: str, status: int = 400, message: str | None = None):
         self.codes = set(codes)
         self.status = status
+        self.message = message
         self.exc = None
 
     def __enter__(self):
@@ -769,6 +770,9 @@ class expect_error:
         self.exc = ev
         code = error_code(ev)
         assert code in self.codes, f"expected {sorted(self.codes)}, got {code}: {ev}"
+        if self.message is not None:
+            said = ev.response.get("Error", {}).get("Message", "")
+            assert self.message in said, f"expected a message with {self.message!r}, got {said!r}"
         meta = ev.response.get("ResponseMetadata", {})
         assert meta.get("HTTPStatusCode") == self.status, f"status {meta.get('HTTPStatusCode')} for {code}"
         headers = {k.lower(): v for k, v in meta.get("HTTPHeaders", {}).items()}

@@ -82,9 +82,9 @@ def test_enhanced_monitoring_reports_and_turns_on_shard_metrics(server, kinesis,
     assert len(out["DesiredShardLevelMetrics"]) == 5
     out = kinesis.disable_enhanced_monitoring(StreamName=name, ShardLevelMetrics=["ALL"])
     assert out["DesiredShardLevelMetrics"] == []
-    with expect_error("ValidationException", "shardLevelMetrics"):
+    with expect_error("ValidationException", message="shardLevelMetrics"):
         raw_kinesis.enable_enhanced_monitoring(StreamName=name, ShardLevelMetrics=["Nonsense"])
-    with expect_error("ValidationException", "shardLevelMetrics"):
+    with expect_error("ValidationException", message="shardLevelMetrics"):
         raw_kinesis.enable_enhanced_monitoring(StreamName=name, ShardLevelMetrics=[])
     with expect_error("ResourceNotFoundException"):
         kinesis.enable_enhanced_monitoring(StreamName=unique_name("gone"), ShardLevelMetrics=["ALL"])
@@ -151,7 +151,7 @@ def test_account_settings_commitment(make_server):
         MinimumThroughputBillingCommitment={"Status": "ENABLED"})["MinimumThroughputBillingCommitment"]
     assert again["Status"] == "ENABLED" and again["StartedAt"] == on["StartedAt"]
     raw = make_server().client(validate=False)
-    with expect_error("ValidationException", "status"):
+    with expect_error("ValidationException", message="status"):
         raw.update_account_settings(MinimumThroughputBillingCommitment={"Status": "MAYBE"})
 
 
@@ -160,7 +160,7 @@ def test_record_distribution_strategy(kinesis, new_stream):
     summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
     assert summary["RecordDistributionStrategy"] == "USER_PARTITION_KEY"
     arn = summary["StreamARN"]
-    with expect_error("InvalidArgumentException", "PROVISIONED"):
+    with expect_error("InvalidArgumentException", message="PROVISIONED"):
         kinesis.update_stream_record_distribution_strategy(StreamARN=arn, RecordDistributionStrategy="AUTO")
     kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
     kinesis.update_stream_record_distribution_strategy(StreamARN=arn, RecordDistributionStrategy="AUTO")
@@ -180,7 +180,7 @@ def test_record_distribution_strategy(kinesis, new_stream):
 def test_warm_throughput_scales_an_on_demand_stream_up_front(kinesis, raw_kinesis, new_stream):
     name = new_stream(shards=2)
     arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
-    with expect_error("InvalidArgumentException", "PROVISIONED"):
+    with expect_error("InvalidArgumentException", message="PROVISIONED"):
         kinesis.update_stream_warm_throughput(StreamARN=arn, WarmThroughputMiBps=4)
     kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
     summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
@@ -308,3 +308,28 @@ def test_every_failed_constraint_is_reported_at_once(server):
         "2 validation errors detected: Value null at 'shardIterator' failed to satisfy constraint: "
         "Member must not be null; Value '0' at 'limit' failed to satisfy constraint: "
         "Member must have value greater than or equal to 1")
+
+
+def test_get_shard_iterator_reads_shard_ids_and_words_errors_as_aws(kinesis, raw_kinesis, server, new_stream):
+    """The forms and texts the public emulator suites recorded from AWS."""
+    name = new_stream(shards=2)
+    account = "000000000000"
+    for form in ("shardId-000000000001", "shardId-1", "1", "anything-1"):
+        it = kinesis.get_shard_iterator(StreamName=name, ShardId=form, ShardIteratorType="LATEST")
+        assert it["ShardIterator"]
+    with expect_error("ResourceNotFoundException", message=f"Shard shardId-000000000005 in stream {name} under account {account} does not exist"):
+        kinesis.get_shard_iterator(StreamName=name, ShardId="shardId-5", ShardIteratorType="LATEST")
+    gone = unique_name("gone")
+    with expect_error("ResourceNotFoundException", message=f"Shard shardId-002147483647 in stream {gone} under account {account} does not exist"):
+        kinesis.get_shard_iterator(StreamName=gone, ShardId="2147483647", ShardIteratorType="LATEST")
+    for bad in ("2147483648", "ABKLFD8", "2.14E4"):
+        with expect_error("ResourceNotFoundException", message=f"Could not find shard {bad} in stream {name} under account {account}."):
+            kinesis.get_shard_iterator(StreamName=name, ShardId=bad, ShardIteratorType="LATEST")
+    with expect_error("InvalidArgumentException", message="Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber."):
+        kinesis.get_shard_iterator(StreamName=name, ShardId="0", ShardIteratorType="AT_SEQUENCE_NUMBER")
+    with expect_error("InvalidArgumentException", message="Current request has no timestamp parameter."):
+        kinesis.get_shard_iterator(StreamName=name, ShardId="0", ShardIteratorType="AT_TIMESTAMP")
+    future = time.time() + 3600
+    with expect_error("InvalidArgumentException", message="The timestampInMillis parameter cannot be greater than the currentTimestampInMillis"):
+        kinesis.get_shard_iterator(StreamName=name, ShardId="0", ShardIteratorType="AT_TIMESTAMP",
+                                   Timestamp=future)

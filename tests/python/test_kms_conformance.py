@@ -89,9 +89,9 @@ def test_key_management_names_keys_by_id_or_arn(kms):
 
 
 def test_create_key_validation(kms, raw_kms):
-    with expect_error("ValidationException", "keySpec"):
+    with expect_error("ValidationException", message="keySpec"):
         raw_kms.create_key(KeySpec="AES_9000")
-    with expect_error("ValidationException", "keyUsage"):
+    with expect_error("ValidationException", message="keyUsage"):
         raw_kms.create_key(KeyUsage="SOMETHING")
     # A key spec KMS has and Sluice does not make yet.
     with expect_error("UnsupportedOperationException"):

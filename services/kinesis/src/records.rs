@@ -371,17 +371,57 @@ pub(crate) async fn get_shard_iterator(
     let shard_id_text = validate::required(input.shard_id.clone(), "shardId")?;
     validate::shard_id(&shard_id_text, "shardId")?;
     let kind = validate::required(input.shard_iterator_type.clone(), "shardIteratorType")?;
+    // As Kinesis: the shard id resolves first ("shardId-5", "5" and "any-5" all name
+    // shard 5), and a stream that does not exist has no such shard either.
+    let name_for_errors = input
+        .stream_name
+        .clone()
+        .or_else(|| {
+            input
+                .stream_arn
+                .as_deref()
+                .and_then(|a| StreamArn::parse(a).ok())
+                .map(|a| a.stream_name)
+        })
+        .unwrap_or_default();
+    let ordinal = resolve_shard_id(&shard_id_text).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "Could not find shard {shard_id_text} in stream {name_for_errors} under account {}.",
+                caller.account_id
+            ),
+        )
+    })?;
+    let missing_shard = |stream: &str| {
+        ApiError::new(
+            ErrorCode::ResourceNotFound,
+            format!(
+                "Shard {} in stream {stream} under account {} does not exist",
+                shard_id(ordinal),
+                caller.account_id
+            ),
+        )
+    };
     let starting = start_kind_and_sequence(
         &kind,
         input.starting_sequence_number.as_deref(),
         "shardIteratorType",
         "startingSequenceNumber",
     )?;
-    let stream = state
+    let stream = match state
         .load(caller, "kinesis:GetShardIterator", input.stream())
-        .await?;
+        .await
+    {
+        Err(e) if e.code == ErrorCode::ResourceNotFound => {
+            return Err(missing_shard(&name_for_errors));
+        }
+        other => other?,
+    };
     writable(&stream)?;
-    let shard = shard_of(&stream, &shard_id_text)?;
+    let shard = stream
+        .shard(ordinal)
+        .ok_or_else(|| missing_shard(&stream.name))?;
     let next_counter =
         start_counter(state, &stream, shard, &kind, starting, input.timestamp).await?;
     let position = ShardPosition {
@@ -396,6 +436,19 @@ pub(crate) async fn get_shard_iterator(
             state.clock.now_ms(),
         ),
     })
+}
+
+/// A shard id as Kinesis reads it: the digits after the first hyphen (or the whole id
+/// when it has none), at most 2^31 - 1; `None` when they are not that.
+pub(crate) fn resolve_shard_id(text: &str) -> Option<u64> {
+    let digits = match text.split('-').nth(1) {
+        Some(after) if !after.is_empty() => after,
+        _ => text,
+    };
+    if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok().filter(|&n| n <= i32::MAX as u64)
 }
 
 /// The position kinds GetShardIterator and SubscribeToShard take.
@@ -426,9 +479,16 @@ pub(crate) fn start_kind_and_sequence(
         .map(|s| SequenceNumber::parse(s, sequence_member))
         .transpose()?;
     let takes_sequence = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
+    // AWS's words, as the public emulator suites recorded them.
+    const EITHER: &str = "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber.";
     if starting.is_some() && !takes_sequence {
         return Err(ApiError::invalid_argument(format!(
-            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON, LATEST or AT_TIMESTAMP and no StartingSequenceNumber. Request specified {kind} and also a StartingSequenceNumber."
+            "{EITHER} Request specified {kind} and also a StartingSequenceNumber."
+        )));
+    }
+    if starting.is_none() && takes_sequence {
+        return Err(ApiError::invalid_argument(format!(
+            "{EITHER} Request specified {kind} and no StartingSequenceNumber."
         )));
     }
     Ok(starting)
@@ -467,9 +527,16 @@ pub(crate) async fn start_counter(
         "AT_TIMESTAMP" => {
             let at = timestamp.ok_or_else(|| {
                 ApiError::invalid_argument(
-                    "Timestamp is required for ShardIteratorType AT_TIMESTAMP.",
+                    "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.",
                 )
             })?;
+            let now = state.clock.now_ms();
+            if at.epoch_ms > now {
+                return Err(ApiError::invalid_argument(format!(
+                    "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {}, currentTimestampInMillis: {now}",
+                    at.epoch_ms
+                )));
+            }
             first_counter_at(state, stream, shard, at.epoch_ms).await?
         }
         _ => unreachable!("checked against START_KINDS"),
@@ -678,4 +745,28 @@ pub(crate) async fn child_shards(
             },
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_shard_id;
+
+    #[test]
+    fn shard_ids_resolve_as_kinesis_reads_them() {
+        for (text, want) in [
+            ("shardId-000000000001", Some(1)),
+            ("shardId-1", Some(1)),
+            ("1", Some(1)),
+            ("anything-00002147483647", Some(2_147_483_647)),
+            ("-7", Some(7)),
+            ("2147483648", None),
+            ("shardId-002147483648", None),
+            ("ABKLFD8", None),
+            ("2.14E4", None),
+            ("shardId-", None),
+            ("a-b-3", None),
+        ] {
+            assert_eq!(resolve_shard_id(text), want, "{text}");
+        }
+    }
 }
