@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use protocol::kms::KmsOperation;
 use protocol::model::Operation;
-use protocol::wire::{ErrorBody, Format};
+use protocol::wire::{ErrorBody, Format, SerializationErrorBody};
 use protocol::{ApiError, ErrorCode};
 use tracing::Instrument;
 
@@ -235,10 +235,17 @@ fn query_error_response(request_id: &str, error: &ApiError) -> Response {
 }
 
 fn error_response(format: Format, request_id: &str, error: &ApiError) -> Response {
-    let body = format.encode(&ErrorBody {
-        type_name: error.code.type_name(),
-        message: &error.message,
-    });
+    let body = if error.code == ErrorCode::SerializationException {
+        format.encode(&SerializationErrorBody {
+            type_name: error.code.type_name(),
+            message: &error.message,
+        })
+    } else {
+        format.encode(&ErrorBody {
+            type_name: error.code.type_name(),
+            message: &error.message,
+        })
+    };
     error_with_body(body, format.content_type(), request_id, error)
 }
 

@@ -51,7 +51,8 @@ impl Format {
                 } else {
                     body
                 };
-                serde_json::from_slice(body).map_err(|e| serialization(e.to_string()))
+                serde_json::from_slice(body)
+                    .map_err(|e| serialization(aws_serialization_message(&e.to_string())))
             }
             Format::Cbor => {
                 if body.is_empty() {
@@ -86,6 +87,97 @@ pub struct ErrorBody<'a> {
     pub message: &'a str,
 }
 
+/// A SerializationException's body, whose member AWS spells `Message`.
+#[derive(Debug, Serialize)]
+pub struct SerializationErrorBody<'a> {
+    #[serde(rename = "__type")]
+    pub type_name: &'a str,
+    #[serde(rename = "Message")]
+    pub message: &'a str,
+}
+
+/// A JSON decoding error in the words of AWS's (Java) deserializer, which clients and
+/// the public emulator suites see: "class java.lang.Boolean can not be converted to an
+/// String", "Start of structure or map found where not expected.", "Expected list or
+/// null", ... `raw` is serde_json's message; what it does not describe passes through
+/// without serde_json's position suffix.
+pub fn aws_serialization_message(raw: &str) -> String {
+    let text = match raw.rfind(" at line ") {
+        Some(i) => &raw[..i],
+        None => raw,
+    };
+    let Some(rest) = text.strip_prefix("invalid type: ") else {
+        return text.to_string();
+    };
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return text.to_string();
+    };
+    let expected_map = expected == "a map";
+    let expected_list = expected == "a sequence";
+    let expected_struct = expected.starts_with("struct ");
+    if found == "map" && !expected_map && !expected_struct {
+        return "Start of structure or map found where not expected.".to_string();
+    }
+    if found == "sequence" && !expected_list {
+        return "Start of list found where not expected".to_string();
+    }
+    if expected_map {
+        return "Expected map or null".to_string();
+    }
+    if expected_list {
+        return "Expected list or null".to_string();
+    }
+    if expected_struct {
+        return "Expected null".to_string();
+    }
+    let target = match expected {
+        "a string" => "an String",
+        "a boolean" => "an Boolean",
+        "a base64 string or a byte string" => "a Blob",
+        "an epoch timestamp" => "milliseconds since epoch",
+        e if e.starts_with('i') || e.starts_with('u') || e.contains("integer") => "an Integer",
+        _ => return text.to_string(),
+    };
+    if let Some(quoted) = found.strip_prefix("string ")
+        && target == "an Boolean"
+    {
+        return format!(
+            "'{}' can not be converted to an Boolean",
+            quoted.trim_matches('"')
+        );
+    }
+    let class = if found.starts_with("boolean") {
+        "class java.lang.Boolean"
+    } else if found.starts_with("integer") || found.starts_with("floating point") {
+        "class com.amazon.coral.value.json.numbers.TruncatingBigNumber"
+    } else if found.starts_with("string") {
+        "class java.lang.String"
+    } else {
+        return text.to_string();
+    };
+    format!("{class} can not be converted to {target}")
+}
+
+/// Why a base64 string is not one, in AWS's words.
+fn base64_refusal(v: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if !v.len().is_multiple_of(4) {
+        return format!(
+            "'{v}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: {}",
+            v.len()
+        );
+    }
+    let body = v.trim_end_matches('=');
+    if let Some(c) = body
+        .chars()
+        .find(|c| !c.is_ascii() || !ALPHABET.contains(&(*c as u8)))
+    {
+        return format!("'{v}' can not be converted to a Blob: Invalid Base64 character: '{c}'");
+    }
+    // AWS's text, its spelling kept.
+    format!("'{v}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected")
+}
+
 /// A binary value: base64 in JSON, a byte string in CBOR.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Blob(pub bytes::Bytes);
@@ -112,7 +204,7 @@ impl<'de> Deserialize<'de> for Blob {
                 BASE64
                     .decode(v)
                     .map(|v| Blob(v.into()))
-                    .map_err(|_| E::custom("Base64 encoded data is not valid"))
+                    .map_err(|_| E::custom(base64_refusal(v)))
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
                 Ok(Blob(bytes::Bytes::copy_from_slice(v)))
@@ -233,6 +325,56 @@ mod tests {
         assert!(bytes.windows(4).any(|w| w == [0xc1, 0x19, 0x05, 0xdc]));
         assert!(bytes.windows(3).any(|w| w == [0x42, b'h', b'i']));
         assert_eq!(Format::Cbor.decode::<Sample>(&bytes).unwrap(), s);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    #[allow(dead_code)]
+    struct Shapes {
+        name: Option<String>,
+        count: Option<i64>,
+        flag: Option<bool>,
+        tags: Option<std::collections::BTreeMap<String, String>>,
+        keys: Option<Vec<String>>,
+        data: Option<Blob>,
+        at: Option<Timestamp>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {}
+
+    #[test]
+    fn type_mismatches_are_worded_as_aws_words_them() {
+        let said = |body: &str| {
+            Format::Json
+                .decode::<Shapes>(body.as_bytes())
+                .unwrap_err()
+                .message
+        };
+        let number = "class com.amazon.coral.value.json.numbers.TruncatingBigNumber";
+        for (body, want) in [
+            (r#"{"Name":true}"#, "class java.lang.Boolean can not be converted to an String".to_string()),
+            (r#"{"Name":23}"#, format!("{number} can not be converted to an String")),
+            (r#"{"Name":34.56}"#, format!("{number} can not be converted to an String")),
+            (r#"{"Name":[]}"#, "Start of list found where not expected".to_string()),
+            (r#"{"Name":{}}"#, "Start of structure or map found where not expected.".to_string()),
+            (r#"{"Count":"23"}"#, "class java.lang.String can not be converted to an Integer".to_string()),
+            (r#"{"Count":true}"#, "class java.lang.Boolean can not be converted to an Integer".to_string()),
+            (r#"{"Flag":"23"}"#, "'23' can not be converted to an Boolean".to_string()),
+            (r#"{"Tags":"23"}"#, "Expected map or null".to_string()),
+            (r#"{"Tags":[]}"#, "Start of list found where not expected".to_string()),
+            (r#"{"Keys":23}"#, "Expected list or null".to_string()),
+            (r#"{"Keys":{}}"#, "Start of structure or map found where not expected.".to_string()),
+            (r#"{"Inner":"23"}"#, "Expected null".to_string()),
+            (r#"{"Data":true}"#, "class java.lang.Boolean can not be converted to a Blob".to_string()),
+            (r#"{"Data":"23456"}"#, "'23456' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 5".to_string()),
+            (r#"{"Data":"=+/="}"#, "'=+/=' can not be converted to a Blob: Invalid Base64 character: '='".to_string()),
+            (r#"{"Data":"+/+="}"#, "'+/+=' can not be converted to a Blob: Invalid last non-pad Base64 character dectected".to_string()),
+            (r#"{"At":true}"#, "class java.lang.Boolean can not be converted to milliseconds since epoch".to_string()),
+        ] {
+            assert_eq!(said(body), want, "{body}");
+        }
     }
 
     #[test]
