@@ -118,6 +118,11 @@ def test_tags_by_resource_arn_on_streams_and_consumers(kinesis, raw_kinesis, new
             kinesis.tag_resource(ResourceARN=arn, Tags=tags)
         with expect_error("InvalidArgumentException"):
             kinesis.add_tags_to_stream(StreamName=name, Tags=tags)
+    with expect_error("InvalidArgumentException", message="Some tags contain invalid characters."):
+        kinesis.add_tags_to_stream(StreamName=name, Tags={"tab\tkey": "v"})
+    with expect_error("InvalidArgumentException",
+                      message=f"Failed to add tags to stream {name} under account 000000000000 because"):
+        kinesis.add_tags_to_stream(StreamName=name, Tags={"per%cent": "v"})
     kinesis.tag_resource(ResourceARN=arn, Tags={"ünïcödé key_.:/=+-@": "välue 1"})
     with expect_error("ResourceNotFoundException"):
         kinesis.list_tags_for_resource(ResourceARN=arn + "-gone")

@@ -257,30 +257,40 @@ pub(crate) fn reported_key(stream: &Stream) -> &str {
 /// The record distribution that ignores partition keys (on-demand streams only).
 pub(crate) const AUTO_DISTRIBUTION: &str = "AUTO";
 
-/// AWS's tag character set: letters, numbers, space separators and `_ . : / = + - @`.
+/// AWS's tag character set: letters, numbers, space separators and `_ . : / = + - @`
+/// (`%` passes the first check and is refused by the stream's own).
 fn tag_text_ok(text: &str) -> bool {
     text.chars().all(|c| {
         c.is_alphanumeric()
             || (c.is_whitespace() && !c.is_control())
-            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+            || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@' | '%')
     })
 }
 
-pub(crate) fn validate_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
+/// Checks tags for `stream` as Kinesis does, in its words.
+pub(crate) fn validate_tags(
+    tags: &[(String, String)],
+    stream: &str,
+    account: &str,
+) -> Result<(), ApiError> {
     for (key, value) in tags {
         validate::string_length(key, "tags.key", 1, limits::TAG_KEY_CHARS_MAX)?;
         validate::string_length(value, "tags.value", 0, limits::TAG_VALUE_CHARS_MAX)?;
         if !tag_text_ok(key) || !tag_text_ok(value) {
-            return Err(ApiError::invalid_argument(format!(
-                "Tag {key}={value} contains a character tags may not hold: tag keys and values \
-                 are letters, numbers, spaces and _ . : / = + - @."
-            )));
+            return Err(ApiError::invalid_argument(
+                "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.",
+            ));
         }
         if key.to_ascii_lowercase().starts_with("aws:") {
             return Err(ApiError::invalid_argument(format!(
                 "Tag key {key} uses the reserved prefix aws:."
             )));
         }
+    }
+    if tags.iter().any(|(k, v)| k.contains('%') || v.contains('%')) {
+        return Err(ApiError::invalid_argument(format!(
+            "Failed to add tags to stream {stream} under account {account} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."
+        )));
     }
     Ok(())
 }

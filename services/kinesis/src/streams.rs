@@ -74,7 +74,7 @@ pub(crate) async fn create_stream(
             "Member must have length less than or equal to 50",
         ));
     }
-    validate_tags(&tags)?;
+    validate_tags(&tags, &name, &caller.account_id)?;
     state
         .catalog
         .create_stream(&NewStream {
@@ -445,10 +445,10 @@ pub(crate) async fn add_tags(
     let tags: Vec<(String, String)> = validate::required(input.tags.clone(), "tags")?
         .into_iter()
         .collect();
-    validate_tags(&tags)?;
     let stream = state
         .load(caller, "kinesis:AddTagsToStream", input.stream())
         .await?;
+    validate_tags(&tags, &stream.name, &caller.account_id)?;
     state
         .catalog
         .add_tags(stream.id, &tags)

@@ -98,7 +98,13 @@ pub(crate) async fn tag_resource(
         .into_iter()
         .collect();
     count_bounds(tags.len(), "tags")?;
-    validate_tags(&tags)?;
+    let named = input
+        .resource_arn
+        .as_deref()
+        .and_then(|a| a.split_once(":stream/"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
+        .unwrap_or_default();
+    validate_tags(&tags, &named, &caller.account_id)?;
     let result = match target(
         state,
         caller,
