@@ -21,6 +21,8 @@ def test_creating_then_active_then_deleting_then_gone(make_server):
     client.create_stream(StreamName="slow", ShardCount=1)
     assert status(client, "slow") == "CREATING"
     assert client.list_streams()["StreamSummaries"][0]["StreamStatus"] == "CREATING"
+    # Kinesis describes a stream being created with no shards yet.
+    assert client.describe_stream(StreamName="slow")["StreamDescription"]["Shards"] == []
     with expect_error("ResourceNotFoundException"):
         client.put_record(StreamName="slow", Data=b"x", PartitionKey="k")
     with expect_error("ResourceNotFoundException"):
@@ -39,8 +41,9 @@ def test_creating_then_active_then_deleting_then_gone(make_server):
     assert status(client, "slow") == "DELETING"
     with expect_error("ResourceNotFoundException"):
         client.put_record(StreamName="slow", Data=b"x", PartitionKey="k")
-    with expect_error("ResourceNotFoundException"):
-        client.delete_stream(StreamName="slow")
+    # Deleting it again succeeds, as Kinesis has it; it is still DELETING.
+    client.delete_stream(StreamName="slow")
+    assert status(client, "slow") == "DELETING"
     # The shards still count against the account until the stream is gone.
     assert client.describe_limits()["OpenShardCount"] == 1
     client.get_waiter("stream_not_exists").wait(StreamName="slow", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})

@@ -110,10 +110,25 @@ pub(crate) async fn delete_stream(
         .await?;
     // DELETING for the configured while (reads and writes refused); the server's sweep
     // then deletes it. Without a while, at once.
-    if !state
+    let moved = match state
         .begin_transition(caller, &name, catalog::StreamStatus::Deleting)
-        .await?
+        .await
     {
+        // Deleting a stream already being deleted succeeds, as Kinesis has it.
+        Err(e) if e.code == ErrorCode::ResourceNotFound => {
+            let stream = state
+                .catalog
+                .load_stream(caller.account_id.as_str(), &name)
+                .await
+                .map_err(|_| e.clone())?;
+            if stream.status == catalog::StreamStatus::Deleting {
+                return Ok(Empty {});
+            }
+            return Err(e);
+        }
+        other => other?,
+    };
+    if !moved {
         state
             .catalog
             .delete_stream(caller.account_id.as_str(), &name, state.clock.now_ms())
@@ -157,9 +172,12 @@ pub(crate) async fn describe_stream(
         .exclusive_start_shard_id
         .as_deref()
         .and_then(parse_shard_id);
+    // A stream still being created has no shards to show yet, as Kinesis describes it.
+    let creating = stream.status == catalog::StreamStatus::Creating;
     let mut shards: Vec<ShardOut> = stream
         .shards
         .iter()
+        .filter(|_| !creating)
         .filter(|s| match (&input.exclusive_start_shard_id, after) {
             (None, _) => true,
             (Some(_), Some(after)) => s.ordinal > after,
