@@ -87,6 +87,12 @@ pub fn now_utc(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Milliseconds since the epoch as a UTC date-time (SigV4's signing times).
+/// A moment as Java's `Date.toString` prints it in UTC ("Sat Dec 05 12:00:00 UTC 2026"),
+/// the form AWS's Java services put in some messages.
+pub fn java_date(epoch_ms: i64) -> String {
+    utc(epoch_ms).format("%a %b %d %H:%M:%S UTC %Y").to_string()
+}
+
 pub fn utc(now_ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default()
 }
@@ -94,6 +100,12 @@ pub fn utc(now_ms: i64) -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn java_dates() {
+        // 2026-12-05T12:00:00Z
+        assert_eq!(java_date(1_796_472_000_000), "Sat Dec 05 12:00:00 UTC 2026");
+    }
 
     #[test]
     fn a_manual_clock_moves_only_when_told() {

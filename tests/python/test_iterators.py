@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -245,8 +246,13 @@ def test_iterator_expiry(make_server):
     assert [x["Data"] for x in r["Records"]] == [b"x"]
     nxt = r["NextShardIterator"]
     time.sleep(3.5)
-    with expect_error("ExpiredIteratorException"):
+    with expect_error("ExpiredIteratorException") as expired:
         k.get_records(ShardIterator=it)
+    # AWS's words, its dates as Java prints them.
+    assert re.match(r"^Iterator expired\. The iterator was created at time \w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} UTC "
+                    r"\d{4} while right now it is \w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} UTC \d{4} which is further "
+                    r"in the future than the tolerated delay of 2000 milliseconds\.$",
+                    expired.exc.response["Error"]["Message"]), expired.exc
     with expect_error("ExpiredIteratorException"):
         k.get_records(ShardIterator=nxt)
     # a fresh iterator works, and its NextShardIterator is fresh too

@@ -99,7 +99,9 @@ impl IteratorKey {
             return Err(ApiError::new(
                 ErrorCode::ExpiredIterator,
                 format!(
-                    "Iterator expired. The iterator was created at time {issued_ms} while right now it is {now_ms} which is further in the future than the tolerated delay of {} milliseconds.",
+                    "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {} milliseconds.",
+                    protocol::clock::java_date(issued_ms),
+                    protocol::clock::java_date(now_ms),
                     self.ttl_ms
                 ),
             ));
