@@ -24,6 +24,9 @@ fn is_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// Failed constraints one message lists at most.
+pub const ERRORS_LISTED_MAX: usize = 10;
+
 /// A failed-constraint collector for one request.
 #[derive(Debug, Default)]
 pub struct Checks {
@@ -230,8 +233,10 @@ impl Checks {
         }
     }
 
-    /// Every failed constraint as one ValidationException, or nothing.
-    pub fn finish(self) -> Result<(), ApiError> {
+    /// Every failed constraint as one ValidationException, or nothing. As AWS does,
+    /// the message lists (and counts) the first ten.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        self.errors.truncate(ERRORS_LISTED_MAX);
         match self.errors.len() {
             0 => Ok(()),
             n => Err(ApiError::new(
@@ -293,6 +298,16 @@ mod tests {
             "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
         assert!(Checks::new().finish().is_ok());
+        let mut many = Checks::new();
+        for i in 0..12 {
+            many.required(&None::<i64>, &format!("m{i}"));
+        }
+        let message = many.finish().unwrap_err().message;
+        assert!(
+            message.starts_with("10 validation errors detected: "),
+            "{message}"
+        );
+        assert!(message.contains("'m9'") && !message.contains("'m10'"));
     }
 
     #[test]

@@ -186,15 +186,35 @@ impl Checked for PutRecordsInput {
         c.required(&self.records, "records");
         if let Some(records) = &self.records {
             let n = records.len();
-            if n == 0 || n > limits::PUT_RECORDS_COUNT_MAX {
+            if n == 0 {
+                c.fail(
+                    Some("[]"),
+                    "records",
+                    "Member must have length greater than or equal to 1",
+                );
+            } else if n > limits::PUT_RECORDS_COUNT_MAX {
                 c.fail(
                     Some(&format!("{n} records")),
                     "records",
-                    if n == 0 {
-                        "Member must have length greater than or equal to 1"
-                    } else {
-                        "Member must have length less than or equal to 500"
-                    },
+                    "Member must have length less than or equal to 500",
+                );
+            }
+            // Each entry's members, in order (the message lists the first ten failures).
+            for (i, r) in records.iter().enumerate() {
+                let member = |m: &str| format!("records.{}.member.{m}", i + 1);
+                c.required(&r.data, &member("data"));
+                c.required(&r.partition_key, &member("partitionKey"));
+                c.length(
+                    r.partition_key.as_deref(),
+                    &member("partitionKey"),
+                    1,
+                    limits::PARTITION_KEY_CHARS_MAX,
+                );
+                decimal(
+                    c,
+                    &r.explicit_hash_key,
+                    &member("explicitHashKey"),
+                    HASH_KEY_DIGITS,
                 );
             }
         }

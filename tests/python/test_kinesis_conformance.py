@@ -123,6 +123,10 @@ def test_tags_by_resource_arn_on_streams_and_consumers(kinesis, raw_kinesis, new
     with expect_error("InvalidArgumentException",
                       message=f"Failed to add tags to stream {name} under account 000000000000 because"):
         kinesis.add_tags_to_stream(StreamName=name, Tags={"per%cent": "v"})
+    with expect_error("InvalidArgumentException", message="Some tags contain invalid characters."):
+        kinesis.remove_tags_from_stream(StreamName=name, TagKeys=["semi;colon"])
+    with expect_error("InvalidArgumentException", message=f"Failed to remove tags from stream {name}"):
+        kinesis.remove_tags_from_stream(StreamName=name, TagKeys=["per%cent"])
     kinesis.tag_resource(ResourceARN=arn, Tags={"ünïcödé key_.:/=+-@": "välue 1"})
     with expect_error("ResourceNotFoundException"):
         kinesis.list_tags_for_resource(ResourceARN=arn + "-gone")

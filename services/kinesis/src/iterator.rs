@@ -1,13 +1,13 @@
 //! Shard iterators: opaque, tamper-evident, short-lived positions in a shard.
 //!
-//! An iterator is base64url of `version | stream id | shard ordinal | next counter |
-//! issued-at ms | HMAC-SHA256`. The MAC covers the account id too, so an iterator is
+//! An iterator is base64 (standard and padded, as AWS's are) of `version | stream id |
+//! shard ordinal | next counter | issued-at ms | HMAC-SHA256`. The MAC covers the account id too, so an iterator is
 //! good only for the account it was issued to. The key is a server secret in the
 //! catalog, shared by every server process.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use protocol::{ApiError, ErrorCode, limits};
 
 const VERSION: u8 = 1;
@@ -59,7 +59,8 @@ impl IteratorKey {
         let mut token = Vec::with_capacity(BODY_BYTES + TAG_BYTES);
         token.extend_from_slice(&body);
         token.extend_from_slice(tag.as_ref());
-        URL_SAFE_NO_PAD.encode(token)
+        // Standard base64 with padding, as AWS's iterators are.
+        STANDARD.encode(token)
     }
 
     /// Checks an iterator's integrity, then its age.
@@ -77,7 +78,12 @@ impl IteratorKey {
             ));
         }
         let invalid = || ApiError::invalid_argument("Invalid ShardIterator.");
-        let token = URL_SAFE_NO_PAD.decode(iterator).map_err(|_| invalid())?;
+        // Iterators issued before they were standard base64 (URL-safe, unpadded) still
+        // open until they expire.
+        let token = STANDARD
+            .decode(iterator)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(iterator))
+            .map_err(|_| invalid())?;
         if token.len() != BODY_BYTES + TAG_BYTES || token[0] != VERSION {
             return Err(invalid());
         }
@@ -134,12 +140,12 @@ mod tests {
     fn any_edit_is_invalid() {
         let key = IteratorKey::new(b"secret", 1_000);
         let it = key.issue("000000000000", &POS, 10_000);
-        let bytes = URL_SAFE_NO_PAD.decode(&it).unwrap();
+        let bytes = STANDARD.decode(&it).unwrap();
         for i in 0..bytes.len() {
             let mut edited = bytes.clone();
             edited[i] ^= 1;
             let err = key
-                .open("000000000000", &URL_SAFE_NO_PAD.encode(&edited), 10_000)
+                .open("000000000000", &STANDARD.encode(&edited), 10_000)
                 .unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidArgument, "byte {i}");
         }

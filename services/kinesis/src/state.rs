@@ -267,6 +267,25 @@ fn tag_text_ok(text: &str) -> bool {
     })
 }
 
+/// Checks the keys of a RemoveTagsFromStream as Kinesis does, in its words.
+pub(crate) fn validate_tag_keys(
+    keys: &[String],
+    stream: &str,
+    account: &str,
+) -> Result<(), ApiError> {
+    if keys.iter().any(|k| !tag_text_ok(k)) {
+        return Err(ApiError::invalid_argument(
+            "Some tags contain invalid characters. Valid characters: Unicode letters, digits, white space, _ . / = + - % @.",
+        ));
+    }
+    if keys.iter().any(|k| k.contains('%')) {
+        return Err(ApiError::invalid_argument(format!(
+            "Failed to remove tags from stream {stream} under account {account} because some tags contained illegal characters. The allowed characters are Unicode letters, white-spaces, '_',',','/','=','+','-','@'."
+        )));
+    }
+    Ok(())
+}
+
 /// Checks tags for `stream` as Kinesis does, in its words.
 pub(crate) fn validate_tags(
     tags: &[(String, String)],

@@ -487,6 +487,7 @@ pub(crate) async fn remove_tags(
     let stream = state
         .load(caller, "kinesis:RemoveTagsFromStream", input.stream())
         .await?;
+    validate_tag_keys(&keys, &stream.name, &caller.account_id)?;
     state
         .catalog
         .remove_tags(stream.id, &keys)
