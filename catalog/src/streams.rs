@@ -274,9 +274,12 @@ impl Catalog {
                     .await?;
             return Err(Refusal::new(
                 RefusalKind::OverLimit,
-                format!(
-                    "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Number of shards in use is {open}; {shard_count} were requested. Request a limit increase to create more shards.",
-                    new.account_id, new.region, new.account_shards_max
+                protocol::ApiError::shard_limit_text(
+                    new.account_id,
+                    new.region,
+                    open,
+                    new.account_shards_max,
+                    shard_count,
                 ),
             )
             .into());
@@ -1078,11 +1081,19 @@ impl Catalog {
         .fetch_optional(&mut *tx)
         .await?;
         if counted.is_none() {
+            let open: i64 =
+                sqlx::query_scalar("SELECT open_shard_count FROM accounts WHERE account_id = $1")
+                    .bind(ctx.account_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             return Err(Refusal::new(
                 RefusalKind::OverLimit,
-                format!(
-                    "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Request a limit increase to create more shards.",
-                    ctx.account_id, ctx.region, ctx.account_shards_max
+                protocol::ApiError::shard_limit_text(
+                    ctx.account_id,
+                    ctx.region,
+                    open,
+                    ctx.account_shards_max,
+                    change_in_open,
                 ),
             )
             .into());

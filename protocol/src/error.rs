@@ -174,6 +174,19 @@ impl ApiError {
         )
     }
 
+    /// Kinesis's text for a request that would take the account past its shard limit.
+    pub fn shard_limit_text(
+        account: &str,
+        region: &str,
+        current: i64,
+        limit: i64,
+        additional: i64,
+    ) -> String {
+        format!(
+            "This request would exceed the shard limit for the account {account} in {region}. Current shard count for the account: {current}. Limit: {limit}. Number of additional shards that would have resulted from this request: {additional}. Refer to the AWS Service Limits page (http://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) for current limits and how to request higher limits."
+        )
+    }
+
     pub fn stream_not_found(stream: &str, account: &str) -> Self {
         Self::new(
             ErrorCode::ResourceNotFound,

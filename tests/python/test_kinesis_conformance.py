@@ -342,3 +342,16 @@ def test_get_shard_iterator_reads_shard_ids_and_words_errors_as_aws(kinesis, raw
     with expect_error("InvalidArgumentException", message="The timestampInMillis parameter cannot be greater than the currentTimestampInMillis"):
         kinesis.get_shard_iterator(StreamName=name, ShardId="0", ShardIteratorType="AT_TIMESTAMP",
                                    Timestamp=future)
+
+
+def test_the_shard_limit_is_refused_in_aws_words(make_server):
+    client = make_server("--account-shard-limit", "5").client()
+    client.create_stream(StreamName="three", ShardCount=3)
+    with expect_error("LimitExceededException", message=(
+            "This request would exceed the shard limit for the account 000000000000 in us-east-1. "
+            "Current shard count for the account: 3. Limit: 5. Number of additional shards that would "
+            "have resulted from this request: 1000. Refer to the AWS Service Limits page")):
+        client.create_stream(StreamName="big", ShardCount=1000)
+    with expect_error("LimitExceededException", message="Current shard count for the account: 3. Limit: 5. "
+                      "Number of additional shards that would have resulted from this request: 3."):
+        client.update_shard_count(StreamName="three", TargetShardCount=6, ScalingType="UNIFORM_SCALING")

@@ -55,17 +55,8 @@ pub(crate) async fn create_stream(
             count
         }
     };
-    if shard_count > state.config.account_shards_max {
-        return Err(ApiError::new(
-            ErrorCode::LimitExceeded,
-            format!(
-                "This request would exceed the shard limit for the account {} in {}. Current limit of shards is {}. Request a limit increase to create more shards.",
-                caller.account_id.as_str(),
-                state.config.region,
-                state.config.account_shards_max
-            ),
-        ));
-    }
+    // The account's limit, with its current count in the message, is the catalog's to
+    // check (in the transaction that counts the new shards).
     let tags: Vec<(String, String)> = input.tags.unwrap_or_default().into_iter().collect();
     if tags.len() > limits::TAGS_PER_STREAM_MAX {
         return Err(ApiError::validation(
