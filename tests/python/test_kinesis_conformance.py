@@ -355,3 +355,34 @@ def test_the_shard_limit_is_refused_in_aws_words(make_server):
     with expect_error("LimitExceededException", message="Current shard count for the account: 3. Limit: 5. "
                       "Number of additional shards that would have resulted from this request: 3."):
         client.update_shard_count(StreamName="three", TargetShardCount=6, ScalingType="UNIFORM_SCALING")
+
+
+def test_split_and_merge_read_shard_ids_and_word_errors_as_aws(kinesis, raw_kinesis, new_stream):
+    name = new_stream(shards=3)
+    account = "000000000000"
+    ranges_before = ranges(kinesis, name)
+    low, high = ranges_before[0]
+    with expect_error("InvalidArgumentException", message=(
+            f"NewStartingHashKey 1 used in SplitShard() on shard shardId-000000000000 in stream {name} "
+            f"under account {account} is not both greater than one plus the shard's StartingHashKey {low} "
+            f"and less than the shard's EndingHashKey {high}.")):
+        kinesis.split_shard(StreamName=name, ShardToSplit="shard-0", NewStartingHashKey="1")
+    top_low, top_high = ranges_before[2]
+    with expect_error("InvalidArgumentException", message=(
+            f"NewStartingHashKey 999999999999999999999999999999999999999 used in SplitShard() on shard "
+            f"shardId-000000000002 in stream {name} under account {account} is not both greater than one "
+            f"plus the shard's StartingHashKey {top_low} and less than the shard's EndingHashKey {top_high}.")):
+        kinesis.split_shard(StreamName=name, ShardToSplit="shard-2",
+                            NewStartingHashKey="999999999999999999999999999999999999999")
+    with expect_error("ResourceNotFoundException",
+                      message=f"Could not find shard shardId-000000000005 in stream {name} under account {account}."):
+        kinesis.split_shard(StreamName=name, ShardToSplit="shardId-5", NewStartingHashKey="2")
+    with expect_error("ResourceNotFoundException",
+                      message=f"Could not find shard ABKLFD8 in stream {name} under account {account}."):
+        kinesis.merge_shards(StreamName=name, ShardToMerge="ABKLFD8", AdjacentShardToMerge="x-1")
+    gone = unique_name("gone")
+    with expect_error("ResourceNotFoundException", message=f"Stream {gone} under account {account} not found."):
+        kinesis.merge_shards(StreamName=gone, ShardToMerge="2147483647", AdjacentShardToMerge="x-0")
+    # Any id whose digits after the first hyphen name a shard works.
+    kinesis.merge_shards(StreamName=name, ShardToMerge="any-0", AdjacentShardToMerge="1")
+    kinesis.split_shard(StreamName=name, ShardToSplit="2", NewStartingHashKey=str(top_low + 10))

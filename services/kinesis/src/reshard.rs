@@ -2,7 +2,6 @@
 //! UpdateStreamMode, each one catalog transaction.
 
 use catalog::StreamMode;
-use catalog::streams::parse_shard_id;
 use edge::Caller;
 use protocol::hash::HashKey;
 use protocol::model::*;
@@ -10,8 +9,8 @@ use protocol::{ApiError, ErrorCode, validate};
 
 use crate::state::*;
 
-/// A shard id member of a reshard request, as an ordinal; an id that cannot be one of
-/// the stream's is not found.
+/// A shard id member of a reshard request, as an ordinal, read as Kinesis reads shard
+/// ids; one that can name no shard is not found, in Kinesis's words.
 pub(crate) fn reshard_shard(
     text: Option<String>,
     member: &str,
@@ -20,12 +19,40 @@ pub(crate) fn reshard_shard(
 ) -> Result<u64, ApiError> {
     let text = validate::required(text, member)?;
     validate::shard_id(&text, member)?;
-    parse_shard_id(&text).ok_or_else(|| {
+    crate::records::resolve_shard_id(&text).ok_or_else(|| {
         ApiError::new(
             ErrorCode::ResourceNotFound,
             format!("Could not find shard {text} in stream {stream} under account {account}."),
         )
     })
+}
+
+/// The caller's stream `name` once it has a shard of each ordinal; Kinesis's words when
+/// it has not.
+async fn with_shards(
+    state: &Kinesis,
+    caller: &Caller,
+    name: &str,
+    ordinals: &[u64],
+) -> Result<catalog::Stream, ApiError> {
+    let stream = state
+        .catalog
+        .load_stream(&caller.account_id, name)
+        .await
+        .map_err(api)?;
+    for &ordinal in ordinals {
+        if stream.shard(ordinal).is_none() {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!(
+                    "Could not find shard {} in stream {name} under account {}.",
+                    catalog::streams::shard_id(ordinal),
+                    caller.account_id
+                ),
+            ));
+        }
+    }
+    Ok(stream)
 }
 
 /// Runs a reshard of the caller's stream `name` (Cedar has allowed it): the shards
@@ -64,18 +91,29 @@ pub(crate) async fn split_shard(
     input: SplitShardInput,
 ) -> Result<Empty, ApiError> {
     let key_text = validate::required(input.new_starting_hash_key.clone(), "newStartingHashKey")?;
-    let key = HashKey::parse_member(&key_text, "newStartingHashKey", |text| {
-        format!("NewStartingHashKey {text} is not in the hash key range [0, 2^128-1].")
-    })?;
+    // A key past 2^128 - 1 is refused against the shard, as any key outside it is.
+    let key = HashKey::parse_member(&key_text, "newStartingHashKey", |text| text.to_string()).ok();
+    let name_for_errors = input.stream_name.clone().unwrap_or_default();
+    let shard = reshard_shard(
+        input.shard_to_split.clone(),
+        "shardToSplit",
+        &name_for_errors,
+        caller.account_id.as_str(),
+    )?;
     let name = state
         .stream_name(caller, "kinesis:SplitShard", input.stream())
         .await?;
-    let shard = reshard_shard(
-        input.shard_to_split,
-        "shardToSplit",
-        &name,
-        caller.account_id.as_str(),
-    )?;
+    let stream = with_shards(state, caller, &name, &[shard]).await?;
+    let Some(key) = key else {
+        let range = stream.shard(shard).expect("checked").hash_key_range;
+        return Err(ApiError::invalid_argument(format!(
+            "NewStartingHashKey {key_text} used in SplitShard() on shard {} in stream {name} under account {} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+            catalog::streams::shard_id(shard),
+            caller.account_id,
+            range.starting.0,
+            range.ending.0
+        )));
+    };
     reshard(
         state,
         caller,
@@ -94,17 +132,24 @@ pub(crate) async fn merge_shards(
     caller: &Caller,
     input: MergeShardsInput,
 ) -> Result<Empty, ApiError> {
+    let account = caller.account_id.as_str();
+    let name_for_errors = input.stream_name.clone().unwrap_or_default();
+    let shard = reshard_shard(
+        input.shard_to_merge.clone(),
+        "shardToMerge",
+        &name_for_errors,
+        account,
+    )?;
+    let adjacent = reshard_shard(
+        input.adjacent_shard_to_merge.clone(),
+        "adjacentShardToMerge",
+        &name_for_errors,
+        account,
+    )?;
     let name = state
         .stream_name(caller, "kinesis:MergeShards", input.stream())
         .await?;
-    let account = caller.account_id.as_str();
-    let shard = reshard_shard(input.shard_to_merge, "shardToMerge", &name, account)?;
-    let adjacent = reshard_shard(
-        input.adjacent_shard_to_merge,
-        "adjacentShardToMerge",
-        &name,
-        account,
-    )?;
+    with_shards(state, caller, &name, &[shard, adjacent]).await?;
     reshard(
         state,
         caller,
