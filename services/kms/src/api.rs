@@ -14,10 +14,9 @@ use catalog::masterkeys::{
 };
 use envelope::ciphertext::{self, BlobKey, EncryptionContext};
 use protocol::kms::*;
-use protocol::wire::{Blob, Format, Timestamp};
+use protocol::wire::{Blob, Timestamp};
 use protocol::{ApiError, ErrorCode};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use edge::{Caller, Resource};
@@ -26,108 +25,6 @@ use crate::service::KmsService;
 
 /// A catalog error as the caller sees it (internal causes are logged, never sent).
 pub(crate) use edge::wire_error as api;
-
-pub async fn dispatch(
-    state: &KmsService,
-    caller: &Caller,
-    op: KmsOperation,
-    format: Format,
-    body: &[u8],
-) -> Result<Vec<u8>, ApiError> {
-    fn input<T: DeserializeOwned>(format: Format, body: &[u8]) -> Result<T, ApiError> {
-        format.decode(body)
-    }
-    fn out<T: Serialize>(format: Format, value: T) -> Vec<u8> {
-        format.encode(&value)
-    }
-    // Every authenticated KMS request is metered, as AWS bills them.
-    let now = state.clock.now_ms();
-    state
-        .catalog
-        .meter_count_now(
-            &caller.account_id,
-            "",
-            catalog::billing::Metric::KmsRequests,
-            1,
-            now,
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "metering a KMS request failed");
-            ApiError::internal()
-        })?;
-    let kms = Kms {
-        state,
-        caller,
-        region: &state.region,
-    };
-    Ok(match op {
-        KmsOperation::CreateKey => out(format, kms.create_key(input(format, body)?).await?),
-        KmsOperation::DescribeKey => out(format, kms.describe_key(input(format, body)?).await?),
-        KmsOperation::ListKeys => out(format, kms.list_keys(input(format, body)?).await?),
-        KmsOperation::CreateAlias => out(format, kms.create_alias(input(format, body)?).await?),
-        KmsOperation::ListAliases => out(format, kms.list_aliases(input(format, body)?).await?),
-        KmsOperation::DeleteAlias => out(format, kms.delete_alias(input(format, body)?).await?),
-        KmsOperation::EnableKey => out(
-            format,
-            kms.change_state(input(format, body)?, "kms:EnableKey")
-                .await?,
-        ),
-        KmsOperation::DisableKey => out(
-            format,
-            kms.change_state(input(format, body)?, "kms:DisableKey")
-                .await?,
-        ),
-        KmsOperation::ScheduleKeyDeletion => {
-            out(format, kms.schedule_deletion(input(format, body)?).await?)
-        }
-        KmsOperation::CancelKeyDeletion => {
-            out(format, kms.cancel_deletion(input(format, body)?).await?)
-        }
-        KmsOperation::EnableKeyRotation => {
-            out(format, kms.enable_rotation(input(format, body)?).await?)
-        }
-        KmsOperation::DisableKeyRotation => {
-            out(format, kms.disable_rotation(input(format, body)?).await?)
-        }
-        KmsOperation::GetKeyRotationStatus => {
-            out(format, kms.rotation_status(input(format, body)?).await?)
-        }
-        KmsOperation::RotateKeyOnDemand => {
-            out(format, kms.rotate_on_demand(input(format, body)?).await?)
-        }
-        KmsOperation::GenerateDataKey => out(
-            format,
-            kms.generate_data_key(input(format, body)?, true).await?,
-        ),
-        KmsOperation::GenerateDataKeyWithoutPlaintext => out(
-            format,
-            kms.generate_data_key(input(format, body)?, false).await?,
-        ),
-        KmsOperation::Encrypt => out(format, kms.encrypt(input(format, body)?).await?),
-        KmsOperation::Decrypt => out(format, kms.decrypt(input(format, body)?).await?),
-        KmsOperation::ReEncrypt => out(format, kms.re_encrypt(input(format, body)?).await?),
-        KmsOperation::TagResource => out(format, kms.tag_resource(input(format, body)?).await?),
-        KmsOperation::UntagResource => out(format, kms.untag_resource(input(format, body)?).await?),
-        KmsOperation::ListResourceTags => {
-            out(format, kms.list_resource_tags(input(format, body)?).await?)
-        }
-        KmsOperation::UpdateAlias => out(format, kms.update_alias(input(format, body)?).await?),
-        KmsOperation::UpdateKeyDescription => out(
-            format,
-            kms.update_key_description(input(format, body)?).await?,
-        ),
-        KmsOperation::GenerateRandom => {
-            out(format, kms.generate_random(input(format, body)?).await?)
-        }
-        KmsOperation::DescribeCustomKeyStores => {
-            out(format, kms.describe_custom_key_stores().await?)
-        }
-        KmsOperation::Unavailable(operation) => {
-            return Err(crate::manage::unavailable(operation));
-        }
-    })
-}
 
 #[derive(Serialize)]
 pub(crate) struct Empty {}
@@ -295,7 +192,7 @@ impl Kms<'_> {
         &self.caller.account_id
     }
 
-    fn arn(&self, key_id: &str) -> String {
+    pub(crate) fn arn(&self, key_id: &str) -> String {
         key_arn(self.region, self.account(), key_id)
     }
 
@@ -314,7 +211,12 @@ impl Kms<'_> {
             .await
     }
 
-    async fn authorize_key(&self, action: &str, account: &str, arn: &str) -> Result<(), ApiError> {
+    pub(crate) async fn authorize_key(
+        &self,
+        action: &str,
+        account: &str,
+        arn: &str,
+    ) -> Result<(), ApiError> {
         self.state
             .authz
             .authorize(self.caller, action, Resource::Key { account, arn })
@@ -410,7 +312,7 @@ impl Kms<'_> {
         Ok((key, arn))
     }
 
-    fn metadata(&self, key: &MasterKey) -> KeyMetadata {
+    pub(crate) fn metadata(&self, key: &MasterKey) -> KeyMetadata {
         KeyMetadata {
             aws_account_id: key.account_id.clone(),
             key_id: key.key_id.clone(),
@@ -431,7 +333,10 @@ impl Kms<'_> {
         }
     }
 
-    async fn create_key(&self, input: CreateKeyInput) -> Result<KeyMetadataOutput, ApiError> {
+    pub(crate) async fn create_key(
+        &self,
+        input: CreateKeyInput,
+    ) -> Result<KeyMetadataOutput, ApiError> {
         self.authorize_tenant("kms:CreateKey").await?;
         let description = input.description.unwrap_or_default();
         if description.chars().count() > DESCRIPTION_CHARS_MAX {
@@ -503,7 +408,7 @@ impl Kms<'_> {
         if input.policy.is_some() || input.bypass_policy_lockout_safety_check.is_some() {
             return unsupported("A key policy (Cedar policies authorize KMS actions)");
         }
-        let tags = crate::manage::checked_tags(input.tags.unwrap_or_default())?;
+        let tags = checked_tags(input.tags.unwrap_or_default())?;
         if tags.len() as i64 > catalog::keymeta::KEY_TAGS_MAX {
             return Err(ApiError::new(
                 ErrorCode::LimitExceeded,
@@ -541,7 +446,10 @@ impl Kms<'_> {
         })
     }
 
-    async fn describe_key(&self, input: KeyIdInput) -> Result<KeyMetadataOutput, ApiError> {
+    pub(crate) async fn describe_key(
+        &self,
+        input: KeyIdInput,
+    ) -> Result<KeyMetadataOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, _) = self.resolve(&id, "kms:DescribeKey", Naming::Any).await?;
         Ok(KeyMetadataOutput {
@@ -549,7 +457,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, ApiError> {
+    pub(crate) async fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, ApiError> {
         self.authorize_tenant("kms:ListKeys").await?;
         let limit = list_limit(input.limit)?;
         if let Some(marker) = &input.marker
@@ -584,7 +492,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn create_alias(&self, input: CreateAliasInput) -> Result<Empty, ApiError> {
+    pub(crate) async fn create_alias(&self, input: CreateAliasInput) -> Result<Empty, ApiError> {
         let name = required(input.alias_name, "aliasName")?;
         let target = required(input.target_key_id, "targetKeyId")?;
         validate_alias_name(&name)?;
@@ -616,7 +524,10 @@ impl Kms<'_> {
         Ok(Empty {})
     }
 
-    async fn list_aliases(&self, input: ListInput) -> Result<ListAliasesOutput, ApiError> {
+    pub(crate) async fn list_aliases(
+        &self,
+        input: ListInput,
+    ) -> Result<ListAliasesOutput, ApiError> {
         self.authorize_tenant("kms:ListAliases").await?;
         let limit = list_limit(input.limit)?;
         let key_id = match input.key_id.as_deref() {
@@ -669,7 +580,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn delete_alias(&self, input: DeleteAliasInput) -> Result<Empty, ApiError> {
+    pub(crate) async fn delete_alias(&self, input: DeleteAliasInput) -> Result<Empty, ApiError> {
         let name = required(input.alias_name, "aliasName")?;
         if !name.starts_with("alias/") {
             return Err(ApiError::validation(
@@ -706,7 +617,12 @@ impl Kms<'_> {
 
     /// Applies `change` to a key in state `from`; a concurrent change in between is
     /// `KMSInvalidStateException`, as if the request had come second.
-    async fn apply(&self, key: &MasterKey, arn: &str, change: StateChange) -> Result<(), ApiError> {
+    pub(crate) async fn apply(
+        &self,
+        key: &MasterKey,
+        arn: &str,
+        change: StateChange,
+    ) -> Result<(), ApiError> {
         let done = self
             .state
             .catalog
@@ -723,7 +639,11 @@ impl Kms<'_> {
         Ok(())
     }
 
-    async fn change_state(&self, input: KeyIdInput, action: &str) -> Result<Empty, ApiError> {
+    pub(crate) async fn change_state(
+        &self,
+        input: KeyIdInput,
+        action: &str,
+    ) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, arn) = self.resolve(&id, action, Naming::KeyOnly).await?;
         if key.manager == KeyManager::Aws {
@@ -742,7 +662,7 @@ impl Kms<'_> {
         Ok(Empty {})
     }
 
-    async fn schedule_deletion(
+    pub(crate) async fn schedule_deletion(
         &self,
         input: ScheduleKeyDeletionInput,
     ) -> Result<ScheduleKeyDeletionOutput, ApiError> {
@@ -791,7 +711,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn cancel_deletion(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
+    pub(crate) async fn cancel_deletion(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, arn) = self
             .resolve(&id, "kms:CancelKeyDeletion", Naming::KeyOnly)
@@ -807,7 +727,11 @@ impl Kms<'_> {
     }
 
     /// A key whose rotation settings may change: enabled and customer managed.
-    async fn rotatable(&self, id: &str, action: &str) -> Result<(MasterKey, String), ApiError> {
+    pub(crate) async fn rotatable(
+        &self,
+        id: &str,
+        action: &str,
+    ) -> Result<(MasterKey, String), ApiError> {
         let (key, arn) = self.resolve(id, action, Naming::KeyOnly).await?;
         require_enabled(&key, &arn)?;
         if key.manager == KeyManager::Aws && action != "kms:GetKeyRotationStatus" {
@@ -819,7 +743,10 @@ impl Kms<'_> {
         Ok((key, arn))
     }
 
-    async fn enable_rotation(&self, input: EnableKeyRotationInput) -> Result<Empty, ApiError> {
+    pub(crate) async fn enable_rotation(
+        &self,
+        input: EnableKeyRotationInput,
+    ) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let days = input
             .rotation_period_in_days
@@ -845,7 +772,7 @@ impl Kms<'_> {
         Ok(Empty {})
     }
 
-    async fn disable_rotation(&self, input: KeyIdInput) -> Result<Empty, ApiError> {
+    pub(crate) async fn disable_rotation(&self, input: KeyIdInput) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, _) = self.rotatable(&id, "kms:DisableKeyRotation").await?;
         self.state
@@ -856,7 +783,7 @@ impl Kms<'_> {
         Ok(Empty {})
     }
 
-    async fn rotation_status(
+    pub(crate) async fn rotation_status(
         &self,
         input: KeyIdInput,
     ) -> Result<KeyRotationStatusOutput, ApiError> {
@@ -872,7 +799,10 @@ impl Kms<'_> {
         })
     }
 
-    async fn rotate_on_demand(&self, input: KeyIdInput) -> Result<KeyIdOutput, ApiError> {
+    pub(crate) async fn rotate_on_demand(
+        &self,
+        input: KeyIdInput,
+    ) -> Result<KeyIdOutput, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let (key, arn) = self.rotatable(&id, "kms:RotateKeyOnDemand").await?;
         let version = self
@@ -895,7 +825,7 @@ impl Kms<'_> {
     }
 
     /// Seals `plaintext` under the key's newest version.
-    async fn seal(
+    pub(crate) async fn seal(
         &self,
         key: &MasterKey,
         arn: &str,
@@ -929,7 +859,7 @@ impl Kms<'_> {
     /// Opens a blob: finds the key it names (authorizing `action` on it), checks it
     /// against `expected_key` when the caller named one, and opens it under the version
     /// it names.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         blob: &[u8],
         expected_key: Option<&str>,
@@ -972,7 +902,7 @@ impl Kms<'_> {
         Ok((plaintext, arn))
     }
 
-    async fn generate_data_key(
+    pub(crate) async fn generate_data_key(
         &self,
         input: GenerateDataKeyInput,
         with_plaintext: bool,
@@ -1022,7 +952,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn encrypt(&self, input: EncryptInput) -> Result<EncryptOutput, ApiError> {
+    pub(crate) async fn encrypt(&self, input: EncryptInput) -> Result<EncryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
         check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
@@ -1045,7 +975,7 @@ impl Kms<'_> {
         })
     }
 
-    async fn decrypt(&self, input: DecryptInput) -> Result<DecryptOutput, ApiError> {
+    pub(crate) async fn decrypt(&self, input: DecryptInput) -> Result<DecryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, input.recipient.is_some())?;
         check_grant_tokens(&input.grant_tokens)?;
         check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
@@ -1061,7 +991,10 @@ impl Kms<'_> {
         })
     }
 
-    async fn re_encrypt(&self, input: ReEncryptInput) -> Result<ReEncryptOutput, ApiError> {
+    pub(crate) async fn re_encrypt(
+        &self,
+        input: ReEncryptInput,
+    ) -> Result<ReEncryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
         check_algorithm(
@@ -1170,4 +1103,36 @@ pub async fn sweep_keys(state: &KmsService) -> bool {
         Err(e) => tracing::error!(error = %e, "KMS key rotation sweep failed"),
     }
     destroyed_any
+}
+
+/// Checks KMS tags as AWS does: a key of 1 to 128 characters, a value of 0 to 256, and
+/// no `aws:` prefix (TagException).
+pub(crate) fn checked_tags(tags: Vec<KeyTag>) -> Result<Vec<(String, String)>, ApiError> {
+    tags.into_iter()
+        .map(|t| {
+            let key = required(t.tag_key, "tags.member.tagKey")?;
+            let value = required(t.tag_value, "tags.member.tagValue")?;
+            if key.is_empty() || key.chars().count() > TAG_KEY_CHARS_MAX {
+                return Err(ApiError::validation(
+                    &key,
+                    "tags.member.tagKey",
+                    "Member must have length between 1 and 128",
+                ));
+            }
+            if value.chars().count() > TAG_VALUE_CHARS_MAX {
+                return Err(ApiError::validation(
+                    "(value)",
+                    "tags.member.tagValue",
+                    "Member must have length less than or equal to 256",
+                ));
+            }
+            if key.starts_with("aws:") {
+                return Err(ApiError::new(
+                    ErrorCode::Tag,
+                    format!("Tags beginning with aws: are reserved: {key}"),
+                ));
+            }
+            Ok((key, value))
+        })
+        .collect()
 }

@@ -10,8 +10,10 @@
 //! Kinesis reaches it only through the door the assembly builds on `key_for_stream`.
 
 mod api;
+mod dispatch;
 mod manage;
 mod service;
 
-pub use api::{KEY_SWEEP_INTERVAL, dispatch, key_for_stream, sweep_keys};
+pub use api::{KEY_SWEEP_INTERVAL, key_for_stream, sweep_keys};
+pub use dispatch::dispatch;
 pub use service::KmsService;

@@ -8,39 +8,9 @@ use protocol::kms::*;
 use protocol::wire::Blob;
 use protocol::{ApiError, ErrorCode};
 
-use crate::api::{Empty, Kms, Naming, api, key_not_found, list_limit, pending_deletion, required};
-
-/// Checks KMS tags as AWS does: a key of 1 to 128 characters, a value of 0 to 256, and
-/// no `aws:` prefix (TagException).
-pub(crate) fn checked_tags(tags: Vec<KeyTag>) -> Result<Vec<(String, String)>, ApiError> {
-    tags.into_iter()
-        .map(|t| {
-            let key = required(t.tag_key, "tags.member.tagKey")?;
-            let value = required(t.tag_value, "tags.member.tagValue")?;
-            if key.is_empty() || key.chars().count() > TAG_KEY_CHARS_MAX {
-                return Err(ApiError::validation(
-                    &key,
-                    "tags.member.tagKey",
-                    "Member must have length between 1 and 128",
-                ));
-            }
-            if value.chars().count() > TAG_VALUE_CHARS_MAX {
-                return Err(ApiError::validation(
-                    "(value)",
-                    "tags.member.tagValue",
-                    "Member must have length less than or equal to 256",
-                ));
-            }
-            if key.starts_with("aws:") {
-                return Err(ApiError::new(
-                    ErrorCode::Tag,
-                    format!("Tags beginning with aws: are reserved: {key}"),
-                ));
-            }
-            Ok((key, value))
-        })
-        .collect()
-}
+use crate::api::{
+    Empty, Kms, Naming, api, checked_tags, key_not_found, list_limit, pending_deletion, required,
+};
 
 fn tag_refusal(e: catalog::CatalogError, arn: &str) -> ApiError {
     if e.is(catalog::RefusalKind::KeyMissing) {
