@@ -1,4 +1,5 @@
-//! Account-level Kinesis settings: the minimum throughput billing commitment
+//! Kinesis settings: a stream's enhanced monitoring, record distribution and warm
+//! throughput, and the account's minimum throughput billing commitment
 //! (DescribeAccountSettings, UpdateAccountSettings).
 
 use sqlx::Row;
@@ -80,6 +81,48 @@ impl Commitment {
 }
 
 impl Catalog {
+    /// Sets the shard-level metrics enhanced monitoring reports for a stream.
+    pub async fn set_shard_level_metrics(
+        &self,
+        stream_id: i64,
+        metrics: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET shard_level_metrics = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(metrics)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the warm throughput an on-demand stream keeps shards for.
+    pub async fn set_warm_throughput(
+        &self,
+        stream_id: i64,
+        mibps: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET warm_throughput_mibps = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(mibps)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets how a stream places records on its shards (USER_PARTITION_KEY or AUTO).
+    pub async fn set_record_distribution(
+        &self,
+        stream_id: i64,
+        strategy: &str,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET record_distribution = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(strategy)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn commitment(&self, account_id: &str) -> Result<Commitment, CatalogError> {
         let row = sqlx::query(
             "SELECT commitment_started_at_ms, commitment_ends_at_ms FROM account_settings \

@@ -679,48 +679,6 @@ impl Catalog {
         Ok((tags, has_more))
     }
 
-    /// Sets the shard-level metrics enhanced monitoring reports for a stream.
-    pub async fn set_shard_level_metrics(
-        &self,
-        stream_id: i64,
-        metrics: &str,
-    ) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE streams SET shard_level_metrics = $2 WHERE stream_id = $1")
-            .bind(stream_id)
-            .bind(metrics)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the warm throughput an on-demand stream keeps shards for.
-    pub async fn set_warm_throughput(
-        &self,
-        stream_id: i64,
-        mibps: i64,
-    ) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE streams SET warm_throughput_mibps = $2 WHERE stream_id = $1")
-            .bind(stream_id)
-            .bind(mibps)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Sets how a stream places records on its shards (USER_PARTITION_KEY or AUTO).
-    pub async fn set_record_distribution(
-        &self,
-        stream_id: i64,
-        strategy: &str,
-    ) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE streams SET record_distribution = $2 WHERE stream_id = $1")
-            .bind(stream_id)
-            .bind(strategy)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Sets a stream's retention period, metered from `now_ms`.
     pub async fn set_retention_hours(
         &self,
