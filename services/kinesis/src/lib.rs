@@ -37,8 +37,8 @@ pub use crate::state::{Kinesis, StreamCache, StreamKeys};
 
 fn encode<T: Serialize>(format: Format, value: &T) -> Result<Vec<u8>, ApiError> {
     let bytes = format.encode(value);
-    // Kinesis answers an operation without output members (CreateStream, PutRecord's
-    // siblings AddTagsToStream, DeleteStream, ...) with an empty JSON body, not `{}`.
+    // Kinesis answers an operation without output members (CreateStream,
+    // AddTagsToStream, DeleteStream, ...) with an empty JSON body, not `{}`.
     if format == Format::Json && bytes == b"{}" {
         return Ok(Vec::new());
     }
