@@ -646,7 +646,7 @@ mod tests {
                 },
             )
             .await;
-            // Day 2: retention 72 h; at 54 h shards 3 and 2 merge into 4 (2 open).
+            // Day 2: retention 72 h; at 54 h shards 2 and 3 merge into 4 (2 open).
             catalog
                 .set_retention_hours(stream.id, 72, at(48))
                 .await
@@ -654,8 +654,8 @@ mod tests {
             reshard(
                 at(54),
                 Reshard::Merge {
-                    shard: 3,
-                    adjacent: 2,
+                    shard: 2,
+                    adjacent: 3,
                 },
             )
             .await;

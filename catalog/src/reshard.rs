@@ -160,15 +160,12 @@ impl Planner {
         Ok((lower, upper))
     }
 
-    /// Merges `ordinal` with `adjacent`, whose ranges must touch.
+    /// Merges `ordinal` with `adjacent`, whose range must start right after its own (as
+    /// Kinesis has it: the pair in the other order is not an adjacent pair).
     fn merge(&mut self, ordinal: u64, adjacent: u64) -> Result<u64, ReshardError> {
         let a = self.find(ordinal)?;
         let b = self.find(adjacent)?;
-        let (low, high) = if a.range.starting < b.range.starting {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (low, high) = (a, b);
         if ordinal == adjacent || low.range.ending.0.checked_add(1) != Some(high.range.starting.0) {
             return Err(ReshardError::NotAdjacent(ordinal, adjacent));
         }
@@ -341,10 +338,12 @@ mod tests {
         let open = even(3);
         assert_eq!(merge(&open, 3, 0, 2), Err(ReshardError::NotAdjacent(0, 2)));
         assert_eq!(merge(&open, 3, 1, 1), Err(ReshardError::NotAdjacent(1, 1)));
-        let plan = merge(&open, 3, 2, 1).unwrap();
-        assert_eq!(plan.close, vec![2, 1]);
-        assert_eq!(plan.open[0].parent, 2);
-        assert_eq!(plan.open[0].adjacent_parent, Some(1));
+        // The upper shard first is not an adjacent pair, as Kinesis answers.
+        assert_eq!(merge(&open, 3, 2, 1), Err(ReshardError::NotAdjacent(2, 1)));
+        let plan = merge(&open, 3, 1, 2).unwrap();
+        assert_eq!(plan.close, vec![1, 2]);
+        assert_eq!(plan.open[0].parent, 1);
+        assert_eq!(plan.open[0].adjacent_parent, Some(2));
         assert_eq!(plan.open[0].range.starting, open[1].range.starting);
         assert_eq!(plan.open[0].range.ending.0, u128::MAX);
     }
@@ -438,7 +437,7 @@ mod tests {
                             continue;
                         }
                         let i = pick % (n - 1);
-                        merge(&open, next, open[i + 1].ordinal, open[i].ordinal).unwrap()
+                        merge(&open, next, open[i].ordinal, open[i + 1].ordinal).unwrap()
                     }
                     Step::Uniform { target } => uniform(&open, next, target),
                 };

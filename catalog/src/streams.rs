@@ -889,7 +889,7 @@ fn reshard_refusal(error: crate::reshard::ReshardError, ctx: &ReshardContext<'_>
             range.ending.0
         )),
         ReshardError::NotAdjacent(a, b) => Refusal::bad_argument(format!(
-            "Shards {} and {} in stream {name} under account {account} are not an adjacent pair of shards eligible for merging.",
+            "Shards {} and {} in stream {name} under account {account} are not an adjacent pair of shards eligible for merging",
             shard_id(a),
             shard_id(b)
         )),

@@ -383,6 +383,21 @@ def test_split_and_merge_read_shard_ids_and_word_errors_as_aws(kinesis, raw_kine
     gone = unique_name("gone")
     with expect_error("ResourceNotFoundException", message=f"Stream {gone} under account {account} not found."):
         kinesis.merge_shards(StreamName=gone, ShardToMerge="2147483647", AdjacentShardToMerge="x-0")
+    # The upper shard first is not an adjacent pair, in AWS's words.
+    with expect_error("InvalidArgumentException", message=(
+            f"Shards shardId-000000000001 and shardId-000000000000 in stream {name} under account "
+            f"{account} are not an adjacent pair of shards eligible for merging")):
+        kinesis.merge_shards(StreamName=name, ShardToMerge="1", AdjacentShardToMerge="0")
     # Any id whose digits after the first hyphen name a shard works.
     kinesis.merge_shards(StreamName=name, ShardToMerge="any-0", AdjacentShardToMerge="1")
     kinesis.split_shard(StreamName=name, ShardToSplit="2", NewStartingHashKey=str(top_low + 10))
+
+
+def test_list_shards_paging_members_in_aws_words(kinesis, raw_kinesis, new_stream):
+    name = new_stream(shards=2)
+    with expect_error("InvalidArgumentException", message="Either NextToken or StreamName should be provided."):
+        raw_kinesis.list_shards()
+    token = kinesis.list_shards(StreamName=name, MaxResults=1)["NextToken"]
+    with expect_error("InvalidArgumentException", message="NextToken and StreamName cannot be provided together."):
+        raw_kinesis.list_shards(StreamName=name, NextToken=token)
+    assert [s["ShardId"] for s in kinesis.list_shards(NextToken=token)["Shards"]] == ["shardId-000000000001"]

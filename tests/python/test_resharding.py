@@ -58,12 +58,16 @@ def test_split_and_merge_make_lineage(kinesis, new_stream):
     summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
     assert summary["OpenShardCount"] == 2
 
-    kinesis.merge_shards(StreamName=name, ShardToMerge="shardId-000000000002",
-                         AdjacentShardToMerge="shardId-000000000001")
+    # The pair in the other order is not adjacent, as Kinesis answers.
+    with expect_error("InvalidArgumentException"):
+        kinesis.merge_shards(StreamName=name, ShardToMerge="shardId-000000000002",
+                             AdjacentShardToMerge="shardId-000000000001")
+    kinesis.merge_shards(StreamName=name, ShardToMerge="shardId-000000000001",
+                         AdjacentShardToMerge="shardId-000000000002")
     shards = {s["ShardId"]: s for s in all_shards(kinesis, name)}
     merged = shards["shardId-000000000003"]
-    assert merged["ParentShardId"] == "shardId-000000000002"
-    assert merged["AdjacentParentShardId"] == "shardId-000000000001"
+    assert merged["ParentShardId"] == "shardId-000000000001"
+    assert merged["AdjacentParentShardId"] == "shardId-000000000002"
     assert merged["HashKeyRange"] == {"StartingHashKey": "0", "EndingHashKey": str(MAX)}
     assert [s["ShardId"] for s in open_shards(kinesis, name)] == ["shardId-000000000003"]
     # DescribeStream shows every shard, closed ones with their ending sequence number.

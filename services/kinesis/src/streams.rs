@@ -364,14 +364,22 @@ pub(crate) async fn list_shards(
         .max_results
         .unwrap_or(limits::LIST_SHARDS_MAX_RESULTS_DEFAULT);
     validate::int_range(max, "maxResults", 1, limits::LIST_SHARDS_MAX_RESULTS_MAX)?;
+    // Kinesis's words for the two members that page ListShards.
+    if input.next_token.is_none() && input.stream_name.is_none() && input.stream_arn.is_none() {
+        return Err(ApiError::invalid_argument(
+            "Either NextToken or StreamName should be provided.",
+        ));
+    }
     let (name, after) = match &input.next_token {
         Some(token) => {
-            if input.stream_name.is_some()
-                || input.stream_arn.is_some()
-                || input.exclusive_start_shard_id.is_some()
-            {
+            if input.stream_name.is_some() {
                 return Err(ApiError::invalid_argument(
-                    "NextToken and StreamName, StreamARN or ExclusiveStartShardId cannot be provided together.",
+                    "NextToken and StreamName cannot be provided together.",
+                ));
+            }
+            if input.stream_arn.is_some() || input.exclusive_start_shard_id.is_some() {
+                return Err(ApiError::invalid_argument(
+                    "NextToken and StreamARN or ExclusiveStartShardId cannot be provided together.",
                 ));
             }
             let inner = open_page_token("shards", token)?;
