@@ -153,6 +153,17 @@ def kinesis(server):
 
 
 @pytest.fixture
+def kms(server):
+    return server.client(service="kms")
+
+
+@pytest.fixture
+def raw_kms(server):
+    """A KMS client without botocore's parameter validation."""
+    return server.client(service="kms", validate=False)
+
+
+@pytest.fixture
 def raw_kinesis(server):
     """A client without botocore's parameter validation: bad values reach the server."""
     return server.client(validate=False)

@@ -27,16 +27,6 @@ def tenants(server):
     return out
 
 
-@pytest.fixture
-def kms(server):
-    return server.client(service="kms")
-
-
-@pytest.fixture
-def raw_kms(server):
-    return server.client(service="kms", validate=False)
-
-
 def blob_version(blob: bytes) -> int:
     """The key version a ciphertext blob names (format in envelope/src/ciphertext.rs)."""
     assert blob[0] == 1

@@ -9,16 +9,6 @@ import pytest
 from harness import expect_error, unique_name
 
 
-@pytest.fixture
-def kms(server):
-    return server.client(service="kms")
-
-
-@pytest.fixture
-def raw_kms(server):
-    return server.client(service="kms", validate=False)
-
-
 def test_key_tags(kms, raw_kms):
     key = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "data"}])["KeyMetadata"]
     key_id = key["KeyId"]

@@ -14,11 +14,6 @@ from harness import REGION, expect_error, unique_name
 SHARD0 = "shardId-000000000000"
 
 
-@pytest.fixture
-def kms(server):
-    return server.client(service="kms")
-
-
 def first_record(kinesis, name):
     it = kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="TRIM_HORIZON")
     return kinesis.get_records(ShardIterator=it["ShardIterator"])["Records"]

@@ -4,7 +4,6 @@
 //! the schema has no Consumer type).
 
 use edge::Caller;
-use protocol::arn::{ConsumerArn, StreamArn};
 use protocol::model::*;
 use protocol::{ApiError, ErrorCode, limits, validate};
 
@@ -28,30 +27,16 @@ async fn target(
     let arn = validate::required(arn, "resourceARN")?;
     validate::string_length(arn, "resourceARN", 1, 2048)?;
     if arn.contains("/consumer/") {
-        let parsed = ConsumerArn::parse(arn)?;
-        let stream_arn = StreamArn::format(
-            &parsed.stream.region,
-            &parsed.stream.account_id,
-            &parsed.stream.stream_name,
-        );
-        let stream = state
-            .stream_name(
-                caller,
-                action,
-                StreamRef {
-                    stream_name: None,
-                    stream_arn: Some(&stream_arn),
-                },
-            )
-            .await?;
-        let consumer = crate::consumers::find(
-            state,
-            caller,
-            &stream,
-            &parsed.consumer_name,
-            Some(parsed.created_s),
-        )
-        .await?;
+        // The consumer as every consumer operation finds it: authorized on its stream,
+        // its ARN's creation time checked.
+        let named = ConsumerInput {
+            stream_arn: None,
+            consumer_name: None,
+            consumer_arn: Some(arn.to_string()),
+        };
+        let (stream, name, created_s) =
+            crate::consumers::named_consumer(state, caller, action, &named, false).await?;
+        let consumer = crate::consumers::find(state, caller, &stream, &name, created_s).await?;
         return Ok(Target::Consumer { id: consumer.id });
     }
     if arn.contains(":queue/") || arn.contains(":channel/") {
