@@ -58,6 +58,8 @@ pub struct ReadTarget {
     pub retention_hours: i64,
     pub master_key_id: Option<String>,
     pub shard_closed: bool,
+    /// The shard-level metrics enhanced monitoring has on for the stream.
+    pub shard_level_metrics: String,
 }
 
 /// A child of a shard: its id, both parents and its hash-key range.
@@ -223,7 +225,8 @@ impl Catalog {
         shard_ordinal: u64,
     ) -> Result<Option<ReadTarget>, CatalogError> {
         let row = sqlx::query(
-            "SELECT s.retention_hours, s.stream_name, s.master_key_id, h.closed_at_ms FROM streams s \
+            "SELECT s.retention_hours, s.stream_name, s.master_key_id, s.shard_level_metrics, \
+             h.closed_at_ms FROM streams s \
              JOIN shards h ON h.stream_id = s.stream_id AND h.shard_ordinal = $3 \
              WHERE s.stream_id = $1 AND s.account_id = $2",
         )
@@ -238,6 +241,7 @@ impl Catalog {
                 stream_name: row.try_get("stream_name")?,
                 master_key_id: row.try_get("master_key_id")?,
                 shard_closed: row.try_get::<Option<i64>, _>("closed_at_ms")?.is_some(),
+                shard_level_metrics: row.try_get("shard_level_metrics")?,
             })
         })
         .transpose()

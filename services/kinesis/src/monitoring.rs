@@ -44,10 +44,6 @@ pub(crate) fn enabled(stream: &Stream) -> Vec<String> {
         .collect()
 }
 
-fn is_on(stream: &Stream, metric: &str) -> bool {
-    stream.shard_level_metrics.split(',').any(|m| m == metric)
-}
-
 /// The stream's EnhancedMonitoring member: one entry with the metrics that are on.
 pub(crate) fn enhanced_monitoring(stream: &Stream) -> Vec<EnhancedMetrics> {
     vec![EnhancedMetrics {
@@ -63,74 +59,74 @@ fn series(metric: &str) -> &'static str {
         .expect("a documented metric")
 }
 
-fn labels(stream: &Stream, shard: u64) -> [(&'static str, String); 3] {
-    [
-        ("account", stream.account_id.clone()),
-        ("stream", stream.name.clone()),
-        ("shard", shard_id(shard)),
-    ]
-}
-
-/// Counts `value` on a shard-level counter, if the stream has that metric on.
-pub(crate) fn count(stream: &Stream, shard: u64, metric: &str, value: u64) {
-    if is_on(stream, metric) {
-        metrics::counter!(series(metric), &labels(stream, shard)).increment(value);
-    }
-}
-
-/// Records records written to (`incoming`) or read from a shard.
-pub(crate) fn traffic(stream: &Stream, shard: u64, incoming: bool, records: u64, bytes: u64) {
-    if stream.shard_level_metrics.is_empty() {
-        return;
-    }
-    let (r, b) = if incoming {
-        ("IncomingRecords", "IncomingBytes")
-    } else {
-        ("OutgoingRecords", "OutgoingBytes")
-    };
-    count(stream, shard, r, records);
-    count(stream, shard, b, bytes);
-}
-
-/// Sets a shard's iterator age: how far behind the newest record a read was.
-pub(crate) fn iterator_age(stream: &Stream, shard: u64, millis: i64) {
-    if is_on(stream, "IteratorAgeMilliseconds") {
-        metrics::gauge!(series("IteratorAgeMilliseconds"), &labels(stream, shard))
-            .set(millis.max(0) as f64);
-    }
-}
-
-/// Records a read of a shard (GetRecords, a SubscribeToShard event) for the stream's
-/// shard-level metrics: the stream comes from the short-lived stream cache, so a read
-/// of a stream with none on costs a map lookup.
-pub(crate) async fn read(
-    state: &Kinesis,
-    account: &str,
-    stream_name: &str,
+/// One shard of a stream, with the shard-level metrics its stream has on (the
+/// stream's `shard_level_metrics`, as the caller already read it: recording costs no
+/// lookup, and nothing at all for a stream with none on).
+pub(crate) struct ShardMetrics<'a> {
+    account: &'a str,
+    stream: &'a str,
+    on: &'a str,
     shard: u64,
-    records: u64,
-    bytes: u64,
-    age_ms: i64,
-) {
-    if let Ok(stream) = state
-        .streams
-        .get(&state.catalog, account, stream_name)
-        .await
-        && !stream.shard_level_metrics.is_empty()
-    {
-        traffic(&stream, shard, false, records, bytes);
-        iterator_age(&stream, shard, age_ms);
-    }
 }
 
-/// Counts a read refused for the shard's read limit, if the stream counts those.
-pub(crate) async fn read_refused(state: &Kinesis, account: &str, stream_name: &str, shard: u64) {
-    if let Ok(stream) = state
-        .streams
-        .get(&state.catalog, account, stream_name)
-        .await
-    {
-        count(&stream, shard, "ReadProvisionedThroughputExceeded", 1);
+impl<'a> ShardMetrics<'a> {
+    pub(crate) fn new(account: &'a str, stream: &'a str, on: &'a str, shard: u64) -> Self {
+        ShardMetrics {
+            account,
+            stream,
+            on,
+            shard,
+        }
+    }
+
+    pub(crate) fn of(stream: &'a Stream, shard: u64) -> Self {
+        Self::new(
+            &stream.account_id,
+            &stream.name,
+            &stream.shard_level_metrics,
+            shard,
+        )
+    }
+
+    fn is_on(&self, metric: &str) -> bool {
+        self.on.split(',').any(|m| m == metric)
+    }
+
+    fn labels(&self) -> [(&'static str, String); 3] {
+        [
+            ("account", self.account.to_string()),
+            ("stream", self.stream.to_string()),
+            ("shard", shard_id(self.shard)),
+        ]
+    }
+
+    /// Counts `value` on a shard-level counter, if the stream has that metric on.
+    pub(crate) fn count(&self, metric: &str, value: u64) {
+        if self.is_on(metric) {
+            metrics::counter!(series(metric), &self.labels()).increment(value);
+        }
+    }
+
+    /// Records records written to (`incoming`) or read from the shard.
+    pub(crate) fn traffic(&self, incoming: bool, records: u64, bytes: u64) {
+        if self.on.is_empty() {
+            return;
+        }
+        let (r, b) = if incoming {
+            ("IncomingRecords", "IncomingBytes")
+        } else {
+            ("OutgoingRecords", "OutgoingBytes")
+        };
+        self.count(r, records);
+        self.count(b, bytes);
+    }
+
+    /// Sets the shard's iterator age: how far behind the newest record a read was.
+    pub(crate) fn iterator_age(&self, millis: i64) {
+        if self.is_on("IteratorAgeMilliseconds") {
+            metrics::gauge!(series("IteratorAgeMilliseconds"), &self.labels())
+                .set(millis.max(0) as f64);
+        }
     }
 }
 

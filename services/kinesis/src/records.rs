@@ -17,6 +17,7 @@ use storage::commit::PendingRecord;
 use storage::reader;
 
 use crate::iterator::ShardPosition;
+use crate::monitoring::ShardMetrics;
 use crate::state::*;
 
 /// Checks one record's members and picks its shard.
@@ -186,7 +187,7 @@ pub(crate) async fn put_record(
         .await
         .map_err(api)?
     {
-        crate::monitoring::count(&stream, shard, "WriteProvisionedThroughputExceeded", 1);
+        ShardMetrics::of(&stream, shard).count("WriteProvisionedThroughputExceeded", 1);
         return Err(crate::throttle::exceeded(
             &stream.name,
             &caller.account_id,
@@ -195,7 +196,7 @@ pub(crate) async fn put_record(
     }
     let mut results = append_routed(state, caller, &stream, vec![record]).await?;
     let (shard, sequence_number) = results.pop().expect("one result per record")?;
-    crate::monitoring::traffic(&stream, shard, true, 1, bytes);
+    ShardMetrics::of(&stream, shard).traffic(true, 1, bytes);
     Ok(PutRecordOutput {
         shard_id: shard_id(shard),
         sequence_number: sequence_number.to_string(),
@@ -300,7 +301,7 @@ pub(crate) async fn put_records(
             if ok {
                 appended.next().expect("one result per appended record")
             } else {
-                crate::monitoring::count(&stream, shard, "WriteProvisionedThroughputExceeded", 1);
+                ShardMetrics::of(&stream, shard).count("WriteProvisionedThroughputExceeded", 1);
                 Err(crate::throttle::exceeded(
                     &stream.name,
                     &caller.account_id,
@@ -311,7 +312,7 @@ pub(crate) async fn put_records(
         .collect();
     for (result, size) in results.iter().zip(&sizes) {
         if let Ok((shard, _)) = result {
-            crate::monitoring::traffic(&stream, *shard, true, 1, *size);
+            ShardMetrics::of(&stream, *shard).traffic(true, 1, *size);
         }
     }
     if let Some(Err(e)) = results.first()
@@ -599,7 +600,14 @@ pub(crate) async fn get_records(
         stream_name,
         master_key_id,
         shard_closed: closed,
+        shard_level_metrics,
     } = target;
+    let shard_metrics = ShardMetrics::new(
+        &caller.account_id,
+        &stream_name,
+        &shard_level_metrics,
+        position.shard_ordinal,
+    );
     let stream_arn = state.arn(caller, &stream_name);
     state
         .authz
@@ -621,13 +629,7 @@ pub(crate) async fn get_records(
         .throttle
         .admit_read(position.stream_id, position.shard_ordinal)
     {
-        crate::monitoring::read_refused(
-            state,
-            &caller.account_id,
-            &stream_name,
-            position.shard_ordinal,
-        )
-        .await;
+        shard_metrics.count("ReadProvisionedThroughputExceeded", 1);
         return Err(crate::throttle::exceeded(
             &stream_name,
             &caller.account_id,
@@ -686,16 +688,8 @@ pub(crate) async fn get_records(
         read.records.len() as u64,
         bytes_out,
     );
-    crate::monitoring::read(
-        state,
-        &caller.account_id,
-        &stream_name,
-        position.shard_ordinal,
-        read.records.len() as u64,
-        bytes_out,
-        millis_behind_latest,
-    )
-    .await;
+    shard_metrics.traffic(false, read.records.len() as u64, bytes_out);
+    shard_metrics.iterator_age(millis_behind_latest);
     Ok(GetRecordsOutput {
         records: records_out(position.shard_ordinal, read.records),
         next_shard_iterator: child_shards.is_none().then(|| {

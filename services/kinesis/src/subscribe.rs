@@ -135,6 +135,7 @@ pub async fn start(
         account: caller.account_id.to_string(),
         stream_id: stream.id,
         stream_name: stream.name.clone(),
+        shard_level_metrics: stream.shard_level_metrics.clone(),
         retention_hours: stream.retention_hours,
         ordinal: shard.ordinal,
         next: from,
@@ -160,6 +161,8 @@ struct Subscription {
     account: String,
     stream_id: i64,
     stream_name: String,
+    /// The stream's shard-level metrics as the subscription began.
+    shard_level_metrics: String,
     retention_hours: i64,
     ordinal: u64,
     next: u64,
@@ -325,16 +328,14 @@ impl Subscription {
                 count,
                 bytes,
             );
-            crate::monitoring::read(
-                state,
+            let shard_metrics = crate::monitoring::ShardMetrics::new(
                 &self.account,
                 &self.stream_name,
+                &self.shard_level_metrics,
                 self.ordinal,
-                count,
-                bytes,
-                millis_behind_latest,
-            )
-            .await;
+            );
+            shard_metrics.traffic(false, count, bytes);
+            shard_metrics.iterator_age(millis_behind_latest);
             // What was delivered is billed; a failed meter write is logged, and the
             // records were delivered all the same.
             if let Err(e) = state
