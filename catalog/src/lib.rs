@@ -25,6 +25,7 @@ pub mod reshard;
 pub mod rootkey;
 pub mod settings;
 pub mod streams;
+pub mod tags;
 pub mod testing;
 pub mod throughput;
 pub mod tokens;

@@ -2,6 +2,7 @@
 //! ListStreams, ListShards, tags, DescribeLimits and the retention period.
 
 use catalog::streams::{NewStream, parse_shard_id, shard_id};
+use catalog::tags::Tagged;
 use catalog::{Shard, Stream, StreamMode};
 use edge::{Caller, Resource};
 use protocol::model::*;
@@ -468,7 +469,7 @@ pub(crate) async fn add_tags(
     validate_tags(&tags, &stream.name, &caller.account_id)?;
     state
         .catalog
-        .add_tags(stream.id, &tags)
+        .add_tags(Tagged::Stream(stream.id), &tags)
         .await
         .map_err(api)?;
     Ok(Empty {})
@@ -489,7 +490,7 @@ pub(crate) async fn remove_tags(
     validate_tag_keys(&keys, &stream.name, &caller.account_id)?;
     state
         .catalog
-        .remove_tags(stream.id, &keys)
+        .remove_tags(Tagged::Stream(stream.id), &keys)
         .await
         .map_err(api)?;
     Ok(Empty {})
@@ -510,7 +511,11 @@ pub(crate) async fn list_tags(
         .await?;
     let (tags, has_more_tags) = state
         .catalog
-        .list_tags(stream.id, input.exclusive_start_tag_key.as_deref(), limit)
+        .list_tags(
+            Tagged::Stream(stream.id),
+            input.exclusive_start_tag_key.as_deref(),
+            limit,
+        )
         .await
         .map_err(api)?;
     Ok(ListTagsForStreamOutput {

@@ -3,6 +3,7 @@
 //! authorized on the stream the ARN names (`kinesis:<Action>` on the `Stream` entity;
 //! the schema has no Consumer type).
 
+use catalog::tags::Tagged;
 use edge::Caller;
 use protocol::model::*;
 use protocol::{ApiError, ErrorCode, limits, validate};
@@ -12,18 +13,12 @@ use crate::state::*;
 /// A TagResource call's and an UntagResource call's most members, as the model bounds them.
 const TAGS_PER_RESOURCE_CALL_MAX: usize = 200;
 
-/// What a ResourceARN names.
-enum Target {
-    Stream { id: i64 },
-    Consumer { id: i64 },
-}
-
 async fn target(
     state: &Kinesis,
     caller: &Caller,
     action: &str,
     arn: Option<&str>,
-) -> Result<Target, ApiError> {
+) -> Result<Tagged, ApiError> {
     let arn = validate::required(arn, "resourceARN")?;
     validate::string_length(arn, "resourceARN", 1, 2048)?;
     if arn.contains("/consumer/") {
@@ -37,7 +32,7 @@ async fn target(
         let (stream, name, created_s) =
             crate::consumers::named_consumer(state, caller, action, &named, false).await?;
         let consumer = crate::consumers::find(state, caller, &stream, &name, created_s).await?;
-        return Ok(Target::Consumer { id: consumer.id });
+        return Ok(Tagged::Consumer(consumer.id));
     }
     if arn.contains(":queue/") || arn.contains(":channel/") {
         // Queues and channels are Kinesis resources this server does not hold yet.
@@ -56,7 +51,7 @@ async fn target(
             },
         )
         .await?;
-    Ok(Target::Stream { id: stream.id })
+    Ok(Tagged::Stream(stream.id))
 }
 
 fn count_bounds(count: usize, member: &str) -> Result<(), ApiError> {
@@ -90,18 +85,14 @@ pub(crate) async fn tag_resource(
         .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
         .unwrap_or_default();
     validate_tags(&tags, &named, &caller.account_id)?;
-    let result = match target(
+    let owner = target(
         state,
         caller,
         "kinesis:TagResource",
         input.resource_arn.as_deref(),
     )
-    .await?
-    {
-        Target::Stream { id } => state.catalog.add_tags(id, &tags).await,
-        Target::Consumer { id } => state.catalog.add_consumer_tags(id, &tags).await,
-    };
-    result.map_err(api)?;
+    .await?;
+    state.catalog.add_tags(owner, &tags).await.map_err(api)?;
     Ok(Empty {})
 }
 
@@ -115,18 +106,14 @@ pub(crate) async fn untag_resource(
     for key in &keys {
         validate::string_length(key, "tagKeys.member", 1, limits::TAG_KEY_CHARS_MAX)?;
     }
-    let result = match target(
+    let owner = target(
         state,
         caller,
         "kinesis:UntagResource",
         input.resource_arn.as_deref(),
     )
-    .await?
-    {
-        Target::Stream { id } => state.catalog.remove_tags(id, &keys).await,
-        Target::Consumer { id } => state.catalog.remove_consumer_tags(id, &keys).await,
-    };
-    result.map_err(api)?;
+    .await?;
+    state.catalog.remove_tags(owner, &keys).await.map_err(api)?;
     Ok(Empty {})
 }
 
@@ -135,23 +122,19 @@ pub(crate) async fn list_tags_for_resource(
     caller: &Caller,
     input: ListTagsForResourceInput,
 ) -> Result<ListTagsForResourceOutput, ApiError> {
-    let tags = match target(
+    let owner = target(
         state,
         caller,
         "kinesis:ListTagsForResource",
         input.resource_arn.as_deref(),
     )
-    .await?
-    {
-        // A resource has at most 50 tags: one page holds them all.
-        Target::Stream { id } => state
-            .catalog
-            .list_tags(id, None, limits::TAGS_PER_STREAM_MAX as i64)
-            .await
-            .map(|(tags, _)| tags),
-        Target::Consumer { id } => state.catalog.list_consumer_tags(id).await,
-    }
-    .map_err(api)?;
+    .await?;
+    // A resource has at most 50 tags: one page holds them all.
+    let (tags, _) = state
+        .catalog
+        .list_tags(owner, None, limits::TAGS_PER_STREAM_MAX as i64)
+        .await
+        .map_err(api)?;
     Ok(ListTagsForResourceOutput {
         tags: tags
             .into_iter()
