@@ -76,6 +76,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "stream settings",
         include_str!("../../migrations/sqlite/0013_stream_settings.sql"),
     ),
+    (
+        14,
+        "kms grants",
+        include_str!("../../migrations/sqlite/0014_kms_grants.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -142,6 +147,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         13,
         "stream settings",
         include_str!("../../migrations/postgres/0013_stream_settings.sql"),
+    ),
+    (
+        14,
+        "kms grants",
+        include_str!("../../migrations/postgres/0014_kms_grants.sql"),
     ),
 ];
 

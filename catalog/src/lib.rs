@@ -16,6 +16,7 @@ pub mod compaction;
 pub mod consumers;
 pub mod database;
 pub mod datakeys;
+pub mod grants;
 pub mod identity;
 pub mod keymeta;
 pub mod masterkeys;

@@ -261,6 +261,31 @@ impl Catalog {
             .ok_or_else(|| corrupt(format!("key {key_id} vanished after its creation")))
     }
 
+    /// Removes a key made by this same request before anything used it (CreateKey
+    /// whose policy was refused): its row and material go at once.
+    pub async fn discard_new_master_key(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM kms_key_versions WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM kms_key_tags WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM kms_keys WHERE account_id = $1 AND key_id = $2")
+            .bind(account)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The account's default key for streams (`alias/aws/kinesis`), made with its
     /// alias on first use.
     pub async fn default_stream_key(
@@ -581,6 +606,33 @@ impl Catalog {
                     .bind(&key_id)
                     .execute(&mut *tx)
                     .await?;
+                // Its grants and its key policy go with it; both change what the
+                // tenant's requests are decided by, so both count as changes.
+                let grants = sqlx::query("DELETE FROM kms_grants WHERE key_id = $1")
+                    .bind(&key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if grants.rows_affected() > 0 {
+                    sqlx::query(
+                        "INSERT INTO grant_changes (account_id, changes) VALUES ($1, 1) \
+                         ON CONFLICT (account_id) DO UPDATE SET changes = grant_changes.changes + 1",
+                    )
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO policy_versions (account_id, name, version, body, created_at_ms, created_by) \
+                     SELECT account_id, name, version + 1, NULL, $3, 'sluice:key-deletion' \
+                     FROM policy_versions WHERE account_id = $1 AND name = $2 AND body IS NOT NULL \
+                     AND version = (SELECT MAX(version) FROM policy_versions \
+                                    WHERE account_id = $1 AND name = $2)",
+                )
+                .bind(&account)
+                .bind(format!("key/{key_id}"))
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
                 destroyed.push((account, key_id));
             }
             tx.commit().await?;

@@ -207,15 +207,17 @@ impl Catalog {
         rows.iter().map(version_of).collect()
     }
 
-    /// A number that changes whenever any of the tenant's documents changes: the count
-    /// of versions (versions are only ever added).
+    /// A number that changes whenever any of the tenant's documents or KMS grants
+    /// changes: the count of versions (versions are only ever added) and of grant
+    /// changes (only ever counted up).
     pub async fn policy_generation(&self, account_id: &str) -> Result<i64, CatalogError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM policy_versions WHERE account_id = $1")
-                .bind(account_id)
-                .fetch_one(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM policy_versions WHERE account_id = $1) + \
+             COALESCE((SELECT changes FROM grant_changes WHERE account_id = $1), 0)",
         )
+        .bind(account_id)
+        .fetch_one(self.pool())
+        .await?)
     }
 }
 

@@ -35,6 +35,8 @@ fn main() {
         source_ip: IpAddr::from([10, 0, 0, 7]),
         tls_version: "TLSv1.3",
         time_s: 0,
+        encryption_context: &[],
+        grant_id: "",
     };
     let admin = PrincipalRef::from_arn("arn:aws:iam::111111111111:user/admin").unwrap();
     let platform: Vec<u128> = (0..ROUNDS)

@@ -189,6 +189,8 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidAliasName
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidGrantToken
+            | ErrorCode::MalformedPolicyDocument
             | ErrorCode::InvalidMarker
             | ErrorCode::InvalidAction
             | ErrorCode::Tag
@@ -1046,6 +1048,8 @@ async fn answer(
         source_ip: question.source_ip,
         tls_version: &question.tls_version,
         time_s: question.time.unwrap_or_else(|| state.clock.now_ms() / 1000),
+        encryption_context: &[],
+        grant_id: "",
     };
     state
         .authz

@@ -81,6 +81,20 @@ pub struct RequestFacts<'a> {
     pub tls_version: &'a str,
     /// Seconds since the Unix epoch.
     pub time_s: i64,
+    /// A KMS request's encryption context, as `encoded_context` writes it.
+    pub encryption_context: &'a [String],
+    /// The grant a RetireGrant names, or "".
+    pub grant_id: &'a str,
+}
+
+/// An encryption context as Cedar's `context.encryptionContext` holds it: one
+/// `key=value` string per pair, a `%` or `=` in a key written `%25` or `%3D`, so that
+/// no two contexts read alike.
+pub fn encoded_context(context: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    context
+        .iter()
+        .map(|(k, v)| format!("{}={v}", k.replace('%', "%25").replace('=', "%3D")))
+        .collect()
 }
 
 /// The schema's entity types, parsed once (parsing a name is a Cedar parse).
@@ -100,9 +114,19 @@ struct TenantPolicies {
     checked: Instant,
 }
 
-/// (principal ARN, action, resource, source IP, TLS version, policy generation): with
-/// the time in whole seconds, all a decision depends on.
-type DecisionKey = (String, String, String, IpAddr, &'static str, i64);
+/// (principal ARN, action, resource, source IP, TLS version, policy generation, KMS
+/// encryption context and grant): with the time in whole seconds, all a decision
+/// depends on.
+type DecisionKey = (
+    String,
+    String,
+    String,
+    IpAddr,
+    &'static str,
+    i64,
+    Vec<String>,
+    String,
+);
 /// A decision and the ids of the policies that made it.
 type Decided = (Decision, Arc<[String]>);
 /// Decisions remembered within one second, at most.
@@ -305,6 +329,15 @@ impl Authz {
         if parsed.policies().next().is_none() {
             return Err(vec!["the document holds no policy".into()]);
         }
+        // A key policy may leave its resource open, as AWS's `"Resource": "*"` means
+        // "this key": it is bound to the key before it is validated.
+        let parsed = match attachment(name) {
+            Attachment::Key(key_id) => {
+                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
+                bind_to_key(&parsed, &arn)?
+            }
+            _ => parsed,
+        };
         let result = Validator::new(self.schema.clone()).validate(&parsed, ValidationMode::Strict);
         let mut errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
         let expected_resource;
@@ -415,7 +448,7 @@ impl Authz {
                     .map_err(|e| AuthzError::Tenant(e.to_string()))?;
                 // Stored documents validated when applied; one that no longer does
                 // (a schema change) fails the tenant's requests closed, never open.
-                let set = self
+                let mut set = self
                     .tenant_set(
                         account,
                         documents
@@ -423,6 +456,7 @@ impl Authz {
                             .filter_map(|d| Some((d.name.as_str(), d.body.as_deref()?))),
                     )
                     .map_err(|errors| AuthzError::Tenant(errors.join("; ")))?;
+                self.add_grants(catalog, account, &mut set).await?;
                 Arc::new(set)
             }
         };
@@ -439,6 +473,112 @@ impl Authz {
             },
         );
         Ok((set, generation))
+    }
+
+    /// Adds the permits of `account`'s KMS grants to its policies.
+    async fn add_grants(
+        &self,
+        catalog: &Catalog,
+        account: &str,
+        set: &mut PolicySet,
+    ) -> Result<(), AuthzError> {
+        let grants = catalog
+            .tenant_grants(account)
+            .await
+            .map_err(|e| AuthzError::Tenant(e.to_string()))?;
+        for grant in &grants {
+            for policy in self.grant_permits(grant)? {
+                set.add(policy)
+                    .map_err(|e| AuthzError::Tenant(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A KMS grant as the permits it is: its grantee may perform its operations on its
+    /// key, under its encryption-context constraint if it has one; its retiring
+    /// principal (and its grantee, when RetireGrant is one of its operations) may
+    /// retire this grant and no other.
+    pub fn grant_permits(
+        &self,
+        grant: &catalog::grants::Grant,
+    ) -> Result<Vec<cedar_policy::Policy>, AuthzError> {
+        use catalog::grants::ConstraintKind;
+        let key = format!(
+            "arn:aws:kms:{}:{}:key/{}",
+            self.region, grant.account_id, grant.key_id
+        );
+        let principal = |arn: &str| -> Result<String, AuthzError> {
+            let who = PrincipalRef::from_arn(arn).ok_or_else(|| {
+                AuthzError::Tenant(format!(
+                    "grant {}: {arn} is not a principal",
+                    grant.grant_id
+                ))
+            })?;
+            let kind = if who.kind == "role" { "Role" } else { "User" };
+            Ok(format!("Sluice::{kind}::\"{}\"", arn.escape_default()))
+        };
+        let quoted = |pairs: &[(String, String)]| {
+            let map = pairs.iter().cloned().collect();
+            encoded_context(&map)
+                .iter()
+                .map(|p| format!("\"{}\"", p.escape_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let condition = match &grant.constraint {
+            None => String::new(),
+            Some((ConstraintKind::Subset, pairs)) => format!(
+                " when {{ context.encryptionContext.containsAll([{}]) }}",
+                quoted(pairs)
+            ),
+            Some((ConstraintKind::Equals, pairs)) => format!(
+                " when {{ context.encryptionContext == [{}] }}",
+                quoted(pairs)
+            ),
+        };
+        let resource = format!("Sluice::Key::\"{}\"", key.escape_default());
+        let grantee = principal(&grant.grantee)?;
+        let mut texts = Vec::new();
+        let actions: Vec<String> = grant
+            .operations
+            .iter()
+            .filter(|op| op.as_str() != "RetireGrant")
+            .map(|op| format!("Sluice::Action::\"kms:{}\"", op.escape_default()))
+            .collect();
+        if !actions.is_empty() {
+            texts.push((
+                format!("grant/{}", grant.grant_id),
+                format!(
+                    "permit (principal == {grantee}, action in [{}], resource == {resource}){condition};",
+                    actions.join(", ")
+                ),
+            ));
+        }
+        let mut retirers = Vec::new();
+        if let Some(retiring) = &grant.retiring {
+            retirers.push(principal(retiring)?);
+        }
+        if grant.operations.iter().any(|op| op == "RetireGrant") {
+            retirers.push(grantee.clone());
+        }
+        for (i, retirer) in retirers.iter().enumerate() {
+            texts.push((
+                format!("grant/{}/retire.{i}", grant.grant_id),
+                format!(
+                    "permit (principal == {retirer}, action == Sluice::Action::\"kms:RetireGrant\", \
+                     resource == {resource}) when {{ context.grantId == \"{}\" }};",
+                    grant.grant_id.escape_default()
+                ),
+            ));
+        }
+        texts
+            .into_iter()
+            .map(|(id, text)| {
+                cedar_policy::Policy::parse(Some(PolicyId::new(id)), text)
+                    .map_err(|e| AuthzError::Tenant(format!("grant {}: {e}", grant.grant_id)))
+            })
+            .collect()
     }
 
     /// Drops what this process knows of `account`'s policies, after it changed them.
@@ -577,6 +717,19 @@ impl Authz {
                 "time".to_string(),
                 RestrictedExpression::new_long(facts.time_s),
             ),
+            (
+                "encryptionContext".to_string(),
+                RestrictedExpression::new_set(
+                    facts
+                        .encryption_context
+                        .iter()
+                        .map(|pair| RestrictedExpression::new_string(pair.clone())),
+                ),
+            ),
+            (
+                "grantId".to_string(),
+                RestrictedExpression::new_string(facts.grant_id.to_string()),
+            ),
         ])
         .map_err(|e| AuthzError::Request(e.to_string()))?;
         let request = Request::new(principal_uid, action_uid, resource_uid, context, None)
@@ -613,10 +766,13 @@ impl Authz {
                     .filter(|d| d.name != name)
                     .filter_map(|d| Some((d.name.as_str(), d.body.as_deref()?)))
                     .chain(body.map(|b| (name, b)));
-                Arc::new(
-                    self.tenant_set(account, documents)
-                        .map_err(SimulationError::Invalid)?,
-                )
+                let mut set = self
+                    .tenant_set(account, documents)
+                    .map_err(SimulationError::Invalid)?;
+                self.add_grants(catalog, account, &mut set)
+                    .await
+                    .map_err(|e| SimulationError::Internal(e.to_string()))?;
+                Arc::new(set)
             }
             _ => {
                 self.policies_for(account)
@@ -637,15 +793,35 @@ impl Authz {
         action: &str,
         resource: Resource<'_>,
     ) -> Result<(), ApiError> {
+        self.authorize_key_use(caller, action, resource, edge::KeyUse::default())
+            .await
+    }
+
+    /// `authorize`, with what a KMS request says about its use of a key in the context.
+    pub async fn authorize_key_use(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+        used: edge::KeyUse<'_>,
+    ) -> Result<(), ApiError> {
+        let encryption_context = used
+            .encryption_context
+            .map(encoded_context)
+            .unwrap_or_default();
+        let grant_id = used.grant_id.unwrap_or("");
         let Some(principal) = PrincipalRef::from_arn(&caller.principal_arn) else {
             tracing::error!(principal = %caller.principal_arn, "caller has no principal ARN");
             return Err(ApiError::internal());
         };
         let now_s = self.clock.now_s();
+        let tls_version = tls_label(caller.tls_version.unwrap_or("unknown"));
         let facts = RequestFacts {
             source_ip: caller.source_ip.unwrap_or(IpAddr::from([0, 0, 0, 0])),
-            tls_version: tls_label(caller.tls_version.unwrap_or("unknown")),
+            tls_version,
             time_s: now_s,
+            encryption_context: &encryption_context,
+            grant_id,
         };
         // Only the caller's own tenant's policies take part: the platform forbids every
         // cross-tenant request whatever a tenant says, so no other tenant's could matter.
@@ -659,8 +835,10 @@ impl Authz {
             action.to_string(),
             resource_arn.clone(),
             facts.source_ip,
-            facts.tls_version,
+            tls_version,
             generation,
+            encryption_context.clone(),
+            grant_id.to_string(),
         );
         let (decision, reasons) = match self.cached(now_s, &key) {
             Some(hit) => hit,
@@ -845,6 +1023,22 @@ impl edge::Authorizer for Authz {
         Box::pin(Authz::authorize(self, caller, action, resource))
     }
 
+    fn authorize_key_use<'a>(
+        &'a self,
+        caller: &'a Caller,
+        action: &'a str,
+        resource: Resource<'a>,
+        used: edge::KeyUse<'a>,
+    ) -> edge::BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(Authz::authorize_key_use(
+            self, caller, action, resource, used,
+        ))
+    }
+
+    fn permits_changed(&self, account: &str) {
+        self.forget_tenant(account);
+    }
+
     fn store_policy<'a>(
         &'a self,
         caller: &'a Caller,
@@ -854,6 +1048,26 @@ impl edge::Authorizer for Authz {
     ) -> edge::BoxFuture<'a, Result<catalog::policies::PolicyVersion, ApiError>> {
         Box::pin(Authz::store_policy(self, caller, account, name, body))
     }
+}
+
+/// `set` with every policy whose resource is open bound to the key `arn`.
+fn bind_to_key(set: &PolicySet, arn: &str) -> Result<PolicySet, Vec<String>> {
+    let mut bound = PolicySet::new();
+    for policy in set.policies() {
+        let policy = if policy.resource_constraint() == ResourceConstraint::Any {
+            let mut json = policy.to_json().map_err(|e| vec![e.to_string()])?;
+            json["resource"] = serde_json::json!({
+                "op": "==",
+                "entity": { "type": "Sluice::Key", "id": arn },
+            });
+            cedar_policy::Policy::from_json(Some(policy.id().clone()), json)
+                .map_err(|e| vec![e.to_string()])?
+        } else {
+            policy.clone()
+        };
+        bound.add(policy).map_err(|e| vec![e.to_string()])?;
+    }
+    Ok(bound)
 }
 
 /// The error a policy document that does not validate gets.
@@ -948,6 +1162,8 @@ mod tests {
             source_ip: ip,
             tls_version: "TLSv1.3",
             time_s: 0,
+            encryption_context: &[],
+            grant_id: "",
         }
     }
 
@@ -1095,6 +1311,8 @@ mod tests {
                         source_ip: IpAddr::from(ip),
                         tls_version: tls,
                         time_s: 0,
+                        encryption_context: &[],
+                        grant_id: "",
                     },
                 )
                 .unwrap()
@@ -1185,6 +1403,103 @@ mod tests {
             assert!(denied.message.contains("kinesis:PutRecord"));
             assert!(denied.message.contains("222222222222:stream/orders"));
         }
+    }
+
+    #[test]
+    fn a_grant_permits_its_grantee_its_operations_under_its_constraint() {
+        use catalog::grants::{ConstraintKind, Grant};
+        let authz = Authz::load().unwrap();
+        let key_arn = "arn:aws:kms:us-east-1:111111111111:key/k1";
+        let key = Resource::Key {
+            account: TENANT,
+            arn: key_arn,
+        };
+        let grant = Grant {
+            account_id: TENANT.into(),
+            grant_id: "g1".into(),
+            key_id: "k1".into(),
+            name: String::new(),
+            grantee: "arn:aws:iam::111111111111:user/alice".into(),
+            retiring: Some("arn:aws:iam::111111111111:user/bob".into()),
+            operations: vec!["Decrypt".into()],
+            constraint: Some((
+                ConstraintKind::Subset,
+                vec![("purpose".into(), "billing".into())],
+            )),
+            created_at_ms: 0,
+        };
+        let mut set = (*authz.platform).clone();
+        for policy in authz.grant_permits(&grant).unwrap() {
+            set.add(policy).unwrap();
+        }
+        let bob = PrincipalRef::from_arn("arn:aws:iam::111111111111:user/bob").unwrap();
+        let decide = |who, action: &str, context: &[String], grant_id: &str| {
+            let facts = RequestFacts {
+                encryption_context: context,
+                grant_id,
+                ..facts(IpAddr::from([127, 0, 0, 1]))
+            };
+            authz.decide_with(&set, who, action, key, facts).unwrap().0
+        };
+        let billing = ["purpose=billing".to_string(), "team=data".to_string()];
+        let other = ["purpose=other".to_string()];
+        assert_eq!(
+            decide(alice(), "kms:Decrypt", &billing, ""),
+            Decision::Allow
+        );
+        assert_eq!(decide(alice(), "kms:Decrypt", &other, ""), Decision::Deny);
+        assert_eq!(decide(alice(), "kms:Encrypt", &billing, ""), Decision::Deny);
+        assert_eq!(decide(bob, "kms:Decrypt", &billing, ""), Decision::Deny);
+        assert_eq!(decide(bob, "kms:RetireGrant", &[], "g1"), Decision::Allow);
+        assert_eq!(decide(bob, "kms:RetireGrant", &[], "g2"), Decision::Deny);
+        assert_eq!(
+            decide(alice(), "kms:RetireGrant", &[], "g1"),
+            Decision::Deny
+        );
+        // Encoded pairs never read alike: "=" in a key is escaped.
+        let tricky = std::collections::BTreeMap::from([("purpose=billing".into(), String::new())]);
+        assert_eq!(
+            encoded_context(&tricky),
+            vec!["purpose%3Dbilling=".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_key_policy_with_an_open_resource_means_its_key() {
+        let authz = Authz::load().unwrap();
+        let key_id = "k1";
+        let doc = r#"permit (principal == Sluice::User::"arn:aws:iam::111111111111:user/alice",
+                            action == Sluice::Action::"kms:Encrypt", resource);"#;
+        let set = authz
+            .tenant_set(TENANT, [(format!("key/{key_id}").as_str(), doc)])
+            .unwrap();
+        let decide = |arn: &str| {
+            let key = Resource::Key {
+                account: TENANT,
+                arn,
+            };
+            authz
+                .decide_with(
+                    &set,
+                    alice(),
+                    "kms:Encrypt",
+                    key,
+                    facts(IpAddr::from([127, 0, 0, 1])),
+                )
+                .unwrap()
+                .0
+        };
+        assert_eq!(
+            decide("arn:aws:kms:us-east-1:111111111111:key/k1"),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide("arn:aws:kms:us-east-1:111111111111:key/k2"),
+            Decision::Deny
+        );
+        // Naming another key in the key's document is refused.
+        let stray = r#"permit (principal, action, resource == Sluice::Key::"arn:aws:kms:us-east-1:111111111111:key/k2");"#;
+        assert!(authz.compile(TENANT, "key/k1", stray).is_err());
     }
 
     #[test]

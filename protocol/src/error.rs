@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidAliasName,
     InvalidArgument,
     InvalidCiphertext,
+    /// KMS: a grant token that names no grant.
+    InvalidGrantToken,
     InvalidKeyUsage,
     InvalidMarker,
     InvalidSignature,
@@ -33,6 +35,8 @@ pub enum ErrorCode {
     /// Kinesis's answer when the stream's KMS key does not exist (any more).
     KmsNotFound,
     LimitExceeded,
+    /// KMS: a key policy that does not parse or validate.
+    MalformedPolicyDocument,
     MissingAuthenticationToken,
     NotFound,
     ProvisionedThroughputExceeded,
@@ -66,6 +70,7 @@ impl ErrorCode {
             ErrorCode::InvalidAliasName => "InvalidAliasNameException",
             ErrorCode::InvalidArgument => "InvalidArgumentException",
             ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
+            ErrorCode::InvalidGrantToken => "InvalidGrantTokenException",
             ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
@@ -75,6 +80,7 @@ impl ErrorCode {
             }
             ErrorCode::KmsNotFound => "KMSNotFoundException",
             ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::NotFound => "NotFoundException",
             ErrorCode::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
@@ -124,6 +130,8 @@ impl ErrorCode {
             | ErrorCode::InvalidAliasName
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidGrantToken
+            | ErrorCode::MalformedPolicyDocument
             | ErrorCode::InvalidMarker
             | ErrorCode::NotFound
             | ErrorCode::UnsupportedOperation

@@ -99,6 +99,14 @@ pub enum KmsOperation {
     UpdateKeyDescription,
     GenerateRandom,
     DescribeCustomKeyStores,
+    CreateGrant,
+    ListGrants,
+    RetireGrant,
+    RevokeGrant,
+    ListRetirableGrants,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
     /// Operations on custom key stores and multi-Region keys, which a server with its
     /// own key storage and one region has no meaning for: UnsupportedOperationException.
     Unavailable(&'static str),
@@ -136,6 +144,14 @@ impl KmsOperation {
             "UpdateKeyDescription" => KmsOperation::UpdateKeyDescription,
             "GenerateRandom" => KmsOperation::GenerateRandom,
             "DescribeCustomKeyStores" => KmsOperation::DescribeCustomKeyStores,
+            "CreateGrant" => KmsOperation::CreateGrant,
+            "ListGrants" => KmsOperation::ListGrants,
+            "RetireGrant" => KmsOperation::RetireGrant,
+            "RevokeGrant" => KmsOperation::RevokeGrant,
+            "ListRetirableGrants" => KmsOperation::ListRetirableGrants,
+            "GetKeyPolicy" => KmsOperation::GetKeyPolicy,
+            "PutKeyPolicy" => KmsOperation::PutKeyPolicy,
+            "ListKeyPolicies" => KmsOperation::ListKeyPolicies,
             "CreateCustomKeyStore" => KmsOperation::Unavailable("CreateCustomKeyStore"),
             "ConnectCustomKeyStore" => KmsOperation::Unavailable("ConnectCustomKeyStore"),
             "DisconnectCustomKeyStore" => KmsOperation::Unavailable("DisconnectCustomKeyStore"),
@@ -622,4 +638,149 @@ mod tests {
         assert_eq!(KmsOperation::from_target("TrentService.Sign"), None);
         assert_eq!(KmsOperation::from_target("Kinesis_20131202.Encrypt"), None);
     }
+}
+
+/// The operations a grant may allow, in KMS's names.
+pub const GRANT_OPERATIONS: [&str; 17] = [
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+];
+/// A grant's name, and a principal's ARN in a grant: at most this many characters.
+pub const GRANT_NAME_CHARS_MAX: usize = 256;
+pub const GRANT_PRINCIPAL_CHARS_MAX: usize = 256;
+/// A grant token: at most this many characters.
+pub const GRANT_TOKEN_CHARS_MAX: usize = 8_192;
+/// A key policy: at most this many characters (AWS's limit is 32 KiB).
+pub const KEY_POLICY_CHARS_MAX: usize = 32_768;
+/// The one name a key policy has.
+pub const KEY_POLICY_NAME: &str = "default";
+
+#[derive(Debug, Default, Deserialize, Serialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantInput {
+    pub key_id: Option<String>,
+    pub grantee_principal: Option<String>,
+    pub retiring_principal: Option<String>,
+    pub operations: Option<Vec<String>>,
+    pub constraints: Option<GrantConstraints>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateGrantOutput {
+    pub grant_token: String,
+    pub grant_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsInput {
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub grantee_principal: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRetirableGrantsInput {
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+    pub retiring_principal: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GrantListEntry {
+    pub key_id: String,
+    pub grant_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub creation_date: Timestamp,
+    pub grantee_principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retiring_principal: Option<String>,
+    pub issuing_account: String,
+    pub operations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<GrantConstraints>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListGrantsOutput {
+    pub grants: Vec<GrantListEntry>,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetireGrantInput {
+    pub grant_token: Option<String>,
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RevokeGrantInput {
+    pub key_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyPolicyInput {
+    pub key_id: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyOutput {
+    pub policy: String,
+    pub policy_name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesOutput {
+    pub policy_names: Vec<&'static str>,
+    pub truncated: bool,
 }

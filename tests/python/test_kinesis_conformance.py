@@ -222,11 +222,10 @@ NOT_YET = {
         "UpdateQueue", "UpdateQueueRecordsVisibility", "UpdateMaxRecordSize",
     },
     "kms": {
-        "CreateGrant", "Decapsulate", "DeleteImportedKeyMaterial", "DeriveSharedSecret",
+        "Decapsulate", "DeleteImportedKeyMaterial", "DeriveSharedSecret",
         "Encapsulate", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateMac", "GetKeyLastUsage", "GetKeyPolicy", "GetParametersForImport",
-        "GetPublicKey", "ImportKeyMaterial", "ListGrants", "ListKeyPolicies", "ListKeyRotations",
-        "ListRetirableGrants", "PutKeyPolicy", "RetireGrant", "RevokeGrant", "Sign", "Verify",
+        "GenerateMac", "GetKeyLastUsage", "GetParametersForImport",
+        "GetPublicKey", "ImportKeyMaterial", "ListKeyRotations", "Sign", "Verify",
         "VerifyMac",
     },
 }

@@ -67,7 +67,8 @@ def test_create_describe_and_list_keys(kms):
         kms.list_keys(Marker="not-a-marker")
     with expect_error("UnsupportedOperationException"):
         kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
-    with expect_error("UnsupportedOperationException"):
+    # Key policies are Cedar (test_kms_grants.py); IAM JSON is refused, saying so.
+    with expect_error("MalformedPolicyDocumentException"):
         kms.create_key(Policy='{"Version": "2012-10-17"}')
 
 

@@ -69,6 +69,16 @@ impl Resource<'_> {
     }
 }
 
+/// What a KMS request carries that a key policy or a grant may condition on; Cedar
+/// sees it as `context.encryptionContext` and `context.grantId`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyUse<'a> {
+    /// The request's encryption context.
+    pub encryption_context: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// The grant a RetireGrant names.
+    pub grant_id: Option<&'a str>,
+}
+
 /// Decides requests and keeps policy documents; the gateway's Cedar authorizer is one.
 pub trait Authorizer: Send + Sync {
     /// Allows the caller's request or answers `AccessDeniedException` naming the
@@ -79,6 +89,19 @@ pub trait Authorizer: Send + Sync {
         action: &'a str,
         resource: Resource<'a>,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
+
+    /// `authorize` for a use of a KMS key, with what the request says about that use.
+    fn authorize_key_use<'a>(
+        &'a self,
+        caller: &'a Caller,
+        action: &'a str,
+        resource: Resource<'a>,
+        used: KeyUse<'a>,
+    ) -> BoxFuture<'a, Result<(), ApiError>>;
+
+    /// Drops what this process remembers of `account`'s permits after the caller
+    /// changed them outside `store_policy` (a KMS grant), so the next request sees it.
+    fn permits_changed(&self, account: &str);
 
     /// Stores `body` as the next version of `account`'s policy document `name` once it
     /// validates (`None` deletes the document, which must exist); decisions use it from

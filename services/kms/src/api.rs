@@ -19,7 +19,7 @@ use protocol::{ApiError, ErrorCode};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use edge::{Caller, Resource};
+use edge::{Caller, KeyUse, Resource};
 
 use crate::service::KmsService;
 
@@ -45,6 +45,14 @@ pub(crate) enum Naming {
     KeyOnly,
     /// The key id or key ARN; an alias is invalid input (an alias's TargetKeyId).
     Target,
+}
+
+/// A use of a key under an encryption context.
+pub(crate) fn with_context(ctx: &EncryptionContext) -> KeyUse<'_> {
+    KeyUse {
+        encryption_context: Some(ctx),
+        grant_id: None,
+    }
 }
 
 pub(crate) fn required<T>(value: Option<T>, member: &str) -> Result<T, ApiError> {
@@ -122,7 +130,7 @@ fn refuse_unsupported(dry_run: Option<bool>, recipient: bool) -> Result<(), ApiE
     Ok(())
 }
 
-fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
+pub(crate) fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
     match tokens {
         Some(t) if t.len() > GRANT_TOKENS_MAX => Err(ApiError::validation(
             format!("{} grant tokens", t.len()),
@@ -133,7 +141,10 @@ fn check_grant_tokens(tokens: &Option<Vec<String>>) -> Result<(), ApiError> {
     }
 }
 
-fn context(ctx: Option<EncryptionContext>, member: &str) -> Result<EncryptionContext, ApiError> {
+pub(crate) fn context(
+    ctx: Option<EncryptionContext>,
+    member: &str,
+) -> Result<EncryptionContext, ApiError> {
     let ctx = ctx.unwrap_or_default();
     if ctx.len() > CONTEXT_PAIRS_MAX
         || ciphertext::canonical_context(&ctx).len() > CONTEXT_BYTES_MAX
@@ -216,10 +227,11 @@ impl Kms<'_> {
         action: &str,
         account: &str,
         arn: &str,
+        used: KeyUse<'_>,
     ) -> Result<(), ApiError> {
         self.state
             .authz
-            .authorize(self.caller, action, Resource::Key { account, arn })
+            .authorize_key_use(self.caller, action, Resource::Key { account, arn }, used)
             .await
     }
 
@@ -230,6 +242,19 @@ impl Kms<'_> {
         text: &str,
         action: &str,
         naming: Naming,
+    ) -> Result<(MasterKey, String), ApiError> {
+        self.resolve_for(text, action, naming, KeyUse::default())
+            .await
+    }
+
+    /// `resolve`, with what the request says of its use of the key (its encryption
+    /// context, the grant it retires) for key policies and grants to decide on.
+    pub(crate) async fn resolve_for(
+        &self,
+        text: &str,
+        action: &str,
+        naming: Naming,
+        used: KeyUse<'_>,
     ) -> Result<(MasterKey, String), ApiError> {
         let key_ref = KeyRef::parse(text)?;
         let (account, key_id) = match key_ref {
@@ -278,7 +303,7 @@ impl Kms<'_> {
                 Ok(id) => key_arn(self.region, &account, id),
                 Err(alias) => alias_arn(self.region, &account, alias),
             };
-            self.authorize_key(action, &account, &arn).await?;
+            self.authorize_key(action, &account, &arn, used).await?;
             return Err(key_not_found(&arn));
         }
         // `key_id` is the key id the caller named, or (`Err`) the alias it named.
@@ -301,7 +326,8 @@ impl Kms<'_> {
                 })?,
         };
         let arn = self.arn(&key_id);
-        self.authorize_key(action, self.account(), &arn).await?;
+        self.authorize_key(action, self.account(), &arn, used)
+            .await?;
         let key = self
             .state
             .catalog
@@ -405,9 +431,6 @@ impl Kms<'_> {
         if input.multi_region == Some(true) {
             return unsupported("MultiRegion");
         }
-        if input.policy.is_some() || input.bypass_policy_lockout_safety_check.is_some() {
-            return unsupported("A key policy (Cedar policies authorize KMS actions)");
-        }
         let tags = checked_tags(input.tags.unwrap_or_default())?;
         if tags.len() as i64 > catalog::keymeta::KEY_TAGS_MAX {
             return Err(ApiError::new(
@@ -439,6 +462,17 @@ impl Kms<'_> {
                 .tag_key(self.account(), &key.key_id, &tags)
                 .await
                 .map_err(api)?;
+        }
+        if let Some(policy) = input.policy.as_deref()
+            && let Err(refused) = self.store_key_policy(&key.key_id, policy).await
+        {
+            // A key whose policy was refused was never made, as far as the caller knows.
+            self.state
+                .catalog
+                .discard_new_master_key(self.account(), &key.key_id)
+                .await
+                .map_err(api)?;
+            return Err(refused);
         }
         tracing::info!(key_id = %key.key_id, account = %key.account_id, "KMS key created");
         Ok(KeyMetadataOutput {
@@ -875,8 +909,14 @@ impl Kms<'_> {
         let named = ciphertext::blob_key(blob).ok_or_else(invalid)?;
         let key_id = uuid::Uuid::from_bytes(named.key_id).to_string();
         let blob_arn = key_arn(self.region, named.account_str(), &key_id);
+        let used = KeyUse {
+            encryption_context: Some(ctx),
+            grant_id: None,
+        };
         if let Some(expected) = expected_key {
-            let (_, expected_arn) = self.resolve(expected, action, Naming::Any).await?;
+            let (_, expected_arn) = self
+                .resolve_for(expected, action, Naming::Any, used)
+                .await?;
             if expected_arn != blob_arn {
                 return Err(ApiError::new(
                     ErrorCode::IncorrectKey,
@@ -884,7 +924,9 @@ impl Kms<'_> {
                 ));
             }
         }
-        let (key, arn) = self.resolve(&blob_arn, action, Naming::Any).await?;
+        let (key, arn) = self
+            .resolve_for(&blob_arn, action, Naming::Any, used)
+            .await?;
         require_enabled(&key, &arn)?;
         let material = self
             .state
@@ -941,7 +983,9 @@ impl Kms<'_> {
         } else {
             "kms:GenerateDataKeyWithoutPlaintext"
         };
-        let (key, arn) = self.resolve(&id, action, Naming::Any).await?;
+        let (key, arn) = self
+            .resolve_for(&id, action, Naming::Any, with_context(&ctx))
+            .await?;
         let mut data_key = Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(&mut data_key).expect("system randomness");
         let blob = self.seal(&key, &arn, &ctx, &data_key).await?;
@@ -966,7 +1010,9 @@ impl Kms<'_> {
             ));
         }
         let ctx = context(input.encryption_context, "encryptionContext")?;
-        let (key, arn) = self.resolve(&id, "kms:Encrypt", Naming::Any).await?;
+        let (key, arn) = self
+            .resolve_for(&id, "kms:Encrypt", Naming::Any, with_context(&ctx))
+            .await?;
         let blob = self.seal(&key, &arn, &ctx, &plaintext.0).await?;
         Ok(EncryptOutput {
             ciphertext_blob: Blob(blob.into()),
@@ -1021,7 +1067,12 @@ impl Kms<'_> {
             )
             .await?;
         let (key, arn) = self
-            .resolve(&destination, "kms:ReEncryptTo", Naming::Any)
+            .resolve_for(
+                &destination,
+                "kms:ReEncryptTo",
+                Naming::Any,
+                with_context(&destination_ctx),
+            )
             .await?;
         let sealed = self.seal(&key, &arn, &destination_ctx, &plaintext).await?;
         Ok(ReEncryptOutput {

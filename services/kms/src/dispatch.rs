@@ -1,6 +1,7 @@
 //! The KMS entry point: decodes a request, meters it, and hands it to the operation
 //! (`api.rs` for keys, aliases, states, rotation and cryptography; `manage.rs` for tags,
-//! descriptions, UpdateAlias, GenerateRandom and what has no meaning here).
+//! descriptions, UpdateAlias, GenerateRandom and what has no meaning here; `grants.rs`
+//! for grants and key policies).
 
 use edge::Caller;
 use protocol::ApiError;
@@ -107,6 +108,19 @@ pub async fn dispatch(
         }
         KmsOperation::DescribeCustomKeyStores => {
             out(format, kms.describe_custom_key_stores().await?)
+        }
+        KmsOperation::CreateGrant => out(format, kms.create_grant(input(format, body)?).await?),
+        KmsOperation::ListGrants => out(format, kms.list_grants(input(format, body)?).await?),
+        KmsOperation::ListRetirableGrants => out(
+            format,
+            kms.list_retirable_grants(input(format, body)?).await?,
+        ),
+        KmsOperation::RetireGrant => out(format, kms.retire_grant(input(format, body)?).await?),
+        KmsOperation::RevokeGrant => out(format, kms.revoke_grant(input(format, body)?).await?),
+        KmsOperation::GetKeyPolicy => out(format, kms.get_key_policy(input(format, body)?).await?),
+        KmsOperation::PutKeyPolicy => out(format, kms.put_key_policy(input(format, body)?).await?),
+        KmsOperation::ListKeyPolicies => {
+            out(format, kms.list_key_policies(input(format, body)?).await?)
         }
         KmsOperation::Unavailable(operation) => {
             return Err(crate::manage::unavailable(operation));

@@ -11,6 +11,7 @@
 
 mod api;
 mod dispatch;
+mod grants;
 mod manage;
 mod service;
 

@@ -1,0 +1,28 @@
+-- KMS grants (CreateGrant): each lets its grantee use one key for the listed operations,
+-- optionally only under an encryption context. The authorizer turns every grant of a
+-- tenant into a Cedar permit beside the tenant's policies.
+-- operations: the grant's operations, comma-separated, in KMS's names.
+-- constraint_kind: NULL, 'subset' (EncryptionContextSubset) or 'equals'
+--   (EncryptionContextEquals); constraint_pairs: its pairs as a JSON object.
+CREATE TABLE kms_grants (
+    account_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    key_id TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+    name TEXT NOT NULL DEFAULT '',
+    grantee TEXT NOT NULL,
+    retiring TEXT,
+    operations TEXT NOT NULL,
+    constraint_kind TEXT,
+    constraint_pairs TEXT,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (account_id, grant_id)
+);
+CREATE INDEX kms_grants_by_key ON kms_grants (account_id, key_id);
+CREATE INDEX kms_grants_by_retiring ON kms_grants (account_id, retiring);
+
+-- Changes to a tenant's grants: with the count of policy versions, the tenant's policy
+-- generation, so that every process reloads a tenant's permits when its grants change.
+CREATE TABLE grant_changes (
+    account_id TEXT NOT NULL PRIMARY KEY,
+    changes BIGINT NOT NULL
+);
