@@ -78,7 +78,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         14,
-        "kms grants",
+        "kms grants and key specs",
         include_str!("../../migrations/sqlite/0014_kms_grants.sql"),
     ),
 ];
@@ -150,7 +150,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         14,
-        "kms grants",
+        "kms grants and key specs",
         include_str!("../../migrations/postgres/0014_kms_grants.sql"),
     ),
 ];

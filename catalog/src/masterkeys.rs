@@ -92,6 +92,18 @@ pub struct MasterKey {
     pub next_rotation_ms: Option<i64>,
     pub current_version: u32,
     pub last_rotation_ms: Option<i64>,
+    /// KMS's KeySpec (`SYMMETRIC_DEFAULT`, `RSA_2048`, `ECC_NIST_P256`, `HMAC_256`, ...).
+    pub key_spec: String,
+    /// KMS's KeyUsage (`ENCRYPT_DECRYPT`, `SIGN_VERIFY`, ...).
+    pub key_usage: String,
+}
+
+/// A key of another kind than symmetric encryption, with its first material (a PKCS #8
+/// private key, or an HMAC secret), made by the caller.
+pub struct KeyKind<'a> {
+    pub spec: &'a str,
+    pub usage: &'a str,
+    pub material: &'a [u8],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,13 +188,16 @@ fn key_from_row(row: &AnyRow) -> Result<MasterKey, CatalogError> {
             .filter(|v| *v >= 1)
             .ok_or_else(|| corrupt(format!("key {key_id} version {version}")))?,
         last_rotation_ms: row.try_get("last_rotation_ms")?,
+        key_spec: row.try_get("key_spec")?,
+        key_usage: row.try_get("key_usage")?,
         key_id,
     })
 }
 
 const KEY_COLUMNS: &str = "key_id, account_id, description, key_state, key_manager, \
      created_at_ms, deletion_date_ms, pending_window_days, rotation_enabled, \
-     rotation_period_days, next_rotation_ms, current_version, last_rotation_ms";
+     rotation_period_days, next_rotation_ms, current_version, last_rotation_ms, key_spec, \
+     key_usage";
 
 fn limit_exceeded(what: &str, max: i64) -> CatalogError {
     Refusal::new(
@@ -195,6 +210,7 @@ fn limit_exceeded(what: &str, max: i64) -> CatalogError {
 }
 
 /// Seals a fresh version's material and stores it; the caller's transaction commits.
+#[allow(clippy::too_many_arguments)]
 async fn insert_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     root: &RootKey,
@@ -202,20 +218,27 @@ async fn insert_version(
     key_id: &str,
     version: u32,
     now_ms: i64,
+    material: Option<&[u8]>,
+    rotation_type: Option<&str>,
 ) -> Result<(), CatalogError> {
-    let material = DataKey::generate(DataKeyId::new(u64::from(version)).expect("version >= 1"));
-    let sealed = root.seal(
-        material.expose_bytes(),
-        &material_aad(account, key_id, version),
-    );
+    let aad = material_aad(account, key_id, version);
+    let sealed = match material {
+        Some(bytes) => root.seal(bytes, &aad),
+        None => {
+            let fresh =
+                DataKey::generate(DataKeyId::new(u64::from(version)).expect("version >= 1"));
+            root.seal(fresh.expose_bytes(), &aad)
+        }
+    };
     sqlx::query(
-        "INSERT INTO kms_key_versions (key_id, version, material_sealed, created_at_ms) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO kms_key_versions (key_id, version, material_sealed, created_at_ms, \
+         rotation_type) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(key_id)
     .bind(i64::from(version))
     .bind(sealed)
     .bind(now_ms)
+    .bind(rotation_type)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -231,6 +254,20 @@ impl Catalog {
         manager: KeyManager,
         now_ms: i64,
     ) -> Result<MasterKey, CatalogError> {
+        self.create_master_key_of(root, account, description, manager, now_ms, None)
+            .await
+    }
+
+    /// Makes a master key of `kind` (symmetric when `None`, with fresh material).
+    pub async fn create_master_key_of(
+        &self,
+        root: &RootKey,
+        account: &str,
+        description: &str,
+        manager: KeyManager,
+        now_ms: i64,
+        kind: Option<&KeyKind<'_>>,
+    ) -> Result<MasterKey, CatalogError> {
         let key_id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.begin_write().await?;
         // INVARIANT: the write comes first (see lib.rs), and the count is read inside
@@ -238,13 +275,16 @@ impl Catalog {
         // on SQLite; on Postgres two may, by one key each: the bound stays a bound.
         sqlx::query(
             "INSERT INTO kms_keys (key_id, account_id, description, key_state, key_manager, \
-             created_at_ms, current_version) VALUES ($1, $2, $3, 'Enabled', $4, $5, 1)",
+             created_at_ms, current_version, key_spec, key_usage) \
+             VALUES ($1, $2, $3, 'Enabled', $4, $5, 1, $6, $7)",
         )
         .bind(&key_id)
         .bind(account)
         .bind(description)
         .bind(manager.as_str())
         .bind(now_ms)
+        .bind(kind.map_or("SYMMETRIC_DEFAULT", |k| k.spec))
+        .bind(kind.map_or("ENCRYPT_DECRYPT", |k| k.usage))
         .execute(&mut *tx)
         .await?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_keys WHERE account_id = $1")
@@ -254,7 +294,17 @@ impl Catalog {
         if count > KEYS_PER_ACCOUNT_MAX {
             return Err(limit_exceeded("KMS keys", KEYS_PER_ACCOUNT_MAX));
         }
-        insert_version(&mut tx, root, account, &key_id, 1, now_ms).await?;
+        insert_version(
+            &mut tx,
+            root,
+            account,
+            &key_id,
+            1,
+            now_ms,
+            kind.map(|k| k.material),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         self.master_key(account, &key_id)
             .await?
@@ -507,7 +557,18 @@ impl Catalog {
         }
         let version = u32::try_from(version)
             .map_err(|_| corrupt(format!("key {key_id} version {version}")))?;
-        insert_version(&mut tx, root, account, key_id, version, now_ms).await?;
+        let rotation_type = if on_demand { "ON_DEMAND" } else { "AUTOMATIC" };
+        insert_version(
+            &mut tx,
+            root,
+            account,
+            key_id,
+            version,
+            now_ms,
+            None,
+            Some(rotation_type),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(version))
     }
@@ -540,6 +601,62 @@ impl Catalog {
         key_id: &str,
         version: u32,
     ) -> Result<Option<DataKey>, CatalogError> {
+        let Some(bytes) = self
+            .master_key_secret(root, account, key_id, version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let bad = || {
+            corrupt(format!(
+                "material of key {key_id} version {version} is not a symmetric key"
+            ))
+        };
+        let id = DataKeyId::new(u64::from(version)).map_err(|_| bad())?;
+        DataKey::from_bytes(id, &bytes).map(Some).map_err(|_| bad())
+    }
+
+    /// The versions after the first of the account's key, oldest first, after
+    /// `after_version`: (version, when, `AUTOMATIC` or `ON_DEMAND`).
+    pub async fn key_rotations(
+        &self,
+        account: &str,
+        key_id: &str,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT v.version, v.created_at_ms, COALESCE(v.rotation_type, 'AUTOMATIC') AS kind \
+             FROM kms_key_versions v JOIN kms_keys k ON k.key_id = v.key_id \
+             WHERE k.account_id = $1 AND v.key_id = $2 AND v.version > 1 AND v.version > $3 \
+             ORDER BY v.version LIMIT $4",
+        )
+        .bind(account)
+        .bind(key_id)
+        .bind(after_version)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("version")?,
+                    r.try_get("created_at_ms")?,
+                    r.try_get("kind")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Unwraps version `version` of the account's key as bytes, whatever its kind;
+    /// `None` when there is no such key or version.
+    pub async fn master_key_secret(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        version: u32,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, CatalogError> {
         let row = sqlx::query(
             "SELECT v.material_sealed FROM kms_key_versions v \
              JOIN kms_keys k ON k.key_id = v.key_id \
@@ -562,8 +679,7 @@ impl Catalog {
         let bytes = root
             .open(&sealed, &material_aad(account, key_id, version))
             .map_err(|_| bad())?;
-        let id = DataKeyId::new(u64::from(version)).map_err(|_| bad())?;
-        DataKey::from_bytes(id, &bytes).map(Some).map_err(|_| bad())
+        Ok(Some(bytes))
     }
 
     /// Destroys every key (any account) whose deletion date has passed: its material,

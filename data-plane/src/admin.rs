@@ -190,6 +190,8 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidGrantToken
+            | ErrorCode::KmsInvalidSignature
+            | ErrorCode::KmsInvalidMac
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::InvalidMarker
             | ErrorCode::InvalidAction

@@ -26,3 +26,11 @@ CREATE TABLE grant_changes (
     account_id TEXT NOT NULL PRIMARY KEY,
     changes BIGINT NOT NULL
 );
+
+-- Keys of every KMS kind: key_spec and key_usage as KMS names them (SYMMETRIC_DEFAULT /
+-- ENCRYPT_DECRYPT for every key made before). An asymmetric key's material is its
+-- private key in PKCS #8; an HMAC key's, its secret; either sealed like any material.
+ALTER TABLE kms_keys ADD COLUMN key_spec TEXT NOT NULL DEFAULT 'SYMMETRIC_DEFAULT';
+ALTER TABLE kms_keys ADD COLUMN key_usage TEXT NOT NULL DEFAULT 'ENCRYPT_DECRYPT';
+-- How a version after the first came: 'AUTOMATIC' or 'ON_DEMAND' (ListKeyRotations).
+ALTER TABLE kms_key_versions ADD COLUMN rotation_type TEXT;

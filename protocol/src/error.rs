@@ -29,6 +29,10 @@ pub enum ErrorCode {
     KmsDisabled,
     /// KMS's answer for a key in the wrong state (409).
     KmsInvalidState,
+    /// KMS Verify: the signature is not the key's over the message.
+    KmsInvalidSignature,
+    /// KMS VerifyMac: the MAC is not the key's over the message.
+    KmsInvalidMac,
     /// Kinesis's answer for a stream whose KMS key is in the wrong state (400); the
     /// same `__type` as KMS's, another status.
     KinesisKmsInvalidState,
@@ -79,6 +83,8 @@ impl ErrorCode {
                 "KMSInvalidStateException"
             }
             ErrorCode::KmsNotFound => "KMSNotFoundException",
+            ErrorCode::KmsInvalidSignature => "KMSInvalidSignatureException",
+            ErrorCode::KmsInvalidMac => "KMSInvalidMacException",
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
@@ -137,6 +143,8 @@ impl ErrorCode {
             | ErrorCode::UnsupportedOperation
             | ErrorCode::KmsDisabled
             | ErrorCode::KinesisKmsInvalidState
+            | ErrorCode::KmsInvalidSignature
+            | ErrorCode::KmsInvalidMac
             | ErrorCode::KmsNotFound => 400,
         }
     }

@@ -107,6 +107,17 @@ pub enum KmsOperation {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    GetPublicKey,
+    Sign,
+    Verify,
+    GenerateMac,
+    VerifyMac,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
+    ListKeyRotations,
     /// Operations on custom key stores and multi-Region keys, which a server with its
     /// own key storage and one region has no meaning for: UnsupportedOperationException.
     Unavailable(&'static str),
@@ -152,6 +163,19 @@ impl KmsOperation {
             "GetKeyPolicy" => KmsOperation::GetKeyPolicy,
             "PutKeyPolicy" => KmsOperation::PutKeyPolicy,
             "ListKeyPolicies" => KmsOperation::ListKeyPolicies,
+            "GetPublicKey" => KmsOperation::GetPublicKey,
+            "Sign" => KmsOperation::Sign,
+            "Verify" => KmsOperation::Verify,
+            "GenerateMac" => KmsOperation::GenerateMac,
+            "VerifyMac" => KmsOperation::VerifyMac,
+            "GenerateDataKeyPair" => KmsOperation::GenerateDataKeyPair,
+            "GenerateDataKeyPairWithoutPlaintext" => {
+                KmsOperation::GenerateDataKeyPairWithoutPlaintext
+            }
+            "DeriveSharedSecret" => KmsOperation::DeriveSharedSecret,
+            "Encapsulate" => KmsOperation::Encapsulate,
+            "Decapsulate" => KmsOperation::Decapsulate,
+            "ListKeyRotations" => KmsOperation::ListKeyRotations,
             "CreateCustomKeyStore" => KmsOperation::Unavailable("CreateCustomKeyStore"),
             "ConnectCustomKeyStore" => KmsOperation::Unavailable("ConnectCustomKeyStore"),
             "DisconnectCustomKeyStore" => KmsOperation::Unavailable("DisconnectCustomKeyStore"),
@@ -460,7 +484,7 @@ pub struct KeyMetadata {
     pub creation_date: Timestamp,
     pub enabled: bool,
     pub description: String,
-    pub key_usage: &'static str,
+    pub key_usage: String,
     pub key_state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_date: Option<Timestamp>,
@@ -468,10 +492,28 @@ pub struct KeyMetadata {
     pub pending_deletion_window_in_days: Option<i64>,
     pub origin: &'static str,
     pub key_manager: &'static str,
-    pub customer_master_key_spec: &'static str,
-    pub key_spec: &'static str,
-    pub encryption_algorithms: [&'static str; 1],
+    pub customer_master_key_spec: String,
+    pub key_spec: String,
+    #[serde(flatten)]
+    pub algorithms: KeyAlgorithms,
     pub multi_region: bool,
+}
+
+/// The algorithms a key of its spec and usage takes; lists that would be empty are
+/// left out, as KMS leaves them out.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyAlgorithms {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mac_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_agreement_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encapsulation_algorithms: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -641,7 +683,7 @@ mod tests {
 }
 
 /// The operations a grant may allow, in KMS's names.
-pub const GRANT_OPERATIONS: [&str; 17] = [
+pub const GRANT_OPERATIONS: [&str; 19] = [
     "Decrypt",
     "Encrypt",
     "GenerateDataKey",
@@ -659,6 +701,8 @@ pub const GRANT_OPERATIONS: [&str; 17] = [
     "GenerateMac",
     "VerifyMac",
     "DeriveSharedSecret",
+    "Encapsulate",
+    "Decapsulate",
 ];
 /// A grant's name, and a principal's ARN in a grant: at most this many characters.
 pub const GRANT_NAME_CHARS_MAX: usize = 256;
@@ -783,4 +827,173 @@ pub struct GetKeyPolicyOutput {
 pub struct ListKeyPoliciesOutput {
     pub policy_names: Vec<&'static str>,
     pub truncated: bool,
+}
+
+/// A message Sign, Verify, GenerateMac and VerifyMac take: at most this many bytes.
+pub const MESSAGE_BYTES_MAX: usize = 4_096;
+/// A signature or MAC Verify and VerifyMac take: at most this many bytes.
+pub const SIGNATURE_BYTES_MAX: usize = 6_144;
+/// A peer public key DeriveSharedSecret takes: at most this many bytes.
+pub const PUBLIC_KEY_BYTES_MAX: usize = 8_192;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignInput {
+    pub key_id: Option<String>,
+    pub message: Option<Blob>,
+    pub message_type: Option<String>,
+    pub signature: Option<Blob>,
+    pub signing_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignOutput {
+    pub key_id: String,
+    pub signature: Blob,
+    pub signing_algorithm: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyOutput {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MacInput {
+    pub key_id: Option<String>,
+    pub message: Option<Blob>,
+    pub mac_algorithm: Option<String>,
+    pub mac: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacOutput {
+    pub mac: Blob,
+    pub mac_algorithm: String,
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacOutput {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyInput {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyOutput {
+    pub key_id: String,
+    pub public_key: Blob,
+    pub customer_master_key_spec: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    #[serde(flatten)]
+    pub algorithms: KeyAlgorithms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairInput {
+    pub key_id: Option<String>,
+    pub key_pair_spec: Option<String>,
+    pub encryption_context: Option<BTreeMap<String, String>>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairOutput {
+    pub private_key_ciphertext_blob: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<Blob>,
+    pub public_key: Blob,
+    pub key_id: String,
+    pub key_pair_spec: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretInput {
+    pub key_id: Option<String>,
+    pub key_agreement_algorithm: Option<String>,
+    pub public_key: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub recipient: Option<serde_json::Value>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretOutput {
+    pub key_id: String,
+    pub shared_secret: Blob,
+    pub key_agreement_algorithm: &'static str,
+    pub key_origin: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateInput {
+    pub key_id: Option<String>,
+    pub encapsulation_algorithm: Option<String>,
+    pub shared_secret_ciphertext_blob: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncapsulateOutput {
+    pub key_id: String,
+    pub shared_secret: Blob,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_secret_ciphertext_blob: Option<Blob>,
+    pub encapsulation_algorithm: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsInput {
+    pub key_id: Option<String>,
+    pub include_key_material: Option<String>,
+    pub limit: Option<i64>,
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationsListEntry {
+    pub key_id: String,
+    pub rotation_date: Timestamp,
+    pub rotation_type: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsOutput {
+    pub rotations: Vec<RotationsListEntry>,
+    pub truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
 }

@@ -222,11 +222,8 @@ NOT_YET = {
         "UpdateQueue", "UpdateQueueRecordsVisibility", "UpdateMaxRecordSize",
     },
     "kms": {
-        "Decapsulate", "DeleteImportedKeyMaterial", "DeriveSharedSecret",
-        "Encapsulate", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateMac", "GetKeyLastUsage", "GetParametersForImport",
-        "GetPublicKey", "ImportKeyMaterial", "ListKeyRotations", "Sign", "Verify",
-        "VerifyMac",
+        "DeleteImportedKeyMaterial", "GetKeyLastUsage", "GetParametersForImport",
+        "ImportKeyMaterial",
     },
 }
 

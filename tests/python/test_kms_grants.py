@@ -205,3 +205,15 @@ def test_key_policies_are_cedar_on_the_key(tenant, server):
     assert {k["KeyId"] for k in admin.list_keys(Limit=1000)["Keys"]} == before
     with expect_error("NotFoundException"):
         admin.get_key_policy(KeyId=key["KeyId"], PolicyName="other")
+
+
+def test_grants_on_signing_keys_allow_what_the_key_can_do(tenant):
+    admin, alice = tenant["admin"], tenant["alice"]
+    key = admin.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    with expect_error("ValidationException"):
+        admin.create_grant(KeyId=key, GranteePrincipal=tenant["alice_arn"], Operations=["Decrypt"])
+    admin.create_grant(KeyId=key, GranteePrincipal=tenant["alice_arn"], Operations=["Sign", "GetPublicKey"])
+    signature = alice.sign(KeyId=key, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    assert alice.get_public_key(KeyId=key)["KeyUsage"] == "SIGN_VERIFY"
+    with expect_error("AccessDeniedException"):
+        alice.verify(KeyId=key, Message=b"m", Signature=signature, SigningAlgorithm="ECDSA_SHA_256")

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use edge::{Caller, KeyUse, Resource};
 
+use crate::keyspec::{self, Spec};
 use crate::service::KmsService;
 
 /// A catalog error as the caller sees it (internal causes are logged, never sent).
@@ -71,7 +72,7 @@ pub(crate) fn key_not_found(arn: &str) -> ApiError {
 }
 
 /// Refuses a key that cannot do cryptography now, with the error AWS gives.
-fn require_enabled(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
+pub(crate) fn require_enabled(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
     match key.state {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(ApiError::new(
@@ -92,25 +93,87 @@ pub(crate) fn pending_deletion(arn: &str) -> ApiError {
     )
 }
 
-fn check_algorithm(algorithm: Option<&str>, member: &str) -> Result<(), ApiError> {
+/// An EncryptionAlgorithm member: `None` for SYMMETRIC_DEFAULT (or none given), else
+/// the RSAES-OAEP algorithm named.
+fn check_algorithm(
+    algorithm: Option<&str>,
+    member: &str,
+) -> Result<Option<&'static str>, ApiError> {
     match algorithm {
-        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some(
-            a @ ("RSAES_OAEP_SHA_1"
-            | "RSAES_OAEP_SHA_256"
-            | "SM2PKE"
-            | "RSA_AES_KEY_WRAP_SHA_1"
-            | "RSA_AES_KEY_WRAP_SHA_256"),
-        ) => Err(ApiError::new(
-            ErrorCode::InvalidKeyUsage,
-            format!("{a} is not a valid encryption algorithm for a symmetric key."),
-        )),
+        None | Some(SYMMETRIC_DEFAULT) => Ok(None),
+        Some("RSAES_OAEP_SHA_1") => Ok(Some("RSAES_OAEP_SHA_1")),
+        Some("RSAES_OAEP_SHA_256") => Ok(Some("RSAES_OAEP_SHA_256")),
+        Some(a @ ("SM2PKE" | "RSA_AES_KEY_WRAP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_256")) => {
+            Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{a} is not supported by this server."),
+            ))
+        }
         Some(other) => Err(ApiError::validation(
             other,
             member,
             "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]",
         )),
     }
+}
+
+/// The spec a stored key has.
+pub(crate) fn spec_of(key: &MasterKey) -> Result<Spec, ApiError> {
+    Spec::parse(&key.key_spec).map_err(|_| {
+        tracing::error!(key_id = %key.key_id, spec = %key.key_spec, "a stored key has an unknown spec");
+        ApiError::internal()
+    })
+}
+
+/// The algorithms DescribeKey and GetPublicKey list for a key.
+pub(crate) fn algorithms(key: &MasterKey) -> KeyAlgorithms {
+    let Ok(spec) = Spec::parse(&key.key_spec) else {
+        return KeyAlgorithms::default();
+    };
+    let mut out = KeyAlgorithms::default();
+    match key.key_usage.as_str() {
+        keyspec::ENCRYPT_DECRYPT => out.encryption_algorithms = spec.encryption_algorithms(),
+        keyspec::SIGN_VERIFY => out.signing_algorithms = spec.signing_algorithms(),
+        keyspec::GENERATE_VERIFY_MAC => out.mac_algorithms = spec.mac_algorithms(),
+        keyspec::KEY_AGREEMENT => out.key_agreement_algorithms = vec!["ECDH"],
+        keyspec::ENCAPSULATE_DECAPSULATE => out.encapsulation_algorithms = vec!["ML_KEM"],
+        _ => {}
+    }
+    out
+}
+
+/// Refuses a key whose usage is not `usage` for `operation`.
+pub(crate) fn require_usage(
+    key: &MasterKey,
+    arn: &str,
+    usage: &str,
+    operation: &str,
+) -> Result<Spec, ApiError> {
+    if key.key_usage != usage {
+        return Err(ApiError::new(
+            ErrorCode::InvalidKeyUsage,
+            format!(
+                "{arn} key usage is {} which is not valid for {operation}.",
+                key.key_usage
+            ),
+        ));
+    }
+    spec_of(key)
+}
+
+/// Refuses a key that is not a symmetric encryption key (what the blob format seals
+/// under).
+fn require_symmetric(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
+    if key.key_spec != SYMMETRIC_DEFAULT || key.key_usage != ENCRYPT_DECRYPT {
+        return Err(ApiError::new(
+            ErrorCode::InvalidKeyUsage,
+            format!(
+                "{arn} is a {} {} key; this operation needs a symmetric encryption key.",
+                key.key_spec, key.key_usage
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Options Sluice does not have are refused, never silently ignored.
@@ -346,15 +409,15 @@ impl Kms<'_> {
             creation_date: timestamp(key.created_at_ms),
             enabled: key.state == KeyState::Enabled,
             description: key.description.clone(),
-            key_usage: ENCRYPT_DECRYPT,
+            key_usage: key.key_usage.clone(),
             key_state: key.state.as_str(),
             deletion_date: key.deletion_date_ms.map(timestamp),
             pending_deletion_window_in_days: key.pending_window_days,
             origin: "AWS_KMS",
             key_manager: key.manager.as_str(),
-            customer_master_key_spec: SYMMETRIC_DEFAULT,
-            key_spec: SYMMETRIC_DEFAULT,
-            encryption_algorithms: [SYMMETRIC_DEFAULT],
+            customer_master_key_spec: key.key_spec.clone(),
+            key_spec: key.key_spec.clone(),
+            algorithms: algorithms(key),
             multi_region: false,
         }
     }
@@ -396,28 +459,24 @@ impl Kms<'_> {
                 ));
             }
         }
-        match input.key_usage.as_deref() {
-            None | Some(ENCRYPT_DECRYPT) => {}
-            Some(other) => {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    format!(
-                        "KeyUsage {other} is not supported: Sluice's keys are symmetric ENCRYPT_DECRYPT keys."
-                    ),
-                ));
-            }
+        if input.key_spec.is_some() && input.customer_master_key_spec.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.",
+            ));
         }
-        for spec in [&input.key_spec, &input.customer_master_key_spec] {
-            if let Some(spec) = spec.as_deref()
-                && spec != SYMMETRIC_DEFAULT
-            {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    format!(
-                        "KeySpec {spec} is not supported: Sluice's keys are SYMMETRIC_DEFAULT."
-                    ),
-                ));
-            }
+        let spec_name = input
+            .key_spec
+            .as_deref()
+            .or(input.customer_master_key_spec.as_deref())
+            .unwrap_or(SYMMETRIC_DEFAULT);
+        let spec = Spec::parse(spec_name)?;
+        let usage = input.key_usage.as_deref().unwrap_or(spec.usages()[0]);
+        if !spec.usages().contains(&usage) {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                format!("KeyUsage {usage} is not compatible with KeySpec {spec_name}."),
+            ));
         }
         let unsupported = |what: &str| {
             Err(ApiError::new(
@@ -444,15 +503,27 @@ impl Kms<'_> {
         if input.custom_key_store_id.is_some() {
             return unsupported("A custom key store");
         }
+        let material;
+        let kind = if spec == Spec::Symmetric {
+            None
+        } else {
+            material = spec.generate()?;
+            Some(masterkeys::KeyKind {
+                spec: spec_name,
+                usage,
+                material: &material,
+            })
+        };
         let key = self
             .state
             .catalog
-            .create_master_key(
+            .create_master_key_of(
                 &self.state.root_key,
                 self.account(),
                 &description,
                 KeyManager::Customer,
                 self.state.clock.now_ms(),
+                kind.as_ref(),
             )
             .await
             .map_err(api)?;
@@ -768,6 +839,15 @@ impl Kms<'_> {
     ) -> Result<(MasterKey, String), ApiError> {
         let (key, arn) = self.resolve(id, action, Naming::KeyOnly).await?;
         require_enabled(&key, &arn)?;
+        if key.key_spec != SYMMETRIC_DEFAULT {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "{arn} is a {} key; KMS rotates only symmetric encryption keys.",
+                    key.key_spec
+                ),
+            ));
+        }
         if key.manager == KeyManager::Aws && action != "kms:GetKeyRotationStatus" {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -867,6 +947,7 @@ impl Kms<'_> {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, ApiError> {
         require_enabled(key, arn)?;
+        require_symmetric(key, arn)?;
         let material = self
             .state
             .catalog
@@ -999,7 +1080,8 @@ impl Kms<'_> {
     pub(crate) async fn encrypt(&self, input: EncryptInput) -> Result<EncryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
-        check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let algorithm =
+            check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let id = required(input.key_id, "keyId")?;
         let plaintext = required(input.plaintext, "plaintext")?;
         if plaintext.0.is_empty() || plaintext.0.len() > PLAINTEXT_BYTES_MAX {
@@ -1013,27 +1095,130 @@ impl Kms<'_> {
         let (key, arn) = self
             .resolve_for(&id, "kms:Encrypt", Naming::Any, with_context(&ctx))
             .await?;
-        let blob = self.seal(&key, &arn, &ctx, &plaintext.0).await?;
+        let blob = self
+            .seal_with(&key, &arn, algorithm, &ctx, &plaintext.0)
+            .await?;
         Ok(EncryptOutput {
             ciphertext_blob: Blob(blob.into()),
             key_id: arn,
-            encryption_algorithm: SYMMETRIC_DEFAULT,
+            encryption_algorithm: algorithm.unwrap_or(SYMMETRIC_DEFAULT),
         })
+    }
+
+    /// Seals under a symmetric key (`algorithm` `None`), or encrypts with RSAES-OAEP
+    /// under an RSA key's public half.
+    async fn seal_with(
+        &self,
+        key: &MasterKey,
+        arn: &str,
+        algorithm: Option<&str>,
+        ctx: &EncryptionContext,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let Some(algorithm) = algorithm else {
+            return self.seal(key, arn, ctx, plaintext).await;
+        };
+        require_enabled(key, arn)?;
+        let material = self.rsa_material(key, arn, algorithm, ctx).await?;
+        keyspec::rsa_encrypt(&material, algorithm, plaintext)
+    }
+
+    /// An RSA encryption key's private key, once the key and request fit RSAES-OAEP.
+    async fn rsa_material(
+        &self,
+        key: &MasterKey,
+        arn: &str,
+        algorithm: &str,
+        ctx: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        let spec = require_usage(key, arn, ENCRYPT_DECRYPT, "RSAES-OAEP encryption")?;
+        if !spec.encryption_algorithms().contains(&algorithm) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidKeyUsage,
+                format!("{algorithm} is not a valid encryption algorithm for {arn}."),
+            ));
+        }
+        if !ctx.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                "EncryptionContext is not supported with asymmetric keys.",
+            ));
+        }
+        self.key_material(key, arn).await
+    }
+
+    /// The current material of any kind of key, unsealed for this request.
+    pub(crate) async fn key_material(
+        &self,
+        key: &MasterKey,
+        arn: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        self.state
+            .catalog
+            .master_key_secret(
+                &self.state.root_key,
+                &key.account_id,
+                &key.key_id,
+                key.current_version,
+            )
+            .await
+            .map_err(api)?
+            .ok_or_else(|| key_not_found(arn))
+    }
+
+    /// Opens a ciphertext: a blob under a symmetric key (`algorithm` `None`), or an
+    /// RSAES-OAEP ciphertext under the RSA key the request names.
+    async fn open_with(
+        &self,
+        blob: &[u8],
+        key_id: Option<&str>,
+        algorithm: Option<&str>,
+        ctx: &EncryptionContext,
+        action: &str,
+    ) -> Result<(Zeroizing<Vec<u8>>, String), ApiError> {
+        let Some(algorithm) = algorithm else {
+            return self.open(blob, key_id, ctx, action).await;
+        };
+        let Some(key_id) = key_id else {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                "KeyId is required to decrypt with an asymmetric key.",
+            ));
+        };
+        let (key, arn) = self
+            .resolve_for(key_id, action, Naming::Any, with_context(ctx))
+            .await?;
+        require_enabled(&key, &arn)?;
+        let material = self.rsa_material(&key, &arn, algorithm, ctx).await?;
+        let plaintext = keyspec::rsa_decrypt(&material, algorithm, blob)?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidCiphertext,
+                "The ciphertext is invalid or was not made under this key and algorithm.",
+            )
+        })?;
+        Ok((plaintext, arn))
     }
 
     pub(crate) async fn decrypt(&self, input: DecryptInput) -> Result<DecryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, input.recipient.is_some())?;
         check_grant_tokens(&input.grant_tokens)?;
-        check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
+        let algorithm =
+            check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let blob = blob_bytes(input.ciphertext_blob, "ciphertextBlob")?;
         let ctx = context(input.encryption_context, "encryptionContext")?;
         let (plaintext, arn) = self
-            .open(&blob.0, input.key_id.as_deref(), &ctx, "kms:Decrypt")
+            .open_with(
+                &blob.0,
+                input.key_id.as_deref(),
+                algorithm,
+                &ctx,
+                "kms:Decrypt",
+            )
             .await?;
         Ok(DecryptOutput {
             key_id: arn,
             plaintext: Blob(bytes::Bytes::copy_from_slice(&plaintext)),
-            encryption_algorithm: SYMMETRIC_DEFAULT,
+            encryption_algorithm: algorithm.unwrap_or(SYMMETRIC_DEFAULT),
         })
     }
 
@@ -1043,11 +1228,11 @@ impl Kms<'_> {
     ) -> Result<ReEncryptOutput, ApiError> {
         refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
-        check_algorithm(
+        let source_algorithm = check_algorithm(
             input.source_encryption_algorithm.as_deref(),
             "sourceEncryptionAlgorithm",
         )?;
-        check_algorithm(
+        let destination_algorithm = check_algorithm(
             input.destination_encryption_algorithm.as_deref(),
             "destinationEncryptionAlgorithm",
         )?;
@@ -1059,9 +1244,10 @@ impl Kms<'_> {
             "destinationEncryptionContext",
         )?;
         let (plaintext, source_arn) = self
-            .open(
+            .open_with(
                 &blob.0,
                 input.source_key_id.as_deref(),
+                source_algorithm,
                 &source_ctx,
                 "kms:ReEncryptFrom",
             )
@@ -1074,13 +1260,21 @@ impl Kms<'_> {
                 with_context(&destination_ctx),
             )
             .await?;
-        let sealed = self.seal(&key, &arn, &destination_ctx, &plaintext).await?;
+        let sealed = self
+            .seal_with(
+                &key,
+                &arn,
+                destination_algorithm,
+                &destination_ctx,
+                &plaintext,
+            )
+            .await?;
         Ok(ReEncryptOutput {
             ciphertext_blob: Blob(sealed.into()),
             source_key_id: source_arn,
             key_id: arn,
-            source_encryption_algorithm: SYMMETRIC_DEFAULT,
-            destination_encryption_algorithm: SYMMETRIC_DEFAULT,
+            source_encryption_algorithm: source_algorithm.unwrap_or(SYMMETRIC_DEFAULT),
+            destination_encryption_algorithm: destination_algorithm.unwrap_or(SYMMETRIC_DEFAULT),
         })
     }
 }
@@ -1115,6 +1309,7 @@ pub async fn key_for_stream(
     if let Some(refusal) = masterkeys::kinesis_key_error(Some(&key), &arn) {
         return Err(edge::refusal_error(&refusal));
     }
+    require_symmetric(&key, &arn)?;
     Ok(key)
 }
 

@@ -1,7 +1,8 @@
 //! The KMS entry point: decodes a request, meters it, and hands it to the operation
 //! (`api.rs` for keys, aliases, states, rotation and cryptography; `manage.rs` for tags,
 //! descriptions, UpdateAlias, GenerateRandom and what has no meaning here; `grants.rs`
-//! for grants and key policies).
+//! for grants and key policies; `asymmetric.rs` for signing, MACs, key agreement,
+//! ML-KEM, key pairs and ListKeyRotations).
 
 use edge::Caller;
 use protocol::ApiError;
@@ -121,6 +122,35 @@ pub async fn dispatch(
         KmsOperation::PutKeyPolicy => out(format, kms.put_key_policy(input(format, body)?).await?),
         KmsOperation::ListKeyPolicies => {
             out(format, kms.list_key_policies(input(format, body)?).await?)
+        }
+        KmsOperation::GetPublicKey => out(format, kms.get_public_key(input(format, body)?).await?),
+        KmsOperation::Sign => out(format, kms.sign(input(format, body)?).await?),
+        KmsOperation::Verify => out(format, kms.verify(input(format, body)?).await?),
+        KmsOperation::GenerateMac => out(format, kms.generate_mac(input(format, body)?).await?),
+        KmsOperation::VerifyMac => out(format, kms.verify_mac(input(format, body)?).await?),
+        KmsOperation::GenerateDataKeyPair => out(
+            format,
+            kms.generate_data_key_pair(input(format, body)?, true)
+                .await?,
+        ),
+        KmsOperation::GenerateDataKeyPairWithoutPlaintext => out(
+            format,
+            kms.generate_data_key_pair(input(format, body)?, false)
+                .await?,
+        ),
+        KmsOperation::DeriveSharedSecret => out(
+            format,
+            kms.derive_shared_secret(input(format, body)?).await?,
+        ),
+        KmsOperation::Encapsulate => out(
+            format,
+            kms.encapsulation(input(format, body)?, false).await?,
+        ),
+        KmsOperation::Decapsulate => {
+            out(format, kms.encapsulation(input(format, body)?, true).await?)
+        }
+        KmsOperation::ListKeyRotations => {
+            out(format, kms.list_key_rotations(input(format, body)?).await?)
         }
         KmsOperation::Unavailable(operation) => {
             return Err(crate::manage::unavailable(operation));

@@ -43,20 +43,70 @@ const CONTEXT_OPERATIONS: [&str; 8] = [
     "GenerateDataKeyPair",
     "GenerateDataKeyPairWithoutPlaintext",
 ];
-/// The operations a symmetric encryption key can be granted.
-const SYMMETRIC_OPERATIONS: [&str; 11] = [
-    "Decrypt",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "CreateGrant",
-    "RetireGrant",
-    "DescribeKey",
-];
+/// The operations a grant on `key` may allow, by its spec and usage.
+fn grantable(key: &catalog::masterkeys::MasterKey) -> &'static [&'static str] {
+    const SYMMETRIC: [&str; 11] = [
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    const RSA_ENCRYPTION: [&str; 8] = [
+        "Decrypt",
+        "Encrypt",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    const SIGNING: [&str; 6] = [
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    const MAC: [&str; 5] = [
+        "GenerateMac",
+        "VerifyMac",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    const AGREEMENT: [&str; 5] = [
+        "DeriveSharedSecret",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    const KEM: [&str; 6] = [
+        "Encapsulate",
+        "Decapsulate",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+    ];
+    match (key.key_spec.as_str(), key.key_usage.as_str()) {
+        ("SYMMETRIC_DEFAULT", _) => &SYMMETRIC,
+        (_, crate::keyspec::ENCRYPT_DECRYPT) => &RSA_ENCRYPTION,
+        (_, crate::keyspec::SIGN_VERIFY) => &SIGNING,
+        (_, crate::keyspec::GENERATE_VERIFY_MAC) => &MAC,
+        (_, crate::keyspec::KEY_AGREEMENT) => &AGREEMENT,
+        _ => &KEM,
+    }
+}
 
 /// The key policy a key has until one is put: the tenant's policies and the key's
 /// grants decide, as AWS's default policy leaves the decision to IAM.
@@ -292,12 +342,13 @@ impl Kms<'_> {
         }
         if let Some(op) = operations
             .iter()
-            .find(|op| !SYMMETRIC_OPERATIONS.contains(&op.as_str()))
+            .find(|op| !grantable(&key).contains(&op.as_str()))
         {
             return Err(ApiError::new(
                 ErrorCode::Validation,
                 format!(
-                    "Grant operation {op} is not valid for this key: its KeyUsage is ENCRYPT_DECRYPT."
+                    "Grant operation {op} is not valid for this key: its KeySpec is {} and its KeyUsage {}.",
+                    key.key_spec, key.key_usage
                 ),
             ));
         }

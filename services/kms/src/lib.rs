@@ -10,8 +10,10 @@
 //! Kinesis reaches it only through the door the assembly builds on `key_for_stream`.
 
 mod api;
+mod asymmetric;
 mod dispatch;
 mod grants;
+mod keyspec;
 mod manage;
 mod service;
 
