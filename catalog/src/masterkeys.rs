@@ -31,6 +31,8 @@ pub const ROTATION_PERIOD_DAYS_MIN: i64 = 90;
 pub const ROTATION_PERIOD_DAYS_MAX: i64 = 2_560;
 pub const ROTATION_PERIOD_DAYS_DEFAULT: i64 = 365;
 pub const DAY_MS: i64 = 86_400_000;
+/// Unexpired import tokens (GetParametersForImport) one key may hold.
+pub const IMPORT_TOKENS_PER_KEY_MAX: i64 = 20;
 /// Keys the deletion sweep destroys in one pass, at most.
 pub const SWEEP_KEYS_MAX: i64 = 1_000;
 
@@ -39,6 +41,8 @@ pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// An EXTERNAL key without material (never imported, deleted or expired).
+    PendingImport,
 }
 
 impl KeyState {
@@ -47,6 +51,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 
@@ -55,6 +60,7 @@ impl KeyState {
             "Enabled" => Some(KeyState::Enabled),
             "Disabled" => Some(KeyState::Disabled),
             "PendingDeletion" => Some(KeyState::PendingDeletion),
+            "PendingImport" => Some(KeyState::PendingImport),
             _ => None,
         }
     }
@@ -96,6 +102,12 @@ pub struct MasterKey {
     pub key_spec: String,
     /// KMS's KeyUsage (`ENCRYPT_DECRYPT`, `SIGN_VERIFY`, ...).
     pub key_usage: String,
+    /// `AWS_KMS`, or `EXTERNAL` for imported key material.
+    pub origin: String,
+    /// When imported material expires, if it does.
+    pub material_expires_ms: Option<i64>,
+    /// What identifies imported material (its KeyMaterialId), if any was imported.
+    pub material_fingerprint: Option<String>,
 }
 
 /// A key of another kind than symmetric encryption, with its first material (a PKCS #8
@@ -130,6 +142,12 @@ pub fn kinesis_key_error(key: Option<&MasterKey>, key_id: &str) -> Option<Refusa
             RefusalKind::StreamKeyPendingDeletion,
             format!("The KMS key {key_id} of this stream is pending deletion."),
         )),
+        Some(KeyState::PendingImport) => Some(Refusal::new(
+            RefusalKind::StreamKeyPendingDeletion,
+            format!(
+                "The KMS key {key_id} of this stream is pending import: it has no key material."
+            ),
+        )),
         None => Some(Refusal::new(
             RefusalKind::StreamKeyGone,
             format!("The KMS key {key_id} of this stream does not exist."),
@@ -154,6 +172,16 @@ fn material_aad(account: &str, key_id: &str, version: u32) -> Vec<u8> {
     aad.extend_from_slice(key_id.as_bytes());
     aad.push(0);
     aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+/// What an import token's sealed wrapping key is bound to.
+fn import_aad(account: &str, key_id: &str, token: &str) -> Vec<u8> {
+    let mut aad = b"sluice kms import wrapping key v1\0".to_vec();
+    for part in [account, key_id, token] {
+        aad.extend_from_slice(part.as_bytes());
+        aad.push(0);
+    }
     aad
 }
 
@@ -190,6 +218,9 @@ fn key_from_row(row: &AnyRow) -> Result<MasterKey, CatalogError> {
         last_rotation_ms: row.try_get("last_rotation_ms")?,
         key_spec: row.try_get("key_spec")?,
         key_usage: row.try_get("key_usage")?,
+        origin: row.try_get("origin")?,
+        material_expires_ms: row.try_get("material_expires_ms")?,
+        material_fingerprint: row.try_get("material_fingerprint")?,
         key_id,
     })
 }
@@ -197,7 +228,7 @@ fn key_from_row(row: &AnyRow) -> Result<MasterKey, CatalogError> {
 const KEY_COLUMNS: &str = "key_id, account_id, description, key_state, key_manager, \
      created_at_ms, deletion_date_ms, pending_window_days, rotation_enabled, \
      rotation_period_days, next_rotation_ms, current_version, last_rotation_ms, key_spec, \
-     key_usage";
+     key_usage, origin, material_expires_ms, material_fingerprint";
 
 fn limit_exceeded(what: &str, max: i64) -> CatalogError {
     Refusal::new(
@@ -275,8 +306,8 @@ impl Catalog {
         // on SQLite; on Postgres two may, by one key each: the bound stays a bound.
         sqlx::query(
             "INSERT INTO kms_keys (key_id, account_id, description, key_state, key_manager, \
-             created_at_ms, current_version, key_spec, key_usage) \
-             VALUES ($1, $2, $3, 'Enabled', $4, $5, 1, $6, $7)",
+             created_at_ms, current_version, key_spec, key_usage, usage_tracked_from_ms) \
+             VALUES ($1, $2, $3, 'Enabled', $4, $5, 1, $6, $7, $5)",
         )
         .bind(&key_id)
         .bind(account)
@@ -309,6 +340,279 @@ impl Catalog {
         self.master_key(account, &key_id)
             .await?
             .ok_or_else(|| corrupt(format!("key {key_id} vanished after its creation")))
+    }
+
+    /// Makes an EXTERNAL symmetric key: PendingImport, with no material until
+    /// `import_key_material`.
+    pub async fn create_external_key(
+        &self,
+        account: &str,
+        description: &str,
+        now_ms: i64,
+    ) -> Result<MasterKey, CatalogError> {
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO kms_keys (key_id, account_id, description, key_state, key_manager, \
+             created_at_ms, current_version, usage_tracked_from_ms, origin) \
+             VALUES ($1, $2, $3, 'PendingImport', 'CUSTOMER', $4, 1, $4, 'EXTERNAL')",
+        )
+        .bind(&key_id)
+        .bind(account)
+        .bind(description)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_keys WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count > KEYS_PER_ACCOUNT_MAX {
+            return Err(limit_exceeded("KMS keys", KEYS_PER_ACCOUNT_MAX));
+        }
+        tx.commit().await?;
+        self.master_key(account, &key_id)
+            .await?
+            .ok_or_else(|| corrupt(format!("key {key_id} vanished after its creation")))
+    }
+
+    /// Stores an import's wrapping private key (sealed by the caller's root key) under
+    /// `token`; older tokens of the key past their time go.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_import_token(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        token: &str,
+        algorithm: &str,
+        wrapping_key: &[u8],
+        valid_to_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let sealed = root.seal(wrapping_key, &import_aad(account, key_id, token));
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM kms_import_tokens WHERE key_id = $1 AND valid_to_ms <= $2")
+            .bind(key_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO kms_import_tokens (token, account_id, key_id, wrapping_algorithm, \
+             wrapping_key_sealed, valid_to_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token)
+        .bind(account)
+        .bind(key_id)
+        .bind(algorithm)
+        .bind(sealed)
+        .bind(valid_to_ms)
+        .execute(&mut *tx)
+        .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM kms_import_tokens WHERE key_id = $1")
+                .bind(key_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > IMPORT_TOKENS_PER_KEY_MAX {
+            return Err(Refusal::new(
+                RefusalKind::OverLimit,
+                format!("A key holds at most {IMPORT_TOKENS_PER_KEY_MAX} unexpired import tokens."),
+            )
+            .into());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An import token of the account's key: its wrapping algorithm, wrapping private
+    /// key and end of validity; `None` when there is no such token.
+    pub async fn import_token(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        token: &str,
+    ) -> Result<Option<(String, zeroize::Zeroizing<Vec<u8>>, i64)>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT wrapping_algorithm, wrapping_key_sealed, valid_to_ms FROM kms_import_tokens \
+             WHERE token = $1 AND account_id = $2 AND key_id = $3",
+        )
+        .bind(token)
+        .bind(account)
+        .bind(key_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sealed: Vec<u8> = row.try_get("wrapping_key_sealed")?;
+        let key = root
+            .open(&sealed, &import_aad(account, key_id, token))
+            .map_err(|_| corrupt(format!("the wrapping key of an import token of {key_id}")))?;
+        Ok(Some((
+            row.try_get("wrapping_algorithm")?,
+            key,
+            row.try_get("valid_to_ms")?,
+        )))
+    }
+
+    /// Gives an EXTERNAL key in PendingImport its material (version 1) and enables it;
+    /// the token is used up. False when the key was not pending import.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn import_key_material(
+        &self,
+        root: &RootKey,
+        account: &str,
+        key_id: &str,
+        token: &str,
+        material: &[u8],
+        fingerprint: &str,
+        expires_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE kms_keys SET key_state = 'Enabled', material_expires_ms = $1, \
+             material_fingerprint = $2, current_version = 1 \
+             WHERE account_id = $3 AND key_id = $4 AND origin = 'EXTERNAL' \
+             AND key_state = 'PendingImport'",
+        )
+        .bind(expires_ms)
+        .bind(fingerprint)
+        .bind(account)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM kms_key_versions WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_version(
+            &mut tx,
+            root,
+            account,
+            key_id,
+            1,
+            now_ms,
+            Some(material),
+            None,
+        )
+        .await?;
+        sqlx::query("DELETE FROM kms_import_tokens WHERE token = $1")
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes an EXTERNAL key's material: it is PendingImport again (a key pending
+    /// deletion stays so). False when the key is not EXTERNAL.
+    pub async fn delete_imported_material(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<bool, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE kms_keys SET material_expires_ms = NULL, key_state = CASE \
+             WHEN key_state = 'PendingDeletion' THEN key_state ELSE 'PendingImport' END \
+             WHERE account_id = $1 AND key_id = $2 AND origin = 'EXTERNAL'",
+        )
+        .bind(account)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM kms_key_versions WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes imported material (any account) whose time has passed; the keys
+    /// whose material went.
+    pub async fn expire_imported_material(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
+        let due = sqlx::query(
+            "SELECT account_id, key_id FROM kms_keys WHERE origin = 'EXTERNAL' \
+             AND material_expires_ms <= $1 LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(SWEEP_KEYS_MAX)
+        .fetch_all(self.pool())
+        .await?;
+        let mut expired = Vec::new();
+        for row in &due {
+            let account: String = row.try_get("account_id")?;
+            let key_id: String = row.try_get("key_id")?;
+            if self.delete_imported_material(&account, &key_id).await? {
+                expired.push((account, key_id));
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Records a successful cryptographic operation with the account's key
+    /// (GetKeyLastUsage).
+    pub async fn record_key_use(
+        &self,
+        account: &str,
+        key_id: &str,
+        operation: &str,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE kms_keys SET last_used_operation = $1, last_used_at_ms = $2, \
+             last_used_request_id = $3 WHERE account_id = $4 AND key_id = $5",
+        )
+        .bind(operation)
+        .bind(now_ms)
+        .bind(request_id)
+        .bind(account)
+        .bind(key_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The last recorded use of the account's key: (tracked since, and the last
+    /// operation, when and its request id, if any).
+    pub async fn key_last_use(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<Option<(Option<i64>, Option<(String, i64, String)>)>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT usage_tracked_from_ms, last_used_operation, last_used_at_ms, \
+             last_used_request_id FROM kms_keys WHERE account_id = $1 AND key_id = $2",
+        )
+        .bind(account)
+        .bind(key_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let operation: Option<String> = row.try_get("last_used_operation")?;
+        let at: Option<i64> = row.try_get("last_used_at_ms")?;
+        let request: Option<String> = row.try_get("last_used_request_id")?;
+        let last = match (operation, at) {
+            (Some(operation), Some(at)) => Some((operation, at, request.unwrap_or_default())),
+            _ => None,
+        };
+        Ok(Some((row.try_get("usage_tracked_from_ms")?, last)))
     }
 
     /// Removes a key made by this same request before anything used it (CreateKey
@@ -468,8 +772,13 @@ impl Catalog {
             // AWS leaves a key whose deletion was cancelled disabled.
             StateChange::CancelDeletion => (KeyState::Disabled, None, None),
         };
+        // A key without material (an EXTERNAL key never imported, or whose material
+        // was deleted) goes back to PendingImport, not Disabled.
         let done = sqlx::query(
-            "UPDATE kms_keys SET key_state = $1, deletion_date_ms = $2, pending_window_days = $3 \
+            "UPDATE kms_keys SET key_state = CASE WHEN $1 = 'Disabled' AND NOT EXISTS \
+                 (SELECT 1 FROM kms_key_versions v WHERE v.key_id = kms_keys.key_id) \
+                 THEN 'PendingImport' ELSE $1 END, \
+             deletion_date_ms = $2, pending_window_days = $3 \
              WHERE account_id = $4 AND key_id = $5 AND key_state = $6",
         )
         .bind(state.as_str())
@@ -719,6 +1028,10 @@ impl Catalog {
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query("DELETE FROM kms_aliases WHERE key_id = $1")
+                    .bind(&key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM kms_import_tokens WHERE key_id = $1")
                     .bind(&key_id)
                     .execute(&mut *tx)
                     .await?;

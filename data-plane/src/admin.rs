@@ -190,6 +190,9 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidGrantToken
+            | ErrorCode::InvalidImportToken
+            | ErrorCode::ExpiredImportToken
+            | ErrorCode::IncorrectKeyMaterial
             | ErrorCode::KmsInvalidSignature
             | ErrorCode::KmsInvalidMac
             | ErrorCode::MalformedPolicyDocument

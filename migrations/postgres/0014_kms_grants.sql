@@ -34,3 +34,31 @@ ALTER TABLE kms_keys ADD COLUMN key_spec TEXT NOT NULL DEFAULT 'SYMMETRIC_DEFAUL
 ALTER TABLE kms_keys ADD COLUMN key_usage TEXT NOT NULL DEFAULT 'ENCRYPT_DECRYPT';
 -- How a version after the first came: 'AUTOMATIC' or 'ON_DEMAND' (ListKeyRotations).
 ALTER TABLE kms_key_versions ADD COLUMN rotation_type TEXT;
+
+-- GetKeyLastUsage: the last successful cryptographic operation with each key, and since
+-- when that is tracked (a key's creation, or this migration for older keys).
+ALTER TABLE kms_keys ADD COLUMN usage_tracked_from_ms BIGINT;
+UPDATE kms_keys SET usage_tracked_from_ms = CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT);
+ALTER TABLE kms_keys ADD COLUMN last_used_operation TEXT;
+ALTER TABLE kms_keys ADD COLUMN last_used_at_ms BIGINT;
+ALTER TABLE kms_keys ADD COLUMN last_used_request_id TEXT;
+
+-- Imported key material (CreateKey with Origin EXTERNAL): origin is AWS_KMS or
+-- EXTERNAL; an EXTERNAL key is PendingImport until ImportKeyMaterial gives it material,
+-- which may expire (material_expires_ms) and must be the same material on re-import
+-- (material_fingerprint, SHA-256 over the key id and the material, never the material).
+ALTER TABLE kms_keys ADD COLUMN origin TEXT NOT NULL DEFAULT 'AWS_KMS';
+ALTER TABLE kms_keys ADD COLUMN material_expires_ms BIGINT;
+ALTER TABLE kms_keys ADD COLUMN material_fingerprint TEXT;
+
+-- GetParametersForImport's wrapping keys: each RSA private key sealed under the root
+-- key, usable by ImportKeyMaterial with its token until valid_to_ms.
+CREATE TABLE kms_import_tokens (
+    token TEXT NOT NULL PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    key_id TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+    wrapping_algorithm TEXT NOT NULL,
+    wrapping_key_sealed BYTEA NOT NULL,
+    valid_to_ms BIGINT NOT NULL
+);
+CREATE INDEX kms_import_tokens_by_key ON kms_import_tokens (key_id);

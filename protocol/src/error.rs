@@ -22,6 +22,12 @@ pub enum ErrorCode {
     InvalidCiphertext,
     /// KMS: a grant token that names no grant.
     InvalidGrantToken,
+    /// KMS ImportKeyMaterial: a token that is not one of the key's.
+    InvalidImportToken,
+    /// KMS ImportKeyMaterial: a token past its ParametersValidTo.
+    ExpiredImportToken,
+    /// KMS ImportKeyMaterial: material that is not what the key had, or not a key.
+    IncorrectKeyMaterial,
     InvalidKeyUsage,
     InvalidMarker,
     InvalidSignature,
@@ -75,6 +81,9 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "InvalidArgumentException",
             ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
             ErrorCode::InvalidGrantToken => "InvalidGrantTokenException",
+            ErrorCode::InvalidImportToken => "InvalidImportTokenException",
+            ErrorCode::ExpiredImportToken => "ExpiredImportTokenException",
+            ErrorCode::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
@@ -137,6 +146,9 @@ impl ErrorCode {
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidGrantToken
+            | ErrorCode::InvalidImportToken
+            | ErrorCode::ExpiredImportToken
+            | ErrorCode::IncorrectKeyMaterial
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::InvalidMarker
             | ErrorCode::NotFound

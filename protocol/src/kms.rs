@@ -118,6 +118,10 @@ pub enum KmsOperation {
     Encapsulate,
     Decapsulate,
     ListKeyRotations,
+    GetKeyLastUsage,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
     /// Operations on custom key stores and multi-Region keys, which a server with its
     /// own key storage and one region has no meaning for: UnsupportedOperationException.
     Unavailable(&'static str),
@@ -176,6 +180,10 @@ impl KmsOperation {
             "Encapsulate" => KmsOperation::Encapsulate,
             "Decapsulate" => KmsOperation::Decapsulate,
             "ListKeyRotations" => KmsOperation::ListKeyRotations,
+            "GetKeyLastUsage" => KmsOperation::GetKeyLastUsage,
+            "GetParametersForImport" => KmsOperation::GetParametersForImport,
+            "ImportKeyMaterial" => KmsOperation::ImportKeyMaterial,
+            "DeleteImportedKeyMaterial" => KmsOperation::DeleteImportedKeyMaterial,
             "CreateCustomKeyStore" => KmsOperation::Unavailable("CreateCustomKeyStore"),
             "ConnectCustomKeyStore" => KmsOperation::Unavailable("ConnectCustomKeyStore"),
             "DisconnectCustomKeyStore" => KmsOperation::Unavailable("DisconnectCustomKeyStore"),
@@ -490,7 +498,11 @@ pub struct KeyMetadata {
     pub deletion_date: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
-    pub origin: &'static str,
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<Timestamp>,
     pub key_manager: &'static str,
     pub customer_master_key_spec: String,
     pub key_spec: String,
@@ -934,6 +946,72 @@ pub struct ListKeyRotationsOutput {
     pub next_marker: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyLastUsage {
+    pub operation: String,
+    pub timestamp: Timestamp,
+    pub kms_request_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyLastUsageOutput {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_last_usage: Option<KeyLastUsage>,
+    pub tracking_start_date: Timestamp,
+    pub key_creation_date: Timestamp,
+}
+
+/// How long GetParametersForImport's token and public key may be used (AWS: 24 hours).
+pub const IMPORT_PARAMETERS_VALID_MS: i64 = 24 * 3_600_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportInput {
+    pub key_id: Option<String>,
+    pub wrapping_algorithm: Option<String>,
+    pub wrapping_key_spec: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportOutput {
+    pub key_id: String,
+    pub import_token: Blob,
+    pub public_key: Blob,
+    pub parameters_valid_to: Timestamp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialInput {
+    pub key_id: Option<String>,
+    pub import_token: Option<Blob>,
+    pub encrypted_key_material: Option<Blob>,
+    pub valid_to: Option<Timestamp>,
+    pub expiration_model: Option<String>,
+    pub import_type: Option<String>,
+    pub key_material_description: Option<String>,
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyMaterialOutput {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteImportedKeyMaterialInput {
+    pub key_id: Option<String>,
+    pub key_material_id: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -993,7 +1071,10 @@ mod tests {
             KmsOperation::from_target("TrentService.GenerateDataKeyWithoutPlaintext"),
             Some(KmsOperation::GenerateDataKeyWithoutPlaintext)
         );
-        assert_eq!(KmsOperation::from_target("TrentService.NoSuchOperation"), None);
+        assert_eq!(
+            KmsOperation::from_target("TrentService.NoSuchOperation"),
+            None
+        );
         assert_eq!(KmsOperation::from_target("Kinesis_20131202.Encrypt"), None);
     }
 }

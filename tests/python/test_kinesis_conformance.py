@@ -221,10 +221,7 @@ NOT_YET = {
         "RestoreDeadLetterQueueRecords", "UpdateChannel", "UpdateDeadLetterQueueRecordsVisibility",
         "UpdateQueue", "UpdateQueueRecordsVisibility", "UpdateMaxRecordSize",
     },
-    "kms": {
-        "DeleteImportedKeyMaterial", "GetKeyLastUsage", "GetParametersForImport",
-        "ImportKeyMaterial",
-    },
+    "kms": set(),
 }
 
 

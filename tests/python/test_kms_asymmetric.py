@@ -171,3 +171,76 @@ def test_kinds_usages_and_rotation_refusals(kms, raw_kms):
     assert page["Rotations"][0]["KeyId"] == symmetric
     rest = kms.list_key_rotations(KeyId=symmetric, Marker=page["NextMarker"])
     assert rest["Truncated"] is False and len(rest["Rotations"]) == 1
+
+
+def test_imported_key_material(kms, server):
+    import datetime
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
+
+    key = kms.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]
+    assert key["Origin"] == "EXTERNAL" and key["KeyState"] == "PendingImport"
+    with expect_error("KMSInvalidStateException", status=409):
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    with expect_error("KMSInvalidStateException", status=409):
+        kms.enable_key(KeyId=key["KeyId"])
+    with expect_error("UnsupportedOperationException"):
+        kms.get_parameters_for_import(KeyId=kms.create_key()["KeyMetadata"]["KeyId"],
+                                      WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+
+    def wrap(params, material, sha256=True):
+        public = serialization.load_der_public_key(params["PublicKey"])
+        digest = hashes.SHA256() if sha256 else hashes.SHA1()
+        return public.encrypt(material, asym_padding.OAEP(mgf=asym_padding.MGF1(digest),
+                                                          algorithm=digest, label=None))
+
+    params = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    assert params["ParametersValidTo"] > datetime.datetime.now(datetime.timezone.utc)
+    material = os.urandom(32)
+    with expect_error("IncorrectKeyMaterialException"):
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"],
+                                EncryptedKeyMaterial=wrap(params, os.urandom(16)))
+    with expect_error("InvalidImportTokenException"):
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=b"not a token",
+                                EncryptedKeyMaterial=wrap(params, material))
+    imported = kms.import_key_material(KeyId=key["KeyId"], ImportToken=params["ImportToken"],
+                                       EncryptedKeyMaterial=wrap(params, material),
+                                       ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    described = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert described["KeyState"] == "Enabled"
+    assert described["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"under my key")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under my key"
+
+    # Delete it: the key cannot decrypt; only the same material brings it back.
+    deleted = kms.delete_imported_key_material(KeyId=key["KeyId"])
+    assert deleted["KeyMaterialId"] == imported["KeyMaterialId"]
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    with expect_error("KMSInvalidStateException", status=409):
+        kms.decrypt(CiphertextBlob=blob)
+    again = kms.get_parameters_for_import(KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_1",
+                                          WrappingKeySpec="RSA_3072")
+    with expect_error("IncorrectKeyMaterialException"):
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=again["ImportToken"],
+                                EncryptedKeyMaterial=wrap(again, os.urandom(32), sha256=False))
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    kms.import_key_material(KeyId=key["KeyId"], ImportToken=again["ImportToken"],
+                            EncryptedKeyMaterial=wrap(again, material, sha256=False),
+                            ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=later)
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"under my key"
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    # A key with material takes no more.
+    with expect_error("KMSInvalidStateException", status=409):
+        kms.import_key_material(KeyId=key["KeyId"], ImportToken=again["ImportToken"],
+                                EncryptedKeyMaterial=wrap(again, material, sha256=False))
+    # Past ValidTo the sweep deletes the material (moved into the past in the catalog).
+    server.sql(f"UPDATE kms_keys SET material_expires_ms = 1 WHERE key_id = '{key['KeyId']}'")
+    import time
+    deadline = time.monotonic() + 20
+    while kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] != "PendingImport":
+        assert time.monotonic() < deadline, "imported material outlived its ValidTo"
+        time.sleep(0.5)
+    with expect_error("KMSInvalidStateException", status=409):
+        kms.decrypt(CiphertextBlob=blob)

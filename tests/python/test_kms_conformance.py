@@ -110,3 +110,20 @@ def test_unknown_kms_operation_says_which(server):
                    content_type="application/x-amz-json-1.1", service="kms")
     assert r.error_type() == "UnknownOperationException"
     assert "Nonexistent" in r.json()["message"]
+
+
+def test_get_key_last_usage(kms):
+    key = kms.create_key()["KeyMetadata"]
+    fresh = kms.get_key_last_usage(KeyId=key["KeyId"])
+    assert "KeyLastUsage" not in fresh
+    assert fresh["KeyCreationDate"] == key["CreationDate"] == fresh["TrackingStartDate"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    used = kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]
+    assert used["Operation"] == "Encrypt"
+    assert used["KmsRequestId"] == blob["ResponseMetadata"]["RequestId"]
+    out = kms.decrypt(CiphertextBlob=blob["CiphertextBlob"])
+    used = kms.get_key_last_usage(KeyId=key["Arn"])["KeyLastUsage"]
+    assert used["Operation"] == "Decrypt" and used["KmsRequestId"] == out["ResponseMetadata"]["RequestId"]
+    # Management is not a use.
+    kms.describe_key(KeyId=key["KeyId"])
+    assert kms.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]["Operation"] == "Decrypt"

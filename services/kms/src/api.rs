@@ -83,6 +83,10 @@ pub(crate) fn require_enabled(key: &MasterKey, arn: &str) -> Result<(), ApiError
             ErrorCode::KmsInvalidState,
             format!("{arn} is pending deletion."),
         )),
+        KeyState::PendingImport => Err(ApiError::new(
+            ErrorCode::KmsInvalidState,
+            format!("{arn} is pending import."),
+        )),
     }
 }
 
@@ -413,7 +417,15 @@ impl Kms<'_> {
             key_state: key.state.as_str(),
             deletion_date: key.deletion_date_ms.map(timestamp),
             pending_deletion_window_in_days: key.pending_window_days,
-            origin: "AWS_KMS",
+            origin: key.origin.clone(),
+            expiration_model: (key.origin == "EXTERNAL").then_some(
+                if key.material_expires_ms.is_some() {
+                    "KEY_MATERIAL_EXPIRES"
+                } else {
+                    "KEY_MATERIAL_DOES_NOT_EXPIRE"
+                },
+            ),
+            valid_to: key.material_expires_ms.map(timestamp),
             key_manager: key.manager.as_str(),
             customer_master_key_spec: key.key_spec.clone(),
             key_spec: key.key_spec.clone(),
@@ -484,9 +496,25 @@ impl Kms<'_> {
                 format!("{what} is not supported by this server."),
             ))
         };
-        if input.origin.as_deref().is_some_and(|o| o != "AWS_KMS") {
-            return unsupported("An Origin other than AWS_KMS");
-        }
+        let external = match input.origin.as_deref() {
+            None | Some("AWS_KMS") => false,
+            Some("EXTERNAL") if spec == Spec::Symmetric => true,
+            Some("EXTERNAL") => {
+                return unsupported(
+                    "Importing key material into a key other than SYMMETRIC_DEFAULT",
+                );
+            }
+            Some(o @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => {
+                return unsupported(&format!("Origin {o} (a custom key store)"));
+            }
+            Some(other) => {
+                return Err(ApiError::validation(
+                    other,
+                    "origin",
+                    "Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL, AWS_KMS, EXTERNAL_KEY_STORE]",
+                ));
+            }
+        };
         if input.multi_region == Some(true) {
             return unsupported("MultiRegion");
         }
@@ -514,19 +542,26 @@ impl Kms<'_> {
                 material: &material,
             })
         };
-        let key = self
-            .state
-            .catalog
-            .create_master_key_of(
-                &self.state.root_key,
-                self.account(),
-                &description,
-                KeyManager::Customer,
-                self.state.clock.now_ms(),
-                kind.as_ref(),
-            )
-            .await
-            .map_err(api)?;
+        let key = if external {
+            self.state
+                .catalog
+                .create_external_key(self.account(), &description, self.state.clock.now_ms())
+                .await
+                .map_err(api)?
+        } else {
+            self.state
+                .catalog
+                .create_master_key_of(
+                    &self.state.root_key,
+                    self.account(),
+                    &description,
+                    KeyManager::Customer,
+                    self.state.clock.now_ms(),
+                    kind.as_ref(),
+                )
+                .await
+                .map_err(api)?
+        };
         if !tags.is_empty() {
             self.state
                 .catalog
@@ -760,6 +795,7 @@ impl Kms<'_> {
         let enable = action == "kms:EnableKey";
         match (key.state, enable) {
             (KeyState::PendingDeletion, _) => return Err(pending_deletion(&arn)),
+            (KeyState::PendingImport, _) => return require_enabled(&key, &arn).map(|_| Empty {}),
             (KeyState::Enabled, true) | (KeyState::Disabled, false) => {}
             (KeyState::Disabled, true) => self.apply(&key, &arn, StateChange::Enable).await?,
             (KeyState::Enabled, false) => self.apply(&key, &arn, StateChange::Disable).await?,
@@ -846,6 +882,12 @@ impl Kms<'_> {
                     "{arn} is a {} key; KMS rotates only symmetric encryption keys.",
                     key.key_spec
                 ),
+            ));
+        }
+        if key.origin != "AWS_KMS" && action != "kms:GetKeyRotationStatus" {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("{arn} holds imported key material, which this server does not rotate."),
             ));
         }
         if key.manager == KeyManager::Aws && action != "kms:GetKeyRotationStatus" {
@@ -1070,6 +1112,7 @@ impl Kms<'_> {
         let mut data_key = Zeroizing::new(vec![0u8; len]);
         aws_lc_rs::rand::fill(&mut data_key).expect("system randomness");
         let blob = self.seal(&key, &arn, &ctx, &data_key).await?;
+        self.used(&arn, &action["kms:".len()..]).await;
         Ok(GenerateDataKeyOutput {
             ciphertext_blob: Blob(blob.into()),
             plaintext: with_plaintext.then(|| Blob(bytes::Bytes::copy_from_slice(&data_key))),
@@ -1098,6 +1141,7 @@ impl Kms<'_> {
         let blob = self
             .seal_with(&key, &arn, algorithm, &ctx, &plaintext.0)
             .await?;
+        self.used(&arn, "Encrypt").await;
         Ok(EncryptOutput {
             ciphertext_blob: Blob(blob.into()),
             key_id: arn,
@@ -1145,6 +1189,28 @@ impl Kms<'_> {
             ));
         }
         self.key_material(key, arn).await
+    }
+
+    /// Records a successful cryptographic operation with the key `arn` names
+    /// (GetKeyLastUsage). A failure to record is logged; the operation stands.
+    pub(crate) async fn used(&self, arn: &str, operation: &str) {
+        let Some(key_id) = arn.rsplit_once("key/").map(|(_, id)| id) else {
+            return;
+        };
+        if let Err(e) = self
+            .state
+            .catalog
+            .record_key_use(
+                self.account(),
+                key_id,
+                operation,
+                &self.caller.request_id,
+                self.state.clock.now_ms(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, key_id, operation, "recording a key's last use failed");
+        }
     }
 
     /// The current material of any kind of key, unsealed for this request.
@@ -1215,6 +1281,7 @@ impl Kms<'_> {
                 "kms:Decrypt",
             )
             .await?;
+        self.used(&arn, "Decrypt").await;
         Ok(DecryptOutput {
             key_id: arn,
             plaintext: Blob(bytes::Bytes::copy_from_slice(&plaintext)),
@@ -1269,6 +1336,8 @@ impl Kms<'_> {
                 &plaintext,
             )
             .await?;
+        self.used(&source_arn, "ReEncrypt").await;
+        self.used(&arn, "ReEncrypt").await;
         Ok(ReEncryptOutput {
             ciphertext_blob: Blob(sealed.into()),
             source_key_id: source_arn,
@@ -1313,12 +1382,13 @@ pub async fn key_for_stream(
     Ok(key)
 }
 
-/// How often the key sweep runs: it destroys keys whose deletion date passed and
-/// rotates keys whose automatic rotation is due.
+/// How often the key sweep runs: it destroys keys whose deletion date passed, deletes
+/// imported material past its ValidTo, and rotates keys whose automatic rotation is due.
 pub const KEY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One pass of the key sweep. Errors are logged and the next pass tries again. True
-/// when it destroyed a key: data keys unwrapped under it must be forgotten.
+/// when it destroyed a key or its imported material: data keys unwrapped under it must
+/// be forgotten.
 pub async fn sweep_keys(state: &KmsService) -> bool {
     let mut destroyed_any = false;
     let now = state.clock.now_ms();
@@ -1330,6 +1400,15 @@ pub async fn sweep_keys(state: &KmsService) -> bool {
             }
         }
         Err(e) => tracing::error!(error = %e, "KMS key deletion sweep failed"),
+    }
+    match state.catalog.expire_imported_material(now).await {
+        Ok(expired) => {
+            destroyed_any |= !expired.is_empty();
+            for (account, key_id) in expired {
+                tracing::info!(%account, %key_id, "KMS imported key material expired and deleted");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "KMS imported-material expiry sweep failed"),
     }
     match state.catalog.keys_due_for_rotation(now).await {
         Ok(due) => {

@@ -181,6 +181,7 @@ impl Kms<'_> {
         let (spec, material, arn, algorithm, message, kind) =
             self.signing_key(&mut input, "kms:Sign", "Sign").await?;
         let signature = keyspec::sign(spec, &material, &algorithm, &message.0, kind)?;
+        self.used(&arn, "Sign").await;
         Ok(SignOutput {
             key_id: arn,
             signature: Blob(signature.into()),
@@ -200,6 +201,7 @@ impl Kms<'_> {
                 "The signature is not valid for this message, key and signing algorithm.",
             ));
         }
+        self.used(&arn, "Verify").await;
         Ok(VerifyOutput {
             key_id: arn,
             signature_valid: true,
@@ -248,6 +250,7 @@ impl Kms<'_> {
         let (bits, material, arn, algorithm, message) = self
             .mac_key(&mut input, "kms:GenerateMac", "GenerateMac")
             .await?;
+        self.used(&arn, "GenerateMac").await;
         Ok(GenerateMacOutput {
             mac: Blob(keyspec::mac(bits, &material, &message.0).into()),
             mac_algorithm: algorithm,
@@ -270,6 +273,7 @@ impl Kms<'_> {
                 "The MAC is not valid for this message, key and MAC algorithm.",
             ));
         }
+        self.used(&arn, "VerifyMac").await;
         Ok(VerifyMacOutput {
             key_id: arn,
             mac_valid: true,
@@ -320,6 +324,7 @@ impl Kms<'_> {
         let private = spec.generate()?;
         let public = keyspec::public_key_der(spec, &private)?;
         let sealed = self.seal(&key, &arn, &ctx, &private).await?;
+        self.used(&arn, &action["kms:".len()..]).await;
         Ok(GenerateDataKeyPairOutput {
             private_key_ciphertext_blob: Blob(sealed.into()),
             private_key_plaintext: with_plaintext
@@ -367,6 +372,7 @@ impl Kms<'_> {
                 ),
             )
         })?;
+        self.used(&arn, "DeriveSharedSecret").await;
         Ok(DeriveSharedSecretOutput {
             key_id: arn,
             shared_secret: Blob(bytes::Bytes::copy_from_slice(&secret)),
@@ -432,11 +438,41 @@ impl Kms<'_> {
                 (secret, Some(Blob(ciphertext.into())))
             }
         };
+        self.used(&arn, operation).await;
         Ok(EncapsulateOutput {
             key_id: arn,
             shared_secret: Blob(bytes::Bytes::copy_from_slice(&secret)),
             shared_secret_ciphertext_blob: ciphertext_out,
             encapsulation_algorithm: "ML_KEM",
+        })
+    }
+
+    /// GetKeyLastUsage: the last successful cryptographic operation with the key, since
+    /// its tracking began.
+    pub(crate) async fn get_key_last_usage(
+        &self,
+        input: GetPublicKeyInput,
+    ) -> Result<GetKeyLastUsageOutput, ApiError> {
+        let id = required(input.key_id, "keyId")?;
+        let (key, arn) = self
+            .resolve(&id, "kms:GetKeyLastUsage", Naming::KeyOnly)
+            .await?;
+        let (tracked_from, last) = self
+            .state
+            .catalog
+            .key_last_use(self.account(), &key.key_id)
+            .await
+            .map_err(api)?
+            .ok_or_else(|| crate::api::key_not_found(&arn))?;
+        Ok(GetKeyLastUsageOutput {
+            key_id: arn,
+            key_last_usage: last.map(|(operation, at_ms, request_id)| KeyLastUsage {
+                operation,
+                timestamp: timestamp(at_ms),
+                kms_request_id: request_id,
+            }),
+            tracking_start_date: timestamp(tracked_from.unwrap_or(key.created_at_ms)),
+            key_creation_date: timestamp(key.created_at_ms),
         })
     }
 

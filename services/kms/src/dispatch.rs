@@ -2,7 +2,7 @@
 //! (`api.rs` for keys, aliases, states, rotation and cryptography; `manage.rs` for tags,
 //! descriptions, UpdateAlias, GenerateRandom and what has no meaning here; `grants.rs`
 //! for grants and key policies; `asymmetric.rs` for signing, MACs, key agreement,
-//! ML-KEM, key pairs and ListKeyRotations).
+//! ML-KEM, key pairs and ListKeyRotations; `import.rs` for imported key material).
 
 use edge::Caller;
 use protocol::ApiError;
@@ -152,6 +152,21 @@ pub async fn dispatch(
         KmsOperation::ListKeyRotations => {
             out(format, kms.list_key_rotations(input(format, body)?).await?)
         }
+        KmsOperation::GetKeyLastUsage => {
+            out(format, kms.get_key_last_usage(input(format, body)?).await?)
+        }
+        KmsOperation::GetParametersForImport => out(
+            format,
+            kms.get_parameters_for_import(input(format, body)?).await?,
+        ),
+        KmsOperation::ImportKeyMaterial => {
+            out(format, kms.import_key_material(input(format, body)?).await?)
+        }
+        KmsOperation::DeleteImportedKeyMaterial => out(
+            format,
+            kms.delete_imported_key_material(input(format, body)?)
+                .await?,
+        ),
         KmsOperation::Unavailable(operation) => {
             return Err(crate::manage::unavailable(operation));
         }

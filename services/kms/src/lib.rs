@@ -13,6 +13,7 @@ mod api;
 mod asymmetric;
 mod dispatch;
 mod grants;
+mod import;
 mod keyspec;
 mod manage;
 mod service;
