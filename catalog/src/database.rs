@@ -81,6 +81,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "kms grants and key specs",
         include_str!("../../migrations/sqlite/0014_kms_grants.sql"),
     ),
+    (
+        15,
+        "max record size",
+        include_str!("../../migrations/sqlite/0015_max_record_size.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -152,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         14,
         "kms grants and key specs",
         include_str!("../../migrations/postgres/0014_kms_grants.sql"),
+    ),
+    (
+        15,
+        "max record size",
+        include_str!("../../migrations/postgres/0015_max_record_size.sql"),
     ),
 ];
 

@@ -109,6 +109,16 @@ impl Catalog {
         Ok(())
     }
 
+    /// Sets the largest record a stream takes (UpdateMaxRecordSize).
+    pub async fn set_max_record_size(&self, stream_id: i64, kib: i64) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE streams SET max_record_size_kib = $2 WHERE stream_id = $1")
+            .bind(stream_id)
+            .bind(kib)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Sets how a stream places records on its shards (USER_PARTITION_KEY or AUTO).
     pub async fn set_record_distribution(
         &self,

@@ -134,6 +134,8 @@ pub struct Stream {
     pub record_distribution: String,
     /// The write throughput, in MiB/s, an on-demand stream keeps shards for (0: none).
     pub warm_throughput_mibps: i64,
+    /// The largest record (data and partition key) the stream takes, in KiB.
+    pub max_record_size_kib: i64,
     /// Every shard, open and closed, by ordinal.
     pub shards: Vec<Shard>,
 }
@@ -215,7 +217,7 @@ fn shard_from_row(row: &AnyRow) -> Result<Shard, CatalogError> {
     })
 }
 
-const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id, shard_level_metrics, record_distribution, warm_throughput_mibps";
+const STREAM_COLUMNS: &str = "stream_id, account_id, stream_name, status, stream_mode, retention_hours, created_at_ms, encryption_type, key_id, master_key_id, shard_level_metrics, record_distribution, warm_throughput_mibps, max_record_size_kib";
 
 fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogError> {
     let mode: String = row.try_get("stream_mode")?;
@@ -235,6 +237,7 @@ fn stream_from_row(row: &AnyRow, shards: Vec<Shard>) -> Result<Stream, CatalogEr
         shard_level_metrics: row.try_get("shard_level_metrics")?,
         record_distribution: row.try_get("record_distribution")?,
         warm_throughput_mibps: row.try_get("warm_throughput_mibps")?,
+        max_record_size_kib: row.try_get("max_record_size_kib")?,
         shards,
     })
 }

@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 /// Every body may take this long, plus its length at the minimum rate.
 pub const BODY_READ_BASE: Duration = Duration::from_secs(10);
-/// The slowest upload a body is waited for: 64 KiB/s (an 8 MiB body gets 138 s).
+/// The slowest upload a body is waited for: 64 KiB/s (a 16 MiB body gets 266 s).
 pub const BODY_READ_RATE_MIN: usize = 64 * 1024;
 
 /// The length a request declares, checked against the body limit; the limit itself

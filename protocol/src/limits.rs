@@ -1,13 +1,20 @@
 //! Every limit in one place, with the values AWS documents for Kinesis Data Streams.
 
-/// Largest data blob of one record, and of data plus partition key together.
+/// Largest data blob of one record, and of data plus partition key together, unless the
+/// stream says more (MaxRecordSizeInKiB)...
 pub const RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// ...which it may, from 1024 up to 10240 KiB.
+pub const MAX_RECORD_SIZE_KIB_MIN: i64 = 1024;
+pub const MAX_RECORD_SIZE_KIB_MAX: i64 = 10240;
+/// The largest record any stream takes.
+pub const RECORD_BYTES_CEILING: usize = MAX_RECORD_SIZE_KIB_MAX as usize * 1024;
 /// Partition keys are 1..=256 Unicode characters.
 pub const PARTITION_KEY_CHARS_MAX: usize = 256;
 /// One PutRecords call carries at most 500 records...
 pub const PUT_RECORDS_COUNT_MAX: usize = 500;
-/// ...and at most 5 MiB of data and partition keys.
-pub const PUT_RECORDS_BYTES_MAX: usize = 5 * 1024 * 1024;
+/// ...and at most 10 MiB of data and partition keys (AWS's limit since records may be
+/// 10 MiB).
+pub const PUT_RECORDS_BYTES_MAX: usize = 10 * 1024 * 1024;
 /// Stream names are 1..=128 characters of `[a-zA-Z0-9_.-]`.
 pub const STREAM_NAME_CHARS_MAX: usize = 128;
 /// GetRecords returns at most this many records per call, and at most this many bytes.
@@ -41,14 +48,15 @@ pub const LIST_SHARDS_MAX_RESULTS_DEFAULT: i64 = 1_000;
 pub const DESCRIBE_STREAM_LIMIT_MAX: i64 = 10_000;
 pub const DESCRIBE_STREAM_LIMIT_DEFAULT: i64 = 100;
 pub const LIST_TAGS_LIMIT_MAX: i64 = 50;
-/// Largest request body accepted: a full PutRecords in JSON is 5 MiB of data as base64
+/// Largest request body accepted: a full PutRecords in JSON is 10 MiB of data as base64
 /// (4/3 of it) plus per-record framing.
-pub const REQUEST_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 // The limits that relate must agree.
 const _: () = assert!(RECORD_BYTES_MAX <= PUT_RECORDS_BYTES_MAX);
 const _: () = assert!(PUT_RECORDS_BYTES_MAX * 4 / 3 + 512 * 1024 < REQUEST_BODY_BYTES_MAX);
-const _: () = assert!(RECORD_BYTES_MAX <= GET_RECORDS_BYTES_MAX);
+const _: () = assert!(RECORD_BYTES_CEILING <= GET_RECORDS_BYTES_MAX);
+const _: () = assert!(RECORD_BYTES_CEILING <= PUT_RECORDS_BYTES_MAX);
 const _: () = assert!(RETENTION_HOURS_MIN <= RETENTION_HOURS_DEFAULT);
 const _: () = assert!(RETENTION_HOURS_DEFAULT <= RETENTION_HOURS_MAX);
 /// Shards of one stream, open at once: UpdateShardCount scales to at most this many.

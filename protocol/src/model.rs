@@ -50,6 +50,7 @@ pub enum Operation {
     UpdateAccountSettings,
     UpdateStreamRecordDistributionStrategy,
     UpdateStreamWarmThroughput,
+    UpdateMaxRecordSize,
 }
 
 impl Operation {
@@ -99,6 +100,7 @@ impl Operation {
                 Operation::UpdateStreamRecordDistributionStrategy
             }
             "UpdateStreamWarmThroughput" => Operation::UpdateStreamWarmThroughput,
+            "UpdateMaxRecordSize" => Operation::UpdateMaxRecordSize,
             _ => return None,
         })
     }
@@ -327,6 +329,18 @@ pub struct CreateStreamInput {
     pub shard_count: Option<i64>,
     pub stream_mode_details: Option<StreamModeDetails>,
     pub tags: Option<BTreeMap<String, String>>,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateMaxRecordSizeInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub stream_id: Option<String>,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -430,6 +444,8 @@ pub struct StreamDescriptionSummary {
     pub open_shard_count: i64,
     pub consumer_count: i64,
     pub record_distribution_strategy: String,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_throughput: Option<WarmThroughput>,
 }

@@ -64,14 +64,19 @@ pub fn partition_key(key: &str, member: &str) -> Result<(), ApiError> {
 
 /// A record's data blob: at most 1 MiB.
 pub fn data(bytes: &[u8], member: &str) -> Result<(), ApiError> {
-    if bytes.len() > limits::RECORD_BYTES_MAX {
+    data_within(bytes, member, limits::RECORD_BYTES_MAX)
+}
+
+/// A record's data blob: at most `max` bytes (its stream's MaxRecordSizeInKiB).
+pub fn data_within(bytes: &[u8], member: &str, max: usize) -> Result<(), ApiError> {
+    if bytes.len() > max {
         return Err(ApiError::validation(
             format!(
                 "java.nio.HeapByteBuffer[pos=0 lim={0} cap={0}]",
                 bytes.len()
             ),
             member,
-            "Member must have length less than or equal to 1048576",
+            &format!("Member must have length less than or equal to {max}"),
         ));
     }
     Ok(())

@@ -9,7 +9,7 @@ import ssl
 
 from harness import JSON_CT, REGION, TARGET_PREFIX
 
-HELD = 70  # more than the 512 MiB budget holds at 8 MiB each
+HELD = 70  # more than the 512 MiB budget holds at 8 MiB each (bodies may be 16 MiB)
 BODY = 8 * 1024 * 1024
 
 

@@ -219,7 +219,7 @@ NOT_YET = {
         "CreateQueue", "DeleteChannel", "DeleteQueue", "DescribeChannel", "DescribeQueue",
         "ListChannels", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
         "RestoreDeadLetterQueueRecords", "UpdateChannel", "UpdateDeadLetterQueueRecordsVisibility",
-        "UpdateQueue", "UpdateQueueRecordsVisibility", "UpdateMaxRecordSize",
+        "UpdateQueue", "UpdateQueueRecordsVisibility",
     },
     "kms": set(),
 }
@@ -394,3 +394,43 @@ def test_list_shards_paging_members_in_aws_words(kinesis, raw_kinesis, new_strea
     with expect_error("InvalidArgumentException", message="NextToken and StreamName cannot be provided together."):
         raw_kinesis.list_shards(StreamName=name, NextToken=token)
     assert [s["ShardId"] for s in kinesis.list_shards(NextToken=token)["Shards"]] == ["shardId-000000000001"]
+
+
+def test_max_record_size(kinesis, raw_kinesis, new_stream):
+    """MaxRecordSizeInKiB: 1024 KiB unless CreateStream or UpdateMaxRecordSize says up to
+    10240; a record over its stream's size is refused with AWS's validation text, one
+    within it goes in and comes back whole."""
+    name = new_stream()
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["MaxRecordSizeInKiB"] == 1024
+    arn = summary["StreamARN"]
+    big = bytes(range(256)) * (5 * 4096)  # 5 MiB
+    with expect_error("ValidationException", message="less than or equal to 1048576"):
+        kinesis.put_record(StreamName=name, Data=big, PartitionKey="k")
+    for bad in (1023, 10241):
+        with expect_error("ValidationException"):
+            raw_kinesis.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=bad)
+    kinesis.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=10240)
+    assert kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+        "MaxRecordSizeInKiB"] == 10240
+    put = kinesis.put_record(StreamName=name, Data=big, PartitionKey="k")
+    it = kinesis.get_shard_iterator(StreamName=name, ShardId=put["ShardId"],
+                                    ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                    StartingSequenceNumber=put["SequenceNumber"])["ShardIterator"]
+    [record] = kinesis.get_records(ShardIterator=it, Limit=1)["Records"]
+    assert record["Data"] == big
+    # PutRecords carries at most 10 MiB in all.
+    with expect_error("InvalidArgumentException", message="10 MB"):
+        kinesis.put_records(StreamName=name, Records=[{"Data": big, "PartitionKey": "a"},
+                                                      {"Data": big, "PartitionKey": "b"},
+                                                      {"Data": big[:1024], "PartitionKey": "c"}])
+
+    sized = unique_name("sized")
+    kinesis.create_stream(StreamName=sized, ShardCount=1, MaxRecordSizeInKiB=2048)
+    kinesis.get_waiter("stream_exists").wait(StreamName=sized, WaiterConfig={"Delay": 1})
+    assert kinesis.describe_stream_summary(StreamName=sized)["StreamDescriptionSummary"][
+        "MaxRecordSizeInKiB"] == 2048
+    with expect_error("ValidationException", message="less than or equal to 2097152"):
+        kinesis.put_record(StreamName=sized, Data=big[: 3 * 1024 * 1024], PartitionKey="k")
+    kinesis.put_record(StreamName=sized, Data=big[: 2 * 1024 * 1024 - 1], PartitionKey="k")
+    kinesis.delete_stream(StreamName=sized)

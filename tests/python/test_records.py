@@ -212,22 +212,22 @@ def test_put_records_count_bounds(kinesis, raw_kinesis, new_stream):
 
 def test_put_records_total_size_bounds(kinesis, new_stream):
     # one ~1 MiB record per shard, so that no shard's write allowance (1 MiB/s) is the limit hit
-    name = new_stream(shards=6)
+    name = new_stream(shards=11)
     starts = [s["HashKeyRange"]["StartingHashKey"] for s in kinesis.list_shards(StreamName=name)["Shards"]]
 
     def rec(i, size):
         return {"Data": os.urandom(size), "PartitionKey": str(i % 10), "ExplicitHashKey": starts[i]}
 
-    # 5 records of (1 MiB - 1) data + a 1-character key: exactly 5 MiB in all, accepted
-    r = kinesis.put_records(StreamName=name, Records=[rec(i, MiB - 1) for i in range(5)])
+    # 10 records of (1 MiB - 1) data + a 1-character key: exactly 10 MiB in all, accepted
+    r = kinesis.put_records(StreamName=name, Records=[rec(i, MiB - 1) for i in range(10)])
     assert r["FailedRecordCount"] == 0
     # one byte more in total is refused as a whole
     with expect_error("InvalidArgumentException"):
-        kinesis.put_records(StreamName=name, Records=[rec(i, MiB - 1) for i in range(5)] + [rec(5, 0)])
+        kinesis.put_records(StreamName=name, Records=[rec(i, MiB - 1) for i in range(10)] + [rec(10, 0)])
     with expect_error("InvalidArgumentException"):
-        kinesis.put_records(StreamName=name, Records=[rec(i, 1_000_000) for i in range(6)])
-    counts = [len(read_shard(kinesis, name, f"shardId-{i:012d}")) for i in range(6)]
-    assert counts == [1, 1, 1, 1, 1, 0]
+        kinesis.put_records(StreamName=name, Records=[rec(i, 1_000_000) for i in range(11)])
+    counts = [len(read_shard(kinesis, name, f"shardId-{i:012d}")) for i in range(11)]
+    assert counts == [1] * 10 + [0]
 
 
 def test_sequence_number_for_ordering(kinesis, raw_kinesis, new_stream):

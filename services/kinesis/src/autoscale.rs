@@ -204,6 +204,7 @@ mod tests {
             shard_level_metrics: String::new(),
             record_distribution: "USER_PARTITION_KEY".into(),
             warm_throughput_mibps: 0,
+            max_record_size_kib: 1024,
             shards: HashKeyRange::split_evenly(count)
                 .into_iter()
                 .enumerate()

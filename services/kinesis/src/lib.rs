@@ -210,6 +210,11 @@ pub async fn dispatch(
                 .await
                 .and_then(|o| encode(format, &o))
         }
+        Operation::UpdateMaxRecordSize => {
+            update_max_record_size(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
         Operation::UpdateStreamWarmThroughput => {
             update_warm_throughput(state, caller, input(format, body)?)
                 .await

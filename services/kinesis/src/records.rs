@@ -20,6 +20,15 @@ use crate::iterator::ShardPosition;
 use crate::monitoring::ShardMetrics;
 use crate::state::*;
 
+/// The largest record (data and partition key) `stream` takes, in bytes.
+pub(crate) fn stream_record_bytes_max(stream: &Stream) -> usize {
+    let kib = stream.max_record_size_kib.clamp(
+        limits::MAX_RECORD_SIZE_KIB_MIN,
+        limits::MAX_RECORD_SIZE_KIB_MAX,
+    );
+    kib as usize * 1024
+}
+
 /// Checks one record's members and picks its shard.
 pub(crate) fn route_record(
     stream: &Stream,
@@ -31,13 +40,13 @@ pub(crate) fn route_record(
     let member = |m: &str| format!("{member_prefix}{m}");
     let data = validate::required(data, &member("data"))?.0;
     let partition_key = validate::required(partition_key, &member("partitionKey"))?;
-    validate::data(&data, &member("data"))?;
+    let max = stream_record_bytes_max(stream);
+    validate::data_within(&data, &member("data"), max)?;
     validate::partition_key(&partition_key, &member("partitionKey"))?;
-    if data.len() + partition_key.len() > limits::RECORD_BYTES_MAX {
+    if data.len() + partition_key.len() > max {
         return Err(ApiError::invalid_argument(format!(
-            "The record's data and partition key together are {} bytes; the limit is {} bytes.",
+            "The record's data and partition key together are {} bytes; the limit is {max} bytes.",
             data.len() + partition_key.len(),
-            limits::RECORD_BYTES_MAX
         )));
     }
     let hash_key = match explicit_hash_key {
@@ -243,7 +252,7 @@ pub(crate) async fn put_records(
         .sum();
     if total > limits::PUT_RECORDS_BYTES_MAX {
         return Err(ApiError::invalid_argument(format!(
-            "Records size exceeds 5 MB limit: the request carries {total} bytes of data and partition keys."
+            "Records size exceeds 10 MB limit: the request carries {total} bytes of data and partition keys."
         )));
     }
     let stream = state

@@ -282,6 +282,51 @@ pub(crate) async fn update_record_distribution(
     Ok(Empty {})
 }
 
+/// UpdateMaxRecordSize: the largest record the stream takes from now on, 1024 to 10240
+/// KiB. Records already stored are not touched; readers take any size up to the most.
+pub(crate) async fn update_max_record_size(
+    state: &Kinesis,
+    caller: &Caller,
+    input: UpdateMaxRecordSizeInput,
+) -> Result<Empty, ApiError> {
+    let kib = validate::required(input.max_record_size_in_kib, "maxRecordSizeInKiB")?;
+    validate::int_range(
+        kib,
+        "maxRecordSizeInKiB",
+        protocol::limits::MAX_RECORD_SIZE_KIB_MIN,
+        protocol::limits::MAX_RECORD_SIZE_KIB_MAX,
+    )?;
+    let arn = validate::required(input.stream_arn.clone(), "streamARN")?;
+    let stream = state
+        .load(
+            caller,
+            "kinesis:UpdateMaxRecordSize",
+            StreamRef {
+                stream_name: None,
+                stream_arn: Some(&arn),
+            },
+        )
+        .await?;
+    if stream.status != catalog::StreamStatus::Active {
+        return Err(ApiError::new(
+            ErrorCode::ResourceInUse,
+            format!(
+                "Stream {} under account {} not ACTIVE, instead in state {}",
+                stream.name,
+                stream.account_id,
+                stream.status.as_str()
+            ),
+        ));
+    }
+    state
+        .catalog
+        .set_max_record_size(stream.id, kib)
+        .await
+        .map_err(api)?;
+    state.streams.forget(&caller.account_id, &stream.name);
+    Ok(Empty {})
+}
+
 /// An on-demand stream's warm throughput as DescribeStreamSummary and
 /// UpdateStreamWarmThroughput report it: the target, and the write throughput its open
 /// shards take now.

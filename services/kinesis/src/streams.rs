@@ -67,7 +67,15 @@ pub(crate) async fn create_stream(
         ));
     }
     validate_tags(&tags, &name, &caller.account_id)?;
-    state
+    if let Some(kib) = input.max_record_size_in_kib {
+        validate::int_range(
+            kib,
+            "maxRecordSizeInKiB",
+            limits::MAX_RECORD_SIZE_KIB_MIN,
+            limits::MAX_RECORD_SIZE_KIB_MAX,
+        )?;
+    }
+    let created = state
         .catalog
         .create_stream(&NewStream {
             account_id: caller.account_id.as_str(),
@@ -82,6 +90,15 @@ pub(crate) async fn create_stream(
         })
         .await
         .map_err(api)?;
+    if let Some(kib) = input.max_record_size_in_kib
+        && kib != created.max_record_size_kib
+    {
+        state
+            .catalog
+            .set_max_record_size(created.id, kib)
+            .await
+            .map_err(api)?;
+    }
     // CREATING for the configured while; the server's sweep makes it ACTIVE.
     if !state
         .begin_transition(caller, &name, catalog::StreamStatus::Creating)
@@ -241,6 +258,7 @@ pub(crate) async fn describe_stream_summary(
             key_id: Some(key_id),
             consumer_count,
             record_distribution_strategy: stream.record_distribution.clone(),
+            max_record_size_in_kib: stream.max_record_size_kib,
             warm_throughput: warm,
         },
     })
