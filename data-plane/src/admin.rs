@@ -186,11 +186,11 @@ impl IntoResponse for AdminError {
             | ErrorCode::SerializationException
             | ErrorCode::Validation
             | ErrorCode::IncorrectKey
-            | ErrorCode::InvalidAliasName
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidGrantToken
             | ErrorCode::InvalidImportToken
+            | ErrorCode::NotAuthorized
             | ErrorCode::ExpiredImportToken
             | ErrorCode::IncorrectKeyMaterial
             | ErrorCode::KmsInvalidSignature

@@ -150,6 +150,8 @@ pub struct Authz {
     authorizer: Authorizer,
     /// The schema's actions; a request names one of them or is an error.
     actions: HashSet<EntityUid>,
+    /// The actions on a KMS key (`kms:Decrypt`, ...), what IAM key policies expand to.
+    key_actions: Vec<String>,
     /// Decisions of the current second. A decision costs tens of microseconds (Cedar
     /// builds and closes the entity graph each time); a second's repeats reuse it.
     decisions: std::sync::Mutex<(i64, HashMap<DecisionKey, Decided>)>,
@@ -277,6 +279,13 @@ impl Authz {
                 .map_err(|e| AuthzError::Invalid(e.to_string()))?;
         }
         let actions = schema.actions().cloned().collect();
+        let user_type = type_name("Sluice::User")?;
+        let key_type = type_name("Sluice::Key")?;
+        let mut key_actions: Vec<String> = schema
+            .actions_for_principal_and_resource(&user_type, &key_type)
+            .map(|uid| uid.id().unescaped().to_string())
+            .collect();
+        key_actions.sort();
         let types = Types {
             tenant: type_name("Sluice::Tenant")?,
             user: type_name("Sluice::User")?,
@@ -291,6 +300,7 @@ impl Authz {
             platform: Arc::new(platform),
             authorizer: Authorizer::new(),
             actions,
+            key_actions,
             decisions: std::sync::Mutex::new((0, HashMap::new())),
             catalog,
             tenants: std::sync::Mutex::new(HashMap::new()),
@@ -312,6 +322,18 @@ impl Authz {
         body: &str,
     ) -> Result<Vec<cedar_policy::Policy>, Vec<String>> {
         catalog::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
+        // A key's policy may come as IAM JSON (what KMS tools send): it is read as the
+        // Cedar it means here (`iampolicy.rs`) and stored as written.
+        let translated;
+        let body = match attachment(name) {
+            Attachment::Key(key_id) if body.trim_start().starts_with('{') => {
+                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
+                translated =
+                    crate::iampolicy::key_policy_to_cedar(account, &arn, &self.key_actions, body)?;
+                translated.as_str()
+            }
+            _ => body,
+        };
         let parsed = PolicySet::from_str(body).map_err(|e| {
             let mut errors = vec![e.to_string()];
             for cause in parse_causes(&e) {

@@ -12,6 +12,7 @@ pub mod authz;
 pub mod bearer;
 pub mod budget;
 pub mod gateway;
+pub mod iampolicy;
 pub mod intake;
 pub mod metrics;
 pub mod state;

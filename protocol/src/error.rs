@@ -17,7 +17,6 @@ pub enum ErrorCode {
     InternalFailure,
     /// The query protocol's answer to an `Action` the endpoint does not serve.
     InvalidAction,
-    InvalidAliasName,
     InvalidArgument,
     InvalidCiphertext,
     /// KMS: a grant token that names no grant.
@@ -48,6 +47,8 @@ pub enum ErrorCode {
     /// KMS: a key policy that does not parse or validate.
     MalformedPolicyDocument,
     MissingAuthenticationToken,
+    /// KMS: an alias in the reserved `alias/aws/` space.
+    NotAuthorized,
     NotFound,
     ProvisionedThroughputExceeded,
     /// A request body that did not arrive in time (408).
@@ -77,7 +78,6 @@ impl ErrorCode {
             ErrorCode::IncompleteSignature => "IncompleteSignatureException",
             ErrorCode::IncorrectKey => "IncorrectKeyException",
             ErrorCode::InternalFailure => "InternalFailure",
-            ErrorCode::InvalidAliasName => "InvalidAliasNameException",
             ErrorCode::InvalidArgument => "InvalidArgumentException",
             ErrorCode::InvalidCiphertext => "InvalidCiphertextException",
             ErrorCode::InvalidGrantToken => "InvalidGrantTokenException",
@@ -97,6 +97,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::NotAuthorized => "NotAuthorizedException",
             ErrorCode::NotFound => "NotFoundException",
             ErrorCode::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
@@ -142,7 +143,6 @@ impl ErrorCode {
             | ErrorCode::Validation
             | ErrorCode::AlreadyExists
             | ErrorCode::IncorrectKey
-            | ErrorCode::InvalidAliasName
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
             | ErrorCode::InvalidGrantToken
@@ -152,6 +152,7 @@ impl ErrorCode {
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::InvalidMarker
             | ErrorCode::NotFound
+            | ErrorCode::NotAuthorized
             | ErrorCode::UnsupportedOperation
             | ErrorCode::KmsDisabled
             | ErrorCode::KinesisKmsInvalidState

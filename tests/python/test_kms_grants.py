@@ -177,8 +177,9 @@ def test_key_policies_are_cedar_on_the_key(tenant, server):
 
     with expect_error("MalformedPolicyDocumentException") as refused:
         admin.put_key_policy(KeyId=key["KeyId"], PolicyName="default",
-                             Policy='{"Version": "2012-10-17", "Statement": []}')
-    assert "Cedar" in str(refused.exc)
+                             Policy='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+                                    '"NotPrincipal": {"AWS": "x"}, "Action": "kms:*", "Resource": "*"}]}')
+    assert "NotPrincipal" in str(refused.exc)
     with expect_error("MalformedPolicyDocumentException"):
         admin.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy="permit (principal")
     with expect_error("MalformedPolicyDocumentException"):
@@ -217,3 +218,35 @@ def test_grants_on_signing_keys_allow_what_the_key_can_do(tenant):
     assert alice.get_public_key(KeyId=key)["KeyUsage"] == "SIGN_VERIFY"
     with expect_error("AccessDeniedException"):
         alice.verify(KeyId=key, Message=b"m", Signature=signature, SigningAlgorithm="ECDSA_SHA_256")
+
+
+def test_iam_json_key_policies_mean_what_they_say(tenant):
+    """What Terraform, the CDK and the console send: the root statement delegates to the
+    account's own policies (grants nothing by itself), a user's statement lets that user,
+    a Deny forbids; GetKeyPolicy gives the document back as written."""
+    import json
+
+    admin, alice, bob = tenant["admin"], tenant["alice"], tenant["bob"]
+    account = tenant["account"]
+    policy = json.dumps({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "Allow use of the key", "Effect": "Allow",
+         "Principal": {"AWS": tenant["alice_arn"]},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                    "kms:DescribeKey"], "Resource": "*"},
+        {"Sid": "Never raw encrypt", "Effect": "Deny", "Principal": {"AWS": tenant["alice_arn"]},
+         "Action": "kms:Encrypt", "Resource": "*"},
+    ]})
+    key = admin.create_key(Policy=policy)["KeyMetadata"]["KeyId"]
+    assert admin.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == policy
+    blob = admin.encrypt(KeyId=key, Plaintext=b"s")["CiphertextBlob"]
+    assert alice.decrypt(CiphertextBlob=blob)["Plaintext"] == b"s"
+    assert len(alice.generate_data_key(KeyId=key, KeySpec="AES_256")["Plaintext"]) == 32
+    with expect_error("AccessDeniedException"):
+        alice.encrypt(KeyId=key, Plaintext=b"x")
+    # The root statement alone grants bob nothing: his account's policies decide.
+    with expect_error("AccessDeniedException"):
+        bob.decrypt(CiphertextBlob=blob)
+    # The admin keeps every right whatever the document says.
+    assert admin.decrypt(CiphertextBlob=blob)["Plaintext"] == b"s"

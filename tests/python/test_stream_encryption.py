@@ -68,7 +68,7 @@ def test_default_key_is_made_on_first_use(kinesis, kms, new_stream):
         kms.disable_key(KeyId=default["Arn"])
     with expect_error("UnsupportedOperationException"):
         kms.schedule_key_deletion(KeyId=default["KeyId"], PendingWindowInDays=7)
-    with expect_error("InvalidAliasNameException"):
+    with expect_error("NotAuthorizedException"):
         kms.delete_alias(AliasName="alias/aws/kinesis")
     assert kms.describe_key(KeyId="alias/aws/kinesis")["KeyMetadata"]["KeyId"] == default["KeyId"]
     # Key management names a key by its id or ARN, as AWS has it; an alias is not found.

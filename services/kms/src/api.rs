@@ -337,10 +337,9 @@ impl Kms<'_> {
                 (account, Ok(key_id))
             }
             KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if naming == Naming::Target => {
-                return Err(ApiError::validation(
-                    text,
-                    "targetKeyId",
-                    "Member must be a key id or a key ARN, not an alias",
+                return Err(ApiError::new(
+                    ErrorCode::Validation,
+                    "Aliases must refer to keys. Not aliases",
                 ));
             }
             // Key management names the key itself, by id or ARN; KMS does not find a
@@ -723,17 +722,13 @@ impl Kms<'_> {
     pub(crate) async fn delete_alias(&self, input: DeleteAliasInput) -> Result<Empty, ApiError> {
         let name = required(input.alias_name, "aliasName")?;
         if !name.starts_with("alias/") {
-            return Err(ApiError::validation(
-                &name,
-                "aliasName",
-                "Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$",
-            ));
+            return Err(ApiError::new(ErrorCode::Validation, "Invalid identifier"));
         }
         // Authorized on the key the alias points at.
         let (_key, _arn) = self.resolve(&name, "kms:DeleteAlias", Naming::Any).await?;
         if name.starts_with(RESERVED_ALIAS_PREFIX) {
             return Err(ApiError::new(
-                ErrorCode::InvalidAliasName,
+                ErrorCode::NotAuthorized,
                 format!("{name} is an AWS managed key's alias; it cannot be deleted."),
             ));
         }

@@ -10,8 +10,9 @@
 //! A key policy (PutKeyPolicy) is a Cedar policy document attached to the key (stored
 //! as `key/<key id>`): each policy in it names the key or leaves its resource open,
 //! which means the key. It is decided together with the tenant's own policies and
-//! grants: a permit in any allows, a forbid in any denies. IAM JSON is refused with
-//! MalformedPolicyDocumentException, saying so.
+//! grants: a permit in any allows, a forbid in any denies. A policy in IAM JSON (what
+//! KMS tools send) is read as the Cedar it means (the authorizer's `iampolicy.rs`) and
+//! stored as written.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -591,14 +592,6 @@ impl Kms<'_> {
                 "(policy)",
                 "policy",
                 "Member must have length between 1 and 32768",
-            ));
-        }
-        if policy.trim_start().starts_with('{') {
-            return Err(ApiError::new(
-                ErrorCode::MalformedPolicyDocument,
-                "Sluice key policies are Cedar policies, not IAM JSON: for example \
-                 `permit (principal == Sluice::User::\"arn:aws:iam::ACCOUNT:user/app\", \
-                 action == Sluice::Action::\"kms:Decrypt\", resource);` (an open resource means this key).",
             ));
         }
         self.state
