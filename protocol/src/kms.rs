@@ -218,7 +218,7 @@ pub enum KeyRef {
 }
 
 fn not_found(text: &str) -> ApiError {
-    ApiError::new(ErrorCode::NotFound, format!("Invalid keyId '{text}'"))
+    ApiError::new(ErrorCode::NotFound, format!("Invalid keyId {text}"))
 }
 
 impl KeyRef {

@@ -5,6 +5,8 @@ the tenant's policies; IAM JSON is refused, saying so."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness import expect_error, unique_name
@@ -171,7 +173,11 @@ def test_key_policies_are_cedar_on_the_key(tenant, server):
     other = admin.create_key()["KeyMetadata"]
     assert admin.list_key_policies(KeyId=key["KeyId"])["PolicyNames"] == ["default"]
     default = admin.get_key_policy(KeyId=key["KeyId"], PolicyName="default")
-    assert default["PolicyName"] == "default" and "permit" in default["Policy"]
+    # AWS's own default: the account root statement, which leaves the decision to the
+    # account's policies.
+    assert default["PolicyName"] == "default"
+    assert json.loads(default["Policy"])["Statement"][0]["Principal"] == {
+        "AWS": f"arn:aws:iam::{tenant['account']}:root"}
     # The default policy is itself a valid key policy.
     admin.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=default["Policy"])
 

@@ -325,6 +325,13 @@ impl Kms<'_> {
     ) -> Result<(MasterKey, String), ApiError> {
         let key_ref = KeyRef::parse(text)?;
         let (account, key_id) = match key_ref {
+            // A bare id that is not a UUID names no key KMS could have made.
+            KeyRef::Id(id) if uuid::Uuid::parse_str(&id).is_err() => {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("Invalid keyId {text}"),
+                ));
+            }
             KeyRef::Id(id) => (self.account().to_string(), Ok(id)),
             KeyRef::KeyArn {
                 region,
@@ -347,7 +354,7 @@ impl Kms<'_> {
             KeyRef::AliasName(_) | KeyRef::AliasArn { .. } if naming == Naming::KeyOnly => {
                 return Err(ApiError::new(
                     ErrorCode::NotFound,
-                    format!("Invalid keyId '{text}'"),
+                    format!("Invalid keyId {text}"),
                 ));
             }
             KeyRef::AliasName(alias) => (self.account().to_string(), Err(alias)),

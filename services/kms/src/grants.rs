@@ -109,16 +109,17 @@ fn grantable(key: &catalog::masterkeys::MasterKey) -> &'static [&'static str] {
     }
 }
 
-/// The key policy a key has until one is put: the tenant's policies and the key's
-/// grants decide, as AWS's default policy leaves the decision to IAM.
-pub(crate) const DEFAULT_KEY_POLICY: &str = "\
-// The default key policy. Who may use this key is decided by the account's own
-// Cedar policies and the key's grants; this policy adds the account's admin, who
-// may already do everything. A policy that leaves its resource open means this key.
-@id(\"default\")
-permit (principal, action, resource)
-when { principal.admin };
-";
+/// The key policy a key has until one is put: AWS's own default, whose one statement
+/// (the account root may do everything) leaves the decision to the account's policies,
+/// which is what a key without a policy means here too.
+pub(crate) fn default_key_policy(account: &str) -> String {
+    format!(
+        "{{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"key-default-1\",\n  \"Statement\" : [ {{\n    \
+         \"Sid\" : \"Enable IAM User Permissions\",\n    \"Effect\" : \"Allow\",\n    \
+         \"Principal\" : {{\n      \"AWS\" : \"arn:aws:iam::{account}:root\"\n    }},\n    \
+         \"Action\" : \"kms:*\",\n    \"Resource\" : \"*\"\n  }} ]\n}}"
+    )
+}
 
 /// The policy document a key's policy is stored as.
 pub(crate) fn key_policy_document(key_id: &str) -> String {
@@ -564,7 +565,7 @@ impl Kms<'_> {
             Err(e) => return Err(api(e)),
         };
         Ok(GetKeyPolicyOutput {
-            policy: stored.unwrap_or_else(|| DEFAULT_KEY_POLICY.to_string()),
+            policy: stored.unwrap_or_else(|| default_key_policy(self.account())),
             policy_name: KEY_POLICY_NAME,
         })
     }
