@@ -861,11 +861,15 @@ impl Catalog {
         if ctx.by_hand
             && claimed.try_get::<String, _>("stream_mode")? == StreamMode::OnDemand.as_str()
         {
-            // AWS refuses a reshard by hand of an on-demand stream as invalid input.
-            return Err(Refusal::new(RefusalKind::Invalid, format!(
-                "Stream {} under account {} is in ON_DEMAND mode: its shards split and merge by themselves. Switch it to PROVISIONED with UpdateStreamMode to reshard it by hand.",
-                ctx.name, ctx.account_id
-            ))
+            // AWS refuses a reshard by hand of an on-demand stream as invalid input, in
+            // these words (recorded by the public emulator suites).
+            return Err(Refusal::new(
+                RefusalKind::Invalid,
+                format!(
+                    "Request is invalid. Stream {} under account {} is in On-Demand mode.",
+                    ctx.name, ctx.account_id
+                ),
+            )
             .into());
         }
         let rows = sqlx::query(

@@ -105,7 +105,10 @@ pub(crate) async fn delete_resource_policy(
         .map_err(|e| match e.code {
             ErrorCode::ResourceNotFound => ApiError::new(
                 ErrorCode::ResourceNotFound,
-                format!("No resource policy is attached to stream {}.", stream.name),
+                format!(
+                    "No resource policy found for resource ARN {}.",
+                    state.arn(caller, &stream.name)
+                ),
             ),
             _ => e,
         })?;
