@@ -229,14 +229,26 @@ pub(crate) fn context(
 
 fn blob_bytes(blob: Option<Blob>, member: &str) -> Result<Blob, ApiError> {
     let blob = required(blob, member)?;
-    if blob.0.is_empty() || blob.0.len() > CIPHERTEXT_BYTES_MAX {
-        return Err(ApiError::validation(
-            format!("{} bytes", blob.0.len()),
-            member,
-            "Member must have length between 1 and 6144",
-        ));
-    }
+    blob_length(blob.0.len(), member, CIPHERTEXT_BYTES_MAX)?;
     Ok(blob)
+}
+
+/// A blob member's length within 1..=`max`, refused as KMS words it: a blob's value
+/// is never repeated back.
+pub(crate) fn blob_length(len: usize, member: &str, max: usize) -> Result<(), ApiError> {
+    let constraint = if len == 0 {
+        "Member must have length greater than or equal to 1".to_string()
+    } else if len > max {
+        format!("Member must have length less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::new(
+        ErrorCode::Validation,
+        format!(
+            "1 validation error detected: Value at '{member}' failed to satisfy constraint: {constraint}"
+        ),
+    ))
 }
 
 pub(crate) fn timestamp(epoch_ms: i64) -> Timestamp {
@@ -473,7 +485,10 @@ impl Kms<'_> {
                 return Err(ApiError::validation(
                     spec,
                     member,
-                    "Member must satisfy enum value set of KMS's key specs",
+                    &format!(
+                        "Member must satisfy enum value set: [{}]",
+                        KEY_SPECS.join(", ")
+                    ),
                 ));
             }
         }
@@ -1129,13 +1144,7 @@ impl Kms<'_> {
             check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let id = required(input.key_id, "keyId")?;
         let plaintext = required(input.plaintext, "plaintext")?;
-        if plaintext.0.is_empty() || plaintext.0.len() > PLAINTEXT_BYTES_MAX {
-            return Err(ApiError::validation(
-                format!("{} bytes", plaintext.0.len()),
-                "plaintext",
-                "Member must have length between 1 and 4096",
-            ));
-        }
+        blob_length(plaintext.0.len(), "plaintext", PLAINTEXT_BYTES_MAX)?;
         let ctx = context(input.encryption_context, "encryptionContext")?;
         let (key, arn) = self
             .resolve_for(&id, "kms:Encrypt", Naming::Any, with_context(&ctx))

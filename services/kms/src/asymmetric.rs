@@ -16,13 +16,7 @@ use crate::keyspec::{self, Curve, MessageType, Spec};
 
 fn blob_member(value: Option<Blob>, member: &str, max: usize) -> Result<Blob, ApiError> {
     let blob = required(value, member)?;
-    if blob.0.is_empty() || blob.0.len() > max {
-        return Err(ApiError::validation(
-            format!("{} bytes", blob.0.len()),
-            member,
-            &format!("Member must have length between 1 and {max}"),
-        ));
-    }
+    crate::api::blob_length(blob.0.len(), member, max)?;
     Ok(blob)
 }
 
@@ -148,7 +142,7 @@ impl Kms<'_> {
         refuse_dry_run(input.dry_run)?;
         check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id.take(), "keyId")?;
-        let message = blob_member(input.message.take(), "message", MESSAGE_BYTES_MAX)?;
+        let message = blob_member(input.message.take(), "Message", MESSAGE_BYTES_MAX)?;
         let algorithm = required(input.signing_algorithm.take(), "signingAlgorithm")?;
         if !SIGNING_ALGORITHMS.contains(&algorithm.as_str()) {
             return Err(ApiError::validation(
@@ -192,7 +186,7 @@ impl Kms<'_> {
     /// Verify: true, or KMSInvalidSignatureException, as KMS answers a signature that
     /// does not verify.
     pub(crate) async fn verify(&self, mut input: SignInput) -> Result<VerifyOutput, ApiError> {
-        let signature = blob_member(input.signature.take(), "signature", SIGNATURE_BYTES_MAX)?;
+        let signature = blob_member(input.signature.take(), "Signature", SIGNATURE_BYTES_MAX)?;
         let (spec, material, arn, algorithm, message, kind) =
             self.signing_key(&mut input, "kms:Verify", "Verify").await?;
         if !keyspec::verify(spec, &material, &algorithm, &message.0, kind, &signature.0)? {
@@ -217,7 +211,7 @@ impl Kms<'_> {
     ) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>, String, String, Blob), ApiError> {
         refuse_dry_run(input.dry_run)?;
         check_grant_tokens(&input.grant_tokens)?;
-        let message = blob_member(input.message.take(), "message", MESSAGE_BYTES_MAX)?;
+        let message = blob_member(input.message.take(), "Message", MESSAGE_BYTES_MAX)?;
         let id = required(input.key_id.take(), "keyId")?;
         let algorithm = required(input.mac_algorithm.take(), "macAlgorithm")?;
         if !MAC_ALGORITHMS.contains(&algorithm.as_str()) {

@@ -282,7 +282,10 @@ impl Kms<'_> {
                 return Err(ApiError::validation(
                     op,
                     "operations",
-                    "Member must satisfy enum value set of KMS's grant operations",
+                    &format!(
+                        "Member must satisfy enum value set: [{}]",
+                        GRANT_OPERATIONS.join(", ")
+                    ),
                 ));
             }
         }
