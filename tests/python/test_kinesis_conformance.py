@@ -434,3 +434,30 @@ def test_max_record_size(kinesis, raw_kinesis, new_stream):
         kinesis.put_record(StreamName=sized, Data=big[: 3 * 1024 * 1024], PartitionKey="k")
     kinesis.put_record(StreamName=sized, Data=big[: 2 * 1024 * 1024 - 1], PartitionKey="k")
     kinesis.delete_stream(StreamName=sized)
+
+
+def test_enhanced_monitoring_counts_what_subscriptions_send(server, kinesis, new_stream):
+    """SubscribeToShard's events count in the shard's outgoing series, as GetRecords do."""
+    name = new_stream()
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    kinesis.enable_enhanced_monitoring(StreamName=name, ShardLevelMetrics=["OutgoingRecords", "OutgoingBytes"])
+    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="watched")["Consumer"]
+    for _ in range(30):
+        if kinesis.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])[
+                "ConsumerDescription"]["ConsumerStatus"] == "ACTIVE":
+            break
+        time.sleep(0.2)
+    for i in range(3):
+        kinesis.put_record(StreamName=name, Data=b"abcd", PartitionKey=f"k{i}")
+    out = kinesis.subscribe_to_shard(ConsumerARN=consumer["ConsumerARN"], ShardId=SHARD0,
+                                     StartingPosition={"Type": "TRIM_HORIZON"})
+    got = 0
+    for event in out["EventStream"]:
+        got += len(event["SubscribeToShardEvent"]["Records"])
+        if got >= 3:
+            break
+    out["EventStream"].close()
+    labels = {"account": "000000000000", "stream": name, "shard": SHARD0}
+    text = server.admin("GET", "/metrics").body.decode()
+    assert sample(text, "sluice_shard_outgoing_records_total", **labels) == 3
+    assert sample(text, "sluice_shard_outgoing_bytes_total", **labels) >= 3 * 4

@@ -230,8 +230,6 @@ def test_iam_json_key_policies_mean_what_they_say(tenant):
     """What Terraform, the CDK and the console send: the root statement delegates to the
     account's own policies (grants nothing by itself), a user's statement lets that user,
     a Deny forbids; GetKeyPolicy gives the document back as written."""
-    import json
-
     admin, alice, bob = tenant["admin"], tenant["alice"], tenant["bob"]
     account = tenant["account"]
     policy = json.dumps({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [

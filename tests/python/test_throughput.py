@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from harness import expect_error, unique_name
+from test_metrics import sample
 
 SHARD0 = "shardId-000000000000"
 # Kinesis's limits, which `sluice serve` applies by default (the harness turns them off
@@ -20,6 +21,8 @@ def test_put_record_over_a_shards_record_rate_is_refused(make_server):
     srv = make_server("--shard-write-records-per-second", "20")
     client = srv.client()
     client.create_stream(StreamName="hot", ShardCount=1)
+    client.enable_enhanced_monitoring(StreamName="hot",
+                                      ShardLevelMetrics=["WriteProvisionedThroughputExceeded"])
     ok = 0
     refused = None
     for i in range(40):
@@ -38,6 +41,10 @@ def test_put_record_over_a_shards_record_rate_is_refused(make_server):
     # The refusal is counted.
     metrics = srv.admin("GET", "/metrics").body.decode()
     assert 'sluice_throttled_total{account="000000000000",stream="hot"} 1' in metrics, metrics
+    # With enhanced monitoring on, per shard too (and only the metric turned on).
+    labels = {"account": "000000000000", "stream": "hot", "shard": SHARD0}
+    assert sample(metrics, "sluice_shard_write_provisioned_throughput_exceeded_total", **labels) == 1
+    assert "sluice_shard_incoming_records_total" not in metrics
 
 
 def test_put_records_fails_only_the_records_over_the_limit(make_server):
@@ -81,6 +88,7 @@ def test_get_records_is_limited_in_calls_per_second(make_server):
     srv = make_server(*KINESIS_LIMITS)  # 5 calls/s per shard
     client = srv.client()
     client.create_stream(StreamName="reads", ShardCount=1)
+    client.enable_enhanced_monitoring(StreamName="reads", ShardLevelMetrics=["ALL"])
     it = client.get_shard_iterator(StreamName="reads", ShardId=SHARD0, ShardIteratorType="LATEST")["ShardIterator"]
     served = 0
     with expect_error("ProvisionedThroughputExceededException"):
@@ -90,6 +98,9 @@ def test_get_records_is_limited_in_calls_per_second(make_server):
     assert served == 5, served
     time.sleep(1.1)
     client.get_records(ShardIterator=it)
+    metrics = srv.admin("GET", "/metrics").body.decode()
+    labels = {"account": "000000000000", "stream": "reads", "shard": SHARD0}
+    assert sample(metrics, "sluice_shard_read_provisioned_throughput_exceeded_total", **labels) == 1
 
 
 def test_a_large_read_makes_the_next_reads_wait(make_server):
