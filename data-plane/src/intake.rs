@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 /// Every body may take this long, plus its length at the minimum rate.
 pub const BODY_READ_BASE: Duration = Duration::from_secs(10);
-/// The slowest upload a body is waited for: 64 KiB/s (a 16 MiB body gets 266 s).
+/// The slowest upload a body is waited for: 64 KiB/s (a 16 MiB body gets 266 s: 10 s and 256 s).
 pub const BODY_READ_RATE_MIN: usize = 64 * 1024;
 
 /// The length a request declares, checked against the body limit; the limit itself
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(body_deadline(0), BODY_READ_BASE);
         assert_eq!(
             body_deadline(limits::REQUEST_BODY_BYTES_MAX),
-            BODY_READ_BASE + Duration::from_secs(128)
+            BODY_READ_BASE + Duration::from_secs(256)
         );
     }
 }
