@@ -87,16 +87,6 @@ pub struct RequestFacts<'a> {
     pub grant_id: &'a str,
 }
 
-/// An encryption context as Cedar's `context.encryptionContext` holds it: one
-/// `key=value` string per pair, a `%` or `=` in a key written `%25` or `%3D`, so that
-/// no two contexts read alike.
-pub fn encoded_context(context: &std::collections::BTreeMap<String, String>) -> Vec<String> {
-    context
-        .iter()
-        .map(|(k, v)| format!("{}={v}", k.replace('%', "%25").replace('=', "%3D")))
-        .collect()
-}
-
 /// The schema's entity types, parsed once (parsing a name is a Cedar parse).
 struct Types {
     tenant: EntityTypeName,
@@ -324,12 +314,16 @@ impl Authz {
         catalog::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
         // A key's policy may come as IAM JSON (what KMS tools send): it is read as the
         // Cedar it means here (`iampolicy.rs`) and stored as written.
+        let attached = attachment(name);
+        let attached_key = match &attached {
+            Attachment::Key(key_id) => Some(protocol::kms::key_arn(&self.region, account, key_id)),
+            _ => None,
+        };
         let translated;
-        let body = match attachment(name) {
-            Attachment::Key(key_id) if body.trim_start().starts_with('{') => {
-                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
+        let body = match &attached_key {
+            Some(arn) if body.trim_start().starts_with('{') => {
                 translated =
-                    crate::iampolicy::key_policy_to_cedar(account, &arn, &self.key_actions, body)?;
+                    crate::iampolicy::key_policy_to_cedar(account, arn, &self.key_actions, body)?;
                 translated.as_str()
             }
             _ => body,
@@ -353,27 +347,24 @@ impl Authz {
         }
         // A key policy may leave its resource open, as AWS's `"Resource": "*"` means
         // "this key": it is bound to the key before it is validated.
-        let parsed = match attachment(name) {
-            Attachment::Key(key_id) => {
-                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
-                bind_to_key(&parsed, &arn)?
-            }
-            _ => parsed,
+        let parsed = match &attached_key {
+            Some(arn) => crate::keyperms::bind_to_key(&parsed, arn)?,
+            None => parsed,
         };
         let result = Validator::new(self.schema.clone()).validate(&parsed, ValidationMode::Strict);
         let mut errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
         let expected_resource;
         let expected_principal;
-        let (resource_must, principal_must) = match attachment(name) {
+        let (resource_must, principal_must) = match attached {
             Attachment::None => (None, None),
             Attachment::Stream(stream) => {
                 let arn = protocol::arn::StreamArn::format(&self.region, account, &stream);
                 expected_resource = uid(&self.types.stream, &arn);
                 (Some(&expected_resource), None)
             }
-            Attachment::Key(key_id) => {
-                let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
-                expected_resource = uid(&self.types.key, &arn);
+            Attachment::Key(_) => {
+                let arn = attached_key.as_deref().unwrap_or_default();
+                expected_resource = uid(&self.types.key, arn);
                 (Some(&expected_resource), None)
             }
             Attachment::Principal(kind, who) => {
@@ -509,98 +500,12 @@ impl Authz {
             .await
             .map_err(|e| AuthzError::Tenant(e.to_string()))?;
         for grant in &grants {
-            for policy in self.grant_permits(grant)? {
+            for policy in crate::keyperms::grant_permits(&self.region, grant)? {
                 set.add(policy)
                     .map_err(|e| AuthzError::Tenant(e.to_string()))?;
             }
         }
         Ok(())
-    }
-
-    /// A KMS grant as the permits it is: its grantee may perform its operations on its
-    /// key, under its encryption-context constraint if it has one; its retiring
-    /// principal (and its grantee, when RetireGrant is one of its operations) may
-    /// retire this grant and no other.
-    pub fn grant_permits(
-        &self,
-        grant: &catalog::grants::Grant,
-    ) -> Result<Vec<cedar_policy::Policy>, AuthzError> {
-        use catalog::grants::ConstraintKind;
-        let key = format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, grant.account_id, grant.key_id
-        );
-        let principal = |arn: &str| -> Result<String, AuthzError> {
-            let who = PrincipalRef::from_arn(arn).ok_or_else(|| {
-                AuthzError::Tenant(format!(
-                    "grant {}: {arn} is not a principal",
-                    grant.grant_id
-                ))
-            })?;
-            let kind = if who.kind == "role" { "Role" } else { "User" };
-            Ok(format!("Sluice::{kind}::\"{}\"", arn.escape_default()))
-        };
-        let quoted = |pairs: &[(String, String)]| {
-            let map = pairs.iter().cloned().collect();
-            encoded_context(&map)
-                .iter()
-                .map(|p| format!("\"{}\"", p.escape_default()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let condition = match &grant.constraint {
-            None => String::new(),
-            Some((ConstraintKind::Subset, pairs)) => format!(
-                " when {{ context.encryptionContext.containsAll([{}]) }}",
-                quoted(pairs)
-            ),
-            Some((ConstraintKind::Equals, pairs)) => format!(
-                " when {{ context.encryptionContext == [{}] }}",
-                quoted(pairs)
-            ),
-        };
-        let resource = format!("Sluice::Key::\"{}\"", key.escape_default());
-        let grantee = principal(&grant.grantee)?;
-        let mut texts = Vec::new();
-        let actions: Vec<String> = grant
-            .operations
-            .iter()
-            .filter(|op| op.as_str() != "RetireGrant")
-            .map(|op| format!("Sluice::Action::\"kms:{}\"", op.escape_default()))
-            .collect();
-        if !actions.is_empty() {
-            texts.push((
-                format!("grant/{}", grant.grant_id),
-                format!(
-                    "permit (principal == {grantee}, action in [{}], resource == {resource}){condition};",
-                    actions.join(", ")
-                ),
-            ));
-        }
-        let mut retirers = Vec::new();
-        if let Some(retiring) = &grant.retiring {
-            retirers.push(principal(retiring)?);
-        }
-        if grant.operations.iter().any(|op| op == "RetireGrant") {
-            retirers.push(grantee.clone());
-        }
-        for (i, retirer) in retirers.iter().enumerate() {
-            texts.push((
-                format!("grant/{}/retire.{i}", grant.grant_id),
-                format!(
-                    "permit (principal == {retirer}, action == Sluice::Action::\"kms:RetireGrant\", \
-                     resource == {resource}) when {{ context.grantId == \"{}\" }};",
-                    grant.grant_id.escape_default()
-                ),
-            ));
-        }
-        texts
-            .into_iter()
-            .map(|(id, text)| {
-                cedar_policy::Policy::parse(Some(PolicyId::new(id)), text)
-                    .map_err(|e| AuthzError::Tenant(format!("grant {}: {e}", grant.grant_id)))
-            })
-            .collect()
     }
 
     /// Drops what this process knows of `account`'s policies, after it changed them.
@@ -829,7 +734,7 @@ impl Authz {
     ) -> Result<(), ApiError> {
         let encryption_context = used
             .encryption_context
-            .map(encoded_context)
+            .map(crate::keyperms::encoded_context)
             .unwrap_or_default();
         let grant_id = used.grant_id.unwrap_or("");
         let Some(principal) = PrincipalRef::from_arn(&caller.principal_arn) else {
@@ -1070,26 +975,6 @@ impl edge::Authorizer for Authz {
     ) -> edge::BoxFuture<'a, Result<catalog::policies::PolicyVersion, ApiError>> {
         Box::pin(Authz::store_policy(self, caller, account, name, body))
     }
-}
-
-/// `set` with every policy whose resource is open bound to the key `arn`.
-fn bind_to_key(set: &PolicySet, arn: &str) -> Result<PolicySet, Vec<String>> {
-    let mut bound = PolicySet::new();
-    for policy in set.policies() {
-        let policy = if policy.resource_constraint() == ResourceConstraint::Any {
-            let mut json = policy.to_json().map_err(|e| vec![e.to_string()])?;
-            json["resource"] = serde_json::json!({
-                "op": "==",
-                "entity": { "type": "Sluice::Key", "id": arn },
-            });
-            cedar_policy::Policy::from_json(Some(policy.id().clone()), json)
-                .map_err(|e| vec![e.to_string()])?
-        } else {
-            policy.clone()
-        };
-        bound.add(policy).map_err(|e| vec![e.to_string()])?;
-    }
-    Ok(bound)
 }
 
 /// The error a policy document that does not validate gets.
@@ -1425,103 +1310,6 @@ mod tests {
             assert!(denied.message.contains("kinesis:PutRecord"));
             assert!(denied.message.contains("222222222222:stream/orders"));
         }
-    }
-
-    #[test]
-    fn a_grant_permits_its_grantee_its_operations_under_its_constraint() {
-        use catalog::grants::{ConstraintKind, Grant};
-        let authz = Authz::load().unwrap();
-        let key_arn = "arn:aws:kms:us-east-1:111111111111:key/k1";
-        let key = Resource::Key {
-            account: TENANT,
-            arn: key_arn,
-        };
-        let grant = Grant {
-            account_id: TENANT.into(),
-            grant_id: "g1".into(),
-            key_id: "k1".into(),
-            name: String::new(),
-            grantee: "arn:aws:iam::111111111111:user/alice".into(),
-            retiring: Some("arn:aws:iam::111111111111:user/bob".into()),
-            operations: vec!["Decrypt".into()],
-            constraint: Some((
-                ConstraintKind::Subset,
-                vec![("purpose".into(), "billing".into())],
-            )),
-            created_at_ms: 0,
-        };
-        let mut set = (*authz.platform).clone();
-        for policy in authz.grant_permits(&grant).unwrap() {
-            set.add(policy).unwrap();
-        }
-        let bob = PrincipalRef::from_arn("arn:aws:iam::111111111111:user/bob").unwrap();
-        let decide = |who, action: &str, context: &[String], grant_id: &str| {
-            let facts = RequestFacts {
-                encryption_context: context,
-                grant_id,
-                ..facts(IpAddr::from([127, 0, 0, 1]))
-            };
-            authz.decide_with(&set, who, action, key, facts).unwrap().0
-        };
-        let billing = ["purpose=billing".to_string(), "team=data".to_string()];
-        let other = ["purpose=other".to_string()];
-        assert_eq!(
-            decide(alice(), "kms:Decrypt", &billing, ""),
-            Decision::Allow
-        );
-        assert_eq!(decide(alice(), "kms:Decrypt", &other, ""), Decision::Deny);
-        assert_eq!(decide(alice(), "kms:Encrypt", &billing, ""), Decision::Deny);
-        assert_eq!(decide(bob, "kms:Decrypt", &billing, ""), Decision::Deny);
-        assert_eq!(decide(bob, "kms:RetireGrant", &[], "g1"), Decision::Allow);
-        assert_eq!(decide(bob, "kms:RetireGrant", &[], "g2"), Decision::Deny);
-        assert_eq!(
-            decide(alice(), "kms:RetireGrant", &[], "g1"),
-            Decision::Deny
-        );
-        // Encoded pairs never read alike: "=" in a key is escaped.
-        let tricky = std::collections::BTreeMap::from([("purpose=billing".into(), String::new())]);
-        assert_eq!(
-            encoded_context(&tricky),
-            vec!["purpose%3Dbilling=".to_string()]
-        );
-    }
-
-    #[test]
-    fn a_key_policy_with_an_open_resource_means_its_key() {
-        let authz = Authz::load().unwrap();
-        let key_id = "k1";
-        let doc = r#"permit (principal == Sluice::User::"arn:aws:iam::111111111111:user/alice",
-                            action == Sluice::Action::"kms:Encrypt", resource);"#;
-        let set = authz
-            .tenant_set(TENANT, [(format!("key/{key_id}").as_str(), doc)])
-            .unwrap();
-        let decide = |arn: &str| {
-            let key = Resource::Key {
-                account: TENANT,
-                arn,
-            };
-            authz
-                .decide_with(
-                    &set,
-                    alice(),
-                    "kms:Encrypt",
-                    key,
-                    facts(IpAddr::from([127, 0, 0, 1])),
-                )
-                .unwrap()
-                .0
-        };
-        assert_eq!(
-            decide("arn:aws:kms:us-east-1:111111111111:key/k1"),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide("arn:aws:kms:us-east-1:111111111111:key/k2"),
-            Decision::Deny
-        );
-        // Naming another key in the key's document is refused.
-        let stray = r#"permit (principal, action, resource == Sluice::Key::"arn:aws:kms:us-east-1:111111111111:key/k2");"#;
-        assert!(authz.compile(TENANT, "key/k1", stray).is_err());
     }
 
     #[test]

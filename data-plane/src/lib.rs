@@ -14,6 +14,7 @@ pub mod budget;
 pub mod gateway;
 pub mod iampolicy;
 pub mod intake;
+pub mod keyperms;
 pub mod metrics;
 pub mod state;
 pub mod tls;
