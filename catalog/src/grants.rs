@@ -90,7 +90,8 @@ fn grant_of(row: &sqlx::any::AnyRow) -> Result<Grant, CatalogError> {
 const COLUMNS: &str = "account_id, grant_id, key_id, name, grantee, retiring, operations, \
                        constraint_kind, constraint_pairs, created_at_ms";
 
-async fn count_change(
+/// Counts a change to `account`'s grants (in its policy generation).
+pub(crate) async fn count_change(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     account: &str,
 ) -> Result<(), CatalogError> {
@@ -347,10 +348,31 @@ mod tests {
                 key_id: "no-such-key".into(),
                 grant_id: "g3".into(),
                 name: String::new(),
-                ..grant
+                ..grant.clone()
             };
             let refused = catalog.create_grant(&stray).await.unwrap_err();
             assert!(refused.is(RefusalKind::KeyMissing));
+            // A key holds at most GRANTS_PER_KEY_MAX grants; the one past it is refused
+            // and not stored.
+            for i in 0..GRANTS_PER_KEY_MAX {
+                let one = Grant {
+                    grant_id: format!("limit{i:04}"),
+                    name: String::new(),
+                    ..grant.clone()
+                };
+                catalog.create_grant(&one).await.unwrap();
+            }
+            let over = Grant {
+                grant_id: "limit-over".into(),
+                name: String::new(),
+                ..grant.clone()
+            };
+            let refused = catalog.create_grant(&over).await.unwrap_err();
+            assert!(refused.is(RefusalKind::OverLimit), "{refused}");
+            assert_eq!(
+                catalog.tenant_grants(account).await.unwrap().len() as i64,
+                GRANTS_PER_KEY_MAX
+            );
         }
     }
 }

@@ -1042,13 +1042,7 @@ impl Catalog {
                     .execute(&mut *tx)
                     .await?;
                 if grants.rows_affected() > 0 {
-                    sqlx::query(
-                        "INSERT INTO grant_changes (account_id, changes) VALUES ($1, 1) \
-                         ON CONFLICT (account_id) DO UPDATE SET changes = grant_changes.changes + 1",
-                    )
-                    .bind(&account)
-                    .execute(&mut *tx)
-                    .await?;
+                    crate::grants::count_change(&mut tx, &account).await?;
                 }
                 sqlx::query(
                     "INSERT INTO policy_versions (account_id, name, version, body, created_at_ms, created_by) \

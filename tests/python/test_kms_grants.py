@@ -100,6 +100,10 @@ def test_a_revoked_grant_stops_working_and_refusals_are_aws_errors(tenant, serve
     with expect_error("InvalidGrantTokenException"):
         admin.retire_grant(GrantToken="not-a-grant-token")
     with expect_error("ValidationException"):
+        raw.retire_grant()
+    with expect_error("ValidationException"):
+        raw.list_grants(KeyId=key["KeyId"], Limit=101)
+    with expect_error("ValidationException"):
         admin.create_grant(KeyId=key["KeyId"], GranteePrincipal="arn:aws:iam::999999999999:user/x",
                            Operations=["Decrypt"])
     with expect_error("ValidationException"):

@@ -181,7 +181,7 @@ fn require_symmetric(key: &MasterKey, arn: &str) -> Result<(), ApiError> {
 }
 
 /// Options Sluice does not have are refused, never silently ignored.
-fn refuse_unsupported(dry_run: Option<bool>, recipient: bool) -> Result<(), ApiError> {
+pub(crate) fn refuse_unsupported(dry_run: Option<bool>, recipient: bool) -> Result<(), ApiError> {
     if dry_run == Some(true) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedOperation,

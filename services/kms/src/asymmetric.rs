@@ -9,8 +9,8 @@ use protocol::wire::Blob;
 use protocol::{ApiError, ErrorCode};
 
 use crate::api::{
-    Kms, Naming, algorithms, api, check_grant_tokens, context, list_limit, require_usage, required,
-    spec_of, timestamp, with_context,
+    Kms, Naming, algorithms, api, check_grant_tokens, context, list_limit, refuse_unsupported,
+    require_usage, required, spec_of, timestamp, with_context,
 };
 use crate::keyspec::{self, Curve, MessageType, Spec};
 
@@ -18,26 +18,6 @@ fn blob_member(value: Option<Blob>, member: &str, max: usize) -> Result<Blob, Ap
     let blob = required(value, member)?;
     crate::api::blob_length(blob.0.len(), member, max)?;
     Ok(blob)
-}
-
-fn refuse_dry_run(dry_run: Option<bool>) -> Result<(), ApiError> {
-    if dry_run == Some(true) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "DryRun is not supported by this server.",
-        ));
-    }
-    Ok(())
-}
-
-fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), ApiError> {
-    if recipient.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "Recipient (Nitro Enclaves attestation) is not supported by this server.",
-        ));
-    }
-    Ok(())
 }
 
 const SIGNING_ALGORITHMS: [&str; 13] = [
@@ -139,7 +119,7 @@ impl Kms<'_> {
         ),
         ApiError,
     > {
-        refuse_dry_run(input.dry_run)?;
+        refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id.take(), "keyId")?;
         let message = blob_member(input.message.take(), "Message", MESSAGE_BYTES_MAX)?;
@@ -209,7 +189,7 @@ impl Kms<'_> {
         action: &str,
         operation: &str,
     ) -> Result<(u16, zeroize::Zeroizing<Vec<u8>>, String, String, Blob), ApiError> {
-        refuse_dry_run(input.dry_run)?;
+        refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
         let message = blob_member(input.message.take(), "Message", MESSAGE_BYTES_MAX)?;
         let id = required(input.key_id.take(), "keyId")?;
@@ -283,8 +263,7 @@ impl Kms<'_> {
         input: GenerateDataKeyPairInput,
         with_plaintext: bool,
     ) -> Result<GenerateDataKeyPairOutput, ApiError> {
-        refuse_dry_run(input.dry_run)?;
-        refuse_recipient(&input.recipient)?;
+        refuse_unsupported(input.dry_run, input.recipient.is_some())?;
         check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id, "keyId")?;
         let pair_spec = required(input.key_pair_spec, "keyPairSpec")?;
@@ -333,8 +312,7 @@ impl Kms<'_> {
         &self,
         input: DeriveSharedSecretInput,
     ) -> Result<DeriveSharedSecretOutput, ApiError> {
-        refuse_dry_run(input.dry_run)?;
-        refuse_recipient(&input.recipient)?;
+        refuse_unsupported(input.dry_run, input.recipient.is_some())?;
         check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id, "keyId")?;
         match required(input.key_agreement_algorithm, "keyAgreementAlgorithm")?.as_str() {
@@ -381,7 +359,7 @@ impl Kms<'_> {
         input: EncapsulateInput,
         decapsulate: bool,
     ) -> Result<EncapsulateOutput, ApiError> {
-        refuse_dry_run(input.dry_run)?;
+        refuse_unsupported(input.dry_run, false)?;
         check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id, "keyId")?;
         let ciphertext = if decapsulate {

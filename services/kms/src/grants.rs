@@ -214,17 +214,6 @@ fn list_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Refuses DryRun, which Sluice does not have, rather than ignore it.
-fn refuse_dry_run(dry_run: Option<bool>) -> Result<(), ApiError> {
-    if dry_run == Some(true) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "DryRun is not supported by this server.",
-        ));
-    }
-    Ok(())
-}
-
 impl Kms<'_> {
     fn entry(&self, grant: &Grant) -> GrantListEntry {
         let constraints = grant.constraint.as_ref().map(|(kind, pairs)| {
@@ -253,11 +242,24 @@ impl Kms<'_> {
         }
     }
 
+    /// A page of at most `limit` grants, from `limit + 1` read: more means truncated.
+    fn page(&self, mut grants: Vec<Grant>, limit: i64) -> ListGrantsOutput {
+        let truncated = grants.len() as i64 > limit;
+        grants.truncate(limit as usize);
+        ListGrantsOutput {
+            next_marker: truncated
+                .then(|| grants.last().map(|g| g.grant_id.clone()))
+                .flatten(),
+            grants: grants.iter().map(|g| self.entry(g)).collect(),
+            truncated,
+        }
+    }
+
     pub(crate) async fn create_grant(
         &self,
         input: CreateGrantInput,
     ) -> Result<CreateGrantOutput, ApiError> {
-        refuse_dry_run(input.dry_run)?;
+        crate::api::refuse_unsupported(input.dry_run, false)?;
         crate::api::check_grant_tokens(&input.grant_tokens)?;
         let id = required(input.key_id, "keyId")?;
         let grantee = checked_principal(
@@ -415,7 +417,7 @@ impl Kms<'_> {
             checked_grant_id(grant_id)?;
         }
         let (key, _) = self.resolve(&id, "kms:ListGrants", Naming::KeyOnly).await?;
-        let mut grants = self
+        let grants = self
             .state
             .catalog
             .key_grants(
@@ -428,15 +430,7 @@ impl Kms<'_> {
             )
             .await
             .map_err(api)?;
-        let truncated = grants.len() as i64 > limit;
-        grants.truncate(limit as usize);
-        Ok(ListGrantsOutput {
-            next_marker: truncated
-                .then(|| grants.last().map(|g| g.grant_id.clone()))
-                .flatten(),
-            grants: grants.iter().map(|g| self.entry(g)).collect(),
-            truncated,
-        })
+        Ok(self.page(grants, limit))
     }
 
     pub(crate) async fn list_retirable_grants(
@@ -446,7 +440,7 @@ impl Kms<'_> {
         let limit = list_limit(input.limit)?;
         let retiring = required(input.retiring_principal, "retiringPrincipal")?;
         self.authorize_tenant("kms:ListRetirableGrants").await?;
-        let mut grants = self
+        let grants = self
             .state
             .catalog
             .retirable_grants(
@@ -457,22 +451,14 @@ impl Kms<'_> {
             )
             .await
             .map_err(api)?;
-        let truncated = grants.len() as i64 > limit;
-        grants.truncate(limit as usize);
-        Ok(ListGrantsOutput {
-            next_marker: truncated
-                .then(|| grants.last().map(|g| g.grant_id.clone()))
-                .flatten(),
-            grants: grants.iter().map(|g| self.entry(g)).collect(),
-            truncated,
-        })
+        Ok(self.page(grants, limit))
     }
 
     /// RetireGrant: by its token, or by key and grant id. Cedar decides with the grant
     /// id in the context: the grant's own permits let its retiring principal (and its
     /// grantee, when it may RetireGrant) retire it and no other.
     pub(crate) async fn retire_grant(&self, input: RetireGrantInput) -> Result<Empty, ApiError> {
-        refuse_dry_run(input.dry_run)?;
+        crate::api::refuse_unsupported(input.dry_run, false)?;
         let (key_text, grant_id) = match (input.grant_token, input.key_id, input.grant_id) {
             (Some(token), _, _) => {
                 if token.is_empty() || token.chars().count() > GRANT_TOKEN_CHARS_MAX {
@@ -510,7 +496,7 @@ impl Kms<'_> {
     }
 
     pub(crate) async fn revoke_grant(&self, input: RevokeGrantInput) -> Result<Empty, ApiError> {
-        refuse_dry_run(input.dry_run)?;
+        crate::api::refuse_unsupported(input.dry_run, false)?;
         let id = required(input.key_id, "keyId")?;
         let grant_id = required(input.grant_id, "grantId")?;
         checked_grant_id(&grant_id)?;

@@ -407,44 +407,38 @@ pub(crate) fn verify(
     sig: &[u8],
 ) -> Result<bool, ApiError> {
     let failed = || internal("verifying");
-    let public: Vec<u8>;
-    let key = match spec {
+    if kind == MessageType::Digest && spec == Spec::Ed25519 {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            "ED25519_SHA_512 verifies RAW messages only.",
+        ));
+    }
+    // The key's public half, as the verification algorithm reads it.
+    let (verifier, public): (&'static dyn signature::VerificationAlgorithm, Vec<u8>) = match spec {
         Spec::Rsa(_) => {
             let pair = rsa::KeyPair::from_pkcs8(material).map_err(|_| failed())?;
-            public = pair.public_key().as_ref().to_vec();
-            signature::UnparsedPublicKey::new(rsa_verifying(algorithm).ok_or_else(failed)?, &public)
-                .parse()
-                .map_err(|_| failed())?
+            let verifier = rsa_verifying(algorithm).ok_or_else(failed)?;
+            (verifier, pair.public_key().as_ref().to_vec())
         }
         Spec::Ecc(curve) => {
             let pair = signature::EcdsaKeyPair::from_pkcs8(ecdsa_signing(curve), material)
                 .map_err(|_| failed())?;
-            public = pair.public_key().as_ref().to_vec();
-            signature::UnparsedPublicKey::new(ecdsa_verifying(curve), &public)
-                .parse()
-                .map_err(|_| failed())?
+            (ecdsa_verifying(curve), pair.public_key().as_ref().to_vec())
         }
         Spec::Ed25519 => {
             let pair = signature::Ed25519KeyPair::from_pkcs8(material).map_err(|_| failed())?;
-            public = pair.public_key().as_ref().to_vec();
-            signature::UnparsedPublicKey::new(&signature::ED25519, &public)
-                .parse()
-                .map_err(|_| failed())?
+            (&signature::ED25519, pair.public_key().as_ref().to_vec())
         }
         _ => return Err(failed()),
     };
+    let key = signature::UnparsedPublicKey::new(verifier, &public)
+        .parse()
+        .map_err(|_| failed())?;
     Ok(match kind {
         MessageType::Raw => key.verify_sig(message, sig).is_ok(),
-        MessageType::Digest => {
-            if spec == Spec::Ed25519 {
-                return Err(ApiError::new(
-                    ErrorCode::Validation,
-                    "ED25519_SHA_512 verifies RAW messages only.",
-                ));
-            }
-            key.verify_digest_sig(&imported_digest(algorithm, message)?, sig)
-                .is_ok()
-        }
+        MessageType::Digest => key
+            .verify_digest_sig(&imported_digest(algorithm, message)?, sig)
+            .is_ok(),
     })
 }
 
