@@ -24,8 +24,37 @@ use clap::{Parser, Subcommand};
     about = "A Kinesis-compatible streaming service, TLS only"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one object per
+    /// line, with the request's id in every line of a request) for collectors.
+    #[arg(long, global = true, env = "SLUICE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr at `SLUICE_LOG`'s filter (default `info`); colours only on a terminal.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // The current span and its parents in every line: a request's id and target.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -189,6 +218,23 @@ struct ServeArgs {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     shutdown_grace_seconds: u64,
+    /// Connections the process holds open at most; more are closed on arrival.
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 4_096)]
+    max_connections: usize,
+    /// Connections one client address holds open at most.
+    #[arg(
+        long,
+        env = "SLUICE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 1_024
+    )]
+    max_connections_per_address: usize,
+    /// A connection on which nothing is read or written for this many seconds is
+    /// closed (at least 21: longer than SQS's longest wait).
+    #[arg(long, env = "SLUICE_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    idle_timeout_seconds: u64,
+    /// Seconds a new connection has to complete its TLS handshake (1..=60).
+    #[arg(long, env = "SLUICE_HANDSHAKE_TIMEOUT_SECONDS", default_value_t = 10)]
+    handshake_timeout_seconds: u64,
 }
 
 #[derive(clap::Args)]
@@ -369,7 +415,22 @@ impl ServeArgs {
                 self.on_demand_shards_max
             );
         }
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            anyhow::bail!("--max-connections and --max-connections-per-address must be at least 1");
+        }
+        if !(1..=60).contains(&self.handshake_timeout_seconds) {
+            anyhow::bail!("--handshake-timeout-seconds must be 1..=60");
+        }
+        if !(1..=86_400).contains(&self.idle_timeout_seconds) {
+            anyhow::bail!("--idle-timeout-seconds must be 1..=86400");
+        }
         Ok(data_plane::Config {
+            connections: data_plane::connections::ConnectionLimits {
+                max: self.max_connections,
+                per_address: self.max_connections_per_address,
+                idle: Duration::from_secs(self.idle_timeout_seconds),
+                handshake: Duration::from_secs(self.handshake_timeout_seconds),
+            },
             on_demand: kinesis::OnDemandScaling {
                 shards_min: self.on_demand_shards_min,
                 shards_max: self.on_demand_shards_max,
@@ -406,14 +467,8 @@ impl ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

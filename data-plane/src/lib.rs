@@ -11,6 +11,8 @@ pub mod auth;
 pub mod authz;
 pub mod bearer;
 pub mod budget;
+pub mod connections;
+pub mod datadir;
 pub mod gateway;
 pub mod iampolicy;
 pub mod intake;
@@ -122,12 +124,24 @@ pub struct Config {
     pub clock_skew: Duration,
     /// Compaction rewrites a chunk once its newest record is this old.
     pub compaction_settle: Duration,
+    /// Connection caps and timeouts.
+    pub connections: connections::ConnectionLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("creating the data directory {path}")]
     DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another sluice is serving from {dir} (it holds {dir}/sluice.lock): stop it, or give this one another --data-dir"
+    )]
+    DataDirInUse { dir: PathBuf },
+    #[error("the data directory {path} must be private (0700) and this user cannot make it so")]
+    DataDirMode {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -166,6 +180,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+    tls_source: TlsSource,
     ca_path: Option<PathBuf>,
     state: Arc<AppState>,
     credentials_path: PathBuf,
@@ -174,10 +189,16 @@ pub struct Server {
     auditor: tokio::task::JoinHandle<()>,
     catalog: Catalog,
     grace: Duration,
+    /// Held while the process serves: a second `sluice serve` on the same data
+    /// directory refuses to start.
+    _data_dir_lock: Option<std::fs::File>,
 }
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the TLS certificate files are read again for a change.
+const TLS_RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 /// The name of the shard-iterator MAC key among the server secrets.
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
@@ -194,18 +215,7 @@ impl Server {
         clock: SharedClock,
     ) -> Result<Server, StartError> {
         let dir = &config.data_dir;
-        // Private by default: the data dir holds the root key and credentials.
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StartError::DataDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-        }
+        let data_dir_lock = datadir::prepare(dir, config.role == Role::All)?;
         let tls_source = match &config.tls_files {
             Some((cert, key)) => TlsSource::Files {
                 cert: cert.clone(),
@@ -215,10 +225,14 @@ impl Server {
                 dir: dir.join("tls"),
             },
         };
-        let (tls, ca_path) = tls::server_config(&tls_source)?;
+        let (tls, ca_path) = tls::server_config(&tls_source, clock.now_ms())?;
         let url = match &config.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", dir.join("catalog.db").display()),
+            None => {
+                let path = dir.join("catalog.db");
+                datadir::private_sqlite(&path)?;
+                format!("sqlite://{}", path.display())
+            }
         };
         let catalog = Catalog::open(&url).await?;
         let secret = catalog
@@ -385,6 +399,7 @@ impl Server {
             listener,
             local_addr,
             tls,
+            tls_source,
             ca_path,
             grace: state.grace,
             state,
@@ -392,6 +407,7 @@ impl Server {
             writer,
             auditor,
             catalog,
+            _data_dir_lock: data_dir_lock,
         })
     }
 
@@ -437,16 +453,27 @@ impl Server {
             }),
             state.config.role.runs_control_passes(),
         );
+        let limits = state.config.connections;
+        let live = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
+        let reloader = tokio::spawn(tls::reload_loop(
+            self.tls_source,
+            live.clone(),
+            state.clock.clone(),
+            TLS_RELOAD_EVERY,
+        ));
         let router = gateway::router(self.state);
-        let mut server = axum_server::from_tcp_rustls(
-            self.listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(self.tls),
-        )
-        .map_err(StartError::Serve)?
-        .map(tls::VersionedAcceptor)
-        .handle(handle);
-        // A client gets this long for a request's headers (the TLS handshake has its
-        // own 10 s, axum-server's default); bodies have `intake`'s deadline.
+        // A connection is admitted under the caps and must open with a TLS handshake
+        // (`connections`), then has `limits.handshake` for it (rustls), then
+        // HEADER_READ_TIMEOUT for its first request's headers; bodies have `intake`'s
+        // deadline; an idle connection is closed after `limits.idle`.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(live)
+            .handshake_timeout(limits.handshake)
+            .acceptor(connections::Admission::new(limits));
+        let mut server = axum_server::from_tcp(self.listener)
+            .map_err(StartError::Serve)?
+            .acceptor(tls::VersionedAcceptor(acceptor))
+            .first_request_timeout(HEADER_READ_TIMEOUT)
+            .handle(handle);
         server
             .http_builder()
             .http1()
@@ -457,6 +484,7 @@ impl Server {
         // The passes hold the Kinesis state (and with it a Committer): stop them before
         // the writer drains. A pass cut short commits nothing it had not finished.
         passes.stop().await;
+        reloader.abort();
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.
         if tokio::time::timeout(grace + Duration::from_secs(5), self.writer)

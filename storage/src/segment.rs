@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -92,6 +93,7 @@ impl SegmentStore {
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
+            .mode(0o600)
             .open(&path)?;
         // The new name must survive a crash before any chunk in it is acknowledged.
         File::open(path.parent().expect("segments have a parent"))?.sync_all()?;
@@ -174,6 +176,7 @@ impl SegmentStore {
         let mut file = OpenOptions::new()
             .create_new(true)
             .write(true)
+            .mode(0o600)
             .open(&path)?;
         let written = file
             .write_all(&bytes)
