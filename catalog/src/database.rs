@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 use crate::refusal::{Refusal, RefusalKind};
 use sqlx::AnyPool;
@@ -86,6 +87,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "max record size",
         include_str!("../../migrations/sqlite/0015_max_record_size.sql"),
     ),
+    (
+        16,
+        "revocations per tenant",
+        include_str!("../../migrations/sqlite/0016_revocations_per_tenant.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -162,6 +168,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         15,
         "max record size",
         include_str!("../../migrations/postgres/0015_max_record_size.sql"),
+    ),
+    (
+        16,
+        "revocations per tenant",
+        include_str!("../../migrations/postgres/0016_revocations_per_tenant.sql"),
     ),
 ];
 
@@ -354,30 +365,52 @@ impl Catalog {
         self.pool.close().await;
     }
 
-    /// A secret the servers share (the shard-iterator key, say), made of `len` random
-    /// bytes from `generate` the first time it is asked for.
+    /// A secret the servers share (the shard-iterator key, say), made of random bytes
+    /// from `generate` the first time it is asked for, and kept sealed under the root
+    /// key (bound to its name). A secret stored before secrets were sealed (32 bytes in
+    /// the clear) is sealed in place on first read.
     pub async fn server_secret(
         &self,
+        root: &crate::rootkey::RootKey,
         name: &str,
         generate: impl FnOnce() -> Vec<u8>,
-    ) -> Result<Vec<u8>, CatalogError> {
-        let candidate = generate();
+    ) -> Result<Zeroizing<Vec<u8>>, CatalogError> {
+        let aad = format!("server-secret:{name}");
+        let candidate = Zeroizing::new(generate());
         // INVARIANT: the first writer wins; every server then reads the same secret.
         sqlx::query(
             "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(candidate)
+        .bind(root.seal(&candidate, aad.as_bytes()))
         .execute(&self.pool)
         .await?;
-        let secret: Vec<u8> =
+        let stored: Vec<u8> =
             sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
                 .bind(name)
                 .fetch_one(&self.pool)
                 .await?;
-        Ok(secret)
+        if let Ok(secret) = root.open(&stored, aad.as_bytes()) {
+            return Ok(secret);
+        }
+        if stored.len() != LEGACY_SECRET_LEN {
+            return Err(CatalogError::Corrupt {
+                what: format!("server secret {name} does not open under the root key"),
+            });
+        }
+        // The compare keeps two processes from sealing it twice over.
+        sqlx::query("UPDATE server_secrets SET secret = $1 WHERE name = $2 AND secret = $3")
+            .bind(root.seal(&stored, aad.as_bytes()))
+            .bind(name)
+            .bind(&stored)
+            .execute(&self.pool)
+            .await?;
+        Ok(Zeroizing::new(stored))
     }
 }
+
+/// The length of a server secret stored in the clear by versions that did not seal them.
+const LEGACY_SECRET_LEN: usize = 32;
 
 /// A database URL with its password removed, for messages and logs.
 pub fn redact_url(url: &str) -> String {

@@ -741,9 +741,38 @@ mod tests {
             assert!(
                 matches!(gone, Err(CatalogError::Refused(e)) if e.kind == RefusalKind::Missing)
             );
-            let secret = catalog.server_secret("k", || vec![1, 2, 3]).await.unwrap();
-            let same = catalog.server_secret("k", || vec![9]).await.unwrap();
+            let root = crate::rootkey::RootKey::from_bytes(&[3u8; 32]).unwrap();
+            let secret = catalog
+                .server_secret(&root, "k", || vec![1, 2, 3])
+                .await
+                .unwrap();
+            let same = catalog.server_secret(&root, "k", || vec![9]).await.unwrap();
             assert_eq!(secret, same);
+            assert_eq!(secret.as_slice(), &[1, 2, 3]);
+            // Stored sealed, not as written.
+            let stored: Vec<u8> =
+                sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = 'k'")
+                    .fetch_one(catalog.pool())
+                    .await
+                    .unwrap();
+            assert!(stored.len() > 3 && !stored.windows(3).any(|w| w == [1, 2, 3]));
+            // A secret from before sealing (32 bytes in the clear) is sealed on first read.
+            let legacy = vec![7u8; 32];
+            sqlx::query("INSERT INTO server_secrets (name, secret) VALUES ('old', $1)")
+                .bind(&legacy)
+                .execute(catalog.pool())
+                .await
+                .unwrap();
+            let read = catalog.server_secret(&root, "old", Vec::new).await.unwrap();
+            assert_eq!(read.as_slice(), legacy.as_slice());
+            let stored: Vec<u8> =
+                sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = 'old'")
+                    .fetch_one(catalog.pool())
+                    .await
+                    .unwrap();
+            assert_ne!(stored, legacy);
+            let again = catalog.server_secret(&root, "old", Vec::new).await.unwrap();
+            assert_eq!(again.as_slice(), legacy.as_slice());
         }
     }
 

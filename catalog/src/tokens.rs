@@ -17,6 +17,8 @@ pub const SIGNING_KEY_ROTATE_MS: i64 = 24 * 3_600_000;
 pub const TOKEN_TTL_MS_MAX: i64 = 12 * 3_600_000;
 /// Verification keys listed at most (JWKS and the verifier's view).
 const VERIFY_KEYS_MAX: i64 = 64;
+/// Revocations of unexpired tokens one tenant holds at most (tokens live 12 hours).
+pub const REVOCATIONS_PER_TENANT_MAX: i64 = 10_000;
 
 /// The key new tokens are signed with.
 pub struct SigningKey {
@@ -120,9 +122,25 @@ impl Catalog {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM revoked_tokens WHERE account_id = $1 AND expires_at_ms >= $2",
+        )
+        .bind(account_id)
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        if held >= REVOCATIONS_PER_TENANT_MAX {
+            return Err(crate::Refusal::new(
+                crate::RefusalKind::OverLimit,
+                format!(
+                    "A tenant holds at most {REVOCATIONS_PER_TENANT_MAX} revocations of unexpired tokens."
+                ),
+            )
+            .into());
+        }
         sqlx::query(
             "INSERT INTO revoked_tokens (token_id, account_id, expires_at_ms, revoked_at_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (token_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, token_id) DO NOTHING",
         )
         .bind(token_id)
         .bind(account_id)
@@ -138,12 +156,19 @@ impl Catalog {
         Ok(())
     }
 
-    pub async fn is_token_revoked(&self, token_id: &str) -> Result<bool, CatalogError> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT token_id FROM revoked_tokens WHERE token_id = $1")
-                .bind(token_id)
-                .fetch_optional(self.pool())
-                .await?;
+    /// Whether `account_id` (the token's own tenant) revoked the token.
+    pub async fn is_token_revoked(
+        &self,
+        account_id: &str,
+        token_id: &str,
+    ) -> Result<bool, CatalogError> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT token_id FROM revoked_tokens WHERE account_id = $1 AND token_id = $2",
+        )
+        .bind(account_id)
+        .bind(token_id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(found.is_some())
     }
 }
@@ -197,13 +222,32 @@ mod tests {
             .revoke_token("t1", "000000000000", 10_000, 5_000)
             .await
             .unwrap();
-        assert!(catalog.is_token_revoked("t1").await.unwrap());
+        assert!(
+            catalog
+                .is_token_revoked("000000000000", "t1")
+                .await
+                .unwrap()
+        );
+        // Another tenant's revocation of the same id is its own, not this one's.
+        catalog
+            .revoke_token("t2", "111111111111", 10_000, 5_000)
+            .await
+            .unwrap();
+        assert!(
+            !catalog
+                .is_token_revoked("000000000000", "t2")
+                .await
+                .unwrap()
+        );
         catalog
             .revoke_token("t2", "000000000000", 10_000, 20_000)
             .await
             .unwrap();
         assert!(
-            !catalog.is_token_revoked("t1").await.unwrap(),
+            !catalog
+                .is_token_revoked("000000000000", "t1")
+                .await
+                .unwrap(),
             "expired revocations are dropped"
         );
     }

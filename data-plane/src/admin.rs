@@ -277,6 +277,30 @@ async fn allow(
         .map_err(AdminError)
 }
 
+/// `allow`, with the audit trail naming the object acted on (`arn:aws:iam::ACCOUNT:` and
+/// then `user/NAME`, `token/ID`, `policy/NAME`).
+async fn allow_on(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    account_id: &str,
+    object: &str,
+) -> Result<(), AdminError> {
+    let object: String = object.chars().take(256).collect();
+    state
+        .authz
+        .authorize_acting_on(
+            caller,
+            action,
+            Resource::Tenant {
+                account: account_id,
+            },
+            &format!("arn:aws:iam::{account_id}:{object}"),
+        )
+        .await
+        .map_err(AdminError)
+}
+
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, AdminError> {
     serde_json::from_slice(body).map_err(|e| {
         AdminError(ApiError::new(
@@ -453,11 +477,16 @@ async fn principal_at(
     kind: &str,
     name: &str,
 ) -> Result<Principal, AdminError> {
-    allow(state, caller, action, account_id).await?;
-    Ok(state
-        .catalog
-        .principal(account_id, kind_of(kind)?, name)
-        .await?)
+    let kind = kind_of(kind)?;
+    allow_on(
+        state,
+        caller,
+        action,
+        account_id,
+        &format!("{}/{name}", kind.as_str()),
+    )
+    .await?;
+    Ok(state.catalog.principal(account_id, kind, name).await?)
 }
 
 async fn set_principal_disabled(
@@ -681,7 +710,14 @@ async fn revoke_token(
     Extension(caller): Extension<Caller>,
     Path((account_id, token_id)): Path<(String, String)>,
 ) -> AdminResult {
-    allow(&state, &caller, "sluice:RevokeToken", &account_id).await?;
+    allow_on(
+        &state,
+        &caller,
+        "sluice:RevokeToken",
+        &account_id,
+        &format!("token/{token_id}"),
+    )
+    .await?;
     state.tokens.revoke(&account_id, &token_id).await?;
     ok(&json!({"token_id": token_id, "revoked": true}))
 }
@@ -818,8 +854,9 @@ async fn apply_policy(
     Path(account_id): Path<String>,
     body: Bytes,
 ) -> AdminResult {
-    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: PolicyDocument = parse_body(&body)?;
+    let object = format!("policy/{}", input.name);
+    allow_on(&state, &caller, "sluice:PutPolicy", &account_id, &object).await?;
     catalog::policies::validate_policy_name(&input.name).map_err(|r| edge::refusal_error(&r))?;
     state.catalog.tenant(&account_id).await?;
     let stored = state
@@ -842,8 +879,9 @@ async fn delete_policy(
     Path(account_id): Path<String>,
     body: Bytes,
 ) -> AdminResult {
-    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: PolicyName = parse_body(&body)?;
+    let object = format!("policy/{}", input.name);
+    allow_on(&state, &caller, "sluice:PutPolicy", &account_id, &object).await?;
     let stored = state
         .authz
         .store_policy(&caller, &account_id, &input.name, None)
@@ -865,8 +903,9 @@ async fn rollback_policy(
     Path(account_id): Path<String>,
     body: Bytes,
 ) -> AdminResult {
-    allow(&state, &caller, "sluice:PutPolicy", &account_id).await?;
     let input: Rollback = parse_body(&body)?;
+    let object = format!("policy/{}", input.name);
+    allow_on(&state, &caller, "sluice:PutPolicy", &account_id, &object).await?;
     let target = state
         .catalog
         .policy_version(&account_id, &input.name, Some(input.version))

@@ -122,6 +122,19 @@ impl Authenticator {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Prepared, ApiError> {
         let credential = sigv4::parse_credential(parts)?;
+        // The operation is named by X-Amz-Target: unsigned, it could be swapped for
+        // another on the way (every AWS SDK signs it).
+        if parts.headers.contains_key("x-amz-target")
+            && !credential
+                .signed_headers
+                .iter()
+                .any(|h| h == "x-amz-target")
+        {
+            return Err(ApiError::new(
+                ErrorCode::IncompleteSignature,
+                "The X-Amz-Target header must be signed: list it in SignedHeaders.",
+            ));
+        }
         sigv4::check_scope_and_time(&credential, &self.region, service, now, self.skew)?;
         let (key, caller) = self.signing_key(&credential).await?;
         Ok(Prepared {
@@ -208,6 +221,13 @@ pub struct Prepared {
     credential: sigv4::Credential,
     key: [u8; 32],
     caller: Caller,
+}
+
+impl Prepared {
+    /// Whose access key signed the request (not yet proven: the signature is not checked).
+    pub fn claimed(&self) -> &Caller {
+        &self.caller
+    }
 }
 
 fn caller_of(principal: &Principal, access_key_id: &str) -> Caller {

@@ -158,6 +158,8 @@ pub struct Authz {
     /// Set by the audit writer while it cannot write the trail (a full disk, a lost
     /// database): requests are refused until it can again.
     audit_failing: Arc<AtomicBool>,
+    /// Bounds the rows outsiders can make: failed authentication, cross-tenant denials.
+    trail: Arc<crate::trail::Limiter>,
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, AuthzError> {
@@ -235,11 +237,38 @@ impl Authz {
         region: String,
         audit: tokio::sync::mpsc::Sender<AuditEntry>,
         audit_failing: Arc<AtomicBool>,
+        trail: Arc<crate::trail::Limiter>,
         clock: SharedClock,
     ) -> Result<Authz, AuthzError> {
         let mut authz = Self::build(Some(catalog), operator_account, region, Some(audit), clock)?;
         authz.audit_failing = audit_failing;
+        authz.trail = trail;
         Ok(authz)
+    }
+
+    /// The administering tenant's account id.
+    pub fn operator_account(&self) -> &str {
+        &self.operator_account
+    }
+
+    /// Puts a failed authentication in the trail, within its address's share (it
+    /// never waits: a full queue drops the row, counted in
+    /// `sluice_audit_dropped_total`). Returns whether it was written one by one.
+    pub fn record_refused_authentication(&self, peer: IpAddr, entry: AuditEntry) -> bool {
+        let Some(audit) = &self.audit else {
+            return false;
+        };
+        if !self
+            .trail
+            .admit(crate::trail::Source::Address(peer), &entry)
+        {
+            return false;
+        }
+        if audit.try_send(entry).is_err() {
+            metrics::counter!("sluice_audit_dropped_total", "kind" => "authentication")
+                .increment(1);
+        }
+        true
     }
 
     fn build(
@@ -298,6 +327,7 @@ impl Authz {
             region,
             audit,
             clock,
+            trail: Default::default(),
             audit_failing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -724,6 +754,25 @@ impl Authz {
             .await
     }
 
+    /// `authorize`, with the trail naming `acted_on` (a principal, a token, a policy
+    /// document) rather than the tenant the decision was made on.
+    pub async fn authorize_acting_on(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+        acted_on: &str,
+    ) -> Result<(), ApiError> {
+        self.decide_and_record(
+            caller,
+            action,
+            resource,
+            edge::KeyUse::default(),
+            Some(acted_on),
+        )
+        .await
+    }
+
     /// `authorize`, with what a KMS request says about its use of a key in the context.
     pub async fn authorize_key_use(
         &self,
@@ -731,6 +780,18 @@ impl Authz {
         action: &str,
         resource: Resource<'_>,
         used: edge::KeyUse<'_>,
+    ) -> Result<(), ApiError> {
+        self.decide_and_record(caller, action, resource, used, None)
+            .await
+    }
+
+    async fn decide_and_record(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Resource<'_>,
+        used: edge::KeyUse<'_>,
+        acted_on: Option<&str>,
     ) -> Result<(), ApiError> {
         let encryption_context = used
             .encryption_context
@@ -795,7 +856,7 @@ impl Authz {
             principal.account,
             action,
             &resource,
-            &resource_arn,
+            acted_on.unwrap_or(&resource_arn),
             facts,
             decision,
             &reasons,
@@ -855,6 +916,20 @@ impl Authz {
             source_ip: facts.source_ip.to_string(),
             tls_version: facts.tls_version.to_string(),
         };
+        // A tenant's denied requests on another tenant's resources land in that
+        // tenant's trail too: past a few a minute they are counted into one row.
+        if decision == Decision::Deny
+            && principal_account != entry.resource_account
+            && !self.trail.admit(
+                crate::trail::Source::Tenants {
+                    principal_account: principal_account.to_string(),
+                    resource_account: entry.resource_account.clone(),
+                },
+                &entry,
+            )
+        {
+            return Ok(());
+        }
         // INVARIANT: no decision takes effect unrecorded: when the trail cannot take
         // the entry, the request fails.
         match tokio::time::timeout(AUDIT_QUEUE_WAIT, audit.send(entry)).await {
@@ -1005,16 +1080,33 @@ pub async fn audit_writer(
     catalog: Catalog,
     mut queue: tokio::sync::mpsc::Receiver<AuditEntry>,
     failing: Arc<AtomicBool>,
+    trail: Arc<crate::trail::Limiter>,
+    clock: SharedClock,
 ) {
     let mut batch = Vec::with_capacity(catalog::audit::AUDIT_BATCH_MAX);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
+    let mut aggregate = tokio::time::interval(AGGREGATE_EVERY);
+    aggregate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut open = true;
+    while open {
+        tokio::select! {
+            entry = queue.recv() => match entry {
+                Some(entry) => batch.push(entry),
+                None => {
+                    open = false;
+                    batch.extend(trail.drain(clock.now_ms(), true));
+                }
+            },
+            _ = aggregate.tick() => batch.extend(trail.drain(clock.now_ms(), false)),
+        }
+        if batch.is_empty() {
+            continue;
+        }
         // Gather for a short window, so that a busy server writes a few large batches
         // a second instead of contending with the group-commit writer for SQLite's
         // write lock hundreds of times a second.
         let window = tokio::time::sleep(AUDIT_BATCH_WINDOW);
         tokio::pin!(window);
-        while batch.len() < catalog::audit::AUDIT_BATCH_MAX {
+        while open && batch.len() < catalog::audit::AUDIT_BATCH_MAX {
             tokio::select! {
                 entry = queue.recv() => match entry {
                     Some(entry) => batch.push(entry),
@@ -1037,6 +1129,9 @@ pub async fn audit_writer(
         batch.clear();
     }
 }
+
+/// How often aggregate rows of ended minutes are written (`trail`).
+const AGGREGATE_EVERY: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

@@ -227,7 +227,7 @@ impl TokenService {
         }
         if self
             .catalog
-            .is_token_revoked(&claims.jti)
+            .is_token_revoked(&principal.account_id, &claims.jti)
             .await
             .map_err(internal)?
         {

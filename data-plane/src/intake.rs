@@ -65,13 +65,19 @@ enum Pending {
     Signed(Box<Prepared>),
 }
 
+/// The token of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 /// Checks what can be checked of the caller without the body.
 async fn prepare(state: &AppState, parts: &Parts, service: &str) -> Result<Pending, ApiError> {
     let bearer = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_token);
     match bearer {
         Some(token) => Ok(Pending::Bearer(state.tokens.verify(token.trim()).await?)),
         None => Ok(Pending::Signed(Box::new(
@@ -91,11 +97,14 @@ pub async fn admit<'a>(
     // INVARIANT: nothing reaches a service, and no storage is touched, before the
     // signature is verified; no body budget is held before the credential checked out.
     crate::auth::require_credentials(parts)?;
-    let pending = prepare(state, parts, service).await?;
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    let pending = match prepare(state, parts, service).await {
+        Ok(pending) => pending,
+        Err(error) => return Err(refused(state, parts, peer, None, error)),
+    };
     let declared = declared_length(&parts.headers)?;
     let permit = state.bodies.reserve(peer, declared).await?;
     let body = tokio::time::timeout(
@@ -113,10 +122,15 @@ pub async fn admit<'a>(
     let mut caller = match pending {
         Pending::Bearer(caller) => caller,
         Pending::Signed(prepared) => {
-            state
+            let claimed = prepared.claimed().clone();
+            match state
                 .authenticator
                 .verify(*prepared, parts, body.clone())
-                .await?
+                .await
+            {
+                Ok(caller) => caller,
+                Err(error) => return Err(refused(state, parts, peer, Some(&claimed), error)),
+            }
         }
     };
     caller.source_ip = peer;
@@ -127,9 +141,84 @@ pub async fn admit<'a>(
     Ok((caller, body, permit))
 }
 
+/// A failed authentication: counted, logged at info and put in the audit trail (both
+/// within the client address's share, `trail`); the refusal itself is returned.
+/// `claimed` is the access key's owner when the key exists but the signature is wrong.
+fn refused(
+    state: &AppState,
+    parts: &Parts,
+    peer: Option<std::net::IpAddr>,
+    claimed: Option<&Caller>,
+    error: ApiError,
+) -> ApiError {
+    if error.code == ErrorCode::InternalFailure {
+        return error;
+    }
+    let reason = error.code.type_name();
+    metrics::counter!("sluice_authentication_failures_total", "reason" => reason).increment(1);
+    let Some(peer) = peer else {
+        return error;
+    };
+    // Never the token or the signature: the access key id (public) or the scheme.
+    let presented = match protocol::sigv4::parse_credential(parts) {
+        Ok(credential) => format!("accessKeyId/{}", credential.access_key_id),
+        Err(_) if bearer_token(auth_header(parts)).is_some() => "bearer-token".to_string(),
+        Err(_) => "malformed-authorization".to_string(),
+    };
+    let operator = state.authz.operator_account();
+    let (account, principal) = match claimed {
+        Some(caller) => (caller.account_id.as_str(), caller.principal_arn.as_str()),
+        None => (operator, ""),
+    };
+    let entry = catalog::audit::AuditEntry {
+        id: 0,
+        at_ms: state.clock.now_ms(),
+        request_id: String::new(),
+        principal_account: account.to_string(),
+        principal: if principal.is_empty() {
+            presented.clone()
+        } else {
+            principal.to_string()
+        },
+        action: "sluice:Authenticate".to_string(),
+        resource_account: account.to_string(),
+        resource: presented.clone(),
+        decision: "Deny".to_string(),
+        policies: vec![format!("{reason}: {}", error.message)],
+        source_ip: peer.to_string(),
+        tls_version: parts
+            .extensions
+            .get::<crate::tls::TlsVersion>()
+            .map(|v| v.0)
+            .unwrap_or("unknown")
+            .to_string(),
+    };
+    if state.authz.record_refused_authentication(peer, entry) {
+        tracing::info!(%peer, presented = %presented, reason, "authentication failed");
+    }
+    error
+}
+
+fn auth_header(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("AWS4-HMAC-SHA256 Credential=x"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
 
     #[test]
     fn a_body_deadline_allows_a_slow_honest_client() {

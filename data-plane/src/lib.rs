@@ -20,6 +20,7 @@ pub mod keyperms;
 pub mod metrics;
 pub mod state;
 pub mod tls;
+pub mod trail;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -235,13 +236,6 @@ impl Server {
             }
         };
         let catalog = Catalog::open(&url).await?;
-        let secret = catalog
-            .server_secret(ITERATOR_SECRET, || {
-                let mut key = vec![0u8; 32];
-                aws_lc_rs::rand::fill(&mut key).expect("system randomness");
-                key
-            })
-            .await?;
         let root_key_path = config
             .root_key_file
             .clone()
@@ -250,6 +244,13 @@ impl Server {
             Some(hex) => RootKey::from_hex(&hex.0)?,
             None => RootKey::load_or_create(&root_key_path)?,
         });
+        let secret = catalog
+            .server_secret(&root, ITERATOR_SECRET, || {
+                let mut key = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut key).expect("system randomness");
+                key
+            })
+            .await?;
         let credentials_path = dir.join("credentials");
         let now_ms = clock.now_ms();
         let given = match &config.bootstrap_credentials_file {
@@ -323,10 +324,13 @@ impl Server {
         crate::metrics::handle();
         let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
         let audit_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let trail = Arc::new(trail::Limiter::default());
         let auditor = tokio::spawn(authz::audit_writer(
             catalog.clone(),
             audit_entries,
             audit_failing.clone(),
+            trail.clone(),
+            clock.clone(),
         ));
         let listener =
             std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
@@ -343,6 +347,7 @@ impl Server {
             config.region.clone(),
             audit_queue,
             audit_failing,
+            trail,
             clock.clone(),
         )?);
         let kms = Arc::new(kms::KmsService {

@@ -93,8 +93,9 @@ pub fn parse_credential(parts: &http::request::Parts) -> Result<Credential, ApiE
 
 fn parse_authorization(value: &str, parts: &http::request::Parts) -> Result<Credential, ApiError> {
     let Some(rest) = value.strip_prefix(ALGORITHM).filter(|r| r.starts_with(' ')) else {
+        // The value is not echoed: it may be another scheme's secret (a token).
         return Err(incomplete(format!(
-            "Authorization header requires the '{ALGORITHM}' algorithm. Authorization={value}"
+            "Authorization header requires the '{ALGORITHM}' algorithm."
         )));
     };
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);

@@ -58,9 +58,9 @@ impl Format {
                 if body.is_empty() {
                     // An empty CBOR map.
                     return ciborium::from_reader(&[0xa0u8][..])
-                        .map_err(|e| serialization(e.to_string()));
+                        .map_err(|e| serialization(cbor_message(e)));
                 }
-                ciborium::from_reader(body).map_err(|e| serialization(e.to_string()))
+                ciborium::from_reader(body).map_err(|e| serialization(cbor_message(e)))
             }
         }
     }
@@ -290,6 +290,23 @@ impl<'de> Deserialize<'de> for Timestamp {
             ciborium::Value::Float(seconds) => NumberVisitor { unit_ms: 1000.0 }.visit_f64(seconds),
             _ => Err(de::Error::custom("expected an epoch timestamp")),
         }
+    }
+}
+
+/// A CBOR decoding error as a sentence (ciborium's own text is its Debug form).
+fn cbor_message(error: ciborium::de::Error<std::io::Error>) -> String {
+    use ciborium::de::Error;
+    match error {
+        Error::Io(_) => "The request body ends before its CBOR value does.".to_string(),
+        Error::Syntax(offset) => format!("The request body is not valid CBOR (at byte {offset})."),
+        Error::Semantic(Some(offset), message) => {
+            format!(
+                "{} (at byte {offset}).",
+                aws_serialization_message(&message).trim_end_matches('.')
+            )
+        }
+        Error::Semantic(None, message) => aws_serialization_message(&message),
+        Error::RecursionLimitExceeded => "The request body nests too deeply.".to_string(),
     }
 }
 

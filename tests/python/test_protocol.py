@@ -299,7 +299,7 @@ def test_ca_file_is_a_certificate(server):
     assert Path(server.ca) == server.data_dir / "tls" / "ca.pem"
 
 
-def test_plaintext_http_gets_no_http_answer(server):
+def test_plaintext_http_is_told_to_use_https(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         data = b""
@@ -311,7 +311,10 @@ def test_plaintext_http_gets_no_http_answer(server):
                 data += chunk
         except (socket.timeout, ConnectionResetError):
             pass
-    assert not data.startswith(b"HTTP/"), data[:200]
+    # A short plaintext 400 that says why, then the connection is closed (as nginx does);
+    # nothing else is served in the clear.
+    assert data.startswith(b"HTTP/1.1 400 "), data[:200]
+    assert b"HTTPS only" in data and b"StreamNames" not in data
     # and the listener still serves TLS afterwards
     assert "StreamNames" in server.client().list_streams(Limit=1)
 
