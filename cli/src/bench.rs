@@ -146,6 +146,8 @@ struct PhaseResult {
     records: u64,
     bytes: u64,
     errors: u64,
+    /// Requests refused for the per-shard throughput limits (and, for reads, retried).
+    throttled: u64,
     elapsed: Duration,
     latencies_us: Vec<u32>,
 }
@@ -162,7 +164,7 @@ impl PhaseResult {
         };
         let secs = self.elapsed.as_secs_f64();
         println!(
-            "{name:<12} {:>10.0} req/s {:>10.0} records/s {:>8.1} MB/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors, {:.1} s)",
+            "{name:<12} {:>10.0} req/s {:>10.0} records/s {:>8.1} MB/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors, {} throttled, {:.1} s)",
             self.requests as f64 / secs,
             self.records as f64 / secs,
             self.bytes as f64 / secs / 1e6,
@@ -170,9 +172,28 @@ impl PhaseResult {
             pct(0.99),
             self.requests,
             self.errors,
+            self.throttled,
             secs
         );
+        if self.throttled > 0 {
+            println!(
+                "sluice bench: {} {name} requests met the server's per-shard limits (Kinesis's: \
+                 writes 1 MiB/s and 1,000 records/s, reads 2 MiB/s and 5 calls/s per shard), so \
+                 this measures the limits. To measure the server, start it with \
+                 --shard-write-bytes-per-second 0 --shard-write-records-per-second 0 \
+                 --shard-read-bytes-per-second 0 --shard-read-calls-per-second 0, or give the \
+                 bench more --shards.",
+                self.throttled
+            );
+        }
     }
+}
+
+/// Whether a failed call was refused for a per-shard throughput limit.
+fn throttled(error: &anyhow::Error) -> bool {
+    error
+        .to_string()
+        .contains("ProvisionedThroughputExceededException")
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -229,6 +250,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "sluice bench: stream {stream}, {} shards, {} connections, {} B records, {} s per write phase",
         args.shards, args.connections, args.record_bytes, args.seconds
     );
+    // The stream goes whatever the phases did: a failed bench leaves nothing behind.
+    let measured = run_phases(&client, &args, &stream).await;
+    let deleted = control
+        .call(
+            "DeleteStream",
+            Bytes::from(json!({"StreamName": stream}).to_string()),
+        )
+        .await;
+    measured?;
+    deleted.map(|_| ())
+}
+
+async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::Result<()> {
     let data = BASE64.encode(vec![b'x'; args.record_bytes]);
     let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
     for phase in &phases {
@@ -238,7 +272,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     .map(|i| Bytes::from(json!({"StreamName": stream, "PartitionKey": format!("pk-{i}"), "Data": data}).to_string()))
                     .collect();
                 let mut result =
-                    drive(&client, &args, "PutRecord", bodies, 1, args.record_bytes).await?;
+                    drive(client, args, "PutRecord", bodies, 1, args.record_bytes).await?;
                 result.report("PutRecord");
             }
             "put-records" => {
@@ -251,22 +285,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     })
                     .collect();
                 let mut result =
-                    drive(&client, &args, "PutRecords", bodies, 500, args.record_bytes).await?;
+                    drive(client, args, "PutRecords", bodies, 500, args.record_bytes).await?;
                 result.report("PutRecords");
             }
             "get-records" => {
-                let mut result = catch_up(&client, &stream, args.shards).await?;
+                let mut result = catch_up(client, stream, args.shards).await?;
                 result.report("GetRecords");
             }
             other => bail!("unknown phase {other:?}"),
         }
     }
-    control
-        .call(
-            "DeleteStream",
-            Bytes::from(json!({"StreamName": stream}).to_string()),
-        )
-        .await?;
     Ok(())
 }
 
@@ -294,7 +322,7 @@ async fn drive(
         tasks.push(tokio::spawn(async move {
             let mut conn = client.connect().await?;
             let mut latencies = Vec::new();
-            let (mut ok, mut errors) = (0u64, 0u64);
+            let (mut ok, mut errors, mut limited) = (0u64, 0u64, 0u64);
             let mut i = c;
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
@@ -314,13 +342,14 @@ async fn drive(
                         }
                         latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     }
+                    Err(e) if throttled(&e) => limited += 1,
                     Err(_) => {
                         errors += 1;
                         conn = client.connect().await?;
                     }
                 }
             }
-            anyhow::Ok((ok, errors, latencies))
+            anyhow::Ok((ok, errors, limited, latencies))
         }));
     }
     let mut result = PhaseResult {
@@ -328,13 +357,15 @@ async fn drive(
         records: 0,
         bytes: 0,
         errors: 0,
+        throttled: 0,
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
     };
     for task in tasks {
-        let (ok, errors, latencies) = task.await??;
+        let (ok, errors, limited, latencies) = task.await??;
         result.requests += ok;
         result.errors += errors;
+        result.throttled += limited;
         result.latencies_us.extend(latencies);
     }
     result.elapsed = started.elapsed();
@@ -379,13 +410,24 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
                 )
                 .await?;
             let mut iterator = it["ShardIterator"].as_str().unwrap_or_default().to_string();
-            let (mut requests, mut records, mut bytes) = (0u64, 0u64, 0u64);
+            let (mut requests, mut records, mut bytes, mut limited) = (0u64, 0u64, 0u64, 0u64);
             let mut latencies = Vec::new();
             loop {
                 let t = Instant::now();
-                let raw = conn
+                let raw = match conn
                     .call_raw("GetRecords", Bytes::from(json!({"ShardIterator": iterator, "Limit": 10000}).to_string()))
-                    .await?;
+                    .await
+                {
+                    Ok(raw) => raw,
+                    // Over the shard's read limit: wait for its next second, as the
+                    // SDKs back off, and read on with the same iterator.
+                    Err(e) if throttled(&e) => {
+                        limited += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 requests += 1;
                 // Borrowed, typed parsing: the load generator should cost far less than
@@ -400,7 +442,7 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
                     _ => break,
                 }
             }
-            anyhow::Ok((requests, records, bytes, latencies))
+            anyhow::Ok((requests, records, bytes, limited, latencies))
         }));
     }
     let mut result = PhaseResult {
@@ -408,11 +450,13 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
         records: 0,
         bytes: 0,
         errors: 0,
+        throttled: 0,
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
     };
     for task in tasks {
-        let (requests, records, bytes, latencies) = task.await??;
+        let (requests, records, bytes, limited, latencies) = task.await??;
+        result.throttled += limited;
         result.requests += requests;
         result.records += records;
         result.bytes += bytes;

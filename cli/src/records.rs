@@ -196,6 +196,11 @@ fn seal_record(
 }
 
 /// The wrapped data key an envelope carries, and where its sealed part starts.
+/// Whether `record` starts as a client-side envelope does.
+fn is_envelope(record: &[u8]) -> bool {
+    record.len() >= MAGIC.len() && &record[..MAGIC.len()] == MAGIC
+}
+
 fn parse_envelope(record: &[u8]) -> anyhow::Result<(&[u8], usize)> {
     if record.len() < HEADER_BYTES || &record[..4] != MAGIC {
         bail!("the record is not a sluice client-side envelope");
@@ -339,7 +344,17 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
                 }
                 let partition_key = record["PartitionKey"].as_str().unwrap_or("");
                 let stored = blob(&record, "Data")?;
-                let data = if args.decrypt {
+                // A record that is no envelope at all (MAGIC) was not written by `put
+                // --encrypt`: it is printed as stored and marked so. One that claims to be
+                // an envelope and does not open stays an error.
+                let plain = args.decrypt && !is_envelope(&stored);
+                if plain {
+                    eprintln!(
+                        "sluice: record {} is not client-side encrypted; printed as stored",
+                        record["SequenceNumber"]
+                    );
+                }
+                let data = if args.decrypt && !plain {
                     let (wrapped, sealed_at) = parse_envelope(&stored)?;
                     if !opened.contains_key(wrapped) {
                         if opened.len() >= OPENED_KEYS_MAX {
@@ -368,15 +383,16 @@ pub async fn get(args: GetArgs) -> anyhow::Result<()> {
                 } else {
                     stored
                 };
-                println!(
-                    "{}",
-                    json!({
-                        "ShardId": shard_id,
-                        "SequenceNumber": record["SequenceNumber"],
-                        "PartitionKey": partition_key,
-                        "Data": BASE64.encode(&data),
-                    })
-                );
+                let mut line = json!({
+                    "ShardId": shard_id,
+                    "SequenceNumber": record["SequenceNumber"],
+                    "PartitionKey": partition_key,
+                    "Data": BASE64.encode(&data),
+                });
+                if args.decrypt {
+                    line["Decrypted"] = json!(!plain);
+                }
+                println!("{line}");
                 printed += 1;
             }
             iterator = out["NextShardIterator"].as_str().map(str::to_string);

@@ -69,10 +69,20 @@ def test_put_encrypt_and_get_decrypt(binary, server, kinesis, new_stream):
     assert sorted(base64.b64decode(r["Data"]).decode() for r in opened) == sorted(secrets)
     assert {r["PartitionKey"] for r in opened} == {"pk-1", "pk-2"}
 
-    # A record put in the clear is refused by --decrypt, not passed through.
+    # A record put in the clear is printed as stored, marked and reported, and the
+    # encrypted ones around it still decrypt.
     sluice(binary, server, "put", "--stream", name, "plain")
     p = sluice(binary, server, "get", "--stream", name, "--decrypt", check=False)
-    assert p.returncode != 0 and "not a sluice client-side envelope" in p.stderr
+    assert p.returncode == 0, p.stderr
+    out = lines(p)
+    clear = [r for r in out if not r["Decrypted"]]
+    assert [base64.b64decode(r["Data"]) for r in clear] == [b"plain"]
+    assert sorted(base64.b64decode(r["Data"]).decode() for r in out if r["Decrypted"]) == sorted(secrets)
+    assert "not client-side encrypted; printed as stored" in p.stderr
+    # A record that claims to be an envelope and does not open is an error, not passed through.
+    sluice(binary, server, "put", "--stream", name, "SLCE\x01forged")
+    p = sluice(binary, server, "get", "--stream", name, "--decrypt", check=False)
+    assert p.returncode != 0
 
     # With the key disabled, the data keys no longer unwrap: nothing decrypts.
     other = new_stream()
