@@ -33,9 +33,17 @@ pub struct AuditEntry {
 }
 
 impl Catalog {
-    /// Appends entries in one transaction, in order.
-    pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), CatalogError> {
+    /// Appends entries in one transaction, in order, sealed as the audit chain's next
+    /// batch under `chain_key` (`auditchain`).
+    pub async fn append_audit(
+        &self,
+        entries: &[AuditEntry],
+        chain_key: &[u8],
+    ) -> Result<(), CatalogError> {
         let mut tx = self.begin_write().await?;
+        let after_id =
+            crate::auditchain::begin_append(&mut tx, self.backend() == crate::Backend::Postgres)
+                .await?;
         match self.backend() {
             // SQLite: one statement and one parameter per batch, the rows as a JSON array
             // that SQLite unpacks itself. Binding many `$n` parameters instead costs
@@ -118,6 +126,7 @@ impl Catalog {
                 }
             }
         }
+        crate::auditchain::seal_append(&mut tx, chain_key, after_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -171,6 +180,112 @@ impl Catalog {
 mod tests {
     use super::*;
 
+    const KEY: &[u8] = &[7u8; 32];
+
+    fn intact(v: &crate::auditchain::AuditVerification) -> bool {
+        v.problems.is_empty()
+    }
+
+    /// Runs `sql` with the append-only triggers out of the way, as someone with write
+    /// access to the database could.
+    async fn tamper(catalog: &Catalog, sql: &str) {
+        let drops: &[&str] = match catalog.backend() {
+            crate::Backend::Sqlite => &[
+                "DROP TRIGGER IF EXISTS audit_log_no_update",
+                "DROP TRIGGER IF EXISTS audit_log_no_delete",
+            ],
+            crate::Backend::Postgres => &[
+                "DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log",
+                "DROP TRIGGER IF EXISTS audit_log_no_delete ON audit_log",
+            ],
+        };
+        for drop in drops {
+            sqlx::query(sqlx::AssertSqlSafe(drop.to_string()))
+                .execute(catalog.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(catalog.pool())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_chain_shows_every_change_and_retention_moves_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let a = "111111111111";
+            for t in 0..5 {
+                let batch: Vec<AuditEntry> = (0..10).map(|n| entry(a, a, t * 1_000 + n)).collect();
+                catalog.append_audit(&batch, KEY).await.unwrap();
+            }
+            let v = catalog.verify_audit(KEY).await.unwrap();
+            assert!(intact(&v), "{v:?}");
+            assert_eq!((v.batches, v.rows), (5, 50));
+            // Another key does not verify the MACs.
+            assert!(!intact(&catalog.verify_audit(&[8u8; 32]).await.unwrap()));
+            // Retention: the batches older than 2,500 ms go, the chain still verifies.
+            let removed = catalog.prune_audit(KEY, 2_500).await.unwrap();
+            assert_eq!(removed, 30);
+            let v = catalog.verify_audit(KEY).await.unwrap();
+            assert!(intact(&v), "{v:?}");
+            assert_eq!((v.batches, v.rows), (2, 20));
+            // Deleting a kept row outside retention is refused by the trigger ...
+            assert!(
+                sqlx::query("DELETE FROM audit_log WHERE at_ms = 4005")
+                    .execute(catalog.pool())
+                    .await
+                    .is_err()
+            );
+            // ... and edits, deletions and insertions made around it are found.
+            tamper(
+                &catalog,
+                "UPDATE audit_log SET decision = 'Allow' WHERE at_ms = 3003",
+            )
+            .await;
+            let v = catalog.verify_audit(KEY).await.unwrap();
+            assert!(
+                v.problems
+                    .iter()
+                    .any(|p| p.contains("do not match its hash")),
+                "{v:?}"
+            );
+            tamper(
+                &catalog,
+                "UPDATE audit_log SET decision = 'Deny' WHERE at_ms = 3003",
+            )
+            .await;
+            assert!(intact(&catalog.verify_audit(KEY).await.unwrap()));
+            tamper(&catalog, "DELETE FROM audit_log WHERE at_ms = 4009").await;
+            assert!(!intact(&catalog.verify_audit(KEY).await.unwrap()));
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_slipped_in_after_the_last_batch_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            catalog
+                .append_audit(&[entry("111111111111", "111111111111", 1)], KEY)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO audit_log (at_ms, request_id, principal_account, principal, action, \
+                 resource_account, resource, decision, policies, source_ip, tls_version) \
+                 VALUES (2, 'r', 'a', 'p', 'x', 'a', 'r', 'Allow', '[]', '', '')",
+            )
+            .execute(catalog.pool())
+            .await
+            .unwrap();
+            let v = catalog.verify_audit(KEY).await.unwrap();
+            assert!(
+                v.problems.iter().any(|p| p.contains("belong to no batch")),
+                "{v:?}"
+            );
+        }
+    }
+
     fn entry(principal_account: &str, resource_account: &str, n: i64) -> AuditEntry {
         AuditEntry {
             id: 0,
@@ -203,8 +318,11 @@ mod tests {
                     }
                 })
                 .collect();
-            catalog.append_audit(&batch).await.unwrap();
-            catalog.append_audit(&[entry(b, b, 9_999)]).await.unwrap();
+            catalog.append_audit(&batch, KEY).await.unwrap();
+            catalog
+                .append_audit(&[entry(b, b, 9_999)], KEY)
+                .await
+                .unwrap();
             // A's trail holds both its own principals' decisions and B's attempts on A.
             let page = catalog.audit_entries(a, 0, 10_000).await.unwrap();
             assert_eq!(page.len(), 2_500);

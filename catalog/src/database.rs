@@ -92,6 +92,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations per tenant",
         include_str!("../../migrations/sqlite/0016_revocations_per_tenant.sql"),
     ),
+    (
+        17,
+        "audit chain",
+        include_str!("../../migrations/sqlite/0017_audit_chain.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -173,6 +178,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "revocations per tenant",
         include_str!("../../migrations/postgres/0016_revocations_per_tenant.sql"),
+    ),
+    (
+        17,
+        "audit chain",
+        include_str!("../../migrations/postgres/0017_audit_chain.sql"),
     ),
 ];
 

@@ -10,6 +10,7 @@
 //! `busy_timeout` instead of failing a read-to-write upgrade.
 
 pub mod audit;
+pub mod auditchain;
 pub mod billing;
 pub mod chunks;
 pub mod compaction;

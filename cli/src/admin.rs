@@ -638,11 +638,45 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100_000)]
         max: u64,
     },
+    /// Check the whole trail against its hash chain (the operator's): exits non-zero,
+    /// naming what does not verify, when a row or batch was edited, deleted or added.
+    Verify,
+    /// Whether a tenant's allowed data events (PutRecord, GetRecords, ...) are audited.
+    DataEvents {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// on or off; without it, show the setting.
+        #[arg(value_parser = ["on", "off"])]
+        state: Option<String>,
+    },
 }
 
 pub async fn audit(connect: ConnectArgs, command: AuditCommand) -> anyhow::Result<()> {
     use std::io::Write;
-    let AuditCommand::Export { tenant, after, max } = command;
+    let (tenant, after, max) = match command {
+        AuditCommand::Export { tenant, after, max } => (tenant, after, max),
+        AuditCommand::Verify => {
+            let answer = call_json(&connect, "GET", "/admin/v1/audit/verify", &[], None).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            if answer["intact"] != Value::Bool(true) {
+                bail!("the audit trail does not verify");
+            }
+            return Ok(());
+        }
+        AuditCommand::DataEvents { tenant, state } => {
+            let path = format!(
+                "/admin/v1/tenants/{}/audit/settings",
+                segment(&tenant.tenant, "tenant")?
+            );
+            return match state {
+                None => call(&connect, "GET", &path, &[], None).await,
+                Some(state) => {
+                    let body = json!({"data_events": state == "on"});
+                    call(&connect, "PUT", &path, &[], Some(body)).await
+                }
+            };
+        }
+    };
     let path = format!(
         "/admin/v1/tenants/{}/audit",
         segment(&tenant.tenant, "tenant")?

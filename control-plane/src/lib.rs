@@ -8,7 +8,8 @@
 //! - the retention janitor deletes expired chunk rows, then objects no row names, then
 //!   shared write budgets of windows past;
 //! - compaction rewrites settled chunks into per-shard objects;
-//! - the on-demand scaler splits hot shards and merges cold ones.
+//! - the on-demand scaler splits hot shards and merges cold ones;
+//! - audit retention removes the trail's oldest batches past their time.
 //!
 //! The last four run in `sluice serve` and `sluice control-plane` only (`control`): a
 //! janitor pass lists the whole bucket, and every data plane doing it would only
@@ -38,7 +39,13 @@ pub struct PassContext {
     pub clock: SharedClock,
     /// Compaction rewrites a chunk once its newest record is this old.
     pub compaction_settle: Duration,
+    /// The audit trail's retention (`None`: kept for good) and the chain's MAC key.
+    pub audit_retention: Option<Duration>,
+    pub audit_chain_key: Arc<zeroize::Zeroizing<Vec<u8>>>,
 }
+
+/// How often audit retention runs.
+const AUDIT_RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The running passes; `stop` ends them.
 pub struct Passes {
@@ -98,6 +105,20 @@ impl Passes {
                     }
                 },
             ));
+            if let Some(retention) = cx.audit_retention {
+                tasks.push(every(
+                    &cx,
+                    AUDIT_RETENTION_INTERVAL,
+                    move |cx, now| async move {
+                        let before = now - retention.as_millis() as i64;
+                        match cx.catalog.prune_audit(&cx.audit_chain_key, before).await {
+                            Ok(0) => {}
+                            Ok(rows) => tracing::info!(rows, "audit rows past retention removed"),
+                            Err(e) => tracing::error!(error = %e, "audit retention failed"),
+                        }
+                    },
+                ));
+            }
             let scaling = cx.kinesis.config.on_demand.interval();
             tasks.push(every(&cx, scaling, |cx, now| async move {
                 if let Err(e) = kinesis::autoscale::pass(&cx.kinesis, now).await {

@@ -124,6 +124,11 @@ pub fn router(state: Arc<AppState>, role: crate::Role) -> Router<Arc<AppState>> 
             post(rollback_policy),
         )
         .route("/admin/v1/tenants/{account_id}/audit", get(export_audit))
+        .route(
+            "/admin/v1/tenants/{account_id}/audit/settings",
+            get(audit_settings).put(set_audit_settings),
+        )
+        .route("/admin/v1/audit/verify", get(verify_audit))
         .route("/admin/v1/tenants/{account_id}/usage", get(usage_report))
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
@@ -1249,6 +1254,69 @@ const AUDIT_EXPORT_DEFAULT: i64 = 1_000;
 /// The tenant's audit trail as JSON lines, oldest first: its principals' decisions and
 /// every decision about its resources. `x-sluice-next-after` names where the next page
 /// starts when this one is full.
+/// A tenant's audit settings: whether its allowed data events (PutRecord, PutRecords,
+/// GetRecords, GetShardIterator, SubscribeToShard) are audited. Read with
+/// `sluice:ReadAuditLog`, changed with `sluice:PutPolicy` (its admin's).
+async fn audit_settings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+) -> AdminResult {
+    allow(&state, &caller, "sluice:ReadAuditLog", &account_id).await?;
+    state.catalog.tenant(&account_id).await?;
+    let on = state.catalog.audit_data_events(&account_id).await?;
+    ok(&json!({"data_events": on}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSettings {
+    data_events: bool,
+}
+
+async fn set_audit_settings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(account_id): Path<String>,
+    body: Bytes,
+) -> AdminResult {
+    let input: AuditSettings = parse_body(&body)?;
+    allow_on(
+        &state,
+        &caller,
+        "sluice:PutPolicy",
+        &account_id,
+        "audit-settings",
+    )
+    .await?;
+    state.catalog.tenant(&account_id).await?;
+    state
+        .catalog
+        .set_audit_data_events(&account_id, input.data_events)
+        .await?;
+    // This process at once; the others within the setting's cache time (5 s).
+    state.authz.forget_data_events(&account_id);
+    ok(&json!({"data_events": input.data_events}))
+}
+
+/// Walks the whole audit chain and says whether it verifies: the operator's (the
+/// administering tenant's `sluice:ReadAuditLog`); the answer holds no tenant's data.
+async fn verify_audit(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> AdminResult {
+    let operator = state.authz.operator_account().to_string();
+    allow(&state, &caller, "sluice:ReadAuditLog", &operator).await?;
+    let found = state.catalog.verify_audit(&state.audit_chain_key).await?;
+    ok(&json!({
+        "intact": found.problems.is_empty(),
+        "batches": found.batches,
+        "rows": found.rows,
+        "rows_before_chain": found.rows_before_chain,
+        "problems": found.problems,
+    }))
+}
+
 async fn export_audit(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

@@ -160,7 +160,23 @@ pub struct Authz {
     audit_failing: Arc<AtomicBool>,
     /// Bounds the rows outsiders can make: failed authentication, cross-tenant denials.
     trail: Arc<crate::trail::Limiter>,
+    /// Each tenant's data-events setting, as read from the catalog, and when.
+    data_events: std::sync::Mutex<HashMap<String, (bool, Instant)>>,
 }
+
+/// The actions CloudTrail calls data events: audited when allowed only if the tenant
+/// turned data events on (denials always are).
+const DATA_EVENTS: &[&str] = &[
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:SubscribeToShard",
+];
+/// How long a tenant's data-events setting is trusted before it is read again.
+const DATA_EVENTS_TTL: Duration = Duration::from_secs(5);
+/// Tenants whose setting is remembered at once.
+const DATA_EVENTS_CACHE_MAX: usize = 10_000;
 
 fn type_name(name: &str) -> Result<EntityTypeName, AuthzError> {
     EntityTypeName::from_str(name).map_err(|e| AuthzError::Schema(e.to_string()))
@@ -328,6 +344,7 @@ impl Authz {
             audit,
             clock,
             trail: Default::default(),
+            data_events: Default::default(),
             audit_failing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -890,6 +907,12 @@ impl Authz {
         let Some(audit) = &self.audit else {
             return Ok(());
         };
+        if decision == Decision::Allow
+            && DATA_EVENTS.contains(&action)
+            && !self.data_events_on(principal_account).await
+        {
+            return Ok(());
+        }
         // INVARIANT: fail closed. While the trail cannot be written, a decision could
         // be lost with the process; no request proceeds on one.
         if self.audit_failing.load(Ordering::Acquire) {
@@ -943,6 +966,38 @@ impl Authz {
                 "The audit trail is behind; retry the request.",
             )),
         }
+    }
+
+    /// Whether `account`'s allowed data events are audited (read at most every
+    /// `DATA_EVENTS_TTL`; when the catalog cannot say, they are).
+    async fn data_events_on(&self, account: &str) -> bool {
+        if let Some((on, at)) = self
+            .data_events
+            .lock()
+            .expect("data events cache")
+            .get(account)
+            && at.elapsed() < DATA_EVENTS_TTL
+        {
+            return *on;
+        }
+        let Some(catalog) = &self.catalog else {
+            return true;
+        };
+        let on = catalog.audit_data_events(account).await.unwrap_or(true);
+        let mut cache = self.data_events.lock().expect("data events cache");
+        if cache.len() >= DATA_EVENTS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(account.to_string(), (on, Instant::now()));
+        on
+    }
+
+    /// Forgets `account`'s data-events setting (this process reads it again at once).
+    pub fn forget_data_events(&self, account: &str) {
+        self.data_events
+            .lock()
+            .expect("data events cache")
+            .remove(account);
     }
 
     /// A decision made this same second for the same request, if any.
@@ -1081,6 +1136,7 @@ pub async fn audit_writer(
     mut queue: tokio::sync::mpsc::Receiver<AuditEntry>,
     failing: Arc<AtomicBool>,
     trail: Arc<crate::trail::Limiter>,
+    chain_key: Arc<zeroize::Zeroizing<Vec<u8>>>,
     clock: SharedClock,
 ) {
     let mut batch = Vec::with_capacity(catalog::audit::AUDIT_BATCH_MAX);
@@ -1117,7 +1173,7 @@ pub async fn audit_writer(
         }
         let mut delay = Duration::from_millis(50);
         let started = Instant::now();
-        while let Err(e) = catalog.append_audit(&batch).await {
+        while let Err(e) = catalog.append_audit(&batch, &chain_key).await {
             tracing::error!(error = %e, entries = batch.len(), "appending to the audit trail failed; retrying");
             failing.store(true, Ordering::Release);
             tokio::time::sleep(delay).await;

@@ -127,6 +127,8 @@ pub struct Config {
     pub compaction_settle: Duration,
     /// Connection caps and timeouts.
     pub connections: connections::ConnectionLimits,
+    /// Audit rows older than this are removed (whole batches); `None` keeps them all.
+    pub audit_retention: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +205,8 @@ const TLS_RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 /// The name of the shard-iterator MAC key among the server secrets.
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
+/// The name of the audit chain's MAC key among the server secrets.
+const AUDIT_CHAIN_SECRET: &str = "audit-chain-hmac-sha256";
 
 impl Server {
     /// Binds and prepares a server on the machine's clock.
@@ -325,11 +329,21 @@ impl Server {
         let (audit_queue, audit_entries) = tokio::sync::mpsc::channel(authz::AUDIT_QUEUE_MAX);
         let audit_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let trail = Arc::new(trail::Limiter::default());
+        let audit_chain_key = Arc::new(
+            catalog
+                .server_secret(&root, AUDIT_CHAIN_SECRET, || {
+                    let mut key = vec![0u8; 32];
+                    aws_lc_rs::rand::fill(&mut key).expect("system randomness");
+                    key
+                })
+                .await?,
+        );
         let auditor = tokio::spawn(authz::audit_writer(
             catalog.clone(),
             audit_entries,
             audit_failing.clone(),
             trail.clone(),
+            audit_chain_key.clone(),
             clock.clone(),
         ));
         let listener =
@@ -399,6 +413,7 @@ impl Server {
             kinesis,
             kms,
             config,
+            audit_chain_key,
         });
         Ok(Server {
             listener,
@@ -455,6 +470,8 @@ impl Server {
                 kms: state.kms.clone(),
                 clock: state.clock.clone(),
                 compaction_settle: state.config.compaction_settle,
+                audit_retention: state.config.audit_retention,
+                audit_chain_key: state.audit_chain_key.clone(),
             }),
             state.config.role.runs_control_passes(),
         );

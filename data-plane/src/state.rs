@@ -37,6 +37,8 @@ pub struct AppState {
     /// The log engine, for the periodic passes (janitor, compaction).
     pub store: Arc<ObjectStore>,
     pub keyring: Arc<Keyring>,
+    /// The audit chain's MAC key (`catalog::auditchain`).
+    pub audit_chain_key: Arc<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 /// Kinesis's door to KMS: StartStreamEncryption's key, resolved and authorized by the
