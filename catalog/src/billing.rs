@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::refusal::{Refusal, RefusalKind};
+pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -36,7 +37,34 @@ pub enum Metric {
     ConsumerShardHours,
     /// Enhanced fan-out: bytes of record data SubscribeToShard delivered.
     EnhancedFanOutBytes,
+    /// Hours an ON_DEMAND stream exists (its shards bill no shard-hours meanwhile).
+    OnDemandStreamHours,
+    /// GiB written to ON_DEMAND streams, each record rounded up to 1 KiB (counted in
+    /// KiB).
+    OnDemandIngressGib,
+    /// GiB GetRecords read from ON_DEMAND streams (counted in bytes).
+    OnDemandEgressGib,
+    /// Months a customer managed KMS key exists, prorated hourly (a month is 730
+    /// hours).
+    KmsKeyMonths,
 }
+
+/// The metrics, in report order.
+const METRICS: [Metric; 10] = [
+    Metric::ShardHours,
+    Metric::ExtendedRetentionShardHours,
+    Metric::PutPayloadUnits,
+    Metric::KmsRequests,
+    Metric::ConsumerShardHours,
+    Metric::EnhancedFanOutBytes,
+    Metric::OnDemandStreamHours,
+    Metric::OnDemandIngressGib,
+    Metric::OnDemandEgressGib,
+    Metric::KmsKeyMonths,
+];
+
+/// A month, for prorating monthly fees (AWS's 730 hours).
+pub const MONTH_MS: i64 = 730 * HOUR_MS;
 
 impl Metric {
     pub fn as_str(self) -> &'static str {
@@ -47,70 +75,123 @@ impl Metric {
             Metric::KmsRequests => "kms_requests",
             Metric::ConsumerShardHours => "consumer_shard_hours",
             Metric::EnhancedFanOutBytes => "enhanced_fan_out_bytes",
+            Metric::OnDemandStreamHours => "on_demand_stream_hours",
+            Metric::OnDemandIngressGib => "on_demand_ingress_gib",
+            Metric::OnDemandEgressGib => "on_demand_egress_gib",
+            Metric::KmsKeyMonths => "kms_key_months",
         }
     }
 
     fn parse(text: &str) -> Option<Metric> {
-        [
-            Metric::ShardHours,
-            Metric::ExtendedRetentionShardHours,
-            Metric::PutPayloadUnits,
-            Metric::KmsRequests,
-            Metric::ConsumerShardHours,
-            Metric::EnhancedFanOutBytes,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == text)
+        METRICS.into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// How many of the base units the meter counts (milliseconds, KiB, bytes, ...)
+    /// make one unit of the bill.
+    fn base_units(self) -> i64 {
+        match self {
+            Metric::ShardHours
+            | Metric::ExtendedRetentionShardHours
+            | Metric::ConsumerShardHours
+            | Metric::OnDemandStreamHours => HOUR_MS,
+            Metric::KmsKeyMonths => MONTH_MS,
+            Metric::OnDemandIngressGib => 1 << 20,
+            Metric::OnDemandEgressGib => 1 << 30,
+            Metric::PutPayloadUnits | Metric::KmsRequests | Metric::EnhancedFanOutBytes => 1,
+        }
     }
 }
 
-/// Prices in US dollars per unit of each metric.
+/// Prices in US dollars per unit of each metric, as exact decimals (JSON strings or
+/// numbers in a price-list file), with the list's version shown on every report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceList {
+    /// Which list this is (a report names it).
+    #[serde(default = "custom_version")]
+    pub version: String,
     pub currency: String,
-    pub shard_hour: f64,
-    pub extended_retention_shard_hour: f64,
+    pub shard_hour: Decimal,
+    pub extended_retention_shard_hour: Decimal,
     /// Per PUT payload unit (AWS publishes it per million).
-    pub put_payload_unit: f64,
+    pub put_payload_unit: Decimal,
     /// Per request (AWS publishes it per 10,000).
-    pub kms_request: f64,
-    /// Per enhanced fan-out consumer-shard-hour (absent from older price lists: AWS's).
+    pub kms_request: Decimal,
     #[serde(default = "aws_consumer_shard_hour")]
-    pub consumer_shard_hour: f64,
+    pub consumer_shard_hour: Decimal,
     /// Per byte delivered by enhanced fan-out (AWS publishes it per GB, taken here as
     /// 2^30 bytes).
     #[serde(default = "aws_enhanced_fan_out_byte")]
-    pub enhanced_fan_out_byte: f64,
+    pub enhanced_fan_out_byte: Decimal,
+    #[serde(default = "aws_on_demand_stream_hour")]
+    pub on_demand_stream_hour: Decimal,
+    #[serde(default = "aws_on_demand_ingress_gib")]
+    pub on_demand_ingress_gib: Decimal,
+    #[serde(default = "aws_on_demand_egress_gib")]
+    pub on_demand_egress_gib: Decimal,
+    /// Per customer managed key per month, prorated hourly.
+    #[serde(default = "aws_kms_key_month")]
+    pub kms_key_month: Decimal,
 }
 
-fn aws_consumer_shard_hour() -> f64 {
-    0.015
+/// The version of AWS's published us-east-1 prices this default list holds.
+pub const AWS_PRICES_VERSION: &str = "aws-us-east-1-2026-12";
+
+fn custom_version() -> String {
+    "custom".into()
 }
 
-fn aws_enhanced_fan_out_byte() -> f64 {
-    0.013 / (1u64 << 30) as f64
+fn aws_consumer_shard_hour() -> Decimal {
+    Decimal::new(15, 3)
+}
+
+fn aws_enhanced_fan_out_byte() -> Decimal {
+    Decimal::new(13, 3) / Decimal::from(1u64 << 30)
+}
+
+fn aws_on_demand_stream_hour() -> Decimal {
+    Decimal::new(4, 2)
+}
+
+fn aws_on_demand_ingress_gib() -> Decimal {
+    Decimal::new(8, 2)
+}
+
+fn aws_on_demand_egress_gib() -> Decimal {
+    Decimal::new(4, 2)
+}
+
+fn aws_kms_key_month() -> Decimal {
+    Decimal::ONE
 }
 
 impl Default for PriceList {
-    /// AWS's published on-demand prices for provisioned Kinesis Data Streams and KMS in
-    /// us-east-1: $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020 per
-    /// shard-hour of extended retention (up to 7 days), $0.03 per 10,000 KMS requests.
+    /// AWS's published prices for Kinesis Data Streams and KMS in us-east-1:
+    /// provisioned $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020
+    /// per shard-hour of extended retention (up to 7 days); on-demand $0.04 per
+    /// stream-hour, $0.08 per GB written, $0.04 per GB read; enhanced fan-out $0.015
+    /// per consumer-shard-hour and $0.013 per GB; KMS $1 per key-month and $0.03 per
+    /// 10,000 requests.
     fn default() -> Self {
         PriceList {
+            version: AWS_PRICES_VERSION.into(),
             currency: "USD".into(),
-            shard_hour: 0.015,
-            extended_retention_shard_hour: 0.020,
-            put_payload_unit: 0.014 / 1_000_000.0,
-            kms_request: 0.03 / 10_000.0,
+            shard_hour: Decimal::new(15, 3),
+            extended_retention_shard_hour: Decimal::new(20, 3),
+            put_payload_unit: Decimal::new(14, 9),
+            kms_request: Decimal::new(3, 6),
             consumer_shard_hour: aws_consumer_shard_hour(),
             enhanced_fan_out_byte: aws_enhanced_fan_out_byte(),
+            on_demand_stream_hour: aws_on_demand_stream_hour(),
+            on_demand_ingress_gib: aws_on_demand_ingress_gib(),
+            on_demand_egress_gib: aws_on_demand_egress_gib(),
+            kms_key_month: aws_kms_key_month(),
         }
     }
 }
 
 impl PriceList {
-    pub fn price(&self, metric: Metric) -> f64 {
+    pub fn price(&self, metric: Metric) -> Decimal {
         match metric {
             Metric::ShardHours => self.shard_hour,
             Metric::ExtendedRetentionShardHours => self.extended_retention_shard_hour,
@@ -118,27 +199,29 @@ impl PriceList {
             Metric::KmsRequests => self.kms_request,
             Metric::ConsumerShardHours => self.consumer_shard_hour,
             Metric::EnhancedFanOutBytes => self.enhanced_fan_out_byte,
+            Metric::OnDemandStreamHours => self.on_demand_stream_hour,
+            Metric::OnDemandIngressGib => self.on_demand_ingress_gib,
+            Metric::OnDemandEgressGib => self.on_demand_egress_gib,
+            Metric::KmsKeyMonths => self.kms_key_month,
         }
     }
 
-    /// Every price must be a finite, non-negative number.
+    /// Every price must be non-negative, and the version short and printable.
     pub fn check(&self) -> Result<(), String> {
-        for (name, v) in [
-            ("shard_hour", self.shard_hour),
-            (
-                "extended_retention_shard_hour",
-                self.extended_retention_shard_hour,
-            ),
-            ("put_payload_unit", self.put_payload_unit),
-            ("kms_request", self.kms_request),
-            ("consumer_shard_hour", self.consumer_shard_hour),
-            ("enhanced_fan_out_byte", self.enhanced_fan_out_byte),
-        ] {
-            if !v.is_finite() || v < 0.0 {
+        for metric in METRICS {
+            let v = self.price(metric);
+            if v.is_sign_negative() {
                 return Err(format!(
-                    "price {name} must be a non-negative number, got {v}"
+                    "the price of {} must not be negative, got {v}",
+                    metric.as_str()
                 ));
             }
+        }
+        if self.version.is_empty()
+            || self.version.len() > 64
+            || !self.version.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err("the price list's version is 1 to 64 printable characters".into());
         }
         Ok(())
     }
@@ -153,9 +236,14 @@ pub struct UsageLine {
     pub stream: String,
     pub hour_start_ms: i64,
     pub metric: Metric,
-    pub quantity: f64,
-    pub unit_price: f64,
-    pub cost: f64,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub cost: Decimal,
+}
+
+/// KiB one record of `bytes` bills on an ON_DEMAND stream (rounded up, at least 1).
+pub fn ingress_kib(bytes: u64) -> u64 {
+    bytes.div_ceil(1024).max(1)
 }
 
 /// PUT payload units of one record of `bytes` (data and partition key).
@@ -167,15 +255,36 @@ fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
-/// Adds `ms` of [start, end) to `out`, split at UTC hour boundaries, in hours.
-fn split_hours(start: i64, end: i64, mut add: impl FnMut(i64, f64)) {
+/// Adds [start, end) split at UTC hour boundaries, in milliseconds per hour.
+fn split_hours(start: i64, end: i64, mut add: impl FnMut(i64, i64)) {
     let mut t = start;
     while t < end {
         let hour = hour_of(t);
         let until = (hour + HOUR_MS).min(end);
-        add(hour, (until - t) as f64 / HOUR_MS as f64);
+        add(hour, until - t);
         t = until;
     }
+}
+
+/// The parts of [start, end) outside every window of `holes`.
+fn outside(start: i64, end: i64, holes: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut parts = vec![(start, end)];
+    for &(h_start, h_end) in holes {
+        parts = parts
+            .into_iter()
+            .flat_map(|(s, e)| {
+                let mut kept = Vec::new();
+                if s < h_start.min(e) {
+                    kept.push((s, h_start.min(e)));
+                }
+                if h_end.max(s) < e {
+                    kept.push((h_end.max(s), e));
+                }
+                kept
+            })
+            .collect();
+    }
+    parts
 }
 
 struct Interval {
@@ -209,6 +318,8 @@ impl Metered<'_> {
 
 /// The id column of a retention interval.
 const RETENTION_ID: i64 = -1;
+/// The id column of an ON_DEMAND interval.
+const ON_DEMAND_ID: i64 = -2;
 
 impl Catalog {
     /// Records, inside the transaction that made them, shards opening at `now_ms`.
@@ -321,6 +432,58 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records, inside the transaction that set it, whether a stream is ON_DEMAND from
+    /// `now_ms` (an open ON_DEMAND interval bills stream-hours instead of shard-hours).
+    pub(crate) async fn meter_on_demand(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        stream_id: i64,
+        on_demand: bool,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        Self::meter_closed(tx, stream_id, "on_demand", ON_DEMAND_ID, now_ms).await?;
+        if on_demand {
+            let interval = Metered::of("on_demand", ON_DEMAND_ID);
+            Self::meter_opened(tx, account_id, stream_name, stream_id, interval, now_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a customer managed key's monthly fee at `now_ms` (its id in the stream
+    /// column: a report has a line per key).
+    pub(crate) async fn meter_key_created(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        account_id: &str,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let interval = Metered::of("kms_key", 0);
+        Self::meter_opened(tx, account_id, key_id, 0, interval, now_ms).await
+    }
+
+    /// Ends a key's fee at `now_ms` (`None`: the key never was, and neither is its fee).
+    pub(crate) async fn meter_key_gone(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        key_id: &str,
+        now_ms: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        let query = match now_ms {
+            Some(now) => sqlx::query(
+                "UPDATE usage_intervals SET closed_at_ms = $2 WHERE kind = 'kms_key' \
+                 AND stream_name = $1 AND closed_at_ms IS NULL",
+            )
+            .bind(key_id)
+            .bind(now),
+            None => sqlx::query(
+                "DELETE FROM usage_intervals WHERE kind = 'kms_key' AND stream_name = $1",
+            )
+            .bind(key_id),
+        };
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+
     /// Adds counted quantities for the hour of `now_ms`, inside the transaction that
     /// acknowledges the counted work (so what is billed is exactly what was done).
     pub async fn meter_count(
@@ -408,40 +571,64 @@ impl Catalog {
             let end = i.closed.unwrap_or(now_ms).min(to_ms);
             (start, end)
         };
-        let mut totals: BTreeMap<(String, i64, Metric), f64> = BTreeMap::new();
-        let shards: Vec<&Interval> = intervals.iter().filter(|i| i.kind == "shard").collect();
+        // Base units (milliseconds for time, the counters' own units) per stream, UTC
+        // hour and metric: integers, turned into billed units once, at the end.
+        let mut totals: BTreeMap<(String, i64, Metric), i128> = BTreeMap::new();
+        let mut add = |stream: &str, hour: i64, metric: Metric, base: i64| {
+            *totals
+                .entry((stream.to_string(), hour, metric))
+                .or_default() += i128::from(base);
+        };
+        let of_kind = |kind: &str| -> Vec<&Interval> {
+            intervals.iter().filter(|i| i.kind == kind).collect()
+        };
+        let (shards, consumers, on_demand, keys) = (
+            of_kind("shard"),
+            of_kind("consumer"),
+            of_kind("on_demand"),
+            of_kind("kms_key"),
+        );
         let extended: Vec<&Interval> = intervals
             .iter()
             .filter(|i| i.kind == "retention" && i.retention_hours > RETENTION_INCLUDED_HOURS)
             .collect();
-        let consumers: Vec<&Interval> = intervals.iter().filter(|i| i.kind == "consumer").collect();
+        for od in &on_demand {
+            let (start, end) = window(od);
+            split_hours(start, end, |hour, ms| {
+                add(&od.stream, hour, Metric::OnDemandStreamHours, ms)
+            });
+        }
+        for key in &keys {
+            let (start, end) = window(key);
+            split_hours(start, end, |hour, ms| {
+                add(&key.stream, hour, Metric::KmsKeyMonths, ms)
+            });
+        }
         for shard in &shards {
             let (start, end) = window(shard);
-            split_hours(start, end, |hour, h| {
-                *totals
-                    .entry((shard.stream.clone(), hour, Metric::ShardHours))
-                    .or_default() += h;
-            });
-            // Each registered consumer bills each hour its stream's shards are open.
-            for c in consumers.iter().filter(|c| c.stream_id == shard.stream_id) {
-                let (c_start, c_end) = window(c);
-                split_hours(start.max(c_start), end.min(c_end), |hour, h| {
-                    *totals
-                        .entry((shard.stream.clone(), hour, Metric::ConsumerShardHours))
-                        .or_default() += h;
+            // While its stream is ON_DEMAND, a shard bills nothing of its own.
+            let holes: Vec<(i64, i64)> = on_demand
+                .iter()
+                .filter(|o| o.stream_id == shard.stream_id)
+                .map(|o| window(o))
+                .collect();
+            for (start, end) in outside(start, end, &holes) {
+                split_hours(start, end, |hour, ms| {
+                    add(&shard.stream, hour, Metric::ShardHours, ms)
                 });
-            }
-            for r in extended.iter().filter(|r| r.stream_id == shard.stream_id) {
-                let (r_start, r_end) = window(r);
-                split_hours(start.max(r_start), end.min(r_end), |hour, h| {
-                    *totals
-                        .entry((
-                            shard.stream.clone(),
-                            hour,
-                            Metric::ExtendedRetentionShardHours,
-                        ))
-                        .or_default() += h;
-                });
+                // Each registered consumer bills each hour its stream's shards are open.
+                for c in consumers.iter().filter(|c| c.stream_id == shard.stream_id) {
+                    let (c_start, c_end) = window(c);
+                    split_hours(start.max(c_start), end.min(c_end), |hour, ms| {
+                        add(&shard.stream, hour, Metric::ConsumerShardHours, ms)
+                    });
+                }
+                for r in extended.iter().filter(|r| r.stream_id == shard.stream_id) {
+                    let (r_start, r_end) = window(r);
+                    split_hours(start.max(r_start), end.min(r_end), |hour, ms| {
+                        add(&shard.stream, hour, Metric::ExtendedRetentionShardHours, ms)
+                    });
+                }
             }
         }
         let counted = sqlx::query(
@@ -461,9 +648,8 @@ impl Catalog {
                 });
             };
             let quantity: i64 = row.try_get("quantity")?;
-            *totals
-                .entry((row.try_get("stream_name")?, row.try_get("hour_ms")?, metric))
-                .or_default() += quantity as f64;
+            let stream: String = row.try_get("stream_name")?;
+            add(&stream, row.try_get("hour_ms")?, metric, quantity);
         }
         if totals.len() > REPORT_LINES_MAX {
             return Err(Refusal::new(
@@ -476,17 +662,19 @@ impl Catalog {
         }
         Ok(totals
             .into_iter()
-            .filter(|(_, q)| *q > 0.0)
-            .map(|((stream, hour, metric), quantity)| {
+            .filter(|(_, base)| *base > 0)
+            .map(|((stream, hour, metric), base)| {
                 let unit_price = prices.price(metric);
+                let quantity =
+                    Decimal::from_i128_with_scale(base, 0) / Decimal::from(metric.base_units());
                 UsageLine {
                     account_id: account_id.to_string(),
                     stream,
                     hour_start_ms: hour,
                     metric,
-                    quantity,
+                    quantity: quantity.normalize(),
                     unit_price,
-                    cost: quantity * unit_price,
+                    cost: (quantity * unit_price).normalize(),
                 }
             })
             .collect())
@@ -511,12 +699,10 @@ mod tests {
         split_hours(HOUR_MS / 2, 2 * HOUR_MS + 1, |h, q| got.push((h, q)));
         assert_eq!(
             got,
-            vec![
-                (0, 0.5),
-                (HOUR_MS, 1.0),
-                (2 * HOUR_MS, 1.0 / HOUR_MS as f64)
-            ]
+            vec![(0, HOUR_MS / 2), (HOUR_MS, HOUR_MS), (2 * HOUR_MS, 1)]
         );
+        assert_eq!(outside(0, 10, &[(2, 4), (6, 20)]), vec![(0, 2), (4, 6)]);
+        assert_eq!(outside(5, 10, &[(0, 3)]), vec![(5, 10)]);
     }
 
     /// The meter, driven by a test clock: a 2-shard stream made at 00:30, raised to 48 h
@@ -570,23 +756,23 @@ mod tests {
                 lines
                     .iter()
                     .find(|l| l.hour_start_ms == t0 + hour * HOUR_MS && l.metric == metric)
-                    .map_or(0.0, |l| l.quantity)
+                    .map_or(Decimal::ZERO, |l| l.quantity)
             };
-            let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+            let d = |text: &str| text.parse::<Decimal>().unwrap();
             // 2 shards x 30 min, x 60 min, x 45 min.
-            assert!(close(get(0, Metric::ShardHours), 1.0));
-            assert!(close(get(1, Metric::ShardHours), 2.0));
-            assert!(close(get(2, Metric::ShardHours), 1.5));
+            assert_eq!(get(0, Metric::ShardHours), d("1"));
+            assert_eq!(get(1, Metric::ShardHours), d("2"));
+            assert_eq!(get(2, Metric::ShardHours), d("1.5"));
             // Extended retention from 01:15: 2 x 45 min, then 2 x 45 min.
-            assert!(close(get(0, Metric::ExtendedRetentionShardHours), 0.0));
-            assert!(close(get(1, Metric::ExtendedRetentionShardHours), 1.5));
-            assert!(close(get(2, Metric::ExtendedRetentionShardHours), 1.5));
-            assert!(close(get(0, Metric::PutPayloadUnits), 4.0));
-            assert!(close(get(1, Metric::PutPayloadUnits), 1.0));
+            assert_eq!(get(0, Metric::ExtendedRetentionShardHours), d("0"));
+            assert_eq!(get(1, Metric::ExtendedRetentionShardHours), d("1.5"));
+            assert_eq!(get(2, Metric::ExtendedRetentionShardHours), d("1.5"));
+            assert_eq!(get(0, Metric::PutPayloadUnits), d("4"));
+            assert_eq!(get(1, Metric::PutPayloadUnits), d("1"));
             assert!(lines.iter().all(|l| l.hour_start_ms < t0 + 3 * HOUR_MS));
-            let total: f64 = lines.iter().map(|l| l.cost).sum();
-            let expected = 4.5 * 0.015 + 3.0 * 0.020 + 5.0 * 0.014 / 1e6;
-            assert!(close(total, expected), "{total} vs {expected}");
+            // Exactly: 4.5 x 0.015 + 3 x 0.020 + 5 x 0.000000014.
+            let total: Decimal = lines.iter().map(|l| l.cost).sum();
+            assert_eq!(total, d("0.12750007"), "{total}");
             // Another account's report is empty; a span over 31 days is refused.
             assert!(
                 catalog
@@ -702,39 +888,134 @@ mod tests {
                 .usage_report(account, at(0), at(168), at(168), &PriceList::default())
                 .await
                 .unwrap();
-            let total = |stream: &str, metric: Metric| -> f64 {
+            let total = |stream: &str, metric: Metric| -> Decimal {
                 lines
                     .iter()
                     .filter(|l| l.stream == stream && l.metric == metric)
                     .map(|l| l.quantity)
                     .sum()
             };
-            let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+            let n = Decimal::from;
             // 2 x 24 h + 3 x 30 h + 2 x 18 h + 4 x 72 h.
-            let shard_hours = total("week", Metric::ShardHours);
-            assert!(close(shard_hours, 462.0), "{shard_hours}");
+            assert_eq!(total("week", Metric::ShardHours), n(462));
             // Above 24 h from 48 h to 120 h: 3 x 6 h + 2 x 18 h + 4 x 48 h.
-            let extended = total("week", Metric::ExtendedRetentionShardHours);
-            assert!(close(extended, 246.0), "{extended}");
-            assert!(close(total("week", Metric::PutPayloadUnits), 10.0));
+            assert_eq!(total("week", Metric::ExtendedRetentionShardHours), n(246));
+            assert_eq!(total("week", Metric::PutPayloadUnits), n(10));
             // 4 shards x 24 h, then 4 shards x 12 h.
-            let consumer_hours = total("week", Metric::ConsumerShardHours);
-            assert!(close(consumer_hours, 144.0), "{consumer_hours}");
-            assert!(close(total("other", Metric::ShardHours), 72.0));
-            assert!(close(
-                total("other", Metric::ExtendedRetentionShardHours),
-                0.0
-            ));
+            assert_eq!(total("week", Metric::ConsumerShardHours), n(144));
+            assert_eq!(total("other", Metric::ShardHours), n(72));
+            assert_eq!(total("other", Metric::ExtendedRetentionShardHours), n(0));
             // The hour of the split counts the three shards that followed it.
             let hour = |h: i64| {
                 lines
                     .iter()
                     .filter(|l| l.stream == "week" && l.metric == Metric::ShardHours)
                     .find(|l| l.hour_start_ms == at(h))
-                    .map_or(0.0, |l| l.quantity)
+                    .map_or(Decimal::ZERO, |l| l.quantity)
             };
-            assert!(close(hour(23), 2.0) && close(hour(24), 3.0) && close(hour(72), 4.0));
-            assert!(close(hour(144), 0.0));
+            assert_eq!((hour(23), hour(24), hour(72)), (n(2), n(3), n(4)));
+            assert_eq!(hour(144), n(0));
+            // The bill in exact decimals: shard-hours, extended retention, PUT units
+            // and consumer-shard-hours of both streams at AWS's prices.
+            let cost: Decimal = lines.iter().map(|l| l.cost).sum();
+            assert_eq!(
+                cost,
+                "6.93".parse::<Decimal>().unwrap()
+                    + "1.08".parse::<Decimal>().unwrap()
+                    + "4.92".parse::<Decimal>().unwrap()
+                    + "0.00000014".parse::<Decimal>().unwrap()
+                    + "2.16".parse::<Decimal>().unwrap(),
+                "{cost}"
+            );
+        }
+    }
+
+    /// An ON_DEMAND stream on a driven clock: stream-hours instead of shard-hours while
+    /// it is on demand, GiB in and out, then shard-hours again after switching back;
+    /// and a customer managed key's monthly fee, prorated hourly, until destroyed.
+    #[tokio::test]
+    async fn on_demand_streams_and_keys_bill_as_aws_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let t0 = 1_800_000_000_000 - 1_800_000_000_000 % HOUR_MS;
+            let at = |hours: i64| t0 + hours * HOUR_MS;
+            let mut new = crate::testing::provisioned_stream("od", 4);
+            new.mode = crate::streams::StreamMode::OnDemand;
+            new.now_ms = at(0);
+            catalog.create_stream(&new).await.unwrap();
+            let account = new.account_id;
+            // 3 GiB in (in KiB) and 1.5 GiB out in the first hour.
+            catalog
+                .meter_count_now(account, "od", Metric::OnDemandIngressGib, 3 << 20, at(0))
+                .await
+                .unwrap();
+            catalog
+                .meter_count_now(account, "od", Metric::OnDemandEgressGib, 3 << 29, at(0))
+                .await
+                .unwrap();
+            // Provisioned from 10 h to 20 h, on demand again, deleted at 30 h.
+            for (hours, mode) in [
+                (10, crate::streams::StreamMode::Provisioned),
+                (20, crate::streams::StreamMode::OnDemand),
+            ] {
+                catalog
+                    .set_stream_mode(account, "od", mode, "us-east-1", 50, None, at(hours))
+                    .await
+                    .unwrap();
+            }
+            catalog.delete_stream(account, "od", at(30)).await.unwrap();
+            let root = crate::rootkey::RootKey::from_bytes(&[4u8; 32]).unwrap();
+            let key = catalog
+                .create_master_key(
+                    &root,
+                    account,
+                    "billed",
+                    crate::masterkeys::KeyManager::Customer,
+                    at(0),
+                )
+                .await
+                .unwrap();
+            catalog
+                .create_master_key(
+                    &root,
+                    account,
+                    "aws managed",
+                    crate::masterkeys::KeyManager::Aws,
+                    at(0),
+                )
+                .await
+                .unwrap();
+            let lines = catalog
+                .usage_report(account, at(0), at(73), at(73), &PriceList::default())
+                .await
+                .unwrap();
+            let total = |metric: Metric| -> Decimal {
+                lines
+                    .iter()
+                    .filter(|l| l.metric == metric)
+                    .map(|l| l.quantity)
+                    .sum()
+            };
+            let d = |text: &str| text.parse::<Decimal>().unwrap();
+            assert_eq!(total(Metric::OnDemandStreamHours), d("20"));
+            // 4 shards for the 10 provisioned hours only.
+            assert_eq!(total(Metric::ShardHours), d("40"));
+            assert_eq!(total(Metric::OnDemandIngressGib), d("3"));
+            assert_eq!(total(Metric::OnDemandEgressGib), d("1.5"));
+            // One customer managed key for 73 hours: 73/730 of a month; the AWS
+            // managed one is free. An hour is 1/730 of a month, which no decimal holds
+            // exactly: each line carries 28 significant digits, and the sum agrees to
+            // far below a billable amount.
+            assert_eq!(total(Metric::KmsKeyMonths).round_dp(20), d("0.1"));
+            assert!(
+                lines
+                    .iter()
+                    .filter(|l| l.metric == Metric::KmsKeyMonths)
+                    .all(|l| l.stream == key.key_id)
+            );
+            let cost: Decimal = lines.iter().map(|l| l.cost).sum();
+            // 20 x 0.04 + 40 x 0.015 + 3 x 0.08 + 1.5 x 0.04 + 0.1 x 1.
+            assert_eq!(cost.round_dp(20), d("1.8"), "{cost}");
         }
     }
 }

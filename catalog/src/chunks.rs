@@ -24,8 +24,10 @@ pub struct NewChunk<'a> {
     pub byte_offset: u64,
     pub byte_length: u64,
     pub data_key_id: u64,
-    /// PUT payload units its records bill.
+    /// PUT payload units its records bill (provisioned streams).
     pub payload_units: u64,
+    /// KiB its records bill (ON_DEMAND streams).
+    pub ingress_kib: u64,
 }
 
 /// What the commit did with one chunk.
@@ -60,6 +62,8 @@ pub struct ReadTarget {
     pub shard_closed: bool,
     /// The shard-level metrics enhanced monitoring has on for the stream.
     pub shard_level_metrics: String,
+    /// Whether the stream is ON_DEMAND (its reads are billed per GiB).
+    pub on_demand: bool,
 }
 
 /// A child of a shard: its id, both parents and its hash-key range.
@@ -84,7 +88,7 @@ impl Catalog {
     ) -> Result<Vec<Committed>, CatalogError> {
         let mut tx = self.begin_write().await?;
         let mut committed = Vec::with_capacity(chunks.len());
-        let mut units: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        let mut units: BTreeMap<(&str, &str, i64), (u64, u64)> = BTreeMap::new();
         for chunk in chunks {
             let count = to_i64(chunk.record_count);
             // INVARIANT: this UPDATE takes the shard's row lock (and SQLite's write
@@ -134,18 +138,30 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
             committed.push(Committed::From(to_u64(first, "first_sequence")?));
-            *units
-                .entry((chunk.account_id, chunk.stream_name))
-                .or_default() += chunk.payload_units;
+            let billed: &mut (u64, u64) = units
+                .entry((chunk.account_id, chunk.stream_name, chunk.stream_id))
+                .or_default();
+            billed.0 += chunk.payload_units;
+            billed.1 += chunk.ingress_kib;
         }
-        // INVARIANT: PUT payload units are metered in the transaction that acknowledges
-        // their records: billed exactly when acknowledged.
-        for ((account_id, stream_name), quantity) in units {
+        // INVARIANT: what records bill is metered in the transaction that acknowledges
+        // them: billed exactly when acknowledged, by the stream's mode at that moment.
+        for ((account_id, stream_name, stream_id), (payload_units, kib)) in units {
+            let mode: Option<String> =
+                sqlx::query_scalar("SELECT stream_mode FROM streams WHERE stream_id = $1")
+                    .bind(stream_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (metric, quantity) = if mode.as_deref() == Some("ON_DEMAND") {
+                (Metric::OnDemandIngressGib, kib)
+            } else {
+                (Metric::PutPayloadUnits, payload_units)
+            };
             Catalog::meter_count(
                 &mut tx,
                 account_id,
                 stream_name,
-                Metric::PutPayloadUnits,
+                metric,
                 quantity,
                 arrival_ms,
             )
@@ -226,7 +242,7 @@ impl Catalog {
     ) -> Result<Option<ReadTarget>, CatalogError> {
         let row = sqlx::query(
             "SELECT s.retention_hours, s.stream_name, s.master_key_id, s.shard_level_metrics, \
-             h.closed_at_ms FROM streams s \
+             s.stream_mode, h.closed_at_ms FROM streams s \
              JOIN shards h ON h.stream_id = s.stream_id AND h.shard_ordinal = $3 \
              WHERE s.stream_id = $1 AND s.account_id = $2",
         )
@@ -242,6 +258,7 @@ impl Catalog {
                 master_key_id: row.try_get("master_key_id")?,
                 shard_closed: row.try_get::<Option<i64>, _>("closed_at_ms")?.is_some(),
                 shard_level_metrics: row.try_get("shard_level_metrics")?,
+                on_demand: row.try_get::<String, _>("stream_mode")? == "ON_DEMAND",
             })
         })
         .transpose()

@@ -336,6 +336,9 @@ impl Catalog {
             None,
         )
         .await?;
+        if manager == KeyManager::Customer {
+            Self::meter_key_created(&mut tx, account, &key_id, now_ms).await?;
+        }
         tx.commit().await?;
         self.master_key(account, &key_id)
             .await?
@@ -636,6 +639,7 @@ impl Catalog {
             .bind(key_id)
             .execute(&mut *tx)
             .await?;
+        Self::meter_key_gone(&mut tx, key_id, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1021,6 +1025,7 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
             if gone.rows_affected() == 1 {
+                Self::meter_key_gone(&mut tx, &key_id, Some(now_ms)).await?;
                 // The cascade removes these too; said explicitly so that no material
                 // outlives its key whatever the foreign-key setting of a connection.
                 sqlx::query("DELETE FROM kms_key_versions WHERE key_id = $1")

@@ -369,6 +369,17 @@ impl Catalog {
             new.now_ms,
         )
         .await?;
+        if new.mode == StreamMode::OnDemand {
+            Self::meter_on_demand(
+                &mut tx,
+                new.account_id,
+                new.name,
+                stream_id,
+                true,
+                new.now_ms,
+            )
+            .await?;
+        }
         for (key, value) in new.tags {
             sqlx::query(
                 "INSERT INTO stream_tags (stream_id, tag_key, tag_value) VALUES ($1, $2, $3)",
@@ -1136,7 +1147,9 @@ fn closed_shard_check(
 
 impl Catalog {
     /// UpdateStreamMode: an ACTIVE stream takes `mode` (within the account's on-demand
-    /// stream limit) and is UPDATING until `updating_until_ms`, when given.
+    /// stream limit) and is UPDATING until `updating_until_ms`, when given; the meter
+    /// follows the mode from `now_ms`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_stream_mode(
         &self,
         account_id: &str,
@@ -1145,6 +1158,7 @@ impl Catalog {
         region: &str,
         on_demand_streams_max: i64,
         updating_until_ms: Option<i64>,
+        now_ms: i64,
     ) -> Result<(), CatalogError> {
         let mut tx = self.begin_write().await?;
         let status = if updating_until_ms.is_some() {
@@ -1165,9 +1179,20 @@ impl Catalog {
         .bind(updating_until_ms)
         .fetch_optional(&mut *tx)
         .await?;
-        if changed.is_none() {
+        let Some(changed) = changed else {
             return Err(not_active(&mut tx, account_id, name).await);
-        }
+        };
+        let stream_id: i64 = changed.try_get("stream_id")?;
+        // The bill follows the mode: stream-hours while ON_DEMAND, shard-hours else.
+        Self::meter_on_demand(
+            &mut tx,
+            account_id,
+            name,
+            stream_id,
+            mode == StreamMode::OnDemand,
+            now_ms,
+        )
+        .await?;
         if mode == StreamMode::OnDemand {
             // Serialises with create_stream's count on Postgres too.
             sqlx::query("UPDATE accounts SET on_demand_stream_count = on_demand_stream_count WHERE account_id = $1")

@@ -210,9 +210,9 @@ struct ServeArgs {
     /// true with a Postgres catalog, false with SQLite (one process: in-memory limits).
     #[arg(long, env = "SLUICE_SHARED_THROUGHPUT_LIMITS")]
     shared_throughput_limits: Option<bool>,
-    /// A JSON price list for usage reports ({"currency", "shard_hour",
-    /// "extended_retention_shard_hour", "put_payload_unit", "kms_request"}).
-    /// Default: AWS's published us-east-1 prices.
+    /// A JSON price list for usage reports ({"version", "currency", "shard_hour",
+    /// "extended_retention_shard_hour", "put_payload_unit", "kms_request", ...}, prices
+    /// as decimal strings or numbers). Default: AWS's published us-east-1 prices.
     #[arg(long, env = "SLUICE_PRICE_LIST")]
     price_list: Option<PathBuf>,
     /// How long shutdown waits for in-flight requests.

@@ -776,33 +776,36 @@ async fn usage_report(
         .await?;
     match query.format.as_deref().unwrap_or("json") {
         "json" => {
-            let total: f64 = lines.iter().map(|l| l.cost).sum();
+            // Exact decimals, as strings: a float would round a bill.
+            let total: catalog::billing::Decimal = lines.iter().map(|l| l.cost).sum();
             ok(&json!({
                 "account_id": account_id,
                 "from_ms": query.from,
                 "to_ms": query.to,
                 "currency": prices.currency,
-                "total": total,
+                "price_list": prices.version,
+                "total": total.normalize(),
                 "lines": lines,
             }))
         }
         "csv" => {
             let mut out = String::from(
-                "account_id,stream,hour_start,metric,quantity,unit_price,cost,currency\n",
+                "account_id,stream,hour_start,metric,quantity,unit_price,cost,currency,price_list\n",
             );
             for l in &lines {
                 let hour = chrono::DateTime::from_timestamp_millis(l.hour_start_ms)
                     .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
                     .unwrap_or_default();
                 out.push_str(&format!(
-                    "{},{},{hour},{},{},{},{},{}\n",
+                    "{},{},{hour},{},{},{},{},{},{}\n",
                     l.account_id,
                     l.stream,
                     l.metric.as_str(),
                     l.quantity,
                     l.unit_price,
                     l.cost,
-                    prices.currency
+                    prices.currency,
+                    prices.version
                 ));
             }
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/csv")], out).into_response())

@@ -225,6 +225,8 @@ struct ChunkPlan {
     account_id: String,
     stream_name: String,
     payload_units: u64,
+    /// KiB its records bill on an ON_DEMAND stream (each rounded up to 1 KiB).
+    ingress_kib: u64,
 }
 
 /// What became of each chunk of a flush, in plan order.
@@ -414,6 +416,15 @@ impl Writer {
                     )
                 })
                 .sum();
+            let ingress_kib = members
+                .iter()
+                .map(|&(ri, ci)| {
+                    let record = &batch[ri].records[ci];
+                    catalog::billing::ingress_kib(
+                        (record.data.len() + record.partition_key.len()) as u64,
+                    )
+                })
+                .sum();
             let (account_id, stream_name) = {
                 let first = &batch[members[0].0];
                 (first.account_id.clone(), first.stream_name.clone())
@@ -422,6 +433,7 @@ impl Writer {
                 account_id,
                 stream_name,
                 payload_units,
+                ingress_kib,
                 stream_id,
                 shard_ordinal,
                 members,
@@ -516,6 +528,7 @@ impl Writer {
                 byte_length: plan.len as u64,
                 data_key_id: plan.key.id().get(),
                 payload_units: plan.payload_units,
+                ingress_kib: plan.ingress_kib,
             })
             .collect();
         Ok(self

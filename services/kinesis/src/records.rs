@@ -610,6 +610,7 @@ pub(crate) async fn get_records(
         master_key_id,
         shard_closed: closed,
         shard_level_metrics,
+        on_demand,
     } = target;
     let shard_metrics = ShardMetrics::new(
         &caller.account_id,
@@ -699,6 +700,23 @@ pub(crate) async fn get_records(
     );
     shard_metrics.traffic(false, read.records.len() as u64, bytes_out);
     shard_metrics.iterator_age(millis_behind_latest);
+    // An ON_DEMAND stream bills what is read; a failed meter write is logged, and the
+    // records are returned all the same.
+    if on_demand
+        && bytes_out > 0
+        && let Err(e) = state
+            .catalog
+            .meter_count_now(
+                caller.account_id.as_str(),
+                &stream_name,
+                catalog::billing::Metric::OnDemandEgressGib,
+                bytes_out,
+                now,
+            )
+            .await
+    {
+        tracing::error!(error = %e, "metering an on-demand read failed");
+    }
     Ok(GetRecordsOutput {
         records: records_out(position.shard_ordinal, read.records),
         next_shard_iterator: child_shards.is_none().then(|| {

@@ -229,6 +229,7 @@ pub(crate) async fn update_stream_mode(
             state.config.account_on_demand_streams_max,
             (state.config.stream_transition_ms > 0)
                 .then(|| now + state.config.stream_transition_ms as i64),
+            now,
         )
         .await
         .map_err(api)?;
