@@ -405,7 +405,10 @@ impl Catalog {
         }
         if stored.len() != LEGACY_SECRET_LEN {
             return Err(CatalogError::Corrupt {
-                what: format!("server secret {name} does not open under the root key"),
+                what: format!(
+                    "server secret {name} does not open under the root key: is this the root key \
+                     (SLUICE_ROOT_KEY or root.key) the catalog was made with?"
+                ),
             });
         }
         // The compare keeps two processes from sealing it twice over.
