@@ -33,17 +33,20 @@ def test_tenant_principal_and_key_verbs(binary, server, tmp_path):
     assert alice["arn"] == f"arn:aws:iam::{account}:user/alice"
     names = [p["name"] for p in sluice(binary, server, "principal", "list", "--tenant", account)["principals"]]
     assert names == ["admin", "alice"]
-    key = sluice(binary, server, "key", "create", "--tenant", account, "--user", "alice")
+    # The tenant's own admin, from its own credentials file, makes its principals' keys
+    # and manages its tenant only; the operator cannot mint a credential for a tenant's
+    # principal (it could act as it).
+    admin_file = tmp_path / "credentials"
+    admin_file.write_text("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n".format(
+        tenant["admin"]["access_key_id"], tenant["admin"]["secret_access_key"]))
+    p = sluice(binary, server, "key", "create", "--tenant", account, "--user", "alice", check=False)
+    assert p.returncode != 0 and "AccessDeniedException" in p.stderr
+    key = sluice(binary, server, "key", "create", "--tenant", account, "--user", "alice", credentials_file=admin_file)
     creds = (key["access_key_id"], key["secret_access_key"])
     policy = tmp_path / "alice.cedar"
     policy.write_text(permit(alice["arn"], ["kinesis:ListStreams"]))
     sluice(binary, server, "policy", "apply", "--tenant", account, "--name", "alice", str(policy))
     assert server.client(credentials=creds).list_streams()["StreamNames"] == []
-
-    # The tenant's own admin, from its own credentials file, manages its tenant only.
-    admin_file = tmp_path / "credentials"
-    admin_file.write_text("[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n".format(
-        tenant["admin"]["access_key_id"], tenant["admin"]["secret_access_key"]))
     listed = sluice(binary, server, "key", "list", "--tenant", account, "--user", "alice", credentials_file=admin_file)
     assert [k["access_key_id"] for k in listed["access_keys"]] == [creds[0]]
     p = sluice(binary, server, "tenant", "create", unique_name("nope"), credentials_file=admin_file, check=False)

@@ -148,10 +148,12 @@ def test_the_iterator_key_is_sealed_in_the_catalog(server):
 
 
 def test_admin_audit_rows_name_what_was_acted_on(server):
-    account = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("named")}).json()["account_id"]
+    made = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("named")}).json()
+    account = made["account_id"]
+    admin = (made["admin"]["access_key_id"], made["admin"]["secret_access_key"])
     r = server.admin("POST", f"/admin/v1/tenants/{account}/principals", {"kind": "user", "name": "worker"})
     assert r.status == 201, r
-    r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/worker/access-keys")
+    r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/worker/access-keys", credentials=admin)
     assert r.status == 201, r
     server.apply_policy(account, "workers", permit(f"arn:aws:iam::{account}:user/worker", ["kinesis:ListStreams"]))
     r = server.admin("POST", f"/admin/v1/tenants/{account}/tokens/tok-123/revoke")
@@ -163,3 +165,25 @@ def test_admin_audit_rows_name_what_was_acted_on(server):
     }
     rows = trail(server, account, wait_for=lambda rows: wanted <= {(r["action"], r["resource"]) for r in rows})
     assert wanted <= {(r["action"], r["resource"]) for r in rows}
+
+
+def test_the_operator_cannot_mint_a_tenants_credentials(server):
+    made = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("private")}).json()
+    account = made["account_id"]
+    # Neither a key nor a token for the tenant's admin or any of its principals.
+    for path in ("access-keys", "tokens"):
+        r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/admin/{path}")
+        assert r.status == 403 and r.error_type() == "AccessDeniedException", r
+    # Responding to a leak stays possible, and is in the tenant's own trail as the operator's.
+    key = made["admin"]["access_key_id"]
+    r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/admin/access-keys/{key}/deactivate")
+    assert r.status == 200, r
+    admin = (key, made["admin"]["secret_access_key"])
+    server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/admin/access-keys/{key}/activate")
+    rows = trail(server, account, wait_for=lambda rows: any(
+        r["action"] == "sluice:UpdateAccessKey" for r in rows))
+    assert any(r["action"] == "sluice:UpdateAccessKey" and r["principal"] == f"arn:aws:iam::{ACCOUNT_ID}:user/admin"
+               for r in rows), rows
+    # The tenant reads its own trail with its own key.
+    r = server.admin("GET", f"/admin/v1/tenants/{account}/audit", credentials=admin)
+    assert r.status == 200, r

@@ -19,10 +19,16 @@ def bearer_call(server, token: str, operation: str, payload: dict):
                       headers={"Authorization": f"Bearer {token}"})
 
 
+# Each tenant's own admin key: only a tenant's admin mints its principals' credentials
+# (the operator cannot).
+ADMINS: dict[str, tuple[str, str]] = {}
+
+
 def make_user(server):
     r = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("tok")})
     assert r.status == 201, r
     account = r.json()["account_id"]
+    ADMINS[account] = (r.json()["admin"]["access_key_id"], r.json()["admin"]["secret_access_key"])
     r = server.admin("POST", f"/admin/v1/tenants/{account}/principals", {"kind": "user", "name": "svc"})
     assert r.status == 201, r
     server.apply_policy(account, "svc", permit(f"arn:aws:iam::{account}:user/svc",
@@ -32,7 +38,8 @@ def make_user(server):
 
 def issue(server, account: str, ttl: int | None = None):
     body = {} if ttl is None else {"ttl_seconds": ttl}
-    r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/svc/tokens", body)
+    r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/svc/tokens", body,
+                     credentials=ADMINS[account])
     assert r.status == 201, r
     return r.json()
 
@@ -95,5 +102,6 @@ def test_forged_tokens_are_refused(server):
 def test_token_lifetime_bounds(server):
     account = make_user(server)
     for ttl in (0, 13 * 3600):
-        r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/svc/tokens", {"ttl_seconds": ttl})
+        r = server.admin("POST", f"/admin/v1/tenants/{account}/principals/user/svc/tokens", {"ttl_seconds": ttl},
+                         credentials=ADMINS[account])
         assert r.status == 400 and r.error_type() == "InvalidArgumentException", r
