@@ -370,6 +370,12 @@ impl Catalog {
         self.backend
     }
 
+    /// Whether the database answers a statement.
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes every connection; used on shutdown after the last write committed.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -31,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", data)
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .merge(crate::admin::router(state.clone(), role))
         .fallback(not_found)
         .with_state(state)
@@ -56,6 +57,35 @@ async fn health() -> impl IntoResponse {
         r#"{"status":"ok"}"#,
     )
 }
+
+/// Readiness: 200 while the catalog and the object store both answer (each within
+/// `READY_CHECK_TIMEOUT`), 503 naming the one that does not. `/health` stays liveness:
+/// a process whose database is away should be taken out of service, not restarted.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let catalog = tokio::time::timeout(READY_CHECK_TIMEOUT, state.catalog.ping()).await;
+    let store = tokio::time::timeout(READY_CHECK_TIMEOUT, state.store.check()).await;
+    let catalog_ok = matches!(catalog, Ok(Ok(())));
+    let store_ok = matches!(store, Ok(Ok(())));
+    let body = serde_json::json!({
+        "status": if catalog_ok && store_ok { "ready" } else { "not ready" },
+        "catalog": if catalog_ok { "ok" } else { "unreachable" },
+        "object_store": if store_ok { "ok" } else { "unreachable" },
+    });
+    let status = if catalog_ok && store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// How long each readiness check may take.
+const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn not_found() -> Response {
     let id = uuid::Uuid::new_v4().to_string();

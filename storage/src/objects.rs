@@ -257,6 +257,15 @@ pub enum ObjectStore {
 }
 
 impl ObjectStore {
+    /// Whether the store answers: the bucket lists (S3), the segment directory is
+    /// there (local).
+    pub async fn check(&self) -> io::Result<()> {
+        match self {
+            ObjectStore::S3(s3) => s3.check().await,
+            ObjectStore::Local(local) => local.check(),
+        }
+    }
+
     /// Runs `work` on the local segment store on a blocking thread (its file I/O
     /// blocks). Only for a local store.
     async fn on_local<R: Send + 'static>(

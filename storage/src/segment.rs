@@ -82,6 +82,16 @@ impl SegmentStore {
         })
     }
 
+    /// Whether the segment directory is there and a directory.
+    pub fn check(&self) -> io::Result<()> {
+        let dir = self.root.join(SEGMENT_PREFIX);
+        if fs::metadata(&dir)?.is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("{} is not a directory", dir.display())))
+        }
+    }
+
     fn path_of(&self, key: &str) -> io::Result<PathBuf> {
         let name = check_key(key)?;
         Ok(self.root.join(SEGMENT_PREFIX).join(name))

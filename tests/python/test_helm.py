@@ -51,11 +51,17 @@ def helm() -> str:
     return _helm()
 
 
-def render(helm: str, *args: str) -> list[dict]:
+# What every install must set (the catalog and the bucket), given first so that any
+# values file after it overrides it.
+REQUIRED = ROOT / "tests" / "helm" / "required-values.yaml"
+
+
+def render(helm: str, *args: str, required: bool = True) -> list[dict]:
     """`helm template` of the chart (test hooks included) as a list of manifests."""
+    first = ["-f", str(REQUIRED)] if required else []
     result = subprocess.run(
         [helm, "template", "sluice-test", str(CHART), "--namespace", "streaming",
-         "--api-versions", "cert-manager.io/v1", *args],
+         "--api-versions", "cert-manager.io/v1", *first, *args],
         capture_output=True, text=True, timeout=120,
     )
     if result.returncode != 0:
@@ -217,6 +223,17 @@ def test_no_secret_outside_secrets(helm, values):
     assert leak_problems(docs, from_values) == []
 
 
+def test_a_render_without_a_catalog_or_bucket_fails_naming_the_values(helm):
+    with pytest.raises(RenderError) as refused:
+        render(helm, required=False)
+    assert "database.existingSecret" in str(refused.value) and "database.url" in str(refused.value)
+    with pytest.raises(RenderError) as refused:
+        render(helm, "--set", "database.existingSecret=pg", required=False)
+    assert "objectStore.existingSecret" in str(refused.value)
+    assert render(helm, "--set", "database.existingSecret=pg", "--set", "objectStore.existingSecret=s3",
+                  required=False)
+
+
 def test_the_default_render_has_every_workload(helm):
     docs = render(helm)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
@@ -253,7 +270,9 @@ def test_servers_are_probed_over_tls_and_drain_before_they_are_killed(helm, valu
         assert spec["terminationGracePeriodSeconds"] > drain + sleep
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["httpGet"]["scheme"] == "HTTPS"
-            assert container[probe]["httpGet"]["path"] == "/health"
+        # Liveness: the process; readiness: the catalog and the object store answer too.
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         env = {e["name"]: e for e in container["env"]}
         assert "secretKeyRef" in env["SLUICE_DATABASE_URL"]["valueFrom"]
         assert config["SLUICE_TLS_CERT"].startswith("/etc/sluice/tls/")

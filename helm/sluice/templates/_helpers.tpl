@@ -143,6 +143,13 @@ Refuse values that would make a broken or unsafe release, with a message that na
 {{- if and .Values.dataPlane.autoscaling.enabled (gt (int .Values.dataPlane.autoscaling.minReplicas) (int .Values.dataPlane.autoscaling.maxReplicas)) }}
 {{- fail "dataPlane.autoscaling.minReplicas must not exceed dataPlane.autoscaling.maxReplicas" }}
 {{- end }}
+{{- /* Without these the migrate hook and the servers would wait for Secrets that nothing makes. */}}
+{{- if not (or .Values.database.existingSecret .Values.database.url) }}
+{{- fail "set database.existingSecret (a Secret with the Postgres URL; recommended) or database.url: every plane shares one Postgres catalog, and the chart does not run one" }}
+{{- end }}
+{{- if not (or .Values.objectStore.existingSecret .Values.objectStore.bucket) }}
+{{- fail "set objectStore.existingSecret (a Secret with endpoint, bucket, region, access-key-id, secret-access-key; recommended) or objectStore.bucket with its endpoint and keys: the data planes share one S3-compatible bucket, and the chart does not run one" }}
+{{- end }}
 {{- end }}
 
 {{/* The non-secret environment, from the release's ConfigMap. */}}
@@ -222,7 +229,9 @@ Refuse values that would make a broken or unsafe release, with a message that na
 {{- end }}
 {{- end }}
 
-{{/* Probes: GET /health over HTTPS on the TLS port (there is no plaintext listener). */}}
+{{/* Probes over HTTPS on the TLS port (there is no plaintext listener): liveness and
+startup GET /health (the process serves); readiness GET /ready (the catalog and the
+object store answer too, so a pod whose database is away leaves the Service). */}}
 {{- define "sluice.probes" -}}
 startupProbe:
   httpGet:
@@ -233,7 +242,7 @@ startupProbe:
   failureThreshold: {{ .Values.probes.startup.failureThreshold }}
 readinessProbe:
   httpGet:
-    path: /health
+    path: /ready
     port: https
     scheme: HTTPS
   periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
