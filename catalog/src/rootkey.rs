@@ -36,7 +36,9 @@ pub enum RootKeyError {
     Malformed { path: PathBuf },
     #[error("the root key must be 64 hex characters (32 bytes)")]
     MalformedValue,
-    #[error("the root key file {path} is readable by others (mode {mode:o}); chmod 600 it")]
+    #[error(
+        "the root key file {path} is open to others or writable by its group (mode {mode:o}); chmod 600 it"
+    )]
     Exposed { path: PathBuf, mode: u32 },
     #[error("sealed secret is malformed or was not sealed under this root key")]
     Open,
@@ -89,8 +91,10 @@ impl RootKey {
             path: path.to_path_buf(),
             source,
         };
+        // Readable by its group is allowed (Kubernetes mounts a Secret 0440 for the pod's
+        // fsGroup); writable by its group, or any access for others, is not.
         let mode = fs::metadata(path).map_err(read)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if mode & 0o027 != 0 {
             return Err(RootKeyError::Exposed {
                 path: path.to_path_buf(),
                 mode,
@@ -189,6 +193,19 @@ mod tests {
         let sealed = a.seal(b"secret", b"row-1");
         let b = RootKey::load_or_create(&path).unwrap();
         assert_eq!(&b.open(&sealed, b"row-1").unwrap()[..], b"secret");
+        // A Secret mounted for the pod's group reads; one open to others does not.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
+        assert!(RootKey::load_or_create(&path).is_ok());
+        for open in [0o444, 0o460, 0o604] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(open)).unwrap();
+            assert!(
+                matches!(
+                    RootKey::load_or_create(&path),
+                    Err(RootKeyError::Exposed { .. })
+                ),
+                "{open:o}"
+            );
+        }
     }
 
     #[test]

@@ -242,13 +242,38 @@ struct ServeArgs {
 
 #[derive(clap::Args)]
 struct MigrateArgs {
-    /// The catalog database (postgres://... or sqlite://PATH).
+    /// The catalog database (postgres://... or sqlite://PATH); or SLUICE_DATABASE_URL_FILE
+    /// naming a file that holds it.
     #[arg(
         long = "database-url",
         env = "SLUICE_DATABASE_URL",
         hide_env_values = true
     )]
-    database_url: String,
+    database_url: Option<String>,
+}
+
+/// A setting given directly or, for a secret mounted as a file (as Kubernetes mounts
+/// Secrets), by the variable `file_var` (`SLUICE_..._FILE`) naming the file: its
+/// content without the final newline.
+fn or_from_file(value: Option<String>, file_var: &str) -> anyhow::Result<Option<String>> {
+    if value.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Ok(value);
+    }
+    match std::env::var_os(file_var) {
+        None => Ok(value),
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim_end_matches(['\n', '\r']).to_string())),
+            // A Secret without that key (an S3 endpoint left to the default, say): the
+            // setting is absent, and a required one is refused where it is checked.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(value),
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "reading {file_var} ({})",
+                    std::path::Path::new(&path).display()
+                )
+            }),
+        },
+    }
 }
 
 /// Where the split deployment's objects live. The credentials come from the
@@ -258,18 +283,14 @@ struct MigrateArgs {
 struct S3Args {
     /// The S3-compatible endpoint: https://..., or http://127.0.0.1:PORT for a server on
     /// this machine. Default: AWS's endpoint for --s3-region.
-    #[arg(long = "s3-endpoint", env = "SLUICE_S3_ENDPOINT")]
+    #[arg(long = "s3-endpoint", env = "SLUICE_S3_ENDPOINT_FILE")]
     s3_endpoint: Option<String>,
     /// The bucket (it must exist).
-    #[arg(long = "s3-bucket", env = "SLUICE_S3_BUCKET")]
-    s3_bucket: String,
-    /// The bucket's region.
-    #[arg(
-        long = "s3-region",
-        env = "SLUICE_S3_REGION",
-        default_value = "us-east-1"
-    )]
-    s3_region: String,
+    #[arg(long = "s3-bucket", env = "SLUICE_S3_BUCKET_FILE")]
+    s3_bucket: Option<String>,
+    /// The bucket's region (default us-east-1).
+    #[arg(long = "s3-region", env = "SLUICE_S3_REGION_FILE")]
+    s3_region: Option<String>,
     /// Path-style addressing (https://host/bucket/key) instead of virtual-hosted.
     #[arg(
         long = "s3-path-style",
@@ -293,13 +314,22 @@ impl SplitArgs {
     fn into_config(self, role: data_plane::Role) -> anyhow::Result<data_plane::Config> {
         let s3 = self.s3;
         let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
+        // Each also from SLUICE_S3_..._FILE (a Secret mounted as files).
+        let env = |var: &str, file_var: &str| or_from_file(std::env::var(var).ok(), file_var);
         let s3 = storage::objects::S3Config {
-            endpoint: nonempty(s3.s3_endpoint),
-            bucket: s3.s3_bucket,
-            region: s3.s3_region,
-            access_key_id: nonempty(std::env::var("SLUICE_S3_ACCESS_KEY_ID").ok()),
-            secret_access_key: nonempty(std::env::var("SLUICE_S3_SECRET_ACCESS_KEY").ok())
-                .map(|v| data_plane::SecretText(zeroize::Zeroizing::new(v))),
+            endpoint: nonempty(or_from_file(s3.s3_endpoint, "SLUICE_S3_ENDPOINT_FILE")?),
+            bucket: or_from_file(s3.s3_bucket, "SLUICE_S3_BUCKET_FILE")?.unwrap_or_default(),
+            region: nonempty(or_from_file(s3.s3_region, "SLUICE_S3_REGION_FILE")?)
+                .unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: nonempty(env(
+                "SLUICE_S3_ACCESS_KEY_ID",
+                "SLUICE_S3_ACCESS_KEY_ID_FILE",
+            )?),
+            secret_access_key: nonempty(env(
+                "SLUICE_S3_SECRET_ACCESS_KEY",
+                "SLUICE_S3_SECRET_ACCESS_KEY_FILE",
+            )?)
+            .map(|v| data_plane::SecretText(zeroize::Zeroizing::new(v))),
             path_style: s3.s3_path_style,
         };
         if s3.bucket.is_empty() {
@@ -458,7 +488,7 @@ impl ServeArgs {
             root_key_hex,
             data_dir: self.data_dir,
             listen: self.listen,
-            database_url: self.database_url,
+            database_url: or_from_file(self.database_url, "SLUICE_DATABASE_URL_FILE")?,
             tls_files: self.tls_cert.zip(self.tls_key),
             region: self.region,
             account_id: self.account_id,
@@ -505,8 +535,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let redacted = catalog::database::redact_url(&args.database_url);
-    let catalog = catalog::Catalog::open(&args.database_url)
+    let Some(url) = or_from_file(args.database_url, "SLUICE_DATABASE_URL_FILE")? else {
+        anyhow::bail!(
+            "name the catalog: --database-url, SLUICE_DATABASE_URL or SLUICE_DATABASE_URL_FILE"
+        );
+    };
+    let redacted = catalog::database::redact_url(&url);
+    let catalog = catalog::Catalog::open(&url)
         .await
         .with_context(|| format!("migrating the catalog at {redacted}"))?;
     catalog.close().await;

@@ -88,7 +88,10 @@ impl SegmentStore {
         if fs::metadata(&dir)?.is_dir() {
             Ok(())
         } else {
-            Err(io::Error::other(format!("{} is not a directory", dir.display())))
+            Err(io::Error::other(format!(
+                "{} is not a directory",
+                dir.display()
+            )))
         }
     }
 

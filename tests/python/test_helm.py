@@ -273,13 +273,20 @@ def test_servers_are_probed_over_tls_and_drain_before_they_are_killed(helm, valu
         # Liveness: the process; readiness: the catalog and the object store answer too.
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
-        env = {e["name"]: e for e in container["env"]}
-        assert "secretKeyRef" in env["SLUICE_DATABASE_URL"]["valueFrom"]
         assert config["SLUICE_TLS_CERT"].startswith("/etc/sluice/tls/")
-        # The root key comes from a Secret through the environment (never a ConfigMap,
-        # never argv), which the server reads as SLUICE_ROOT_KEY.
-        assert "secretKeyRef" in env["SLUICE_ROOT_KEY"]["valueFrom"]
-        assert "SLUICE_ROOT_KEY_FILE" not in config
+        # Every secret (the database URL, the root key, the object store's keys) is a
+        # file mounted from its Secret, never an environment value (checkov CKV_K8S_35).
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert not [n for n, e in env.items() if "secretKeyRef" in (e.get("valueFrom") or {})], env
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for setting, directory, volume in [
+            ("SLUICE_DATABASE_URL_FILE", "/etc/sluice/database", "database"),
+            ("SLUICE_ROOT_KEY_FILE", "/etc/sluice/root-key", "root-key"),
+            ("SLUICE_S3_SECRET_ACCESS_KEY_FILE", "/etc/sluice/object-store", "object-store"),
+        ]:
+            assert config[setting].startswith(directory + "/") and directory in mounts
+            assert "secret" in volumes[volume]
 
 
 def test_network_policies_allow_only_tls_in_and_dns_database_object_store_out(helm):

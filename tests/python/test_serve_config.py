@@ -120,3 +120,31 @@ def test_kinesis_throughput_limits_are_the_default(binary):
         line = out[out.index(flag):]
         line = line[: line.index("--", len(flag))]
         assert f"[default: {default}]" in line, (flag, line)
+
+
+def test_secrets_can_come_from_files(binary, tmp_path):
+    # As a Kubernetes Secret is mounted: the database URL in a file named by
+    # SLUICE_DATABASE_URL_FILE, the root key in a group-readable (0440) file.
+    import secrets
+    import subprocess
+    url_file = tmp_path / "url"
+    url_file.write_text(f"sqlite://{tmp_path / 'catalog.db'}?mode=rwc\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env["SLUICE_DATABASE_URL_FILE"] = str(url_file)
+    r = subprocess.run([str(binary), "migrate"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "is migrated" in r.stdout, r.stderr
+    assert (tmp_path / "catalog.db").exists()
+    key_file = tmp_path / "root.key"
+    key_file.write_text(secrets.token_hex(32) + "\n")
+    os.chmod(key_file, 0o440)
+    srv = SluiceServer(binary, name="sluice-files", extra_args=["--root-key-file", str(key_file)])
+    srv.start()
+    try:
+        srv.client().list_streams()
+    finally:
+        srv.close()
+    # Readable by others, it is refused.
+    os.chmod(key_file, 0o444)
+    r = subprocess.run([str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"),
+                        "--root-key-file", str(key_file)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "chmod 600" in r.stderr, r.stderr

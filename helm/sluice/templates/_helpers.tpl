@@ -158,34 +158,9 @@ Refuse values that would make a broken or unsafe release, with a message that na
     name: {{ include "sluice.fullname" . }}-config
 {{- end }}
 
-{{/* Environment taken from Secrets: (dict "ctx" $ "objectStore" true "rootKey" true ...). */}}
-{{- define "sluice.secretEnv" -}}
-{{- $ctx := .ctx -}}
-- name: SLUICE_DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "sluice.databaseSecretName" $ctx }}
-      key: {{ include "sluice.databaseSecretKey" $ctx }}
-{{- if .rootKey }}
-- name: SLUICE_ROOT_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "sluice.rootKeySecretName" $ctx }}
-      key: {{ include "sluice.rootKeySecretKey" $ctx }}
-{{- end }}
-{{- if .objectStore }}
-{{- $secret := include "sluice.objectStoreSecretName" $ctx }}
-{{- range $env, $key := dict "SLUICE_S3_ENDPOINT" "endpoint" "SLUICE_S3_BUCKET" "bucket" "SLUICE_S3_REGION" "region" "SLUICE_S3_ACCESS_KEY_ID" "access-key-id" "SLUICE_S3_SECRET_ACCESS_KEY" "secret-access-key" }}
-- name: {{ $env }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $secret }}
-      key: {{ $key }}
-{{- end }}
-{{- end }}
-{{- end }}
-
-{{/* Files from Secrets and the writable scratch directories, for a server container. */}}
+{{/* Files from Secrets and the writable scratch directories, for a server container.
+Every secret is a file (the ConfigMap's SLUICE_*_FILE settings name them), never an
+environment variable: environments leak into crash reports, /proc and child processes. */}}
 {{- define "sluice.serverVolumeMounts" -}}
 - name: tmp
   mountPath: /tmp
@@ -193,6 +168,15 @@ Refuse values that would make a broken or unsafe release, with a message that na
   mountPath: /var/lib/sluice
 - name: tls
   mountPath: /etc/sluice/tls
+  readOnly: true
+- name: database
+  mountPath: /etc/sluice/database
+  readOnly: true
+- name: object-store
+  mountPath: /etc/sluice/object-store
+  readOnly: true
+- name: root-key
+  mountPath: /etc/sluice/root-key
   readOnly: true
 {{- if .bootstrap }}
 - name: bootstrap
@@ -218,6 +202,24 @@ Refuse values that would make a broken or unsafe release, with a message that na
         path: tls.crt
       - key: tls.key
         path: tls.key
+- name: database
+  secret:
+    secretName: {{ include "sluice.databaseSecretName" $ctx }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "sluice.databaseSecretKey" $ctx }}
+        path: url
+- name: object-store
+  secret:
+    secretName: {{ include "sluice.objectStoreSecretName" $ctx }}
+    defaultMode: 0440
+- name: root-key
+  secret:
+    secretName: {{ include "sluice.rootKeySecretName" $ctx }}
+    defaultMode: 0440
+    items:
+      - key: {{ include "sluice.rootKeySecretKey" $ctx }}
+        path: root.key
 {{- if .bootstrap }}
 - name: bootstrap
   secret:
@@ -311,12 +313,11 @@ spec:
           protocol: TCP
       envFrom:
         {{- include "sluice.configEnvFrom" $ctx | nindent 8 }}
+      {{- if .bootstrap }}
       env:
-        {{- include "sluice.secretEnv" (dict "ctx" $ctx "objectStore" true "rootKey" true) | nindent 8 }}
-        {{- if .bootstrap }}
         - name: SLUICE_BOOTSTRAP_CREDENTIALS_FILE
           value: /etc/sluice/bootstrap/credentials
-        {{- end }}
+      {{- end }}
       {{- include "sluice.probes" $ctx | nindent 6 }}
       {{- with include "sluice.lifecycle" $ctx }}{{ . | nindent 6 }}{{ end }}
       resources:
