@@ -245,7 +245,8 @@ def test_the_default_render_has_every_workload(helm):
         ("Job", "sluice-test-migrate"),
         ("Pod", "sluice-test-test-roundtrip"),
         ("Pod", "sluice-test-test-plaintext-refused"),
-        ("NetworkPolicy", "sluice-test-server"),
+        ("NetworkPolicy", "sluice-test-data-plane"),
+        ("NetworkPolicy", "sluice-test-control-plane"),
     ]:
         assert expected in kinds
     job = next(d for d in docs if d["kind"] == "Job")
@@ -291,13 +292,28 @@ def test_servers_are_probed_over_tls_and_drain_before_they_are_killed(helm, valu
 
 def test_network_policies_allow_only_tls_in_and_dns_database_object_store_out(helm):
     docs = render(helm)
-    server = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-server"))
-    assert server["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    ingress_ports = [p for rule in server["spec"]["ingress"] for p in rule["ports"]]
-    assert ingress_ports == [{"protocol": "TCP", "port": "https"}]
-    egress_ports = sorted((p["protocol"], p["port"]) for rule in server["spec"]["egress"] for p in rule["ports"])
-    assert egress_ports == [("TCP", 53), ("TCP", 443), ("TCP", 5432), ("UDP", 53)]
-    assert all(rule.get("to") for rule in server["spec"]["egress"]), "an egress rule without `to` allows everything"
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    for component in ("data-plane", "control-plane"):
+        server = policies[f"sluice-test-{component}"]
+        labels = server["spec"]["podSelector"]["matchLabels"]
+        assert labels["app.kubernetes.io/component"] == component
+        assert server["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        ingress_ports = [p for rule in server["spec"]["ingress"] for p in rule["ports"]]
+        assert ingress_ports == [{"protocol": "TCP", "port": "https"}]
+        egress_ports = sorted((p["protocol"], p["port"]) for rule in server["spec"]["egress"] for p in rule["ports"])
+        assert egress_ports == [("TCP", 53), ("TCP", 443), ("TCP", 5432), ("UDP", 53)]
+        assert all(rule.get("to") for rule in server["spec"]["egress"]), "an egress rule without `to` allows everything"
+    # The data API from anywhere by default; the admin API only from this namespace.
+    assert "from" not in policies["sluice-test-data-plane"]["spec"]["ingress"][0]
+    admin_from = policies["sluice-test-control-plane"]["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {}} in admin_from and not any("ipBlock" in f or "namespaceSelector" in f
+                                                          for f in admin_from)
+    # Named namespaces replace it.
+    named = render(helm, "--set", "networkPolicy.admin.namespaceSelector.team=platform")
+    admin_from = next(d for d in named if d["kind"] == "NetworkPolicy"
+                      and d["metadata"]["name"] == "sluice-test-control-plane")["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"team": "platform"}}} in admin_from
+    assert {"podSelector": {}} not in admin_from
 
     off = render(helm, "-f", str(CHART / "ci" / "networkpolicy-off-values.yaml"))
     assert not [d for d in off if d["kind"] == "NetworkPolicy"]
