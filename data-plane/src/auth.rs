@@ -216,6 +216,36 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// HTTP Basic authentication with an access key (id as the user, secret as the
+    /// password), which Prometheus can send from a file: a scrape credential that does
+    /// not expire, is rotated and disabled like any key, and is limited by Cedar to what
+    /// its principal may do. The intake accepts it for `GET /metrics` only.
+    pub async fn basic(&self, access_key_id: &str, secret: &str) -> Result<Caller, ApiError> {
+        let refused = || {
+            ApiError::new(
+                ErrorCode::UnrecognizedClient,
+                "The security token included in the request is invalid.",
+            )
+        };
+        let resolved = self
+            .catalog
+            .resolve_access_key(&self.root, access_key_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "access key lookup failed");
+                ApiError::internal()
+            })?
+            .ok_or_else(refused)?;
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            resolved.secret.as_str().as_bytes(),
+            secret.as_bytes(),
+        )
+        .map_err(|_| refused())?;
+        Ok(caller_of(&resolved.principal, access_key_id))
+    }
+}
+
 /// A request whose credential checked out before its body was read; `verify` ends it.
 pub struct Prepared {
     credential: sigv4::Credential,

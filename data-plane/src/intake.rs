@@ -59,7 +59,7 @@ pub fn body_deadline(declared: usize) -> Duration {
 
 /// The caller as far as it is known before the body is read.
 enum Pending {
-    /// A bearer token, verified whole.
+    /// A bearer token or a scraper's Basic credential, verified whole.
     Bearer(Caller),
     /// A SigV4 credential whose key exists; the signature waits for the body.
     Signed(Box<Prepared>),
@@ -71,8 +71,36 @@ fn bearer_token(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
+/// The user and password of a `Basic` authorization.
+fn basic_credentials(value: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
 /// Checks what can be checked of the caller without the body.
 async fn prepare(state: &AppState, parts: &Parts, service: &str) -> Result<Pending, ApiError> {
+    let authorization = auth_header(parts);
+    if let Some((user, password)) = basic_credentials(authorization) {
+        // Only a scraper's GET /metrics: everywhere else an access key signs (SigV4).
+        if parts.uri.path() != "/metrics" || parts.method != http::Method::GET {
+            return Err(ApiError::new(
+                ErrorCode::IncompleteSignature,
+                "Basic authentication is accepted for GET /metrics only; sign other requests with SigV4.",
+            ));
+        }
+        return Ok(Pending::Bearer(
+            state.authenticator.basic(&user, &password).await?,
+        ));
+    }
     let bearer = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -163,6 +191,9 @@ fn refused(
     let presented = match protocol::sigv4::parse_credential(parts) {
         Ok(credential) => format!("accessKeyId/{}", credential.access_key_id),
         Err(_) if bearer_token(auth_header(parts)).is_some() => "bearer-token".to_string(),
+        Err(_) if let Some((user, _)) = basic_credentials(auth_header(parts)) => {
+            format!("accessKeyId/{}", user.chars().take(128).collect::<String>())
+        }
         Err(_) => "malformed-authorization".to_string(),
     };
     let operator = state.authz.operator_account();
@@ -210,6 +241,21 @@ fn auth_header(parts: &Parts) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_read_and_nothing_else() {
+        // "AKIAEXAMPLE:se:cret" (a password may hold a colon).
+        assert_eq!(
+            basic_credentials("Basic QUtJQUVYQU1QTEU6c2U6Y3JldA=="),
+            Some(("AKIAEXAMPLE".into(), "se:cret".into()))
+        );
+        assert_eq!(
+            basic_credentials("basic QUtJQUVYQU1QTEU6c2U6Y3JldA=="),
+            Some(("AKIAEXAMPLE".into(), "se:cret".into()))
+        );
+        assert_eq!(basic_credentials("Basic !!!"), None);
+        assert_eq!(basic_credentials("Bearer abc"), None);
+    }
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {

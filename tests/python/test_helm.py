@@ -504,3 +504,39 @@ def test_the_binary_takes_every_command_and_setting_the_chart_gives(helm, values
             checked += 1
     # Both planes always; the migration Job unless a values file turns it off.
     assert checked >= 2, f"{values}: found {checked} server containers"
+
+
+def test_a_service_monitor_scrapes_every_plane_with_a_basic_credential(helm):
+    assert not [d for d in render(helm) if d["kind"] == "ServiceMonitor"]
+    docs = render(helm, "--api-versions", "monitoring.coreos.com/v1",
+                  "--set", "metrics.serviceMonitor.enabled=true",
+                  "--set", "metrics.serviceMonitor.basicAuthSecret=sluice-scraper")
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("https", "/metrics", "https")
+    assert endpoint["basicAuth"]["password"] == {"name": "sluice-scraper", "key": "password"}
+    assert endpoint["tlsConfig"]["ca"]["secret"]["key"] == "ca.crt"
+    # It selects both planes' Services.
+    services = [d for d in docs if d["kind"] == "Service"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert len(services) == 2 and all(selector.items() <= d["metadata"]["labels"].items() for d in services)
+    # Without a credential, or without the API, the render says what is missing.
+    for args, message in [
+        (["--api-versions", "monitoring.coreos.com/v1", "--set", "metrics.serviceMonitor.enabled=true"],
+         "metrics.serviceMonitor.basicAuthSecret"),
+        (["--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.basicAuthSecret=x"],
+         "monitoring.coreos.com/v1"),
+    ]:
+        with pytest.raises(RenderError) as refused:
+            render(helm, *args)
+        assert message in str(refused.value)
+
+
+def test_a_public_ca_needs_no_ca_crt(helm):
+    def ca_volumes(docs):
+        return [v for d in docs if d["kind"] == "Pod" for v in d["spec"].get("volumes", [])
+                if v["name"] == "ca"]
+    assert ca_volumes(render(helm))
+    docs = render(helm, "--set", "tls.publicCa=true", "--set", "tls.existingSecret=public-tls")
+    assert not ca_volumes(docs)
+    assert not any("ca.crt" in yaml.safe_dump(d) for d in docs if d["kind"] in ("Pod", "Deployment"))

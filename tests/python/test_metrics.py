@@ -73,3 +73,40 @@ def test_only_the_administering_tenant_reads_metrics(server):
     server.apply_policy(operator, f"principal/user/{scraper}", permit(arn, ["sluice:ReadMetrics"]))
     r = server.admin("GET", "/metrics", bearer=token)
     assert r.status == 200 and "sluice_requests_total" in r.body.decode(), r
+
+
+def test_a_scraper_reads_metrics_with_a_long_lived_basic_credential(server):
+    # Prometheus's basic_auth with a password file: an access key of a principal whose
+    # policy allows sluice:ReadMetrics only. It never expires, and it works nowhere else.
+    import base64
+    import http.client
+    operator = "000000000000"
+    scraper = unique_name("basic")
+    assert server.admin("POST", f"/admin/v1/tenants/{operator}/principals",
+                        {"kind": "user", "name": scraper}).status == 201
+    key = server.admin("POST", f"/admin/v1/tenants/{operator}/principals/user/{scraper}/access-keys").json()
+    arn = f"arn:aws:iam::{operator}:user/{scraper}"
+
+    def get(path: str, user: str, password: str, method: str = "GET"):
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(), timeout=30)
+        try:
+            auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+            conn.request(method, path, body=b"{}" if method == "POST" else None,
+                         headers={"Authorization": f"Basic {auth}", "Content-Type": "application/x-amz-json-1.1",
+                                  "X-Amz-Target": "Kinesis_20131202.ListStreams"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    user, password = key["access_key_id"], key["secret_access_key"]
+    assert get("/metrics", user, password)[0] == 403  # Cedar: not yet allowed
+    server.apply_policy(operator, f"principal/user/{scraper}", permit(arn, ["sluice:ReadMetrics"]))
+    status, body = get("/metrics", user, password)
+    assert status == 200 and b"sluice_authorization_decisions_total" in body
+    assert get("/metrics", user, "wrong")[0] in (400, 401, 403)
+    # Anywhere else Basic is refused, whatever the key may do.
+    status, body = get("/", user, password, method="POST")
+    assert status == 400 and b"GET /metrics only" in body, body
+    status, body = get("/admin/v1/tenants", user, password)
+    assert status in (400, 401) and b"GET /metrics only" in body, body
