@@ -35,8 +35,9 @@ pub enum Metric {
     KmsRequests,
     /// Enhanced fan-out: hours of one registered consumer on one open shard.
     ConsumerShardHours,
-    /// Enhanced fan-out: bytes of record data SubscribeToShard delivered.
-    EnhancedFanOutBytes,
+    /// Enhanced fan-out: GiB of record data SubscribeToShard delivered (counted in
+    /// bytes).
+    EnhancedFanOutGib,
     /// Hours an ON_DEMAND stream exists (its shards bill no shard-hours meanwhile).
     OnDemandStreamHours,
     /// GiB written to ON_DEMAND streams, each record rounded up to 1 KiB (counted in
@@ -56,7 +57,7 @@ const METRICS: [Metric; 10] = [
     Metric::PutPayloadUnits,
     Metric::KmsRequests,
     Metric::ConsumerShardHours,
-    Metric::EnhancedFanOutBytes,
+    Metric::EnhancedFanOutGib,
     Metric::OnDemandStreamHours,
     Metric::OnDemandIngressGib,
     Metric::OnDemandEgressGib,
@@ -74,7 +75,7 @@ impl Metric {
             Metric::PutPayloadUnits => "put_payload_units",
             Metric::KmsRequests => "kms_requests",
             Metric::ConsumerShardHours => "consumer_shard_hours",
-            Metric::EnhancedFanOutBytes => "enhanced_fan_out_bytes",
+            Metric::EnhancedFanOutGib => "enhanced_fan_out_gib",
             Metric::OnDemandStreamHours => "on_demand_stream_hours",
             Metric::OnDemandIngressGib => "on_demand_ingress_gib",
             Metric::OnDemandEgressGib => "on_demand_egress_gib",
@@ -83,7 +84,11 @@ impl Metric {
     }
 
     fn parse(text: &str) -> Option<Metric> {
-        METRICS.into_iter().find(|m| m.as_str() == text)
+        match text {
+            // Its name before the bill counted it in GiB; its counters were bytes then too.
+            "enhanced_fan_out_bytes" => Some(Metric::EnhancedFanOutGib),
+            _ => METRICS.into_iter().find(|m| m.as_str() == text),
+        }
     }
 
     /// How many of the base units the meter counts (milliseconds, KiB, bytes, ...)
@@ -96,8 +101,8 @@ impl Metric {
             | Metric::OnDemandStreamHours => HOUR_MS,
             Metric::KmsKeyMonths => MONTH_MS,
             Metric::OnDemandIngressGib => 1 << 20,
-            Metric::OnDemandEgressGib => 1 << 30,
-            Metric::PutPayloadUnits | Metric::KmsRequests | Metric::EnhancedFanOutBytes => 1,
+            Metric::OnDemandEgressGib | Metric::EnhancedFanOutGib => 1 << 30,
+            Metric::PutPayloadUnits | Metric::KmsRequests => 1,
         }
     }
 }
@@ -119,10 +124,10 @@ pub struct PriceList {
     pub kms_request: Decimal,
     #[serde(default = "aws_consumer_shard_hour")]
     pub consumer_shard_hour: Decimal,
-    /// Per byte delivered by enhanced fan-out (AWS publishes it per GB, taken here as
+    /// Per GiB delivered by enhanced fan-out (AWS publishes it per GB, taken here as
     /// 2^30 bytes).
-    #[serde(default = "aws_enhanced_fan_out_byte")]
-    pub enhanced_fan_out_byte: Decimal,
+    #[serde(default = "aws_enhanced_fan_out_gib")]
+    pub enhanced_fan_out_gib: Decimal,
     #[serde(default = "aws_on_demand_stream_hour")]
     pub on_demand_stream_hour: Decimal,
     #[serde(default = "aws_on_demand_ingress_gib")]
@@ -145,8 +150,8 @@ fn aws_consumer_shard_hour() -> Decimal {
     Decimal::new(15, 3)
 }
 
-fn aws_enhanced_fan_out_byte() -> Decimal {
-    Decimal::new(13, 3) / Decimal::from(1u64 << 30)
+fn aws_enhanced_fan_out_gib() -> Decimal {
+    Decimal::new(13, 3)
 }
 
 fn aws_on_demand_stream_hour() -> Decimal {
@@ -181,7 +186,7 @@ impl Default for PriceList {
             put_payload_unit: Decimal::new(14, 9),
             kms_request: Decimal::new(3, 6),
             consumer_shard_hour: aws_consumer_shard_hour(),
-            enhanced_fan_out_byte: aws_enhanced_fan_out_byte(),
+            enhanced_fan_out_gib: aws_enhanced_fan_out_gib(),
             on_demand_stream_hour: aws_on_demand_stream_hour(),
             on_demand_ingress_gib: aws_on_demand_ingress_gib(),
             on_demand_egress_gib: aws_on_demand_egress_gib(),
@@ -198,7 +203,7 @@ impl PriceList {
             Metric::PutPayloadUnits => self.put_payload_unit,
             Metric::KmsRequests => self.kms_request,
             Metric::ConsumerShardHours => self.consumer_shard_hour,
-            Metric::EnhancedFanOutBytes => self.enhanced_fan_out_byte,
+            Metric::EnhancedFanOutGib => self.enhanced_fan_out_gib,
             Metric::OnDemandStreamHours => self.on_demand_stream_hour,
             Metric::OnDemandIngressGib => self.on_demand_ingress_gib,
             Metric::OnDemandEgressGib => self.on_demand_egress_gib,
@@ -964,6 +969,15 @@ mod tests {
                     .unwrap();
             }
             catalog.delete_stream(account, "od", at(30)).await.unwrap();
+            // 20,000 KMS requests and 2 GiB of enhanced fan-out, counted at 05:00.
+            catalog
+                .meter_count_now(account, "", Metric::KmsRequests, 20_000, at(5))
+                .await
+                .unwrap();
+            catalog
+                .meter_count_now(account, "od", Metric::EnhancedFanOutGib, 2 << 30, at(5))
+                .await
+                .unwrap();
             let root = crate::rootkey::RootKey::from_bytes(&[4u8; 32]).unwrap();
             let key = catalog
                 .create_master_key(
@@ -1014,8 +1028,11 @@ mod tests {
                     .all(|l| l.stream == key.key_id)
             );
             let cost: Decimal = lines.iter().map(|l| l.cost).sum();
-            // 20 x 0.04 + 40 x 0.015 + 3 x 0.08 + 1.5 x 0.04 + 0.1 x 1.
-            assert_eq!(cost.round_dp(20), d("1.8"), "{cost}");
+            assert_eq!(total(Metric::KmsRequests), d("20000"));
+            assert_eq!(total(Metric::EnhancedFanOutGib), d("2"));
+            // 20 x 0.04 + 40 x 0.015 + 3 x 0.08 + 1.5 x 0.04 + 0.1 x 1, and 20,000 KMS
+            // requests at 0.03 per 10,000 and 2 GiB of fan-out at 0.013 per GiB.
+            assert_eq!(cost.round_dp(20), d("1.886"), "{cost}");
         }
     }
 }

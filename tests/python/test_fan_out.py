@@ -5,6 +5,8 @@ consumer-shard-hours and delivered bytes on the bill."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import time
 
 from harness import expect_error, unique_name
@@ -131,10 +133,11 @@ def test_fan_out_is_on_the_bill(server):
     client.deregister_stream_consumer(ConsumerARN=consumer)
     end = int(time.time() * 1000) + 1
     lines = report(server, account, start - 1000, end + 1000, creds=admin).json()["lines"]
-    assert total(lines, "enhanced_fan_out_bytes", name) == 1000
+    # Billed per GiB (2^30 bytes), in exact decimals.
+    assert total(lines, "enhanced_fan_out_gib", name) == Decimal(1000) / (1 << 30)
     hours = total(lines, "consumer_shard_hours", name)
     # One consumer on 2 shards for between 1.2 s and the whole test.
-    assert 2 * 1.2 / 3600 <= hours <= 2 * (end - start) / 3_600_000, hours
+    assert Decimal("2.4") / 3600 <= hours <= Decimal(2 * (end - start)) / 3_600_000, hours
 
 
 def test_a_consumer_holds_one_subscription_per_shard_and_must_be_active(make_server):

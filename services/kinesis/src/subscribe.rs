@@ -343,7 +343,7 @@ impl Subscription {
                 .meter_count_now(
                     &self.account,
                     &self.stream_name,
-                    catalog::billing::Metric::EnhancedFanOutBytes,
+                    catalog::billing::Metric::EnhancedFanOutGib,
                     bytes,
                     now,
                 )
