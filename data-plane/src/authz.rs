@@ -907,12 +907,6 @@ impl Authz {
         let Some(audit) = &self.audit else {
             return Ok(());
         };
-        if decision == Decision::Allow
-            && DATA_EVENTS.contains(&action)
-            && !self.data_events_on(principal_account).await
-        {
-            return Ok(());
-        }
         // INVARIANT: fail closed. While the trail cannot be written, a decision could
         // be lost with the process; no request proceeds on one.
         if self.audit_failing.load(Ordering::Acquire) {
@@ -920,6 +914,15 @@ impl Authz {
                 ErrorCode::ServiceUnavailable,
                 "The audit trail cannot be written (the server's storage may be full); retry later.",
             ));
+        }
+        // Allowed data events are recorded only where the tenant turned them on; they
+        // still wait for a working trail above, so nothing is served while earlier
+        // decisions could be lost.
+        if decision == Decision::Allow
+            && DATA_EVENTS.contains(&action)
+            && !self.data_events_on(principal_account).await
+        {
+            return Ok(());
         }
         let entry = AuditEntry {
             id: 0,
