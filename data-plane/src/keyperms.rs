@@ -6,7 +6,7 @@
 use cedar_policy::{PolicyId, PolicySet, ResourceConstraint};
 use protocol::kms::key_arn;
 
-use crate::authz::{AuthzError, PrincipalRef};
+use crate::cedarterms::{AuthzError, PrincipalRef};
 
 /// An encryption context as Cedar's `context.encryptionContext` holds it: one
 /// `key=value` string per pair, a `%` or `=` in a key written `%25` or `%3D`, so that

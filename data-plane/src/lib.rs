@@ -11,6 +11,7 @@ pub mod auth;
 pub mod authz;
 pub mod bearer;
 pub mod budget;
+pub mod cedarterms;
 pub mod connections;
 pub mod datadir;
 pub mod gateway;
