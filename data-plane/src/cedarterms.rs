@@ -41,4 +41,3 @@ impl<'a> PrincipalRef<'a> {
         format!("arn:aws:iam::{}:{}/{}", self.account, self.kind, self.name)
     }
 }
-

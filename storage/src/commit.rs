@@ -407,24 +407,19 @@ impl Writer {
                 .map(|&(ri, ci)| batch[ri].records[ci].as_record_in(arrival_ms))
                 .collect();
             let len = chunk::encoded_len(records.iter(), true);
-            let payload_units = members
-                .iter()
-                .map(|&(ri, ci)| {
-                    let record = &batch[ri].records[ci];
-                    catalog::billing::put_payload_units(
-                        (record.data.len() + record.partition_key.len()) as u64,
-                    )
-                })
-                .sum();
-            let ingress_kib = members
-                .iter()
-                .map(|&(ri, ci)| {
-                    let record = &batch[ri].records[ci];
-                    catalog::billing::ingress_kib(
-                        (record.data.len() + record.partition_key.len()) as u64,
-                    )
-                })
-                .sum();
+            // What the records bill: PUT payload units on a provisioned stream, KiB on
+            // an ON_DEMAND one (the commit knows which).
+            let (payload_units, ingress_kib) =
+                members
+                    .iter()
+                    .fold((0u64, 0u64), |(units, kib), &(ri, ci)| {
+                        let record = &batch[ri].records[ci];
+                        let bytes = (record.data.len() + record.partition_key.len()) as u64;
+                        (
+                            units + catalog::billing::put_payload_units(bytes),
+                            kib + catalog::billing::ingress_kib(bytes),
+                        )
+                    });
             let (account_id, stream_name) = {
                 let first = &batch[members[0].0];
                 (first.account_id.clone(), first.stream_name.clone())
