@@ -97,6 +97,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit chain",
         include_str!("../../migrations/sqlite/0017_audit_chain.sql"),
     ),
+    (
+        18,
+        "idempotency keys",
+        include_str!("../../migrations/sqlite/0018_idempotency.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -183,6 +188,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         17,
         "audit chain",
         include_str!("../../migrations/postgres/0017_audit_chain.sql"),
+    ),
+    (
+        18,
+        "idempotency keys",
+        include_str!("../../migrations/postgres/0018_idempotency.sql"),
     ),
 ];
 

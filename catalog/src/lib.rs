@@ -18,6 +18,7 @@ pub mod consumers;
 pub mod database;
 pub mod datakeys;
 pub mod grants;
+pub mod idempotency;
 pub mod identity;
 pub mod keymeta;
 pub mod masterkeys;

@@ -232,6 +232,10 @@ struct ServeArgs {
     /// closed (at least 21: longer than SQS's longest wait).
     #[arg(long, env = "SLUICE_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
     idle_timeout_seconds: u64,
+    /// Seconds a PutRecord(s) idempotency key (X-Sluice-Idempotency-Key) holds its
+    /// answer: a retry within it writes nothing and gets the same answer (1..=86400).
+    #[arg(long, env = "SLUICE_IDEMPOTENCY_WINDOW_SECONDS", default_value_t = 300)]
+    idempotency_window_seconds: u64,
     /// Days the audit trail keeps a row (whole batches go at once); 0 keeps them all.
     #[arg(long, env = "SLUICE_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     audit_retention_days: u64,
@@ -457,10 +461,14 @@ impl ServeArgs {
         if !(1..=86_400).contains(&self.idle_timeout_seconds) {
             anyhow::bail!("--idle-timeout-seconds must be 1..=86400");
         }
+        if !(1..=86_400).contains(&self.idempotency_window_seconds) {
+            anyhow::bail!("--idempotency-window-seconds must be 1..=86400");
+        }
         if self.audit_retention_days > 36_500 {
             anyhow::bail!("--audit-retention-days must be 0..=36500");
         }
         Ok(data_plane::Config {
+            idempotency_window: Duration::from_secs(self.idempotency_window_seconds),
             audit_retention: (self.audit_retention_days > 0)
                 .then(|| Duration::from_secs(self.audit_retention_days * 86_400)),
             connections: data_plane::connections::ConnectionLimits {

@@ -170,4 +170,7 @@ pub async fn expire(cx: &PassContext, now_ms: i64) {
     if let Err(e) = cx.kinesis.throttle.expire_shared_budgets().await {
         tracing::error!(error = %e, "expiring shared write budgets failed");
     }
+    if let Err(e) = cx.catalog.expire_idempotency_keys(now_ms).await {
+        tracing::error!(error = %e, "expiring idempotency keys failed");
+    }
 }

@@ -153,6 +153,26 @@ async fn handle(
                 .map(Reply::Whole);
         }
         let op = Operation::from_target(target).ok_or_else(|| unknown_operation(target))?;
+        // A put with an idempotency key runs once within the key's window.
+        if matches!(op, Operation::PutRecord | Operation::PutRecords)
+            && let Some(key) = crate::idempotency::key_of(headers)?
+        {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match crate::idempotency::begin(&state, &caller, &key, target, content_type, &body)
+                .await?
+            {
+                crate::idempotency::Next::Replay(answer) => return Ok(Reply::Whole(answer)),
+                crate::idempotency::Next::Run => {
+                    let out = kinesis::dispatch(&state.kinesis, &caller, op, format, &body).await;
+                    let answer = out.as_deref().map_err(|_| ());
+                    crate::idempotency::finish(&state, &caller, &key, answer).await;
+                    return out.map(Reply::Whole);
+                }
+            }
+        }
         if op == Operation::SubscribeToShard {
             return kinesis::subscribe::start(state.kinesis.clone(), &caller, format, &body)
                 .await

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod datadir;
 pub mod gateway;
 pub mod iampolicy;
+pub mod idempotency;
 pub mod intake;
 pub mod keyperms;
 pub mod metrics;
@@ -130,6 +131,8 @@ pub struct Config {
     pub connections: connections::ConnectionLimits,
     /// Audit rows older than this are removed (whole batches); `None` keeps them all.
     pub audit_retention: Option<Duration>,
+    /// How long an idempotency key of a put holds its answer.
+    pub idempotency_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
