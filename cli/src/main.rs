@@ -287,13 +287,13 @@ fn or_from_file(value: Option<String>, file_var: &str) -> anyhow::Result<Option<
 struct S3Args {
     /// The S3-compatible endpoint: https://..., or http://127.0.0.1:PORT for a server on
     /// this machine. Default: AWS's endpoint for --s3-region.
-    #[arg(long = "s3-endpoint", env = "SLUICE_S3_ENDPOINT_FILE")]
+    #[arg(long = "s3-endpoint", env = "SLUICE_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
     /// The bucket (it must exist).
-    #[arg(long = "s3-bucket", env = "SLUICE_S3_BUCKET_FILE")]
+    #[arg(long = "s3-bucket", env = "SLUICE_S3_BUCKET")]
     s3_bucket: Option<String>,
     /// The bucket's region (default us-east-1).
-    #[arg(long = "s3-region", env = "SLUICE_S3_REGION_FILE")]
+    #[arg(long = "s3-region", env = "SLUICE_S3_REGION")]
     s3_region: Option<String>,
     /// Path-style addressing (https://host/bucket/key) instead of virtual-hosted.
     #[arg(

@@ -267,3 +267,21 @@ def test_the_control_plane_bootstraps_the_admin_with_a_given_key(make_split, tmp
     assert dep.control.admin("GET", "/admin/v1/tenants").status == 200
     stream = create_stream(dep.data[0].client(), name=unique_name("given"))
     assert dep.data[0].client().describe_stream_summary(StreamName=stream)
+
+
+def test_object_store_settings_and_secrets_can_come_from_files(make_split, moto, tmp_path):
+    # As the chart mounts them: every SLUICE_S3_* value in a file named by ..._FILE
+    # (the variables themselves left empty).
+    files: dict[str, str] = {}
+    for var, value in moto.env().items():
+        if var.startswith("SLUICE_S3_") and var != "SLUICE_S3_PATH_STYLE":
+            path = tmp_path / var.lower()
+            path.write_text(value + "\n")
+            files[var] = ""
+            files[f"{var}_FILE"] = str(path)
+    dep = make_split(data_planes=1, **files)
+    client = dep.data[0].client()
+    stream = create_stream(client, name=unique_name("files"), shards=1)
+    before = len(moto.keys())
+    client.put_record(StreamName=stream, Data=b"from files", PartitionKey="k")
+    assert len(moto.keys()) > before, "nothing was written to the bucket named in a file"
