@@ -252,12 +252,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     // The stream goes whatever the phases did: a failed bench leaves nothing behind.
     let measured = run_phases(&client, &args, &stream).await;
-    let deleted = control
-        .call(
-            "DeleteStream",
-            Bytes::from(json!({"StreamName": stream}).to_string()),
-        )
-        .await;
+    // A connection of its own: the first one sat idle through the phases, and the
+    // server closes idle connections.
+    drop(control);
+    let deleted = match client.connect().await {
+        Ok(mut fresh) => {
+            fresh
+                .call(
+                    "DeleteStream",
+                    Bytes::from(json!({"StreamName": stream}).to_string()),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
     measured?;
     deleted.map(|_| ())
 }
