@@ -47,6 +47,20 @@ pub struct RequestFacts<'a> {
     pub grant_id: &'a str,
 }
 
+impl RequestFacts<'static> {
+    /// A request from `ip` over TLS 1.3 at time 0 with no KMS context (tests).
+    #[cfg(test)]
+    pub(crate) fn plain(ip: IpAddr) -> Self {
+        RequestFacts {
+            source_ip: ip,
+            tls_version: "TLSv1.3",
+            time_s: 0,
+            encryption_context: &[],
+            grant_id: "",
+        }
+    }
+}
+
 /// The schema's entity types, parsed once (parsing a name is a Cedar parse).
 struct Types {
     tenant: EntityTypeName,
@@ -1179,13 +1193,7 @@ mod tests {
     }
 
     fn facts(ip: IpAddr) -> RequestFacts<'static> {
-        RequestFacts {
-            source_ip: ip,
-            tls_version: "TLSv1.3",
-            time_s: 0,
-            encryption_context: &[],
-            grant_id: "",
-        }
+        RequestFacts::plain(ip)
     }
 
     const TENANT: &str = "111111111111";

@@ -138,13 +138,7 @@ mod tests {
     }
 
     fn facts(ip: IpAddr) -> RequestFacts<'static> {
-        RequestFacts {
-            source_ip: ip,
-            tls_version: "TLSv1.3",
-            time_s: 0,
-            encryption_context: &[],
-            grant_id: "",
-        }
+        RequestFacts::plain(ip)
     }
 
     #[test]
