@@ -48,10 +48,13 @@ pub enum Metric {
     /// Months a customer managed KMS key exists, prorated hourly (a month is 730
     /// hours).
     KmsKeyMonths,
+    /// Consumer-group member requests (join, heartbeat, checkpoint, leave): the lease
+    /// table's writes, priced as AWS prices the DynamoDB writes of a KCL lease table.
+    ConsumerGroupRequests,
 }
 
 /// The metrics, in report order.
-const METRICS: [Metric; 10] = [
+const METRICS: [Metric; 11] = [
     Metric::ShardHours,
     Metric::ExtendedRetentionShardHours,
     Metric::PutPayloadUnits,
@@ -62,6 +65,7 @@ const METRICS: [Metric; 10] = [
     Metric::OnDemandIngressGib,
     Metric::OnDemandEgressGib,
     Metric::KmsKeyMonths,
+    Metric::ConsumerGroupRequests,
 ];
 
 /// A month, for prorating monthly fees (AWS's 730 hours).
@@ -80,6 +84,7 @@ impl Metric {
             Metric::OnDemandIngressGib => "on_demand_ingress_gib",
             Metric::OnDemandEgressGib => "on_demand_egress_gib",
             Metric::KmsKeyMonths => "kms_key_months",
+            Metric::ConsumerGroupRequests => "consumer_group_requests",
         }
     }
 
@@ -102,7 +107,7 @@ impl Metric {
             Metric::KmsKeyMonths => MONTH_MS,
             Metric::OnDemandIngressGib => 1 << 20,
             Metric::OnDemandEgressGib | Metric::EnhancedFanOutGib => 1 << 30,
-            Metric::PutPayloadUnits | Metric::KmsRequests => 1,
+            Metric::PutPayloadUnits | Metric::KmsRequests | Metric::ConsumerGroupRequests => 1,
         }
     }
 }
@@ -137,6 +142,10 @@ pub struct PriceList {
     /// Per customer managed key per month, prorated hourly.
     #[serde(default = "aws_kms_key_month")]
     pub kms_key_month: Decimal,
+    /// Per consumer-group member request (DynamoDB on-demand publishes $0.625 per
+    /// million write request units).
+    #[serde(default = "aws_consumer_group_request")]
+    pub consumer_group_request: Decimal,
 }
 
 /// The version of AWS's published us-east-1 prices this default list holds.
@@ -170,6 +179,10 @@ fn aws_kms_key_month() -> Decimal {
     Decimal::ONE
 }
 
+fn aws_consumer_group_request() -> Decimal {
+    Decimal::new(625, 9)
+}
+
 impl Default for PriceList {
     /// AWS's published prices for Kinesis Data Streams and KMS in us-east-1:
     /// provisioned $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020
@@ -191,6 +204,7 @@ impl Default for PriceList {
             on_demand_ingress_gib: aws_on_demand_ingress_gib(),
             on_demand_egress_gib: aws_on_demand_egress_gib(),
             kms_key_month: aws_kms_key_month(),
+            consumer_group_request: aws_consumer_group_request(),
         }
     }
 }
@@ -208,6 +222,7 @@ impl PriceList {
             Metric::OnDemandIngressGib => self.on_demand_ingress_gib,
             Metric::OnDemandEgressGib => self.on_demand_egress_gib,
             Metric::KmsKeyMonths => self.kms_key_month,
+            Metric::ConsumerGroupRequests => self.consumer_group_request,
         }
     }
 

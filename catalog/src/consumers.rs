@@ -53,7 +53,7 @@ fn consumer_not_found(name: &str, stream: &str, account: &str) -> CatalogError {
 }
 
 /// A random positive 63-bit id: unique without a sequence shared by both dialects.
-fn random_id() -> Result<i64, CatalogError> {
+pub(crate) fn random_id() -> Result<i64, CatalogError> {
     let mut bytes = [0u8; 8];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| CatalogError::Corrupt {
         what: "no randomness for a consumer id".into(),

@@ -102,6 +102,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency keys",
         include_str!("../../migrations/sqlite/0018_idempotency.sql"),
     ),
+    (
+        19,
+        "consumer groups",
+        include_str!("../../migrations/sqlite/0019_consumer_groups.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -193,6 +198,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         18,
         "idempotency keys",
         include_str!("../../migrations/postgres/0018_idempotency.sql"),
+    ),
+    (
+        19,
+        "consumer groups",
+        include_str!("../../migrations/postgres/0019_consumer_groups.sql"),
     ),
 ];
 

@@ -18,6 +18,8 @@ pub mod consumers;
 pub mod database;
 pub mod datakeys;
 pub mod grants;
+pub mod groupplan;
+pub mod groups;
 pub mod idempotency;
 pub mod identity;
 pub mod keymeta;
