@@ -201,7 +201,7 @@ mod tests {
             .collect()
     }
 
-    fn owned_by<'a>(plan: &'a Plan, member: &str) -> Vec<u64> {
+    fn owned_by(plan: &Plan, member: &str) -> Vec<u64> {
         plan.leases
             .iter()
             .filter(|(_, l)| l.owner.as_deref() == Some(member))

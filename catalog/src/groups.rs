@@ -79,7 +79,8 @@ impl GroupShard {
         let next_unread = match self.lease.checkpoint {
             Some((counter, None)) => counter.saturating_add(1),
             Some((counter, Some(_))) => counter,
-            None => 0,
+            // A shard's first record has counter 1.
+            None => 1,
         };
         self.next_sequence
             .saturating_sub(u64::try_from(next_unread).unwrap_or(0))
@@ -257,7 +258,7 @@ impl Catalog {
                 "INSERT INTO consumer_group_shards (group_id, shard_ordinal, owner, lease_counter, \
                  releasing_since_ms, checkpoint_counter, checkpoint_sub, finished, updated_at_ms) \
                  SELECT $1, shard_ordinal, NULL, 0, NULL, \
-                 CASE WHEN next_sequence > 0 THEN next_sequence - 1 ELSE NULL END, NULL, \
+                 CASE WHEN next_sequence > 1 THEN next_sequence - 1 ELSE NULL END, NULL, \
                  CASE WHEN closed_at_ms IS NULL THEN 0 ELSE 1 END, $2 \
                  FROM shards WHERE stream_id = $3",
             )
@@ -585,7 +586,7 @@ impl Catalog {
                     .into());
                 }
                 lease.finished = true;
-                if shard.next_sequence > 0 {
+                if shard.next_sequence > 1 {
                     lease.checkpoint = Some((to_i64(shard.next_sequence - 1), None));
                 }
                 lease.owner = None;
@@ -1133,6 +1134,9 @@ mod tests {
         }
     }
 
+    /// What a member was last told: its id, when it was renewed, its leases.
+    type Belief = (String, i64, BTreeMap<u64, i64>);
+
     #[derive(Debug, Clone)]
     enum Op {
         Join(usize),
@@ -1172,7 +1176,7 @@ mod tests {
                 catalog.create_group(A, "s", "g", GroupStart::TrimHorizon, TIMEOUT, 0).await.unwrap();
                 let mut now = 0i64;
                 // What each member was last told: its id, renewal time and leases.
-                let mut believed: Vec<Option<(String, i64, BTreeMap<u64, i64>)>> = vec![None, None, None];
+                let mut believed: Vec<Option<Belief>> = vec![None, None, None];
                 let mut highest_handed: BTreeMap<u64, i64> = BTreeMap::new();
                 let mut stored: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
                 let mut next_id = 0;

@@ -5,9 +5,11 @@
 
 mod admin;
 mod bench;
-mod client;
+mod consume;
 mod records;
-mod sigv4;
+
+// The HTTPS connection and SigV4 signing are the client library's.
+use sluice_client::{connection as client, sigv4};
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -120,6 +122,10 @@ enum Command {
     /// Print a stream's records (every shard, oldest first) as JSON lines; with
     /// --decrypt, open what `put --encrypt` sealed.
     Get(records::GetArgs),
+    /// Read a stream as a member of a consumer group: each record as one JSON line on
+    /// stdout, checkpointed after each batch is written; SIGTERM or Ctrl-C leaves the
+    /// group cleanly.
+    Consume(consume::ConsumeArgs),
 }
 
 #[derive(clap::Args)]
@@ -539,6 +545,7 @@ fn main() -> anyhow::Result<()> {
         Command::Usage { connect, command } => runtime.block_on(admin::usage(connect, command)),
         Command::Put(args) => runtime.block_on(records::put(args)),
         Command::Get(args) => runtime.block_on(records::get(args)),
+        Command::Consume(args) => runtime.block_on(consume::run(args)),
     }
 }
 

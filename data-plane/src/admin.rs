@@ -172,7 +172,8 @@ impl IntoResponse for AdminError {
             | ErrorCode::Disabled
             | ErrorCode::KmsInvalidState
             | ErrorCode::KmsDisabled
-            | ErrorCode::KinesisKmsInvalidState => StatusCode::CONFLICT,
+            | ErrorCode::KinesisKmsInvalidState
+            | ErrorCode::LeaseLost => StatusCode::CONFLICT,
             ErrorCode::KmsNotFound => StatusCode::NOT_FOUND,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
             ErrorCode::MissingAuthenticationToken

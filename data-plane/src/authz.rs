@@ -67,6 +67,7 @@ struct Types {
     user: EntityTypeName,
     role: EntityTypeName,
     stream: EntityTypeName,
+    group: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
 }
@@ -300,6 +301,7 @@ impl Authz {
             user: type_name("Sluice::User")?,
             role: type_name("Sluice::Role")?,
             stream: type_name("Sluice::Stream")?,
+            group: type_name("Sluice::ConsumerGroup")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
         };
@@ -637,6 +639,45 @@ impl Authz {
                     entities.push(tenant_entity(account)?);
                 }
                 uid(&self.types.tenant, account)
+            }
+            Resource::Group {
+                account,
+                arn,
+                name,
+                stream_arn,
+                stream_name,
+            } => {
+                let stream = uid(&self.types.stream, stream_arn);
+                entities.push(entity(
+                    stream.clone(),
+                    vec![
+                        (
+                            "tenant",
+                            RestrictedExpression::new_string(account.to_string()),
+                        ),
+                        (
+                            "name",
+                            RestrictedExpression::new_string(stream_name.to_string()),
+                        ),
+                    ],
+                    vec![uid(&self.types.tenant, account)],
+                )?);
+                let group = uid(&self.types.group, arn);
+                entities.push(entity(
+                    group.clone(),
+                    vec![
+                        (
+                            "tenant",
+                            RestrictedExpression::new_string(account.to_string()),
+                        ),
+                        ("name", RestrictedExpression::new_string(name.to_string())),
+                    ],
+                    vec![stream],
+                )?);
+                if account != principal.account {
+                    entities.push(tenant_entity(account)?);
+                }
+                group
             }
         };
         // The entities and request are built here from typed values, and every policy

@@ -152,6 +152,11 @@ async fn handle(
                 .await
                 .map(Reply::Whole);
         }
+        if let Some(op) = groups::GroupOperation::from_target(target) {
+            return groups::dispatch(&state.groups, &caller, op, format, &body)
+                .await
+                .map(Reply::Whole);
+        }
         let op = Operation::from_target(target).ok_or_else(|| unknown_operation(target))?;
         // A put with an idempotency key runs once within the key's window.
         if matches!(op, Operation::PutRecord | Operation::PutRecords)
@@ -245,7 +250,9 @@ enum Reply {
 fn signing_service(target: &str) -> Option<&'static str> {
     if KmsOperation::from_target(target).is_some() {
         Some("kms")
-    } else if Operation::from_target(target).is_some() {
+    } else if Operation::from_target(target).is_some()
+        || groups::GroupOperation::from_target(target).is_some()
+    {
         Some("kinesis")
     } else {
         None

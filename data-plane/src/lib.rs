@@ -375,6 +375,12 @@ impl Server {
             region: config.region.clone(),
             clock: clock.clone(),
         });
+        let groups = Arc::new(groups::GroupsService {
+            catalog: catalog.clone(),
+            authz: authz.clone(),
+            region: config.region.clone(),
+            clock: clock.clone(),
+        });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {
                 region: config.region.clone(),
@@ -416,6 +422,7 @@ impl Server {
             clock,
             kinesis,
             kms,
+            groups,
             config,
             audit_chain_key,
         });

@@ -34,6 +34,7 @@ pub struct AppState {
     /// The services, each behind its own state.
     pub kinesis: Arc<kinesis::Kinesis>,
     pub kms: Arc<kms::KmsService>,
+    pub groups: Arc<groups::GroupsService>,
     /// The log engine, for the periodic passes (janitor, compaction).
     pub store: Arc<ObjectStore>,
     pub keyring: Arc<Keyring>,

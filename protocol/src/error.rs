@@ -44,6 +44,9 @@ pub enum ErrorCode {
     /// Kinesis's answer when the stream's KMS key does not exist (any more).
     KmsNotFound,
     LimitExceeded,
+    /// Consumer groups: the member is out of the group, or the lease it names was
+    /// handed to another member (its checkpoint is refused).
+    LeaseLost,
     /// KMS: a key policy that does not parse or validate.
     MalformedPolicyDocument,
     MissingAuthenticationToken,
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::KmsInvalidSignature => "KMSInvalidSignatureException",
             ErrorCode::KmsInvalidMac => "KMSInvalidMacException",
             ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::LeaseLost => "LeaseLostException",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocumentException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::NotAuthorized => "NotAuthorizedException",
@@ -133,6 +137,7 @@ impl ErrorCode {
             | ErrorCode::ExpiredNextToken
             | ErrorCode::InvalidArgument
             | ErrorCode::LimitExceeded
+            | ErrorCode::LeaseLost
             | ErrorCode::ProvisionedThroughputExceeded
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound
@@ -261,6 +266,7 @@ mod tests {
             ),
             (ErrorCode::AlreadyExists, "AlreadyExistsException", 400),
             (ErrorCode::InvalidAction, "InvalidAction", 400),
+            (ErrorCode::LeaseLost, "LeaseLostException", 400),
             (ErrorCode::RequestTimeout, "RequestTimeoutException", 408),
             (
                 ErrorCode::ProvisionedThroughputExceeded,

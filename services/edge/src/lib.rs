@@ -42,6 +42,14 @@ pub enum Resource<'a> {
     Tenant { account: &'a str },
     /// A KMS key, by its key ARN (or the alias ARN a request named it by).
     Key { account: &'a str, arn: &'a str },
+    /// A consumer group of a stream, by its ARN (`<stream ARN>/group/<name>`).
+    Group {
+        account: &'a str,
+        arn: &'a str,
+        name: &'a str,
+        stream_arn: &'a str,
+        stream_name: &'a str,
+    },
 }
 
 impl Resource<'_> {
@@ -50,6 +58,7 @@ impl Resource<'_> {
         match self {
             Resource::Stream { account, .. }
             | Resource::Key { account, .. }
+            | Resource::Group { account, .. }
             | Resource::Tenant { account } => account,
         }
     }
@@ -57,7 +66,9 @@ impl Resource<'_> {
     /// The resource as an ARN, as denials and the audit trail name it.
     pub fn arn(&self, action: &str) -> String {
         match self {
-            Resource::Stream { arn, .. } | Resource::Key { arn, .. } => arn.to_string(),
+            Resource::Stream { arn, .. }
+            | Resource::Key { arn, .. }
+            | Resource::Group { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")
             }

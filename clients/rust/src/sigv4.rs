@@ -1,4 +1,4 @@
-//! The CLI's credentials and request signing: keys from an AWS shared-credentials file,
+//! Credentials and request signing: keys from an AWS shared-credentials file,
 //! signatures by `protocol::sigv4`, the same code the server verifies with.
 
 use protocol::sigv4::{self, SigningKeyPair};
@@ -30,9 +30,10 @@ impl Signer {
         path: &std::path::Path,
         region: String,
         host: String,
-    ) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading credentials {}: {e}", path.display()))?;
+    ) -> Result<Self, crate::Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::Error::Config(format!("reading credentials {}: {e}", path.display()))
+        })?;
         let mut in_default = false;
         let (mut id, mut secret) = (None, None);
         for line in text.lines().map(str::trim) {
@@ -53,10 +54,10 @@ impl Signer {
         }
         match (id, secret) {
             (Some(id), Some(secret)) => Ok(Signer::new(id, secret, region, host)),
-            _ => anyhow::bail!(
+            _ => Err(crate::Error::Config(format!(
                 "{} has no [default] aws_access_key_id and aws_secret_access_key",
                 path.display()
-            ),
+            ))),
         }
     }
 
@@ -153,9 +154,9 @@ pub fn canonical_query(pairs: &[(&str, String)]) -> String {
 mod tests {
     use super::*;
 
-    /// A request the CLI signs passes the server's verifier.
+    /// A request this client signs passes the server's verifier.
     #[test]
-    fn what_the_cli_signs_the_server_verifies() {
+    fn what_the_client_signs_the_server_verifies() {
         let signer = Signer::new(
             "AKIDEXAMPLE".into(),
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
