@@ -471,6 +471,35 @@ impl GroupConsumer {
         }
     }
 
+    /// The group's records as a `Stream`, checkpointed automatically: a batch is
+    /// committed when the record after its last is asked for (so at most the batch in
+    /// hand is read again after a crash).
+    pub fn records(self) -> impl futures_util::Stream<Item = Result<GroupRecord, Error>> {
+        let queue = std::collections::VecDeque::new();
+        futures_util::stream::unfold(
+            (self, queue, None::<Batch>),
+            |(mut group, mut queue, mut done)| async move {
+                loop {
+                    if let Some(record) = queue.pop_front() {
+                        return Some((Ok(record), (group, queue, done)));
+                    }
+                    if let Some(batch) = done.take()
+                        && let Err(e) = group.commit(&batch).await
+                    {
+                        return Some((Err(e), (group, queue, None)));
+                    }
+                    match group.next_batch().await {
+                        Ok(batch) => {
+                            queue.extend(batch.records.iter().cloned());
+                            done = Some(batch);
+                        }
+                        Err(e) => return Some((Err(e), (group, queue, None))),
+                    }
+                }
+            },
+        )
+    }
+
     /// Leaves the group: its shards go to the other members at once.
     pub async fn leave(self) -> Result<(), Error> {
         match self

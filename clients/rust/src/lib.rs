@@ -32,6 +32,7 @@
 pub mod connection;
 pub mod group;
 pub mod kpl;
+pub mod producer;
 pub mod sigv4;
 
 use std::net::SocketAddr;
