@@ -1393,6 +1393,62 @@ mod tests {
         assert_eq!(decide([10, 1, 2, 3], "TLSv1.2"), Decision::Deny);
     }
 
+    /// A consumer group is in its stream: a permit on the stream covers its groups; a
+    /// permit on one group does not cover another, nor another tenant's.
+    #[test]
+    fn a_group_is_in_its_stream() {
+        let authz = operator_authz();
+        let group = |name: &'static str, arn: &'static str| Resource::Group {
+            account: TENANT,
+            arn,
+            name,
+            stream_arn: ORDERS,
+            stream_name: "orders",
+        };
+        let billing = group(
+            "billing",
+            "arn:aws:kinesis:us-east-1:111111111111:stream/orders/group/billing",
+        );
+        let audit = group(
+            "audit",
+            "arn:aws:kinesis:us-east-1:111111111111:stream/orders/group/audit",
+        );
+        let decide = |set: &cedar_policy::PolicySet, resource| {
+            authz
+                .decide_with(
+                    set,
+                    alice(),
+                    "kinesis:CheckpointConsumerGroup",
+                    resource,
+                    RequestFacts::plain(IpAddr::from([10, 0, 0, 1])),
+                )
+                .unwrap()
+                .0
+        };
+        let on_stream = format!(
+            r#"permit (principal, action == Sluice::Action::"kinesis:CheckpointConsumerGroup", resource in Sluice::Stream::"{ORDERS}");"#
+        );
+        let set = authz
+            .tenant_set(TENANT, [("s", on_stream.as_str())])
+            .unwrap();
+        assert_eq!(decide(&set, billing), Decision::Allow);
+        assert_eq!(decide(&set, audit), Decision::Allow);
+        let on_group = r#"permit (principal, action, resource == Sluice::ConsumerGroup::"arn:aws:kinesis:us-east-1:111111111111:stream/orders/group/billing");"#;
+        let set = authz.tenant_set(TENANT, [("g", on_group)]).unwrap();
+        assert_eq!(decide(&set, billing), Decision::Allow);
+        assert_eq!(decide(&set, audit), Decision::Deny);
+        let elsewhere = Resource::Group {
+            account: "222222222222",
+            arn: "arn:aws:kinesis:us-east-1:222222222222:stream/orders/group/billing",
+            name: "billing",
+            stream_arn: "arn:aws:kinesis:us-east-1:222222222222:stream/orders",
+            stream_name: "orders",
+        };
+        let everything = "permit (principal, action, resource);";
+        let set = authz.tenant_set(TENANT, [("all", everything)]).unwrap();
+        assert_eq!(decide(&set, elsewhere), Decision::Deny);
+    }
+
     #[test]
     fn documents_are_validated_strictly_and_attachments_checked() {
         let authz = operator_authz();

@@ -1,5 +1,6 @@
 //! The HTTP face of the server: `POST /` routed by `X-Amz-Target` to a service
-//! (Kinesis's `Kinesis_20131202.*`, KMS's `TrentService.*`; any other target is
+//! (Kinesis's `Kinesis_20131202.*`, KMS's `TrentService.*`, consumer groups'
+//! `SluiceConsumerGroups_20261205.*`; any other target is
 //! authenticated and then answered `UnknownOperationException`), `/health`, the admin
 //! routes, request ids, and AWS-shaped responses and errors.
 
