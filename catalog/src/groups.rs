@@ -322,6 +322,30 @@ impl Catalog {
         rows.iter().map(group_from_row).collect()
     }
 
+    /// Every group, as (account, stream, group), at most `limit`, oldest first: what
+    /// the lag pass publishes.
+    pub async fn all_groups(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT s.account_id, s.stream_name, g.group_name FROM consumer_groups g \
+             JOIN streams s ON s.stream_id = g.stream_id ORDER BY g.created_at_ms, g.group_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("account_id")?,
+                    r.try_get("stream_name")?,
+                    r.try_get("group_name")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The group as it stands (read only: members past their expiry are shown as
     /// such until the next change removes them).
     pub async fn describe_group(

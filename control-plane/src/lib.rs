@@ -9,9 +9,10 @@
 //!   shared write budgets of windows past;
 //! - compaction rewrites settled chunks into per-shard objects;
 //! - the on-demand scaler splits hot shards and merges cold ones;
-//! - audit retention removes the trail's oldest batches past their time.
+//! - audit retention removes the trail's oldest batches past their time;
+//! - every consumer group's lag is published to the metrics.
 //!
-//! The last four run in `sluice serve` and `sluice control-plane` only (`control`): a
+//! The last five run in `sluice serve` and `sluice control-plane` only (`control`): a
 //! janitor pass lists the whole bucket, and every data plane doing it would only
 //! multiply the work.
 
@@ -119,6 +120,15 @@ impl Passes {
                     },
                 ));
             }
+            tasks.push(every(
+                &cx,
+                groups::LAG_PASS_INTERVAL,
+                |cx, now| async move {
+                    if let Err(e) = groups::publish_lag(&cx.catalog, now).await {
+                        tracing::error!(error = %e, "consumer group lag pass failed");
+                    }
+                },
+            ));
             let scaling = cx.kinesis.config.on_demand.interval();
             tasks.push(every(&cx, scaling, |cx, now| async move {
                 if let Err(e) = kinesis::autoscale::pass(&cx.kinesis, now).await {

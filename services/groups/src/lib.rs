@@ -400,20 +400,62 @@ async fn lag(
     stream_id: i64,
     shard: &GroupShard,
 ) -> Result<(u64, i64), ApiError> {
+    shard_lag(
+        &state.catalog,
+        state.clock.now_ms(),
+        [&named.account, &named.stream, &named.group],
+        stream_id,
+        shard,
+    )
+    .await
+    .map_err(wire_error)
+}
+
+/// Groups one lag pass publishes at most.
+pub const LAG_PASS_GROUPS_MAX: i64 = 1_000;
+/// How often the control plane publishes every group's lag (members publish theirs
+/// at each heartbeat; this keeps a group with no live member visible).
+pub const LAG_PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Publishes the lag of every group's shards (the first `LAG_PASS_GROUPS_MAX`).
+pub async fn publish_lag(catalog: &Catalog, now_ms: i64) -> Result<(), catalog::CatalogError> {
+    for (account, stream, group) in catalog.all_groups(LAG_PASS_GROUPS_MAX).await? {
+        let found = match catalog.describe_group(&account, &stream, &group).await {
+            Ok(found) => found,
+            // Deleted since it was listed.
+            Err(catalog::CatalogError::Refused(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        for shard in &found.shards {
+            shard_lag(
+                catalog,
+                now_ms,
+                [&account, &stream, &group],
+                found.group.stream_id,
+                shard,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shard_lag(
+    catalog: &Catalog,
+    now_ms: i64,
+    [account, stream, group]: [&String; 3],
+    stream_id: i64,
+    shard: &GroupShard,
+) -> Result<(u64, i64), catalog::CatalogError> {
     let records = shard.records_behind();
-    let millis = match state
-        .catalog
-        .first_unread_arrival(stream_id, shard)
-        .await
-        .map_err(wire_error)?
-    {
-        Some(at) => state.clock.now_ms().saturating_sub(at).max(0),
+    let millis = match catalog.first_unread_arrival(stream_id, shard).await? {
+        Some(at) => now_ms.saturating_sub(at).max(0),
         None => 0,
     };
     let labels = [
-        ("account", named.account.clone()),
-        ("stream", named.stream.clone()),
-        ("group", named.group.clone()),
+        ("account", account.clone()),
+        ("stream", stream.clone()),
+        ("group", group.clone()),
         ("shard", catalog::streams::shard_id(shard.ordinal)),
     ];
     metrics::gauge!("sluice_consumer_group_lag_records", &labels).set(records as f64);
