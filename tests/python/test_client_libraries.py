@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,11 +40,14 @@ def example_env(server, stream: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def python_package(tmp_path_factory) -> Path:
-    """clients/python installed by pip into a directory of its own."""
+    """clients/python installed by pip into a directory of its own (built from a copy,
+    so the build leaves nothing in the checkout)."""
     target = tmp_path_factory.mktemp("sluice-client")
+    source = tmp_path_factory.mktemp("sluice-client-source") / "python"
+    shutil.copytree(ROOT / "clients" / "python", source)
     p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                         "--disable-pip-version-check", "--target", str(target),
-                        str(ROOT / "clients" / "python")], capture_output=True, text=True, timeout=300)
+                        str(source)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert (target / "sluice_client" / "group.py").exists()
     return target
