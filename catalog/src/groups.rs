@@ -443,15 +443,7 @@ impl Catalog {
         .await?;
         loaded.members.push(member);
         let state = Self::settle(&mut tx, group, loaded, now_ms).await?;
-        Self::meter_count(
-            &mut tx,
-            account_id,
-            stream_name,
-            Metric::ConsumerGroupRequests,
-            1,
-            now_ms,
-        )
-        .await?;
+        Self::meter_member_request(&mut tx, account_id, stream_name, now_ms).await?;
         tx.commit().await?;
         Ok(state)
     }
@@ -489,15 +481,7 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         let state = Self::settle(&mut tx, group, loaded, now_ms).await?;
-        Self::meter_count(
-            &mut tx,
-            account_id,
-            stream_name,
-            Metric::ConsumerGroupRequests,
-            1,
-            now_ms,
-        )
-        .await?;
+        Self::meter_member_request(&mut tx, account_id, stream_name, now_ms).await?;
         tx.commit().await?;
         Ok(MemberAnswer::Done(Box::new(state)))
     }
@@ -629,15 +613,7 @@ impl Catalog {
             leases: after,
         };
         let state = Self::settle(&mut tx, group, loaded, now_ms).await?;
-        Self::meter_count(
-            &mut tx,
-            account_id,
-            stream_name,
-            Metric::ConsumerGroupRequests,
-            1,
-            now_ms,
-        )
-        .await?;
+        Self::meter_member_request(&mut tx, account_id, stream_name, now_ms).await?;
         tx.commit().await?;
         Ok(MemberAnswer::Done(Box::new(state)))
     }
@@ -661,17 +637,27 @@ impl Catalog {
         // Leaving is expiring now: the planner frees its leases and drops it.
         member.expires_at_ms = now_ms;
         let state = Self::settle(&mut tx, group, loaded, now_ms).await?;
+        Self::meter_member_request(&mut tx, account_id, stream_name, now_ms).await?;
+        tx.commit().await?;
+        Ok(MemberAnswer::Done(Box::new(state)))
+    }
+
+    /// Bills one member request, in the transaction that did it.
+    async fn meter_member_request(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        account_id: &str,
+        stream_name: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
         Self::meter_count(
-            &mut tx,
+            tx,
             account_id,
             stream_name,
             Metric::ConsumerGroupRequests,
             1,
             now_ms,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(MemberAnswer::Done(Box::new(state)))
+        .await
     }
 
     fn member_gone(member_id: &str, group_name: &str) -> MemberAnswer {

@@ -632,10 +632,19 @@ async fn join(
     .await
 }
 
-fn member_id(input: Option<&str>) -> Result<String, ApiError> {
-    let id = validate::required(input, "memberId")?;
+/// The group a member's request names, once Cedar allowed `op` on it, and the member.
+async fn member_of(
+    state: &GroupsService,
+    caller: &Caller,
+    op: GroupOperation,
+    stream: &StreamNamed,
+    group: Option<&str>,
+    member: Option<&str>,
+) -> Result<(Named, String), ApiError> {
+    let named = authorize_group(state, caller, op, stream, group).await?;
+    let id = validate::required(member, "memberId")?;
     validate::string_length(id, "memberId", 1, 256)?;
-    Ok(id.to_string())
+    Ok((named, id.to_string()))
 }
 
 async fn heartbeat(
@@ -643,15 +652,15 @@ async fn heartbeat(
     caller: &Caller,
     input: MemberInput,
 ) -> Result<Assignment, ApiError> {
-    let named = authorize_group(
+    let (named, member) = member_of(
         state,
         caller,
         GroupOperation::HeartbeatConsumerGroup,
         &input.stream,
         input.group_name.as_deref(),
+        input.member_id.as_deref(),
     )
     .await?;
-    let member = member_id(input.member_id.as_deref())?;
     let answer = state
         .catalog
         .heartbeat_group(
@@ -671,15 +680,15 @@ async fn checkpoint(
     caller: &Caller,
     input: CheckpointInput,
 ) -> Result<Assignment, ApiError> {
-    let named = authorize_group(
+    let (named, member) = member_of(
         state,
         caller,
         GroupOperation::CheckpointConsumerGroup,
         &input.stream,
         input.group_name.as_deref(),
+        input.member_id.as_deref(),
     )
     .await?;
-    let member = member_id(input.member_id.as_deref())?;
     let shard_id = validate::required(input.shard_id.as_deref(), "shardId")?;
     validate::shard_id(shard_id, "shardId")?;
     let ordinal = catalog::streams::parse_shard_id(shard_id).ok_or_else(|| {
@@ -753,15 +762,15 @@ async fn checkpoint(
 }
 
 async fn leave(state: &GroupsService, caller: &Caller, input: MemberInput) -> Result<(), ApiError> {
-    let named = authorize_group(
+    let (named, member) = member_of(
         state,
         caller,
         GroupOperation::LeaveConsumerGroup,
         &input.stream,
         input.group_name.as_deref(),
+        input.member_id.as_deref(),
     )
     .await?;
-    let member = member_id(input.member_id.as_deref())?;
     match state
         .catalog
         .leave_group(
