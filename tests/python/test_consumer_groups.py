@@ -244,6 +244,12 @@ def test_checkpoints_inside_an_aggregate_resume_after_the_last_user_record(serve
     # A member that left is fenced.
     late = groups(server, "CheckpointConsumerGroup", {**member, "SequenceNumber": seq})
     assert late.status == 400 and late.error_type() == "LeaseLostException", late
+    # Billed: the join, two stored checkpoints and the leave (refusals are not).
+    now_ms = int(time.time() * 1000)
+    usage = server.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/usage?from={now_ms - 7_200_000}"
+                                f"&to={now_ms + 3_600_000}&format=json").json()["lines"]
+    billed = [l for l in usage if l["metric"] == "consumer_group_requests" and l["stream"] == stream]
+    assert sum(int(l["quantity"]) for l in billed) == 4, billed
 
 
 def test_errors_are_the_ones_a_client_expects(server, new_stream):
