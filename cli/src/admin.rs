@@ -367,8 +367,11 @@ pub enum PolicyCommand {
         #[arg(long)]
         action: String,
         /// The stream's ARN (or use --on-tenant for tenant-wide actions).
-        #[arg(long, conflicts_with = "on_tenant")]
+        #[arg(long, conflicts_with_all = ["on_tenant", "group"])]
         stream: Option<String>,
+        /// A consumer group's ARN (`<stream ARN>/group/<name>`).
+        #[arg(long, conflicts_with = "on_tenant")]
+        group: Option<String>,
         /// The account id a tenant-wide action (ListStreams, sluice:*) is about.
         #[arg(long)]
         on_tenant: Option<String>,
@@ -506,14 +509,18 @@ pub async fn policy(connect: ConnectArgs, command: PolicyCommand) -> anyhow::Res
             principal,
             action,
             stream,
+            group,
             on_tenant,
             source_ip,
             tls_version,
         } => {
-            let resource = match (stream, on_tenant) {
-                (Some(arn), _) => json!({"stream": arn}),
-                (None, Some(account)) => json!({"tenant": account}),
-                (None, None) => bail!("name the resource with --stream or --on-tenant"),
+            let resource = match (stream, group, on_tenant) {
+                (Some(arn), _, _) => json!({"stream": arn}),
+                (None, Some(arn), _) => json!({"group": arn}),
+                (None, None, Some(account)) => json!({"tenant": account}),
+                (None, None, None) => {
+                    bail!("name the resource with --stream, --group or --on-tenant")
+                }
             };
             let mut body = proposal(&proposed)?;
             body["principal"] = json!(principal);

@@ -1050,6 +1050,8 @@ enum QuestionResource {
     Tenant(String),
     /// A KMS key ARN.
     Key(String),
+    /// A consumer group's ARN, `<stream ARN>/group/<name>`.
+    Group(String),
 }
 
 fn default_source_ip() -> std::net::IpAddr {
@@ -1081,6 +1083,24 @@ async fn answer(
                 account: &parsed.account_id,
                 arn,
                 name: &parsed.stream_name,
+            }
+        }
+        QuestionResource::Group(arn) => {
+            let (stream_arn, name) = arn
+                .rsplit_once("/group/")
+                .filter(|(_, name)| !name.is_empty())
+                .ok_or_else(|| {
+                    AdminError(ApiError::invalid_argument(format!(
+                        "{arn} is not a consumer group ARN (<stream ARN>/group/<name>)."
+                    )))
+                })?;
+            parsed = protocol::arn::StreamArn::parse(stream_arn)?;
+            Resource::Group {
+                account: &parsed.account_id,
+                arn,
+                name,
+                stream_arn,
+                stream_name: &parsed.stream_name,
             }
         }
         QuestionResource::Tenant(account) => Resource::Tenant { account },

@@ -120,6 +120,15 @@ def test_simulate_and_test_decide_without_storing(server, tenant):
     r = policies(server, tenant, "/simulate", {**question, "resource": {"stream": other},
                                                 "name": "readers", "policy": "permit (principal, action, resource);"})
     assert r.json() == {"decision": "Deny", "policies": ["platform-forbid-cross-tenant"]}, r
+    # A consumer group is in its stream: a permit on the stream covers it.
+    group = {"principal": tenant["alice_arn"], "action": "kinesis:CheckpointConsumerGroup",
+             "resource": {"group": tenant["orders_arn"] + "/group/billing"}}
+    on_stream = ('permit (principal, action == Sluice::Action::"kinesis:CheckpointConsumerGroup", '
+                 f'resource in Sluice::Stream::"{tenant["orders_arn"]}");')
+    r = policies(server, tenant, "/simulate", {**group, "name": "groups", "policy": on_stream})
+    assert r.json() == {"decision": "Allow", "policies": ["groups/0"]}, r
+    r = policies(server, tenant, "/simulate", {**group, "resource": {"group": tenant["orders_arn"]}})
+    assert r.status == 400 and r.error_type() == "InvalidArgumentException", r
 
     cases = [
         {"name": "alice reads", **question, "decision": "Allow", "policies": ["readers/0"]},
