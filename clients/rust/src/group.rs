@@ -18,6 +18,11 @@ use serde_json::{Value, json};
 
 use crate::{Client, Error, kpl};
 
+/// The pause before a request the server could not answer is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Attempts at a checkpoint while the server is away (about a minute).
+const CHECKPOINT_ATTEMPTS: u32 = 120;
+
 /// Where a group made by `join` starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StartFrom {
@@ -270,9 +275,23 @@ impl GroupConsumer {
     pub async fn next_batch(&mut self) -> Result<Batch, Error> {
         loop {
             if Instant::now() >= self.next_heartbeat {
-                self.heartbeat().await?;
+                match self.heartbeat().await {
+                    Ok(()) => {}
+                    // The server is away or busy: try again soon; if it stays away past
+                    // the lease timeout, the next heartbeat joins afresh.
+                    Err(e) if e.is_retryable() => {
+                        self.next_heartbeat = Instant::now() + RETRY_PAUSE;
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
-            self.release_requested().await?;
+            match self.release_requested().await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => {}
+                Err(e) => return Err(e),
+            }
             let shards: Vec<String> = self.leases.keys().cloned().collect();
             let first = match &self.cursor {
                 Some(c) => shards.iter().position(|s| s > c).unwrap_or(0),
@@ -457,17 +476,26 @@ impl GroupConsumer {
         self.checkpoint(&record.shard_id, body).await
     }
 
+    /// Stores a checkpoint, retrying while the server is away (up to
+    /// `CHECKPOINT_ATTEMPTS`); a lease lost meanwhile is dropped.
     async fn checkpoint(&mut self, shard: &str, body: Value) -> Result<(), Error> {
-        match self.client.groups("CheckpointConsumerGroup", &body).await {
-            Ok(answer) => {
-                self.apply(&answer);
-                Ok(())
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.client.groups("CheckpointConsumerGroup", &body).await {
+                Ok(answer) => {
+                    self.apply(&answer);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == Some("LeaseLostException") => {
+                    self.leases.remove(shard);
+                    return Ok(());
+                }
+                Err(e) if e.is_retryable() && attempt < CHECKPOINT_ATTEMPTS => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == Some("LeaseLostException") => {
-                self.leases.remove(shard);
-                Ok(())
-            }
-            Err(e) => Err(e),
         }
     }
 
