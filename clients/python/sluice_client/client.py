@@ -8,6 +8,7 @@ import json
 import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import HTTPClientError
 from botocore.httpsession import URLLib3Session
 
 GROUPS_TARGET_PREFIX = "SluiceConsumerGroups_20261205."
@@ -19,6 +20,12 @@ class SluiceError(Exception):
     def __init__(self, kind: str, message: str, status: int):
         super().__init__(f"{kind}: {message}")
         self.kind, self.message, self.status = kind, message, status
+
+    @property
+    def retryable(self) -> bool:
+        """The server was away or busy: worth trying again after a pause."""
+        return self.status == 0 or self.status >= 500 or self.kind in (
+            "ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException")
 
 
 class Sluice:
@@ -45,7 +52,10 @@ class Sluice:
         if credentials is None:
             raise SluiceError("MissingAuthenticationToken", "boto3 found no credentials", 0)
         SigV4Auth(credentials.get_frozen_credentials(), "kinesis", self.region_name).add_auth(request)
-        response = self._http.send(request.prepare())
+        try:
+            response = self._http.send(request.prepare())
+        except (HTTPClientError, OSError) as e:
+            raise SluiceError("ConnectionError", str(e), 0) from e
         answer = json.loads(response.content) if response.content else {}
         if response.status_code >= 300:
             kind = str(answer.get("__type", "Error")).split("#")[-1]

@@ -6,7 +6,7 @@ import base64
 import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
 from . import kpl
 from .client import Sluice, SluiceError
@@ -92,13 +92,18 @@ class ConsumerGroup:
             self._join()
 
     def _checkpoint(self, shard_id: str, **fields) -> None:
-        try:
-            self._apply(self.sluice.groups("CheckpointConsumerGroup", self._named(
-                MemberId=self.member_id, ShardId=shard_id, **fields)))
-        except SluiceError as e:
-            if e.kind != "LeaseLostException":
-                raise
-            self.leases.pop(shard_id, None)
+        for attempt in range(120):
+            try:
+                self._apply(self.sluice.groups("CheckpointConsumerGroup", self._named(
+                    MemberId=self.member_id, ShardId=shard_id, **fields)))
+                return
+            except SluiceError as e:
+                if e.kind == "LeaseLostException":
+                    self.leases.pop(shard_id, None)
+                    return
+                if not e.retryable or attempt == 119:
+                    raise
+                time.sleep(0.5)
 
     def _release_requested(self) -> None:
         for shard_id, lease in list(self.leases.items()):
@@ -132,9 +137,13 @@ class ConsumerGroup:
             if code == "ExpiredIteratorException":
                 lease.iterator = None
                 return None
-            if code in ("ProvisionedThroughputExceededException", "LimitExceededException"):
+            if code in ("ProvisionedThroughputExceededException", "LimitExceededException",
+                        "InternalFailure", "ServiceUnavailable"):
                 return None
             raise
+        except (BotoConnectionError, HTTPClientError):
+            # The server is away; the next round tries again.
+            return None
         skip = None
         if lease.delivered is None and lease.start.get("Type") == "AT_SEQUENCE_NUMBER":
             skip = (lease.start["SequenceNumber"], lease.start.get("SubSequenceNumber"))
@@ -162,9 +171,17 @@ class ConsumerGroup:
         """The next (shard id, lease counter, records, reached the shard's end) of one of
         this member's shards; waits, heartbeating, until there is one."""
         while True:
-            if time.monotonic() >= self.next_heartbeat:
-                self._heartbeat()
-            self._release_requested()
+            try:
+                if time.monotonic() >= self.next_heartbeat:
+                    self._heartbeat()
+                self._release_requested()
+            except SluiceError as e:
+                if not e.retryable:
+                    raise
+                # The server is away: try again soon (a lapsed lease means a rejoin).
+                self.next_heartbeat = time.monotonic() + 0.5
+                time.sleep(0.5)
+                continue
             shards = sorted(self.leases)
             start = next((i for i, s in enumerate(shards) if self._cursor is not None and s > self._cursor), 0)
             for i in range(len(shards)):
