@@ -43,7 +43,9 @@ pub struct BenchArgs {
     /// Bytes of data per record.
     #[arg(long, default_value_t = 1024)]
     record_bytes: usize,
-    /// Phases to run, comma separated: put-record, put-records, get-records.
+    /// Phases to run, comma separated: put-record, put-records, get-records, and
+    /// consumer-group (members of one group, one per shard, read what was written
+    /// and checkpoint each batch; reported per checkpoint).
     #[arg(long, default_value = "put-record,put-records,get-records")]
     phases: String,
     /// AWS shared-credentials file whose [default] profile signs the requests (the
@@ -300,6 +302,10 @@ async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::
                 let mut result = catch_up(client, stream, args.shards).await?;
                 result.report("GetRecords");
             }
+            "consumer-group" => {
+                let mut result = group_read(args, stream).await?;
+                result.report("Group");
+            }
             other => bail!("unknown phase {other:?}"),
         }
     }
@@ -379,6 +385,89 @@ async fn drive(
     result.elapsed = started.elapsed();
     result.records = result.requests * records_per_request;
     result.bytes = result.records * record_bytes as u64;
+    Ok(result)
+}
+
+/// Members of one new consumer group (one per shard, at most one per connection)
+/// read the stream from TRIM_HORIZON through the group, checkpointing each batch,
+/// until the group has been idle for a second or the phase's time is up. Requests
+/// and latencies are the checkpoints'.
+async fn group_read(args: &BenchArgs, stream: &str) -> anyhow::Result<PhaseResult> {
+    use sluice_client::group::{GroupConsumer, GroupOptions, StartFrom};
+    let members = (args.shards.max(1) as usize).min(args.connections.max(1));
+    let group = format!(
+        "bench-{}",
+        protocol::clock::Clock::now_ms(&protocol::clock::SystemClock).rem_euclid(1_000_000_000)
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds.max(1));
+    let idle_after = Duration::from_secs(1);
+    let mut tasks = Vec::new();
+    for m in 0..members {
+        let endpoint = args.endpoint.to_string();
+        let (ca, credentials, region) = (
+            args.ca.clone(),
+            args.credentials.clone(),
+            args.region.clone(),
+        );
+        let (stream, group) = (stream.to_string(), group.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = sluice_client::Client::from_files(&endpoint, &ca, &credentials, &region)?;
+            let options = GroupOptions {
+                member_name: Some(format!("bench-{m}")),
+                create_from: Some(StartFrom::TrimHorizon),
+                idle_wait: Duration::from_millis(20),
+                ..GroupOptions::default()
+            };
+            let mut member = GroupConsumer::join(client, &stream, &group, options).await?;
+            let (mut commits, mut records, mut bytes) = (0u64, 0u64, 0u64);
+            let mut latencies = Vec::new();
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let wait = idle_after.min(deadline - now);
+                let Ok(batch) = tokio::time::timeout(wait, member.next_batch()).await else {
+                    break;
+                };
+                let batch = batch?;
+                records += batch.records.len() as u64;
+                bytes += batch
+                    .records
+                    .iter()
+                    .map(|r| r.data.len() as u64)
+                    .sum::<u64>();
+                let t = Instant::now();
+                member.commit(&batch).await?;
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                commits += 1;
+            }
+            member.leave().await?;
+            anyhow::Ok((commits, records, bytes, latencies))
+        }));
+    }
+    let mut result = PhaseResult {
+        requests: 0,
+        records: 0,
+        bytes: 0,
+        errors: 0,
+        throttled: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for task in tasks {
+        let (commits, records, bytes, latencies) = task.await??;
+        result.requests += commits;
+        result.records += records;
+        result.bytes += bytes;
+        result.latencies_us.extend(latencies);
+    }
+    // The last second was spent finding nothing more to read.
+    result.elapsed = started
+        .elapsed()
+        .saturating_sub(idle_after)
+        .max(Duration::from_millis(1));
     Ok(result)
 }
 

@@ -41,7 +41,7 @@ class ConsumerGroup:
 
     def __init__(self, sluice: Sluice, stream: str, group: str, create_from: str | None = "TRIM_HORIZON",
                  timestamp: float | None = None, lease_timeout_seconds: int | None = None,
-                 member_name: str = "member", records_per_call: int = 1000, idle_wait: float = 0.25):
+                 member_name: str = "member", records_per_call: int = 10000, idle_wait: float = 0.25):
         self.sluice, self.stream, self.group = sluice, stream, group
         self.member_name, self.records_per_call, self.idle_wait = member_name, records_per_call, idle_wait
         self.leases: dict[str, _Lease] = {}

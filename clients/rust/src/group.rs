@@ -52,7 +52,7 @@ impl Default for GroupOptions {
             member_name: None,
             create_from: None,
             lease_timeout_seconds: None,
-            records_per_call: 1_000,
+            records_per_call: 10_000,
             idle_wait: Duration::from_millis(250),
         }
     }
