@@ -107,6 +107,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "consumer groups",
         include_str!("../../migrations/sqlite/0019_consumer_groups.sql"),
     ),
+    (
+        20,
+        "kinesis queues",
+        include_str!("../../migrations/sqlite/0020_kinesis_queues.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -203,6 +208,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "consumer groups",
         include_str!("../../migrations/postgres/0019_consumer_groups.sql"),
+    ),
+    (
+        20,
+        "kinesis queues",
+        include_str!("../../migrations/postgres/0020_kinesis_queues.sql"),
     ),
 ];
 

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod keymeta;
 pub mod masterkeys;
 pub mod policies;
+pub mod queues;
 pub mod refusal;
 pub mod reshard;
 pub mod rootkey;

@@ -68,6 +68,7 @@ struct Types {
     role: EntityTypeName,
     stream: EntityTypeName,
     group: EntityTypeName,
+    queue: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
 }
@@ -302,6 +303,7 @@ impl Authz {
             role: type_name("Sluice::Role")?,
             stream: type_name("Sluice::Stream")?,
             group: type_name("Sluice::ConsumerGroup")?,
+            queue: type_name("Sluice::Queue")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
         };
@@ -618,6 +620,21 @@ impl Authz {
                     entities.push(tenant_entity(account)?);
                 }
                 stream
+            }
+            Resource::Queue { account, arn } => {
+                let queue = uid(&self.types.queue, arn);
+                entities.push(entity(
+                    queue.clone(),
+                    vec![(
+                        "tenant",
+                        RestrictedExpression::new_string(account.to_string()),
+                    )],
+                    vec![uid(&self.types.tenant, account)],
+                )?);
+                if account != principal.account {
+                    entities.push(tenant_entity(account)?);
+                }
+                queue
             }
             Resource::Key { account, arn } => {
                 let key = uid(&self.types.key, arn);

@@ -16,6 +16,7 @@ pub mod kms;
 pub mod limits;
 pub mod model;
 pub mod query;
+pub mod queues;
 pub mod sequence;
 pub mod sigv4;
 pub mod validate;

@@ -51,6 +51,18 @@ pub enum Operation {
     UpdateStreamRecordDistributionStrategy,
     UpdateStreamWarmThroughput,
     UpdateMaxRecordSize,
+    CreateQueue,
+    DeleteQueue,
+    DescribeQueue,
+    ListQueues,
+    UpdateQueue,
+    ReceiveQueueRecords,
+    AcknowledgeQueueRecords,
+    UpdateQueueRecordsVisibility,
+    ReceiveDeadLetterQueueRecords,
+    AcknowledgeDeadLetterQueueRecords,
+    RestoreDeadLetterQueueRecords,
+    UpdateDeadLetterQueueRecordsVisibility,
 }
 
 impl Operation {
@@ -101,6 +113,20 @@ impl Operation {
             }
             "UpdateStreamWarmThroughput" => Operation::UpdateStreamWarmThroughput,
             "UpdateMaxRecordSize" => Operation::UpdateMaxRecordSize,
+            "CreateQueue" => Operation::CreateQueue,
+            "DeleteQueue" => Operation::DeleteQueue,
+            "DescribeQueue" => Operation::DescribeQueue,
+            "ListQueues" => Operation::ListQueues,
+            "UpdateQueue" => Operation::UpdateQueue,
+            "ReceiveQueueRecords" => Operation::ReceiveQueueRecords,
+            "AcknowledgeQueueRecords" => Operation::AcknowledgeQueueRecords,
+            "UpdateQueueRecordsVisibility" => Operation::UpdateQueueRecordsVisibility,
+            "ReceiveDeadLetterQueueRecords" => Operation::ReceiveDeadLetterQueueRecords,
+            "AcknowledgeDeadLetterQueueRecords" => Operation::AcknowledgeDeadLetterQueueRecords,
+            "RestoreDeadLetterQueueRecords" => Operation::RestoreDeadLetterQueueRecords,
+            "UpdateDeadLetterQueueRecordsVisibility" => {
+                Operation::UpdateDeadLetterQueueRecordsVisibility
+            }
             _ => return None,
         })
     }

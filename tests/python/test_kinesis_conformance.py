@@ -211,15 +211,11 @@ def test_warm_throughput_scales_an_on_demand_stream_up_front(kinesis, raw_kinesi
 # The operations of botocore's current models that are not served yet: each must still
 # be answered UnknownOperationException (so that this list shrinks as they are built),
 # and every other operation must be answered by its service (no UnknownOperation, no
-# 404, no 5xx). Kinesis's queues and channels are AWS's newest features (a queue per
-# stream with receipts and dead letters; delivery to S3 and S3 Tables).
+# 404, no 5xx). Kinesis's channels (delivery to S3 and S3 Tables) come with Firehose's
+# delivery machinery.
 NOT_YET = {
     "kinesis": {
-        "AcknowledgeDeadLetterQueueRecords", "AcknowledgeQueueRecords", "CreateChannel",
-        "CreateQueue", "DeleteChannel", "DeleteQueue", "DescribeChannel", "DescribeQueue",
-        "ListChannels", "ListQueues", "ReceiveDeadLetterQueueRecords", "ReceiveQueueRecords",
-        "RestoreDeadLetterQueueRecords", "UpdateChannel", "UpdateDeadLetterQueueRecordsVisibility",
-        "UpdateQueue", "UpdateQueueRecordsVisibility",
+        "CreateChannel", "DeleteChannel", "DescribeChannel", "ListChannels", "UpdateChannel",
     },
     "kms": set(),
 }

@@ -42,6 +42,8 @@ pub enum Resource<'a> {
     Tenant { account: &'a str },
     /// A KMS key, by its key ARN (or the alias ARN a request named it by).
     Key { account: &'a str, arn: &'a str },
+    /// A Kinesis queue, by its ARN (`arn:aws:kinesis:<region>:<account>:queue/<name>`).
+    Queue { account: &'a str, arn: &'a str },
     /// A consumer group of a stream, by its ARN (`<stream ARN>/group/<name>`).
     Group {
         account: &'a str,
@@ -59,6 +61,7 @@ impl Resource<'_> {
             Resource::Stream { account, .. }
             | Resource::Key { account, .. }
             | Resource::Group { account, .. }
+            | Resource::Queue { account, .. }
             | Resource::Tenant { account } => account,
         }
     }
@@ -68,7 +71,8 @@ impl Resource<'_> {
         match self {
             Resource::Stream { arn, .. }
             | Resource::Key { arn, .. }
-            | Resource::Group { arn, .. } => arn.to_string(),
+            | Resource::Group { arn, .. }
+            | Resource::Queue { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")
             }

@@ -116,9 +116,69 @@ impl IteratorKey {
     }
 }
 
+/// Receipt handles of Kinesis queues: `body | HMAC-SHA256(account, queue, body)[..16]`,
+/// URL-safe base64, under the same server secret as iterators, so a handle is good
+/// only for the queue and account it was issued for.
+const RECEIPT_TAG_BYTES: usize = 16;
+
+impl IteratorKey {
+    fn receipt_tag(&self, account_id: &str, queue: &str, body: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(b"kinesis-queue-receipt\0");
+        ctx.update(account_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(queue.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(body);
+        ctx.sign()
+    }
+
+    pub fn seal_receipt(&self, account_id: &str, queue: &str, body: &[u8]) -> String {
+        let tag = self.receipt_tag(account_id, queue, body);
+        let mut token = body.to_vec();
+        token.extend_from_slice(&tag.as_ref()[..RECEIPT_TAG_BYTES]);
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The body of a receipt this key sealed for this queue, or `None`.
+    pub fn open_receipt(&self, account_id: &str, queue: &str, receipt: &str) -> Option<Vec<u8>> {
+        if receipt.len() > 1024 {
+            return None;
+        }
+        let token = URL_SAFE_NO_PAD.decode(receipt).ok()?;
+        if token.len() <= RECEIPT_TAG_BYTES {
+            return None;
+        }
+        let (body, tag) = token.split_at(token.len() - RECEIPT_TAG_BYTES);
+        let expected = self.receipt_tag(account_id, queue, body);
+        // Constant-time comparison of the truncated tag.
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            &expected.as_ref()[..RECEIPT_TAG_BYTES],
+            tag,
+        )
+        .ok()?;
+        Some(body.to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receipts_open_only_for_their_queue_and_account() {
+        let key = IteratorKey::new(b"secret", 1_000);
+        let r = key.seal_receipt("111111111111", "q", b"body");
+        assert_eq!(key.open_receipt("111111111111", "q", &r).unwrap(), b"body");
+        assert!(key.open_receipt("111111111111", "other", &r).is_none());
+        assert!(key.open_receipt("222222222222", "q", &r).is_none());
+        let mut forged = r.clone().into_bytes();
+        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+        assert!(
+            key.open_receipt("111111111111", "q", &String::from_utf8(forged).unwrap())
+                .is_none()
+        );
+    }
 
     const POS: ShardPosition = ShardPosition {
         stream_id: 4,

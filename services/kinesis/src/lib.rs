@@ -10,6 +10,7 @@ pub mod autoscale;
 pub mod consumers;
 pub mod iterator;
 pub mod monitoring;
+pub mod queues;
 pub mod records;
 pub mod reshard;
 pub mod settings;
@@ -217,6 +218,64 @@ pub async fn dispatch(
         }
         Operation::UpdateStreamWarmThroughput => {
             update_warm_throughput(state, caller, input(format, body)?)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::CreateQueue => crate::queues::create(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DescribeQueue => crate::queues::describe(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::UpdateQueue => crate::queues::update(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::DeleteQueue => crate::queues::delete(state, caller, input(format, body)?)
+            .await
+            .map(|()| Vec::new()),
+        Operation::ListQueues => crate::queues::list(state, caller, input(format, body)?)
+            .await
+            .and_then(|o| encode(format, &o)),
+        Operation::ReceiveQueueRecords | Operation::ReceiveDeadLetterQueueRecords => {
+            let dead = op == Operation::ReceiveDeadLetterQueueRecords;
+            crate::queues::receive(state, caller, input(format, body)?, dead)
+                .await
+                .and_then(|o| encode(format, &o))
+        }
+        Operation::AcknowledgeQueueRecords
+        | Operation::AcknowledgeDeadLetterQueueRecords
+        | Operation::UpdateQueueRecordsVisibility
+        | Operation::UpdateDeadLetterQueueRecordsVisibility
+        | Operation::RestoreDeadLetterQueueRecords => {
+            use catalog::queues::HandleChange;
+            let (action, kind, dead) = match op {
+                Operation::AcknowledgeQueueRecords => (
+                    "kinesis:AcknowledgeQueueRecords",
+                    HandleChange::Acknowledge,
+                    false,
+                ),
+                Operation::AcknowledgeDeadLetterQueueRecords => (
+                    "kinesis:AcknowledgeDeadLetterQueueRecords",
+                    HandleChange::Acknowledge,
+                    true,
+                ),
+                Operation::UpdateQueueRecordsVisibility => (
+                    "kinesis:UpdateQueueRecordsVisibility",
+                    HandleChange::Visibility(0),
+                    false,
+                ),
+                Operation::UpdateDeadLetterQueueRecordsVisibility => (
+                    "kinesis:UpdateDeadLetterQueueRecordsVisibility",
+                    HandleChange::Visibility(0),
+                    true,
+                ),
+                _ => (
+                    "kinesis:RestoreDeadLetterQueueRecords",
+                    HandleChange::Restore,
+                    true,
+                ),
+            };
+            crate::queues::change(state, caller, input(format, body)?, action, kind, dead)
                 .await
                 .and_then(|o| encode(format, &o))
         }
