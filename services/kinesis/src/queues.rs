@@ -26,6 +26,30 @@ const MAX_RECEIVE_COUNT_DEFAULT: i64 = 6;
 const ENTRIES_MAX: usize = 10;
 /// How often a long poll looks again.
 const POLL_EVERY: Duration = Duration::from_millis(200);
+/// Long polls one process keeps waiting at once; past this a receive answers at once.
+const LONG_POLLS_MAX: usize = 1_000;
+static LONG_POLLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A place among the waiting long polls, given back when dropped.
+struct LongPoll;
+
+impl LongPoll {
+    fn take() -> Option<LongPoll> {
+        use std::sync::atomic::Ordering;
+        let before = LONG_POLLS.fetch_add(1, Ordering::AcqRel);
+        if before >= LONG_POLLS_MAX {
+            LONG_POLLS.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(LongPoll)
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        LONG_POLLS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 fn queue_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:kinesis:{region}:{account}:queue/{name}")
@@ -488,8 +512,17 @@ pub(crate) async fn receive(
         "kinesis:ReceiveQueueRecords"
     };
     authorize_queue(state, caller, action, &account, &name).await?;
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_secs(input.wait_time_seconds.unwrap_or(0).unsigned_abs());
+    // A long poll holds one of a bounded number of places; without one it answers at
+    // once, as a receive without WaitTimeSeconds does.
+    let place = match input.wait_time_seconds {
+        Some(_) => LongPoll::take(),
+        None => None,
+    };
+    let wait = match &place {
+        Some(_) => input.wait_time_seconds.unwrap_or(0).unsigned_abs(),
+        None => 0,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         let deliveries = state
             .catalog
