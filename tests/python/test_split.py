@@ -285,3 +285,33 @@ def test_object_store_settings_and_secrets_can_come_from_files(make_split, moto,
     before = len(moto.keys())
     client.put_record(StreamName=stream, Data=b"from files", PartitionKey="k")
     assert len(moto.keys()) > before, "nothing was written to the bucket named in a file"
+
+
+def test_one_consumer_group_across_two_data_planes(make_split, binary):
+    """A worker on each data plane: the shared catalog leases each shard to one of them,
+    every record is read once, and the group's lag is the control plane's to publish."""
+    from test_consumer_groups import Worker, by_key, groups, put, wait_for
+
+    dep = make_split(data_planes=2)
+    a, b = dep.data
+    stream = create_stream(a.client(), name=unique_name("split-group"), shards=4)
+    args = ("--lease-timeout-seconds", "3")
+    with Worker(binary, a, stream, "across", "--member-name", "a", *args) as one:
+        one.wait_joined()
+        with Worker(binary, b, stream, "across", "--member-name", "b", *args) as two:
+            two.wait_joined()
+
+            def shared() -> bool:
+                d = groups(b, "DescribeConsumerGroup", {"StreamName": stream, "GroupName": "across"}).json()
+                owners = {s.get("Owner") for s in d["ConsumerGroup"]["Shards"]}
+                return len(owners) == 2 and None not in owners
+            wait_for(shared, 30, "the two members did not share the shards")
+            records = [f"k{i % 12}:{i}" for i in range(300)]
+            put(a.client(), stream, records, by_key)
+            wait_for(lambda: len(one.texts()) + len(two.texts()) >= len(records), 60,
+                     lambda: f"read {len(one.texts())} + {len(two.texts())} of {len(records)}")
+            assert one.texts() and two.texts()
+            assert not set(one.texts()) & set(two.texts())
+            assert set(one.texts()) | set(two.texts()) == set(records)
+            assert two.stop() == 0
+        assert one.stop() == 0

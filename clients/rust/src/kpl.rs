@@ -147,6 +147,30 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever bytes a record holds, reading it as an aggregate never panics, and
+        /// bytes with the magic but no valid digest are an ordinary record.
+        #[test]
+        fn any_bytes_are_read_safely(mut bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = deaggregate(&bytes);
+            bytes.splice(0..0, MAGIC);
+            prop_assert!(deaggregate(&bytes).is_none() || bytes.len() >= 20);
+        }
+
+        /// Aggregates round-trip their user records, keys and order included.
+        #[test]
+        fn aggregates_round_trip(records in proptest::collection::vec(("[a-z]{1,8}", proptest::collection::vec(any::<u8>(), 0..64)), 1..40)) {
+            let mut aggregator = Aggregator::new();
+            for (key, data) in &records {
+                aggregator.add(key, data);
+            }
+            let back = deaggregate(&aggregator.finish()).unwrap();
+            let got: Vec<(String, Vec<u8>)> = back.into_iter().map(|u| (u.partition_key, u.data)).collect();
+            prop_assert_eq!(got, records);
+        }
+    }
 
     #[test]
     fn aggregates_come_apart_into_their_records() {

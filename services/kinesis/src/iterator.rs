@@ -165,6 +165,15 @@ impl IteratorKey {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any string a client sends as a receipt handle is refused without a panic.
+        #[test]
+        fn arbitrary_receipts_are_refused(text in ".{0,200}") {
+            let key = IteratorKey::new(b"secret", 1_000);
+            proptest::prop_assert!(key.open_receipt("111111111111", "q", &text).is_none());
+        }
+    }
+
     #[test]
     fn receipts_open_only_for_their_queue_and_account() {
         let key = IteratorKey::new(b"secret", 1_000);
