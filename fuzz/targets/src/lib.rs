@@ -9,8 +9,11 @@
 use bytes::Bytes;
 use protocol::wire::Format;
 
+/// A fuzz target: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its corpus directory and cargo-fuzz binary have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("kinesis_request", kinesis_request),
     ("kms_request", kms_request),
     ("queue_request", queue_request),
