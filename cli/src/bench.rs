@@ -155,6 +155,18 @@ struct PhaseResult {
 }
 
 impl PhaseResult {
+    fn empty() -> PhaseResult {
+        PhaseResult {
+            requests: 0,
+            records: 0,
+            bytes: 0,
+            errors: 0,
+            throttled: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+        }
+    }
+
     fn report(&mut self, name: &str) {
         self.latencies_us.sort_unstable();
         let pct = |p: f64| -> f64 {
@@ -366,15 +378,7 @@ async fn drive(
             anyhow::Ok((ok, errors, limited, latencies))
         }));
     }
-    let mut result = PhaseResult {
-        requests: 0,
-        records: 0,
-        bytes: 0,
-        errors: 0,
-        throttled: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
+    let mut result = PhaseResult::empty();
     for task in tasks {
         let (ok, errors, limited, latencies) = task.await??;
         result.requests += ok;
@@ -447,15 +451,7 @@ async fn group_read(args: &BenchArgs, stream: &str) -> anyhow::Result<PhaseResul
             anyhow::Ok((commits, records, bytes, latencies))
         }));
     }
-    let mut result = PhaseResult {
-        requests: 0,
-        records: 0,
-        bytes: 0,
-        errors: 0,
-        throttled: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
+    let mut result = PhaseResult::empty();
     for task in tasks {
         let (commits, records, bytes, latencies) = task.await??;
         result.requests += commits;
@@ -542,15 +538,7 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
             anyhow::Ok((requests, records, bytes, limited, latencies))
         }));
     }
-    let mut result = PhaseResult {
-        requests: 0,
-        records: 0,
-        bytes: 0,
-        errors: 0,
-        throttled: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-    };
+    let mut result = PhaseResult::empty();
     for task in tasks {
         let (requests, records, bytes, limited, latencies) = task.await??;
         result.throttled += limited;
