@@ -369,3 +369,26 @@ def test_workers_ride_out_server_crashes_without_losing_a_record(binary):
             assert firsts == sorted(firsts), f"{key} first seen out of order"
     finally:
         srv.close()
+
+
+def test_a_new_group_starts_at_latest_or_at_a_timestamp(binary, server, kinesis, new_stream):
+    stream = new_stream(shards=2)
+    put(kinesis, stream, [f"k{i}:{i}" for i in range(5)], by_key)
+    time.sleep(1.1)
+    middle = time.time()
+    time.sleep(0.1)
+    put(kinesis, stream, [f"k{i}:{i}" for i in range(5, 10)], by_key)
+    # LATEST is where the shards stood when the group was made: only what comes after.
+    with Worker(binary, server, stream, "from-latest", "--from", "latest") as latest:
+        latest.wait_joined()
+        put(kinesis, stream, [f"k{i}:{i}" for i in range(10, 13)], by_key)
+        wait_for(lambda: len(latest.texts()) >= 3, 30, "LATEST read nothing")
+        time.sleep(0.5)
+        assert latest.stop() == 0
+    assert sorted(latest.texts()) == sorted(f"k{i}:{i}" for i in range(10, 13))
+    with Worker(binary, server, stream, "from-time", "--from", "at-timestamp",
+                "--timestamp", f"{middle:.3f}") as timed:
+        wait_for(lambda: len(timed.texts()) >= 8, 30, lambda: f"read {timed.texts()}")
+        time.sleep(0.5)
+        assert timed.stop() == 0
+    assert sorted(timed.texts()) == sorted(f"k{i}:{i}" for i in range(5, 13))
