@@ -9,49 +9,78 @@ pub struct StreamArn {
     pub stream_name: String,
 }
 
+/// `arn:aws*:kinesis:REGION:ACCOUNT:KIND/NAME` as (region, account, name), checked as
+/// the model's pattern for `member` says.
+fn kinesis_arn<'t>(
+    text: &'t str,
+    member: &str,
+    kind: &str,
+) -> Result<(&'t str, &'t str, &'t str), ApiError> {
+    let bad = || {
+        ApiError::validation(
+            text,
+            member,
+            &format!(
+                "Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{{12}}:{kind}/\\S+"
+            ),
+        )
+    };
+    if text.len() > 2048 {
+        return Err(bad());
+    }
+    let mut parts = text.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("kinesis"), Some(region), Some(account), Some(rest)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    if !partition.starts_with("aws")
+        || account.len() != 12
+        || !account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let name = rest
+        .strip_prefix(kind)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(bad)?;
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok((region, account, name))
+}
+
+/// A Kinesis queue's ARN, `arn:aws:kinesis:REGION:ACCOUNT:queue/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueArn {
+    pub region: String,
+    pub account_id: String,
+    pub queue_name: String,
+}
+
+impl QueueArn {
+    pub fn parse(text: &str) -> Result<QueueArn, ApiError> {
+        let (region, account, name) = kinesis_arn(text, "queueARN", "queue")?;
+        Ok(QueueArn {
+            region: region.to_string(),
+            account_id: account.to_string(),
+            queue_name: name.to_string(),
+        })
+    }
+
+    pub fn format(region: &str, account_id: &str, queue_name: &str) -> String {
+        format!("arn:aws:kinesis:{region}:{account_id}:queue/{queue_name}")
+    }
+}
+
 impl StreamArn {
     pub fn parse(text: &str) -> Result<StreamArn, ApiError> {
-        let bad = || {
-            ApiError::validation(
-                text,
-                "streamARN",
-                "Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+",
-            )
-        };
-        if text.len() > 2048 {
-            return Err(bad());
-        }
-        let mut parts = text.splitn(6, ':');
-        let (
-            Some("arn"),
-            Some(partition),
-            Some("kinesis"),
-            Some(region),
-            Some(account),
-            Some(rest),
-        ) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        )
-        else {
-            return Err(bad());
-        };
-        if !partition.starts_with("aws")
-            || account.len() != 12
-            || !account.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(bad());
-        }
-        let Some(name) = rest.strip_prefix("stream/") else {
-            return Err(bad());
-        };
-        if name.is_empty() || name.chars().any(char::is_whitespace) {
-            return Err(bad());
-        }
+        let (region, account, name) = kinesis_arn(text, "streamARN", "stream")?;
         Ok(StreamArn {
             region: region.to_string(),
             account_id: account.to_string(),
@@ -116,6 +145,40 @@ impl ConsumerArn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_arns_parse_as_stream_arns_do() {
+        let arn = QueueArn::parse("arn:aws:kinesis:us-east-1:123456789012:queue/q-1").unwrap();
+        assert_eq!(
+            (
+                arn.region.as_str(),
+                arn.account_id.as_str(),
+                arn.queue_name.as_str()
+            ),
+            ("us-east-1", "123456789012", "q-1")
+        );
+        assert_eq!(
+            QueueArn::format("us-east-1", "123456789012", "q-1"),
+            "arn:aws:kinesis:us-east-1:123456789012:queue/q-1"
+        );
+        for bad in [
+            "arn:aws:kinesis:us-east-1:123456789012:stream/q",
+            "arn:aws:kinesis:us-east-1:123456789012:queueq",
+            "arn:aws:kinesis:us-east-1:12345:queue/q",
+            "arn:aws:kinesis:us-east-1:123456789012:queue/",
+        ] {
+            let e = QueueArn::parse(bad).unwrap_err();
+            assert!(
+                e.message.contains("queueARN") && e.message.contains(":queue/"),
+                "{bad}: {e}"
+            );
+        }
+        let e = StreamArn::parse("arn:aws:kinesis:us-east-1:123456789012:queue/q").unwrap_err();
+        assert!(
+            e.message
+                .contains("pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+")
+        );
+    }
 
     #[test]
     fn parses_and_formats() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use catalog::queues::{Delivery, Handle, HandleChange, QueueSettings, QueueStart};
 use edge::{Caller, Resource};
-use protocol::arn::StreamArn;
+use protocol::arn::{QueueArn, StreamArn};
 use protocol::queues::*;
 use protocol::wire::{Blob, Timestamp};
 use protocol::{ApiError, ErrorCode, SequenceNumber, validate};
@@ -52,46 +52,17 @@ impl Drop for LongPoll {
 }
 
 fn queue_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:aws:kinesis:{region}:{account}:queue/{name}")
+    QueueArn::format(region, account, name)
 }
 
-/// A queue ARN's (account, name), checked as the model's pattern and name rules say.
+/// A queue ARN's (account, name); a queue of another region is not found here.
 fn parse_queue_arn(state: &Kinesis, text: Option<&str>) -> Result<(String, String), ApiError> {
-    let text = validate::required(text, "queueARN")?;
-    let bad = || {
-        ApiError::validation(
-            text,
-            "queueARN",
-            "Member must satisfy regular expression pattern: arn:aws.*:kinesis:.*:\\d{12}:queue/\\S+",
-        )
-    };
-    if text.len() > 2048 {
-        return Err(bad());
+    let arn = QueueArn::parse(validate::required(text, "queueARN")?)?;
+    validate::string_length(&arn.queue_name, "queueName", 1, 128)?;
+    if arn.region != state.config.region {
+        return Err(not_found(&arn.queue_name, &arn.account_id));
     }
-    let mut parts = text.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("kinesis"), Some(region), Some(account), Some(rest)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(bad());
-    };
-    let name = rest.strip_prefix("queue/").ok_or_else(bad)?;
-    if !partition.starts_with("aws")
-        || account.len() != 12
-        || !account.bytes().all(|b| b.is_ascii_digit())
-        || name.is_empty()
-    {
-        return Err(bad());
-    }
-    validate::string_length(name, "queueName", 1, 128)?;
-    if region != state.config.region {
-        return Err(not_found(name, account));
-    }
-    Ok((account.to_string(), name.to_string()))
+    Ok((arn.account_id, arn.queue_name))
 }
 
 fn not_found(name: &str, account: &str) -> ApiError {
