@@ -1147,6 +1147,33 @@ mod tests {
     /// What a member was last told: its id, when it was renewed, its leases.
     type Belief = (String, i64, BTreeMap<u64, i64>);
 
+    #[tokio::test]
+    async fn a_stream_has_at_most_its_share_of_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in catalogs(dir.path()).await {
+            stream_with_records(&catalog, 1, 0).await;
+            for i in 0..GROUPS_PER_STREAM_MAX {
+                catalog
+                    .create_group(A, "s", &format!("g{i}"), GroupStart::TrimHorizon, 10_000, 0)
+                    .await
+                    .unwrap();
+            }
+            let over = catalog
+                .create_group(A, "s", "one-more", GroupStart::TrimHorizon, 10_000, 0)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&over, CatalogError::Refused(r) if r.kind == RefusalKind::OverLimit),
+                "{over:?}"
+            );
+            let missing = catalog
+                .create_group(A, "nope", "g", GroupStart::TrimHorizon, 10_000, 0)
+                .await
+                .unwrap_err();
+            assert!(matches!(&missing, CatalogError::Refused(r) if r.kind == RefusalKind::Missing));
+        }
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Join(usize),

@@ -413,8 +413,8 @@ async fn lag(
 
 /// Groups one lag pass publishes at most.
 pub const LAG_PASS_GROUPS_MAX: i64 = 1_000;
-/// How often the control plane publishes every group's lag (members publish theirs
-/// at each heartbeat; this keeps a group with no live member visible).
+/// How often the control plane publishes every group's lag (DescribeConsumerGroup
+/// publishes the group it describes at once), readers or not.
 pub const LAG_PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Publishes the lag of every group's shards (the first `LAG_PASS_GROUPS_MAX`).
@@ -574,19 +574,12 @@ fn assignment(state: &GroupState, member: &str) -> Assignment {
     }
 }
 
-async fn answered(
-    state: &GroupsService,
-    named: &Named,
-    member: &str,
-    answer: MemberAnswer,
-) -> Result<Assignment, ApiError> {
+/// A member's assignment, or `LeaseLostException` when it was fenced. (Lag is not
+/// computed here, on every heartbeat and checkpoint: describe and the control plane's
+/// pass publish it.)
+fn answered(member: &str, answer: MemberAnswer) -> Result<Assignment, ApiError> {
     match answer {
-        MemberAnswer::Done(group) => {
-            for shard in group.leases_of(member) {
-                lag(state, named, group.group.stream_id, shard).await?;
-            }
-            Ok(assignment(&group, member))
-        }
+        MemberAnswer::Done(group) => Ok(assignment(&group, member)),
         MemberAnswer::Fenced(why) => Err(ApiError::new(ErrorCode::LeaseLost, why)),
     }
 }
@@ -623,13 +616,7 @@ async fn join(
         )
         .await
         .map_err(wire_error)?;
-    answered(
-        state,
-        &named,
-        &member_id,
-        MemberAnswer::Done(Box::new(group)),
-    )
-    .await
+    Ok(assignment(&group, &member_id))
 }
 
 /// The group a member's request names, once Cedar allowed `op` on it, and the member.
@@ -672,7 +659,7 @@ async fn heartbeat(
         )
         .await
         .map_err(wire_error)?;
-    answered(state, &named, &member, answer).await
+    answered(&member, answer)
 }
 
 async fn checkpoint(
@@ -758,7 +745,7 @@ async fn checkpoint(
         )
         .await
         .map_err(wire_error)?;
-    answered(state, &named, &member, answer).await
+    answered(&member, answer)
 }
 
 async fn leave(state: &GroupsService, caller: &Caller, input: MemberInput) -> Result<(), ApiError> {
