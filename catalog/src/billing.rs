@@ -51,10 +51,13 @@ pub enum Metric {
     /// Consumer-group member requests (join, heartbeat, checkpoint, leave): the lease
     /// table's writes, priced as AWS prices the DynamoDB writes of a KCL lease table.
     ConsumerGroupRequests,
+    /// GiB a Firehose delivery stream took in, each record rounded up to 5 KB, as
+    /// Firehose bills ingestion (counted in KiB).
+    FirehoseIngestedGib,
 }
 
 /// The metrics, in report order.
-const METRICS: [Metric; 11] = [
+const METRICS: [Metric; 12] = [
     Metric::ShardHours,
     Metric::ExtendedRetentionShardHours,
     Metric::PutPayloadUnits,
@@ -66,6 +69,7 @@ const METRICS: [Metric; 11] = [
     Metric::OnDemandEgressGib,
     Metric::KmsKeyMonths,
     Metric::ConsumerGroupRequests,
+    Metric::FirehoseIngestedGib,
 ];
 
 /// A month, for prorating monthly fees (AWS's 730 hours).
@@ -85,6 +89,7 @@ impl Metric {
             Metric::OnDemandEgressGib => "on_demand_egress_gib",
             Metric::KmsKeyMonths => "kms_key_months",
             Metric::ConsumerGroupRequests => "consumer_group_requests",
+            Metric::FirehoseIngestedGib => "firehose_ingested_gib",
         }
     }
 
@@ -105,7 +110,7 @@ impl Metric {
             | Metric::ConsumerShardHours
             | Metric::OnDemandStreamHours => HOUR_MS,
             Metric::KmsKeyMonths => MONTH_MS,
-            Metric::OnDemandIngressGib => 1 << 20,
+            Metric::OnDemandIngressGib | Metric::FirehoseIngestedGib => 1 << 20,
             Metric::OnDemandEgressGib | Metric::EnhancedFanOutGib => 1 << 30,
             Metric::PutPayloadUnits | Metric::KmsRequests | Metric::ConsumerGroupRequests => 1,
         }
@@ -146,6 +151,8 @@ pub struct PriceList {
     /// million write request units).
     #[serde(default = "aws_consumer_group_request")]
     pub consumer_group_request: Decimal,
+    #[serde(default = "aws_firehose_ingested_gib")]
+    pub firehose_ingested_gib: Decimal,
 }
 
 /// The version of AWS's published us-east-1 prices this default list holds.
@@ -183,6 +190,11 @@ fn aws_consumer_group_request() -> Decimal {
     Decimal::new(625, 9)
 }
 
+/// Firehose Direct PUT and Kinesis-source ingestion, the first 500 TB a month.
+fn aws_firehose_ingested_gib() -> Decimal {
+    Decimal::new(29, 3)
+}
+
 impl Default for PriceList {
     /// AWS's published prices for Kinesis Data Streams and KMS in us-east-1:
     /// provisioned $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020
@@ -205,6 +217,7 @@ impl Default for PriceList {
             on_demand_egress_gib: aws_on_demand_egress_gib(),
             kms_key_month: aws_kms_key_month(),
             consumer_group_request: aws_consumer_group_request(),
+            firehose_ingested_gib: aws_firehose_ingested_gib(),
         }
     }
 }
@@ -223,6 +236,7 @@ impl PriceList {
             Metric::OnDemandEgressGib => self.on_demand_egress_gib,
             Metric::KmsKeyMonths => self.kms_key_month,
             Metric::ConsumerGroupRequests => self.consumer_group_request,
+            Metric::FirehoseIngestedGib => self.firehose_ingested_gib,
         }
     }
 
@@ -264,6 +278,11 @@ pub struct UsageLine {
 /// KiB one record of `bytes` bills on an ON_DEMAND stream (rounded up, at least 1).
 pub fn ingress_kib(bytes: u64) -> u64 {
     bytes.div_ceil(1024).max(1)
+}
+
+/// Firehose bills ingestion in 5 KB increments: KiB one record of `bytes` bills.
+pub fn firehose_ingested_kib(bytes: u64) -> u64 {
+    bytes.div_ceil(5 * 1024).max(1) * 5
 }
 
 /// PUT payload units of one record of `bytes` (data and partition key).

@@ -28,6 +28,8 @@ pub struct NewChunk<'a> {
     pub payload_units: u64,
     /// KiB its records bill (ON_DEMAND streams).
     pub ingress_kib: u64,
+    /// KiB its records bill as Firehose ingestion (a delivery stream's buffer).
+    pub firehose_kib: u64,
 }
 
 /// What the commit did with one chunk.
@@ -88,7 +90,7 @@ impl Catalog {
     ) -> Result<Vec<Committed>, CatalogError> {
         let mut tx = self.begin_write().await?;
         let mut committed = Vec::with_capacity(chunks.len());
-        let mut units: BTreeMap<(&str, &str, i64), (u64, u64)> = BTreeMap::new();
+        let mut units: BTreeMap<(&str, &str, i64), (u64, u64, u64)> = BTreeMap::new();
         for chunk in chunks {
             let count = to_i64(chunk.record_count);
             // INVARIANT: this UPDATE takes the shard's row lock (and SQLite's write
@@ -138,21 +140,28 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
             committed.push(Committed::From(to_u64(first, "first_sequence")?));
-            let billed: &mut (u64, u64) = units
+            let billed: &mut (u64, u64, u64) = units
                 .entry((chunk.account_id, chunk.stream_name, chunk.stream_id))
                 .or_default();
             billed.0 += chunk.payload_units;
             billed.1 += chunk.ingress_kib;
+            billed.2 += chunk.firehose_kib;
         }
         // INVARIANT: what records bill is metered in the transaction that acknowledges
         // them: billed exactly when acknowledged, by the stream's mode at that moment.
-        for ((account_id, stream_name, stream_id), (payload_units, kib)) in units {
-            let mode: Option<String> =
-                sqlx::query_scalar("SELECT stream_mode FROM streams WHERE stream_id = $1")
-                    .bind(stream_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (metric, quantity) = if mode.as_deref() == Some("ON_DEMAND") {
+        // A delivery stream's buffer (owner `firehose`) bills Firehose ingestion.
+        for ((account_id, stream_name, stream_id), (payload_units, kib, firehose_kib)) in units {
+            let row = sqlx::query("SELECT stream_mode, owner FROM streams WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (mode, owner): (Option<String>, Option<String>) = match row {
+                Some(row) => (row.try_get("stream_mode")?, row.try_get("owner")?),
+                None => (None, None),
+            };
+            let (metric, quantity) = if owner.is_some() {
+                (Metric::FirehoseIngestedGib, firehose_kib)
+            } else if mode.as_deref() == Some("ON_DEMAND") {
                 (Metric::OnDemandIngressGib, kib)
             } else {
                 (Metric::PutPayloadUnits, payload_units)

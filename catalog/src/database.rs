@@ -112,6 +112,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "kinesis queues",
         include_str!("../../migrations/sqlite/0020_kinesis_queues.sql"),
     ),
+    (
+        21,
+        "firehose",
+        include_str!("../../migrations/sqlite/0021_firehose.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -213,6 +218,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         20,
         "kinesis queues",
         include_str!("../../migrations/postgres/0020_kinesis_queues.sql"),
+    ),
+    (
+        21,
+        "firehose",
+        include_str!("../../migrations/postgres/0021_firehose.sql"),
     ),
 ];
 

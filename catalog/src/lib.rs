@@ -17,6 +17,7 @@ pub mod compaction;
 pub mod consumers;
 pub mod database;
 pub mod datakeys;
+pub mod firehose;
 pub mod grants;
 pub mod groupplan;
 pub mod groups;

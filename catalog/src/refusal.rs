@@ -27,11 +27,13 @@ pub enum RefusalKind {
     StreamKeyPendingDeletion,
     /// A stream's master key is deleted.
     StreamKeyGone,
+    /// The request names a version of the resource that is no longer current.
+    Conflict,
 }
 
 impl RefusalKind {
     /// Every kind, for tests that pin a service's mapping.
-    pub const ALL: [RefusalKind; 10] = [
+    pub const ALL: [RefusalKind; 11] = [
         RefusalKind::Missing,
         RefusalKind::InUse,
         RefusalKind::OverLimit,
@@ -42,6 +44,7 @@ impl RefusalKind {
         RefusalKind::StreamKeyDisabled,
         RefusalKind::StreamKeyPendingDeletion,
         RefusalKind::StreamKeyGone,
+        RefusalKind::Conflict,
     ];
 }
 

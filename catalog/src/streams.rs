@@ -594,7 +594,8 @@ impl Catalog {
     ) -> Result<(Vec<StreamListing>, bool), CatalogError> {
         let rows = sqlx::query(
             "SELECT stream_name, status, stream_mode, created_at_ms FROM streams \
-             WHERE account_id = $1 AND stream_name > $2 ORDER BY stream_name LIMIT $3",
+             WHERE account_id = $1 AND stream_name > $2 AND owner IS NULL \
+             ORDER BY stream_name LIMIT $3",
         )
         .bind(account_id)
         .bind(after.unwrap_or(""))

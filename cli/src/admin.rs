@@ -109,7 +109,7 @@ pub enum KeyCommand {
 }
 
 /// Path segments the CLI sends unencoded (the canonical path is then the path itself).
-fn segment(text: &str, what: &str) -> anyhow::Result<String> {
+pub(crate) fn segment(text: &str, what: &str) -> anyhow::Result<String> {
     if text.is_empty()
         || !text
             .bytes()
@@ -222,7 +222,7 @@ pub async fn key(connect: ConnectArgs, command: KeyCommand) -> anyhow::Result<()
 }
 
 /// One signed request; prints the answer.
-async fn call(
+pub(crate) async fn call(
     connect: &ConnectArgs,
     method: &str,
     path: &str,

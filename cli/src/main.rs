@@ -5,6 +5,7 @@
 
 mod admin;
 mod bench;
+mod connection;
 mod consume;
 mod records;
 
@@ -108,6 +109,14 @@ enum Command {
         connect: admin::ConnectArgs,
         #[command(subcommand)]
         command: admin::UsageCommand,
+    },
+    /// Register where a tenant's Firehose destinations are (an S3-compatible store) and
+    /// how to sign in to them; a destination's RoleARN names the connection.
+    Connection {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: connection::ConnectionCommand,
     },
     /// Read a tenant's audit trail of authorization decisions.
     Audit {
@@ -543,6 +552,9 @@ fn main() -> anyhow::Result<()> {
         Command::Policy { connect, command } => runtime.block_on(admin::policy(connect, command)),
         Command::Audit { connect, command } => runtime.block_on(admin::audit(connect, command)),
         Command::Usage { connect, command } => runtime.block_on(admin::usage(connect, command)),
+        Command::Connection { connect, command } => {
+            runtime.block_on(connection::run(connect, command))
+        }
         Command::Put(args) => runtime.block_on(records::put(args)),
         Command::Get(args) => runtime.block_on(records::get(args)),
         Command::Consume(args) => runtime.block_on(consume::run(args)),

@@ -6,6 +6,8 @@
 //! administering (bootstrap) tenant manage every tenant; a tenant's `user/admin` manages
 //! its own tenant's principals and keys; nobody else administers anything.
 
+mod connections;
+
 use std::sync::Arc;
 
 use axum::Extension;
@@ -130,6 +132,14 @@ pub fn router(state: Arc<AppState>, role: crate::Role) -> Router<Arc<AppState>> 
         )
         .route("/admin/v1/audit/verify", get(verify_audit))
         .route("/admin/v1/tenants/{account_id}/usage", get(usage_report))
+        .route(
+            "/admin/v1/tenants/{account_id}/connections",
+            get(connections::list_connections),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/connections/{name}",
+            axum::routing::put(connections::put_connection).delete(connections::delete_connection),
+        )
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
@@ -173,6 +183,7 @@ impl IntoResponse for AdminError {
             | ErrorCode::KmsInvalidState
             | ErrorCode::KmsDisabled
             | ErrorCode::KinesisKmsInvalidState
+            | ErrorCode::ConcurrentModification
             | ErrorCode::LeaseLost => StatusCode::CONFLICT,
             ErrorCode::KmsNotFound => StatusCode::NOT_FOUND,
             ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
@@ -194,6 +205,7 @@ impl IntoResponse for AdminError {
             | ErrorCode::IncorrectKey
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
+            | ErrorCode::InvalidKmsResource
             | ErrorCode::InvalidGrantToken
             | ErrorCode::InvalidImportToken
             | ErrorCode::NotAuthorized

@@ -69,6 +69,7 @@ struct Types {
     stream: EntityTypeName,
     group: EntityTypeName,
     queue: EntityTypeName,
+    delivery_stream: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
 }
@@ -304,6 +305,7 @@ impl Authz {
             stream: type_name("Sluice::Stream")?,
             group: type_name("Sluice::ConsumerGroup")?,
             queue: type_name("Sluice::Queue")?,
+            delivery_stream: type_name("Sluice::DeliveryStream")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
         };
@@ -632,6 +634,17 @@ impl Authz {
                 )?;
                 entities.push(made);
                 (stream, account)
+            }
+            Resource::DeliveryStream { account, arn, name } => {
+                let (made_uid, made) = owned(
+                    &self.types.delivery_stream,
+                    arn,
+                    account,
+                    Some(name),
+                    tenant_of(account),
+                )?;
+                entities.push(made);
+                (made_uid, account)
             }
             Resource::Queue { account, arn } => {
                 let (queue, made) =

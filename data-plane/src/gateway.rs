@@ -1,6 +1,6 @@
 //! The HTTP face of the server: `POST /` routed by `X-Amz-Target` to a service
 //! (Kinesis's `Kinesis_20131202.*`, KMS's `TrentService.*`, consumer groups'
-//! `SluiceConsumerGroups_20261205.*`; any other target is
+//! `SluiceConsumerGroups_20261205.*`, Firehose's `Firehose_20150804.*`; any other target is
 //! authenticated and then answered `UnknownOperationException`), `/health`, the admin
 //! routes, request ids, and AWS-shaped responses and errors.
 
@@ -158,6 +158,11 @@ async fn handle(
                 .await
                 .map(Reply::Whole);
         }
+        if let Some(op) = firehose::FirehoseOperation::from_target(target) {
+            return firehose::dispatch(&state.firehose, &caller, op, format, &body)
+                .await
+                .map(Reply::Whole);
+        }
         let op = Operation::from_target(target).ok_or_else(|| unknown_operation(target))?;
         // A put with an idempotency key runs once within the key's window.
         if matches!(op, Operation::PutRecord | Operation::PutRecords)
@@ -251,6 +256,8 @@ enum Reply {
 fn signing_service(target: &str) -> Option<&'static str> {
     if KmsOperation::from_target(target).is_some() {
         Some("kms")
+    } else if firehose::FirehoseOperation::from_target(target).is_some() {
+        Some("firehose")
     } else if Operation::from_target(target).is_some()
         || groups::GroupOperation::from_target(target).is_some()
     {
@@ -318,7 +325,11 @@ mod tests {
             Some("kinesis")
         );
         assert_eq!(signing_service("TrentService.Encrypt"), Some("kms"));
-        assert_eq!(signing_service("Firehose_20150804.PutRecord"), None);
+        assert_eq!(
+            signing_service("Firehose_20150804.PutRecord"),
+            Some("firehose")
+        );
+        assert_eq!(signing_service("Firehose_20150804.Nope"), None);
         assert_eq!(signing_service(""), None);
     }
 }

@@ -211,6 +211,9 @@ const TLS_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const ITERATOR_SECRET: &str = "shard-iterator-hmac-sha256";
 /// The name of the audit chain's MAC key among the server secrets.
 const AUDIT_CHAIN_SECRET: &str = "audit-chain-hmac-sha256";
+/// Shards a Firehose DirectPut buffer stream has: writes spread over them, so one
+/// delivery stream is not limited to one shard's chunk per flush.
+const FIREHOSE_BUFFER_SHARDS: u32 = 4;
 
 impl Server {
     /// Binds and prepares a server on the machine's clock.
@@ -381,6 +384,18 @@ impl Server {
             region: config.region.clone(),
             clock: clock.clone(),
         });
+        let firehose = Arc::new(firehose::FirehoseService {
+            catalog: catalog.clone(),
+            authz: authz.clone(),
+            keys: Arc::new(state::FirehoseKeys(kms.clone())),
+            region: config.region.clone(),
+            clock: clock.clone(),
+            committer: committer.clone(),
+            store: store.clone(),
+            keyring: keyring.clone(),
+            root_key: root.clone(),
+            buffer_shards: FIREHOSE_BUFFER_SHARDS,
+        });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {
                 region: config.region.clone(),
@@ -423,6 +438,7 @@ impl Server {
             kinesis,
             kms,
             groups,
+            firehose,
             config,
             audit_chain_key,
         });
@@ -486,6 +502,12 @@ impl Server {
             }),
             state.config.role.runs_control_passes(),
         );
+        // Firehose delivery runs where the control passes run.
+        let deliverers = state
+            .config
+            .role
+            .runs_control_passes()
+            .then(|| firehose::deliver::Deliverers::start(state.firehose.clone()));
         let limits = state.config.connections;
         let live = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
         let reloader = tokio::spawn(tls::reload_loop(
@@ -517,6 +539,9 @@ impl Server {
         // The passes hold the Kinesis state (and with it a Committer): stop them before
         // the writer drains. A pass cut short commits nothing it had not finished.
         passes.stop().await;
+        if let Some(deliverers) = deliverers {
+            deliverers.stop().await;
+        }
         reloader.abort();
         // The router (and with it the last Committer) is gone: the writer drains its
         // queue and stops.

@@ -158,6 +158,9 @@ pub fn operation_of(target: &str) -> (&'static str, &str) {
     if let Some(op) = groups::GroupOperation::from_target(target) {
         return ("groups", op.name());
     }
+    if let Some(op) = firehose::FirehoseOperation::from_target(target) {
+        return ("firehose", op.name());
+    }
     if let Some(op) = target.strip_prefix(protocol::kms::KmsOperation::TARGET_PREFIX) {
         let known = protocol::kms::KmsOperation::from_target(target).is_some();
         return ("kms", if known { op } else { "unknown" });

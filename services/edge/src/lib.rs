@@ -44,6 +44,13 @@ pub enum Resource<'a> {
     Key { account: &'a str, arn: &'a str },
     /// A Kinesis queue, by its ARN (`arn:aws:kinesis:<region>:<account>:queue/<name>`).
     Queue { account: &'a str, arn: &'a str },
+    /// A Firehose delivery stream, by its ARN
+    /// (`arn:aws:firehose:<region>:<account>:deliverystream/<name>`).
+    DeliveryStream {
+        account: &'a str,
+        arn: &'a str,
+        name: &'a str,
+    },
     /// A consumer group of a stream, by its ARN (`<stream ARN>/group/<name>`).
     Group {
         account: &'a str,
@@ -62,6 +69,7 @@ impl Resource<'_> {
             | Resource::Key { account, .. }
             | Resource::Group { account, .. }
             | Resource::Queue { account, .. }
+            | Resource::DeliveryStream { account, .. }
             | Resource::Tenant { account } => account,
         }
     }
@@ -72,9 +80,13 @@ impl Resource<'_> {
             Resource::Stream { arn, .. }
             | Resource::Key { arn, .. }
             | Resource::Group { arn, .. }
-            | Resource::Queue { arn, .. } => arn.to_string(),
+            | Resource::Queue { arn, .. }
+            | Resource::DeliveryStream { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")
+            }
+            Resource::Tenant { account } if action.starts_with("firehose:") => {
+                format!("arn:aws:firehose:*:{account}:*")
             }
             Resource::Tenant { account } if action.starts_with("sluice:") => {
                 format!("arn:aws:iam::{account}:root")
@@ -144,6 +156,7 @@ pub fn refusal_code(kind: RefusalKind) -> ErrorCode {
         RefusalKind::StreamKeyDisabled => ErrorCode::KmsDisabled,
         RefusalKind::StreamKeyPendingDeletion => ErrorCode::KinesisKmsInvalidState,
         RefusalKind::StreamKeyGone => ErrorCode::KmsNotFound,
+        RefusalKind::Conflict => ErrorCode::ConcurrentModification,
     }
 }
 
@@ -199,6 +212,7 @@ mod tests {
                 "KMSInvalidStateException",
             ),
             (RefusalKind::StreamKeyGone, "KMSNotFoundException"),
+            (RefusalKind::Conflict, "ConcurrentModificationException"),
         ];
         assert_eq!(expected.len(), RefusalKind::ALL.len());
         for (kind, type_name) in expected {

@@ -1,0 +1,642 @@
+//! The deliverers. A supervisor looks for delivery streams every second and starts a
+//! worker for each one whose lease this process takes; the worker reads records from
+//! the positions the catalog keeps (a DirectPut buffer, or a source stream's shards,
+//! a child shard only once its parents were delivered to their ends), buffers them by
+//! the destination's size and interval, and delivers a buffer in two steps: the
+//! buffer is recorded (`begin_delivery`: its name and where it ends per shard), the
+//! destination takes it, and only then do the positions move (`finish_delivery`).
+//! A worker that finds a recorded buffer (its process died mid-way) delivers exactly
+//! those records again under the same name. Delivery is at least once; a restart
+//! repeats at most the one buffer that was in flight, and as the same object.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+
+use catalog::firehose::{BufferRange, DeliveryStream};
+use catalog::streams::Stream;
+use protocol::arn::StreamArn;
+
+use crate::FirehoseService;
+use crate::config::{Destination, HttpDestination, S3Destination, Stored};
+
+/// How often the supervisor looks for delivery streams to deliver.
+pub const SUPERVISOR_INTERVAL: Duration = Duration::from_secs(1);
+/// A worker's lease; it renews it every pass, well within.
+pub const LEASE_MS: i64 = 30_000;
+/// How long an idle worker waits before it looks for records again.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// Workers one process runs at most.
+pub const WORKERS_MAX: usize = 512;
+/// Records one shard read takes at most.
+const READ_RECORDS_MAX: usize = 10_000;
+/// Waits between failed deliveries: from the first to the last, doubling.
+const RETRY_WAIT_FIRST: Duration = Duration::from_millis(500);
+const RETRY_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// The running supervisor and its workers; `stop` ends them.
+pub struct Deliverers {
+    supervisor: tokio::task::JoinHandle<()>,
+    workers: Arc<std::sync::Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>>,
+    owner: String,
+    service: Arc<FirehoseService>,
+}
+
+impl Deliverers {
+    pub fn start(service: Arc<FirehoseService>) -> Deliverers {
+        let owner = format!("deliverer-{}", uuid::Uuid::new_v4());
+        let workers: Arc<std::sync::Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>> =
+            Arc::default();
+        let supervisor = tokio::spawn(supervise(service.clone(), owner.clone(), workers.clone()));
+        Deliverers {
+            supervisor,
+            workers,
+            owner,
+            service,
+        }
+    }
+
+    /// Stops every worker (a buffer in flight stays recorded for the next process)
+    /// and gives the leases up so another process takes over at once.
+    pub async fn stop(self) {
+        self.supervisor.abort();
+        let _ = self.supervisor.await;
+        let workers: Vec<(i64, tokio::task::JoinHandle<()>)> =
+            self.workers.lock().expect("not poisoned").drain().collect();
+        for (id, task) in workers {
+            task.abort();
+            let _ = task.await;
+            let _ = self.service.catalog.release_delivery(id, &self.owner).await;
+        }
+    }
+}
+
+async fn supervise(
+    service: Arc<FirehoseService>,
+    owner: String,
+    workers: Arc<std::sync::Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>>,
+) {
+    let mut tick = tokio::time::interval(SUPERVISOR_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        workers
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, task| !task.is_finished());
+        let ids = match service.catalog.delivery_stream_ids().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "listing delivery streams failed");
+                continue;
+            }
+        };
+        for id in ids {
+            if workers.lock().expect("not poisoned").len() >= WORKERS_MAX {
+                break;
+            }
+            if workers.lock().expect("not poisoned").contains_key(&id) {
+                continue;
+            }
+            let now = service.clock.now_ms();
+            match service
+                .catalog
+                .claim_delivery(id, &owner, now, LEASE_MS)
+                .await
+            {
+                Ok(true) => {
+                    let task = tokio::spawn(work(service.clone(), owner.clone(), id));
+                    workers.lock().expect("not poisoned").insert(id, task);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, id, "claiming a delivery stream failed"),
+            }
+        }
+    }
+}
+
+/// Records read and not yet delivered.
+#[derive(Default)]
+struct Buffer {
+    records: Vec<Bytes>,
+    bytes: usize,
+    oldest_ms: Option<i64>,
+    /// Per shard: where its records in the buffer start and end.
+    ranges: BTreeMap<u64, (u64, u64)>,
+}
+
+impl Buffer {
+    fn clear(&mut self) {
+        *self = Buffer::default();
+    }
+
+    fn ranges(&self) -> Vec<BufferRange> {
+        self.ranges
+            .iter()
+            .filter(|(_, (from, until))| until > from)
+            .map(|(&shard_ordinal, &(from, until))| BufferRange {
+                shard_ordinal,
+                from,
+                until,
+            })
+            .collect()
+    }
+}
+
+/// Why a delivery did not happen (retried).
+type Failed = String;
+
+struct Worker {
+    service: Arc<FirehoseService>,
+    owner: String,
+    id: i64,
+    version: i64,
+    buckets: HashMap<String, crate::s3::Bucket>,
+    http: Option<reqwest::Client>,
+}
+
+async fn work(service: Arc<FirehoseService>, owner: String, id: i64) {
+    let mut worker = Worker {
+        service,
+        owner,
+        id,
+        version: -1,
+        buckets: HashMap::new(),
+        http: None,
+    };
+    let mut buffer = Buffer::default();
+    let mut retry_wait = RETRY_WAIT_FIRST;
+    loop {
+        match worker.pass(&mut buffer).await {
+            Ok(Pass::Idle) => {
+                retry_wait = RETRY_WAIT_FIRST;
+                tokio::time::sleep(IDLE_WAIT).await;
+            }
+            Ok(Pass::Delivered) => retry_wait = RETRY_WAIT_FIRST,
+            Ok(Pass::Done) => return,
+            Err(why) => {
+                tracing::warn!(id, error = %why, "a delivery failed; it will be retried");
+                buffer.clear();
+                tokio::time::sleep(retry_wait).await;
+                retry_wait = (retry_wait * 2).min(RETRY_WAIT_MAX);
+            }
+        }
+    }
+}
+
+enum Pass {
+    Idle,
+    Delivered,
+    /// The delivery stream is gone, or another process delivers it now.
+    Done,
+}
+
+impl Worker {
+    async fn pass(&mut self, buffer: &mut Buffer) -> Result<Pass, Failed> {
+        let svc = self.service.clone();
+        let now = svc.clock.now_ms();
+        if !svc
+            .catalog
+            .claim_delivery(self.id, &self.owner, now, LEASE_MS)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(Pass::Done);
+        }
+        let Some(ds) = svc
+            .catalog
+            .delivery_stream_by_id(self.id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(Pass::Done);
+        };
+        let stored = Stored::parse(&ds.config).map_err(|e| e.message)?;
+        if ds.version_id != self.version {
+            // A new destination: what was buffered is read again from the positions.
+            buffer.clear();
+            self.buckets.clear();
+            self.version = ds.version_id;
+        }
+        let Some(stream) = self.source_stream(&ds, &stored).await? else {
+            return Ok(Pass::Idle);
+        };
+        if let Some(object) = ds.pending_object.clone() {
+            buffer.clear();
+            self.refill_pending(&ds, &stream, buffer).await?;
+            self.deliver(&ds, &stored, &object, buffer).await?;
+            self.finish(&ds, buffer).await?;
+            return Ok(Pass::Delivered);
+        }
+        let hints = stored.destination.buffering();
+        self.fill(&ds, &stream, buffer, hints.size_bytes()).await?;
+        let age_ms = buffer.oldest_ms.map_or(0, |t| now - t);
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        metrics::gauge!("sluice_firehose_data_freshness_seconds", &labels)
+            .set(age_ms as f64 / 1000.0);
+        let due = buffer.bytes >= hints.size_bytes()
+            || (!buffer.records.is_empty() && age_ms >= hints.interval_ms());
+        if !due {
+            return Ok(Pass::Idle);
+        }
+        let object = self.name_for(&ds, &stored, buffer);
+        let ranges = buffer.ranges();
+        if !svc
+            .catalog
+            .begin_delivery(self.id, &self.owner, &object, &ranges)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(Pass::Done);
+        }
+        self.deliver(&ds, &stored, &object, buffer).await?;
+        self.finish(&ds, buffer).await?;
+        Ok(Pass::Delivered)
+    }
+
+    async fn finish(&self, ds: &DeliveryStream, buffer: &mut Buffer) -> Result<(), Failed> {
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        metrics::counter!("sluice_firehose_delivered_records_total", &labels)
+            .increment(buffer.records.len() as u64);
+        metrics::counter!("sluice_firehose_delivered_bytes_total", &labels)
+            .increment(buffer.bytes as u64);
+        if let Some(oldest) = buffer.oldest_ms {
+            let latency = (self.service.clock.now_ms() - oldest).max(0) as f64 / 1000.0;
+            metrics::histogram!("sluice_firehose_delivery_latency_seconds", &labels)
+                .record(latency);
+        }
+        buffer.clear();
+        self.service
+            .catalog
+            .finish_delivery(self.id, &self.owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The stream the delivery stream reads, as it is now; `None` when it is gone.
+    async fn source_stream(
+        &self,
+        ds: &DeliveryStream,
+        stored: &Stored,
+    ) -> Result<Option<Stream>, Failed> {
+        let name = match &stored.kinesis_source {
+            Some(source) => {
+                StreamArn::parse(&source.stream_arn)
+                    .map_err(|e| e.message)?
+                    .stream_name
+            }
+            None => catalog::firehose::buffer_stream_name(&ds.name),
+        };
+        match self
+            .service
+            .catalog
+            .load_stream(&ds.account_id, &name)
+            .await
+        {
+            Ok(stream) if stream.id == ds.stream_id => Ok(Some(stream)),
+            Ok(_) | Err(catalog::CatalogError::Refused(_)) => {
+                tracing::warn!(delivery_stream = %ds.name, stream = %name, "the source stream is gone");
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Reads what comes after the buffer, shard by shard, up to `size` bytes.
+    async fn fill(
+        &self,
+        ds: &DeliveryStream,
+        stream: &Stream,
+        buffer: &mut Buffer,
+        size: usize,
+    ) -> Result<(), Failed> {
+        let svc = &self.service;
+        let positions: HashMap<u64, u64> = svc
+            .catalog
+            .delivery_positions(self.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|p| (p.shard_ordinal, p.next_counter))
+            .collect();
+        let position = |ordinal: u64| positions.get(&ordinal).copied().unwrap_or(0);
+        let retained_since = svc.clock.now_ms() - stream.retention_hours * 3_600_000;
+        for shard in &stream.shards {
+            if buffer.bytes >= size {
+                break;
+            }
+            // A shard is read to its end once the buffer (or a delivery) holds its
+            // last record; its children are read after it, into the same buffer.
+            let read_to_end = |ordinal: u64| {
+                let reached = buffer
+                    .ranges
+                    .get(&ordinal)
+                    .map_or(position(ordinal), |r| r.1.max(position(ordinal)));
+                stream
+                    .shards
+                    .iter()
+                    .find(|s| s.ordinal == ordinal)
+                    .is_none_or(|s| !s.is_open() && reached >= s.next_sequence)
+            };
+            let parents = [shard.parent_ordinal, shard.adjacent_parent_ordinal];
+            if read_to_end(shard.ordinal) || !parents.into_iter().flatten().all(read_to_end) {
+                continue;
+            }
+            let start = position(shard.ordinal);
+            let from = buffer.ranges.get(&shard.ordinal).map_or(start, |r| r.1);
+            if from >= shard.next_sequence {
+                continue;
+            }
+            let read = storage::reader::read_shard(
+                &svc.catalog,
+                &svc.store,
+                &svc.keyring,
+                &ds.account_id,
+                stream.id,
+                shard.ordinal,
+                from,
+                READ_RECORDS_MAX,
+                size - buffer.bytes,
+                retained_since,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            for r in read.records {
+                buffer.bytes += r.record.data.len();
+                buffer.oldest_ms = Some(
+                    buffer
+                        .oldest_ms
+                        .map_or(r.record.arrival_ms, |t| t.min(r.record.arrival_ms)),
+                );
+                buffer.records.push(r.record.data);
+            }
+            buffer
+                .ranges
+                .entry(shard.ordinal)
+                .or_insert((start, start))
+                .1 = read.next_counter.max(from);
+        }
+        Ok(())
+    }
+
+    /// The records of the recorded buffer, read again.
+    async fn refill_pending(
+        &self,
+        ds: &DeliveryStream,
+        stream: &Stream,
+        buffer: &mut Buffer,
+    ) -> Result<(), Failed> {
+        let svc = &self.service;
+        let retained_since = svc.clock.now_ms() - stream.retention_hours * 3_600_000;
+        for p in svc
+            .catalog
+            .delivery_positions(self.id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let Some(until) = p.pending_until else {
+                continue;
+            };
+            let mut from = p.next_counter;
+            while from < until {
+                let read = storage::reader::read_shard(
+                    &svc.catalog,
+                    &svc.store,
+                    &svc.keyring,
+                    &ds.account_id,
+                    stream.id,
+                    p.shard_ordinal,
+                    from,
+                    READ_RECORDS_MAX,
+                    usize::MAX / 2,
+                    retained_since,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                for r in read.records.into_iter().filter(|r| r.counter < until) {
+                    buffer.bytes += r.record.data.len();
+                    buffer.oldest_ms = Some(
+                        buffer
+                            .oldest_ms
+                            .map_or(r.record.arrival_ms, |t| t.min(r.record.arrival_ms)),
+                    );
+                    buffer.records.push(r.record.data);
+                }
+                if read.next_counter <= from || read.at_tip {
+                    break;
+                }
+                from = read.next_counter;
+            }
+            buffer
+                .ranges
+                .insert(p.shard_ordinal, (p.next_counter, until));
+        }
+        Ok(())
+    }
+
+    /// The name a buffer is delivered under: the S3 object key, or the HTTP request
+    /// id.
+    fn name_for(&self, ds: &DeliveryStream, stored: &Stored, buffer: &Buffer) -> String {
+        let oldest = buffer
+            .oldest_ms
+            .unwrap_or_else(|| self.service.clock.now_ms());
+        match &stored.destination {
+            Destination::S3 { s3, .. } => object_key(ds, s3, oldest),
+            Destination::Http(_) => uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    async fn bucket(
+        &mut self,
+        ds: &DeliveryStream,
+        s3: &S3Destination,
+    ) -> Result<&crate::s3::Bucket, Failed> {
+        let key = format!("{}\0{}", s3.role_arn, s3.bucket_arn);
+        if !self.buckets.contains_key(&key) {
+            let svc = &self.service;
+            let bucket = crate::s3::open(&svc.catalog, &svc.root_key, &ds.account_id, s3).await?;
+            self.buckets.insert(key.clone(), bucket);
+        }
+        Ok(self.buckets.get(&key).expect("just made"))
+    }
+
+    async fn deliver(
+        &mut self,
+        ds: &DeliveryStream,
+        stored: &Stored,
+        name: &str,
+        buffer: &Buffer,
+    ) -> Result<(), Failed> {
+        let delimiter = stored.destination.processing().and_then(|p| p.delimiter());
+        match &stored.destination {
+            Destination::S3 { s3, .. } => {
+                let body = crate::encode::compress(
+                    crate::encode::join(&buffer.records, delimiter.as_deref()),
+                    s3.compression(),
+                );
+                self.bucket(ds, s3).await?.put(name, body).await?;
+                if s3.s3_backup_mode.as_deref() == Some("Enabled")
+                    && let Some(backup) = &s3.s3_backup_configuration
+                {
+                    let key = object_key(ds, backup, buffer.oldest_ms.unwrap_or_default());
+                    let body = crate::encode::compress(
+                        crate::encode::join(&buffer.records, None),
+                        backup.compression(),
+                    );
+                    self.bucket(ds, backup).await?.put(&key, body).await?;
+                }
+                Ok(())
+            }
+            Destination::Http(h) => self.deliver_http(ds, h, name, buffer, delimiter).await,
+        }
+    }
+
+    /// Posts the buffer until the endpoint takes it or the retry duration runs out;
+    /// then the records go to the S3 configuration's error prefix.
+    async fn deliver_http(
+        &mut self,
+        ds: &DeliveryStream,
+        h: &HttpDestination,
+        request_id: &str,
+        buffer: &Buffer,
+        delimiter: Option<Vec<u8>>,
+    ) -> Result<(), Failed> {
+        let svc = self.service.clone();
+        let client = self.http.get_or_insert_with(crate::http::client).clone();
+        let access_key = match &h.endpoint.access_key_sealed {
+            Some(sealed) => {
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(sealed)
+                    .map_err(|e| e.to_string())?;
+                let opened = svc
+                    .root_key
+                    .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
+                    .map_err(|e| format!("the endpoint's access key does not open: {e}"))?;
+                Some(String::from_utf8_lossy(&opened).into_owned())
+            }
+            None => None,
+        };
+        let records: Vec<Bytes> = match &delimiter {
+            Some(d) => buffer
+                .records
+                .iter()
+                .map(|r| Bytes::from([r.as_ref(), d.as_slice()].concat()))
+                .collect(),
+            None => buffer.records.clone(),
+        };
+        let source_arn = crate::api::delivery_stream_arn(&svc.region, &ds.account_id, &ds.name);
+        let started = svc.clock.now_ms();
+        let deadline = started + h.retry_ms();
+        let mut wait = Duration::from_millis(500);
+        let mut attempts = 0u32;
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        let failure = loop {
+            attempts += 1;
+            let outcome = crate::http::post(
+                &client,
+                h,
+                access_key.as_deref(),
+                &source_arn,
+                request_id,
+                svc.clock.now_ms(),
+                &records,
+            )
+            .await;
+            match outcome {
+                Ok(()) => break None,
+                Err(f) => {
+                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
+                        .increment(1);
+                    tracing::warn!(delivery_stream = %ds.name, attempt = attempts, code = %f.code, error = %f.message, "an HTTP endpoint delivery failed");
+                    let now = svc.clock.now_ms();
+                    if now + wait.as_millis() as i64 > deadline {
+                        break Some(f);
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_WAIT_MAX);
+                }
+            }
+        };
+        let all_data = h.s3_backup_mode.as_deref() == Some("AllData");
+        let oldest = buffer.oldest_ms.unwrap_or(started);
+        if let Some(f) = &failure {
+            let lines = error_lines(
+                &buffer.records,
+                f,
+                attempts,
+                svc.clock.now_ms(),
+                &h.endpoint.url,
+            );
+            let key = error_key(ds, &h.s3, oldest, "http-endpoint-failed");
+            let body = crate::encode::compress(lines, h.s3.compression());
+            self.bucket(ds, &h.s3).await?.put(&key, body).await?;
+        }
+        if all_data {
+            let key = object_key(ds, &h.s3, oldest);
+            let body = crate::encode::compress(
+                crate::encode::join(&buffer.records, delimiter.as_deref()),
+                h.s3.compression(),
+            );
+            self.bucket(ds, &h.s3).await?.put(&key, body).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The key of a buffer's object under an S3 destination.
+fn object_key(ds: &DeliveryStream, s3: &S3Destination, oldest_ms: i64) -> String {
+    let extension = s3
+        .file_extension
+        .clone()
+        .unwrap_or_else(|| s3.compression().extension().to_string());
+    format!(
+        "{}{}",
+        crate::prefix::evaluate(s3.prefix.as_deref(), oldest_ms, None),
+        crate::prefix::suffix(&ds.name, ds.version_id, oldest_ms, &extension)
+    )
+}
+
+/// The key of the records a destination would not take, under the error prefix.
+fn error_key(ds: &DeliveryStream, s3: &S3Destination, oldest_ms: i64, kind: &str) -> String {
+    format!(
+        "{}{}",
+        crate::prefix::evaluate(s3.error_output_prefix.as_deref(), oldest_ms, Some(kind)),
+        crate::prefix::suffix(
+            &ds.name,
+            ds.version_id,
+            oldest_ms,
+            s3.compression().extension()
+        )
+    )
+}
+
+/// One JSON line per record that failed, as Firehose writes them under the error
+/// prefix: the attempts, the error, and the raw data in base64.
+fn error_lines(
+    records: &[Bytes],
+    failure: &crate::http::Failure,
+    attempts: u32,
+    now_ms: i64,
+    url: &str,
+) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = Vec::new();
+    for r in records {
+        let line = serde_json::json!({
+            "attemptsMade": attempts,
+            "arrivalTimestamp": now_ms,
+            "errorCode": failure.code,
+            "errorMessage": failure.message,
+            "attemptEndingTimestamp": now_ms,
+            "rawData": b64.encode(r),
+            "EndpointUrl": url,
+        });
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}

@@ -1,0 +1,500 @@
+"""Firehose through boto3's `firehose` client against the real binary: delivery streams
+that buffer records in Sluice's log and deliver them to SeaweedFS (a real S3-compatible
+store) and to an HTTPS endpoint started here, with AWS's API shapes and errors."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import http.server
+import io
+import json
+import os
+import re
+import ssl
+import threading
+import time
+import zipfile
+
+import pytest
+
+from harness import (ACCOUNT_ID, PostgresDatabase, SeaweedServer, SluiceServer,
+                     error_code, unique_name)
+
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/lake"
+
+
+@pytest.fixture(scope="module")
+def weed():
+    srv = SeaweedServer().start()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A CA and a certificate for 127.0.0.1 it signed, for the HTTPS receiver."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    root = tmp_path_factory.mktemp("receiver-tls")
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "firehose test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (root / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return root
+
+
+@pytest.fixture(scope="module")
+def sluice(binary, backend, tls_files, weed):
+    """One server for the module, trusting the receiver's CA for destinations."""
+    db = PostgresDatabase(os.environ["SLUICE_TEST_POSTGRES_URL"]) if backend == "postgres" else None
+    srv = SluiceServer(binary, backend=backend, database_url=db.url if db else None,
+                       name="sluice-firehose",
+                       extra_env={"SLUICE_DESTINATION_CA_BUNDLE": str(tls_files / "ca.pem")})
+    try:
+        srv.start()
+        put = srv.admin("PUT", "/admin/v1/tenants/self/connections/lake", {
+            "settings": {"s3_endpoint": weed.endpoint, "s3_access_key_id": weed.ACCESS_KEY},
+            "s3_secret_access_key": weed.SECRET_KEY})
+        assert put.status == 200, put.body
+        yield srv
+    finally:
+        srv.close()
+        if db:
+            db.close()
+
+
+@pytest.fixture
+def firehose(sluice):
+    return sluice.client(service="firehose")
+
+
+def s3_destination(bucket: str, **extra) -> dict:
+    return {"RoleARN": ROLE, "BucketARN": f"arn:aws:s3:::{bucket}", **extra}
+
+
+def wait_for(predicate, timeout: float = 60, every: float = 0.5, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+def records_in(objects: dict[str, bytes], unzip=gzip.decompress) -> list[bytes]:
+    out = []
+    for body in objects.values():
+        out.extend(line for line in unzip(body).split(b"\n") if line)
+    return out
+
+
+def payload(i: int, size: int = 1024) -> bytes:
+    head = json.dumps({"id": i}).encode()
+    return head + b" " * (size - len(head) - 1)
+
+
+def test_direct_put_lands_every_record_in_s3_in_gzip_objects(firehose, weed):
+    bucket = unique_name("lake").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    arn = firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=s3_destination(
+            bucket, Prefix="orders/", CompressionFormat="GZIP",
+            BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 2},
+            ProcessingConfiguration={"Enabled": True, "Processors": [
+                {"Type": "AppendDelimiterToRecord"}]}))["DeliveryStreamARN"]
+    assert arn == f"arn:aws:firehose:us-east-1:{ACCOUNT_ID}:deliverystream/{name}"
+    total = 2000
+    for start in range(0, total, 500):
+        out = firehose.put_record_batch(DeliveryStreamName=name, Records=[
+            {"Data": payload(i)} for i in range(start, start + 500)])
+        assert out["FailedPutCount"] == 0
+        assert len(out["RequestResponses"]) == 500
+        assert all(r["RecordId"] for r in out["RequestResponses"])
+    single = firehose.put_record(DeliveryStreamName=name, Record={"Data": payload(total)})
+    assert single["RecordId"]
+
+    def delivered():
+        objects = weed.objects(bucket)
+        got = records_in(objects)
+        return (objects, got) if len(got) >= total + 1 else None
+
+    objects, got = wait_for(delivered, timeout=90, what="every record in the bucket")
+    ids = sorted(json.loads(r)["id"] for r in got)
+    assert ids == list(range(total + 1)), "each record exactly once"
+    assert len(objects) > 1, "1 MiB buffers make more than one object of 2 MB"
+    key_form = re.compile(
+        rf"^orders/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/{name}-1-\d{{4}}-\d{{2}}-\d{{2}}-\d{{2}}-\d{{2}}-\d{{2}}-[0-9a-f-]{{36}}\.gz$")
+    for key in objects:
+        assert key_form.match(key), key
+
+
+def test_a_stream_source_delivers_every_record_across_a_reshard(sluice, firehose, weed):
+    kinesis = sluice.client()
+    bucket = unique_name("src").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    stream = unique_name("fs")
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2})
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    before = b"put before the delivery stream existed"
+    kinesis.put_record(StreamName=stream, Data=before, PartitionKey="early")
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name, DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": ROLE},
+        ExtendedS3DestinationConfiguration=s3_destination(
+            bucket, CompressionFormat="UNCOMPRESSED",
+            BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 1},
+            ProcessingConfiguration={"Enabled": True, "Processors": [
+                {"Type": "AppendDelimiterToRecord"}]}))
+    described = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert described["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"] == stream_arn
+    sent = []
+    for i in range(300):
+        data = f"rec-{i}".encode()
+        sent.append(data)
+        kinesis.put_record(StreamName=stream, Data=data, PartitionKey=f"k{i}")
+        if i == 150:
+            shards = kinesis.list_shards(StreamName=stream)["Shards"]
+            first = shards[0]
+            lo = int(first["HashKeyRange"]["StartingHashKey"])
+            hi = int(first["HashKeyRange"]["EndingHashKey"])
+            kinesis.split_shard(StreamName=stream, ShardToSplit=first["ShardId"],
+                                NewStartingHashKey=str((lo + hi) // 2))
+            wait_for(lambda: kinesis.describe_stream_summary(StreamName=stream)
+                     ["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE", what="the split")
+    with pytest.raises(Exception) as refused:
+        firehose.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
+    assert error_code(refused.value) == "InvalidArgumentException"
+
+    def delivered():
+        got = records_in(weed.objects(bucket), unzip=lambda b: b)
+        return got if len(got) >= len(sent) else None
+
+    got = wait_for(delivered, timeout=90, what="every stream record in the bucket")
+    assert sorted(got) == sorted(sent), "every record put after creation, once, and none from before"
+    assert before not in got
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """An HTTPS endpoint with Firehose's contract that fails its first `failures` requests."""
+
+    def __init__(self, tls_files, failures: int):
+        super().__init__(("127.0.0.1", 0), ReceiverHandler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_files / "cert.pem", tls_files / "key.pem")
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.failures = failures
+        self.requests: list[tuple[dict, dict]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}/ingest"
+
+
+class ReceiverHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        doc = json.loads(body)
+        server: Receiver = self.server  # type: ignore[assignment]
+        with server.lock:
+            server.requests.append(({k.lower(): v for k, v in self.headers.items()}, doc))
+            fail = len(server.requests) <= server.failures
+        if fail:
+            answer, status = {"requestId": doc["requestId"], "errorMessage": "try again"}, 503
+        else:
+            answer, status = {"requestId": doc["requestId"], "timestamp": int(time.time() * 1000)}, 200
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_an_https_endpoint_that_fails_twice_still_receives_every_record(firehose, weed, tls_files):
+    receiver = Receiver(tls_files, failures=2)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        bucket = unique_name("http").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            HttpEndpointDestinationConfiguration={
+                "EndpointConfiguration": {"Url": receiver.url, "Name": "receiver",
+                                          "AccessKey": "endpoint-secret-key"},
+                "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
+                "RequestConfiguration": {"ContentEncoding": "GZIP", "CommonAttributes": [
+                    {"AttributeName": "team", "AttributeValue": "payments"}]},
+                "RetryOptions": {"DurationInSeconds": 60},
+                "S3Configuration": s3_destination(bucket),
+            })
+        described = json.dumps(firehose.describe_delivery_stream(DeliveryStreamName=name), default=str)
+        assert "endpoint-secret-key" not in described
+        sent = [f"event-{i}".encode() for i in range(50)]
+        out = firehose.put_record_batch(DeliveryStreamName=name, Records=[{"Data": d} for d in sent])
+        assert out["FailedPutCount"] == 0
+        wait_for(lambda: len(receiver.requests) >= 3, timeout=60, what="two failures and a success")
+        time.sleep(1)
+        ok = receiver.requests[2:]
+        got = [base64.b64decode(r["data"]) for _, doc in ok for r in doc["records"]]
+        assert sorted(set(got)) == sorted(sent)
+        headers, doc = receiver.requests[0]
+        assert headers["x-amz-firehose-access-key"] == "endpoint-secret-key"
+        assert headers["x-amz-firehose-request-id"] == doc["requestId"]
+        assert headers["x-amz-firehose-protocol-version"] == "1.0"
+        assert json.loads(headers["x-amz-firehose-common-attributes"]) == {
+            "commonAttributes": {"team": "payments"}}
+        assert headers["x-amz-firehose-source-arn"].endswith(f":deliverystream/{name}")
+        # The retries of one buffer carry one request id.
+        assert len({doc["requestId"] for _, doc in receiver.requests[:3]}) == 1
+        assert weed.objects(bucket) == {}, "nothing failed for good, so nothing went to S3"
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_what_an_endpoint_never_takes_goes_to_the_error_prefix(sluice, firehose, weed, tls_files):
+    receiver = Receiver(tls_files, failures=10**6)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        bucket = unique_name("err").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            HttpEndpointDestinationConfiguration={
+                "EndpointConfiguration": {"Url": receiver.url},
+                "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+                "RetryOptions": {"DurationInSeconds": 2},
+                "S3Configuration": s3_destination(bucket, ErrorOutputPrefix="failed/"),
+            })
+        firehose.put_record(DeliveryStreamName=name, Record={"Data": b"undeliverable"})
+        try:
+            objects = wait_for(lambda: weed.objects(bucket), timeout=60, what="the error object")
+        except AssertionError:
+            print(sluice.diagnostics())
+            raise
+        (key, body), = objects.items()
+        assert key.startswith("failed/http-endpoint-failed/"), key
+        line = json.loads(body.splitlines()[0])
+        assert base64.b64decode(line["rawData"]) == b"undeliverable"
+        assert line["errorCode"].startswith("HttpEndpoint.")
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_snappy_zip_and_hadoop_snappy_objects_read_back(firehose, weed):
+
+    for fmt in ("ZIP",):
+        bucket = unique_name("zip").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            ExtendedS3DestinationConfiguration=s3_destination(
+                bucket, CompressionFormat=fmt, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 0}))
+        firehose.put_record(DeliveryStreamName=name, Record={"Data": b"zipped"})
+        objects = wait_for(lambda: weed.objects(bucket), timeout=60, what="the zip object")
+        (key, body), = objects.items()
+        assert key.endswith(".zip")
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            assert z.read(z.namelist()[0]) == b"zipped"
+
+
+def test_the_api_answers_as_firehose_does(sluice, firehose, weed):
+    raw = sluice.client(service="firehose", validate=False)
+    bucket = unique_name("api").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name, ExtendedS3DestinationConfiguration=s3_destination(bucket),
+        Tags=[{"Key": "team", "Value": "data"}])
+    d = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["DeliveryStreamStatus"] == "ACTIVE" and d["DeliveryStreamType"] == "DirectPut"
+    assert d["VersionId"] == "1" and d["HasMoreDestinations"] is False
+    dest = d["Destinations"][0]
+    assert dest["DestinationId"] == "destinationId-000000000001"
+    ext = dest["ExtendedS3DestinationDescription"]
+    assert ext["BufferingHints"] == {"SizeInMBs": 5, "IntervalInSeconds": 300}
+    assert ext["CompressionFormat"] == "UNCOMPRESSED"
+    assert d["DeliveryStreamEncryptionConfiguration"]["Status"] == "DISABLED"
+    assert name in firehose.list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+    assert name in firehose.list_delivery_streams(
+        Limit=10000, DeliveryStreamType="DirectPut")["DeliveryStreamNames"]
+    assert name not in firehose.list_delivery_streams(
+        Limit=10000, DeliveryStreamType="KinesisStreamAsSource")["DeliveryStreamNames"]
+    # The buffer is no Kinesis stream a tenant sees.
+    assert not [s for s in sluice.client().list_streams()["StreamNames"] if name in s]
+
+    firehose.update_destination(
+        DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+        DestinationId="destinationId-000000000001",
+        ExtendedS3DestinationUpdate={"Prefix": "v2/", "BufferingHints": {"SizeInMBs": 2, "IntervalInSeconds": 60}})
+    d = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    assert d["VersionId"] == "2"
+    ext = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert ext["Prefix"] == "v2/" and ext["BucketARN"] == f"arn:aws:s3:::{bucket}"
+    with pytest.raises(Exception) as stale:
+        firehose.update_destination(
+            DeliveryStreamName=name, CurrentDeliveryStreamVersionId="1",
+            DestinationId="destinationId-000000000001", ExtendedS3DestinationUpdate={"Prefix": "v3/"})
+    assert error_code(stale.value) == "ConcurrentModificationException"
+
+    firehose.tag_delivery_stream(DeliveryStreamName=name, Tags=[{"Key": "env", "Value": "test"}])
+    tags = firehose.list_tags_for_delivery_stream(DeliveryStreamName=name)
+    assert tags["Tags"] == [{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "data"}]
+    firehose.untag_delivery_stream(DeliveryStreamName=name, TagKeys=["env"])
+    page = firehose.list_tags_for_delivery_stream(DeliveryStreamName=name, Limit=1)
+    assert page["Tags"] == [{"Key": "team", "Value": "data"}] and page["HasMoreTags"] is False
+
+    firehose.start_delivery_stream_encryption(
+        DeliveryStreamName=name,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+    enc = firehose.describe_delivery_stream(DeliveryStreamName=name)[
+        "DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]
+    assert enc["Status"] == "ENABLED" and enc["KeyType"] == "AWS_OWNED_CMK"
+    assert firehose.put_record(DeliveryStreamName=name, Record={"Data": b"x"})["Encrypted"] is True
+    key_arn = sluice.client(service="kms").create_key()["KeyMetadata"]["Arn"]
+    firehose.start_delivery_stream_encryption(
+        DeliveryStreamName=name,
+        DeliveryStreamEncryptionConfigurationInput={"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": key_arn})
+    assert firehose.describe_delivery_stream(DeliveryStreamName=name)[
+        "DeliveryStreamDescription"]["DeliveryStreamEncryptionConfiguration"]["KeyARN"] == key_arn
+    firehose.stop_delivery_stream_encryption(DeliveryStreamName=name)
+
+    def code(call, **kw):
+        with pytest.raises(Exception) as e:
+            call(**kw)
+        return error_code(e.value)
+
+    assert code(firehose.create_delivery_stream, DeliveryStreamName=name,
+                ExtendedS3DestinationConfiguration=s3_destination(bucket)) == "ResourceInUseException"
+    assert code(firehose.describe_delivery_stream, DeliveryStreamName="nope") == "ResourceNotFoundException"
+    assert code(firehose.put_record, DeliveryStreamName="nope",
+                Record={"Data": b"x"}) == "ResourceNotFoundException"
+    assert code(firehose.create_delivery_stream, DeliveryStreamName=unique_name("ds"),
+                ExtendedS3DestinationConfiguration=s3_destination(
+                    bucket, ProcessingConfiguration={"Enabled": True, "Processors": [
+                        {"Type": "Lambda", "Parameters": [{"ParameterName": "LambdaArn",
+                                                           "ParameterValue": "arn:aws:lambda:us-east-1:123456789012:function:f"}]}]})
+                ) == "InvalidArgumentException"
+    assert code(firehose.create_delivery_stream, DeliveryStreamName=unique_name("ds"),
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": f"arn:aws:iam::{ACCOUNT_ID}:role/unregistered",
+                    "BucketARN": f"arn:aws:s3:::{bucket}"}) == "InvalidArgumentException"
+    assert code(raw.create_delivery_stream, DeliveryStreamName=unique_name("ds"),
+                ExtendedS3DestinationConfiguration=s3_destination(
+                    bucket, BufferingHints={"SizeInMBs": 129})) == "InvalidArgumentException"
+    assert code(raw.put_record_batch, DeliveryStreamName=name,
+                Records=[{"Data": b"x"}] * 501) == "ValidationException"
+    assert code(raw.put_record, DeliveryStreamName=name,
+                Record={"Data": b"x" * 1_024_001}) == "ValidationException"
+    assert code(raw.put_record_batch, DeliveryStreamName=name,
+                Records=[{"Data": b"x" * 1_000_000}] * 5) == "InvalidArgumentException"
+    firehose.delete_delivery_stream(DeliveryStreamName=name)
+    assert code(firehose.describe_delivery_stream, DeliveryStreamName=name) == "ResourceNotFoundException"
+
+
+def test_acknowledged_records_survive_kill_9_and_are_delivered(binary, weed):
+    srv = SluiceServer(binary, name="sluice-firehose-crash")
+    try:
+        srv.start()
+        assert srv.admin("PUT", "/admin/v1/tenants/self/connections/lake", {
+            "settings": {"s3_endpoint": weed.endpoint, "s3_access_key_id": weed.ACCESS_KEY},
+            "s3_secret_access_key": weed.SECRET_KEY}).status == 200
+        firehose = srv.client(service="firehose")
+        bucket = unique_name("crash").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        # Buffers that would not be delivered for 15 minutes: everything is still
+        # buffered when the server dies.
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name, ExtendedS3DestinationConfiguration=s3_destination(
+                bucket, BufferingHints={"SizeInMBs": 128, "IntervalInSeconds": 900},
+                ProcessingConfiguration={"Enabled": True, "Processors": [
+                    {"Type": "AppendDelimiterToRecord"}]}))
+        acknowledged = []
+        for batch in range(4):
+            records = [f"crash-{batch}-{i}".encode() for i in range(250)]
+            out = firehose.put_record_batch(DeliveryStreamName=name, Records=[{"Data": r} for r in records])
+            acknowledged += [r for r, resp in zip(records, out["RequestResponses"]) if "RecordId" in resp]
+        assert len(acknowledged) == 1000
+        srv.kill()
+        srv.restart()
+        firehose = srv.client(service="firehose")
+        version = firehose.describe_delivery_stream(DeliveryStreamName=name)[
+            "DeliveryStreamDescription"]["VersionId"]
+        firehose.update_destination(
+            DeliveryStreamName=name, CurrentDeliveryStreamVersionId=version,
+            DestinationId="destinationId-000000000001",
+            ExtendedS3DestinationUpdate={"BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}})
+
+        def delivered():
+            got = records_in(weed.objects(bucket), unzip=lambda b: b)
+            return got if set(acknowledged) <= set(got) else None
+
+        got = wait_for(delivered, timeout=90, what="every acknowledged record after the restart")
+        duplicates = len(got) - len(set(got))
+        print(f"acknowledged {len(acknowledged)}, delivered {len(got)}, duplicates {duplicates}")
+    finally:
+        srv.close()
+
+
+def test_ingestion_is_metered_as_firehose_bills_it(sluice, firehose, weed):
+    bucket = unique_name("bill").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name, ExtendedS3DestinationConfiguration=s3_destination(bucket))
+    # 3 records of 6 KB bill 2 increments of 5 KB each: 30 KiB.
+    firehose.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b"x" * 6000}] * 3)
+    now = int(time.time() * 1000)
+    report = sluice.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/usage?from={now - 3_600_000}&to={now + 60_000}")
+    assert report.status == 200, report.body
+    lines = [l for l in report.json()["lines"]
+             if l["metric"] == "firehose_ingested_gib" and l["stream"] == f"firehose/{name}"]
+    assert lines, report.json()["lines"][-5:]
+    assert sum(float(l["quantity"]) for l in lines) == pytest.approx(30 / 1024 / 1024)
