@@ -43,9 +43,11 @@ pub struct BenchArgs {
     /// Bytes of data per record.
     #[arg(long, default_value_t = 1024)]
     record_bytes: usize,
-    /// Phases to run, comma separated: put-record, put-records, get-records, and
+    /// Phases to run, comma separated: put-record, put-records, get-records,
     /// consumer-group (members of one group, one per shard, read what was written
-    /// and checkpoint each batch; reported per checkpoint).
+    /// and checkpoint each batch; reported per checkpoint), and firehose
+    /// (PutRecordBatch to a delivery stream into the bucket --firehose-bucket-arn
+    /// through the connection --firehose-role-arn names, until every byte is in S3).
     #[arg(long, default_value = "put-record,put-records,get-records")]
     phases: String,
     /// AWS shared-credentials file whose [default] profile signs the requests (the
@@ -58,6 +60,12 @@ pub struct BenchArgs {
     /// Permit a non-loopback endpoint.
     #[arg(long)]
     allow_remote: bool,
+    /// The firehose phase's destination connection: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long)]
+    firehose_role_arn: Option<String>,
+    /// The firehose phase's bucket: arn:aws:s3:::BUCKET.
+    #[arg(long)]
+    firehose_bucket_arn: Option<String>,
 }
 
 const JSON: &str = "application/x-amz-json-1.1";
@@ -83,11 +91,25 @@ struct Signed {
     authorization: String,
 }
 
+/// The target and signing service of `operation`: a Kinesis operation's name, or a
+/// whole target (`Firehose_20150804.PutRecordBatch`).
+fn target_of(operation: &str) -> (String, &'static str) {
+    if operation.starts_with("Firehose_20150804.") {
+        (operation.to_string(), "firehose")
+    } else {
+        (format!("Kinesis_20131202.{operation}"), "kinesis")
+    }
+}
+
 impl Signed {
     fn new(signer: &Signer, operation: &str, body: Bytes) -> Signed {
-        let (amz_date, authorization) = signer.sign(
-            &format!("Kinesis_20131202.{operation}"),
-            JSON,
+        let (target, service) = target_of(operation);
+        let (amz_date, authorization) = signer.sign_request(
+            "POST",
+            "/",
+            "",
+            service,
+            &[("content-type", JSON), ("x-amz-target", &target)],
             &body,
             protocol::clock::now_utc(&protocol::clock::SystemClock),
         );
@@ -125,7 +147,7 @@ impl Connection {
         let request = Request::post("/")
             .header("host", &self.signer.host)
             .header("content-type", JSON)
-            .header("x-amz-target", format!("Kinesis_20131202.{operation}"))
+            .header("x-amz-target", target_of(operation).0)
             .header("x-amz-date", signed.amz_date)
             .header("authorization", signed.authorization)
             .body(Full::new(signed.body))?;
@@ -318,6 +340,7 @@ async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::
                 let mut result = group_read(args, stream).await?;
                 result.report("Group");
             }
+            "firehose" => firehose(client, args, &data).await?,
             other => bail!("unknown phase {other:?}"),
         }
     }
@@ -359,6 +382,7 @@ async fn drive(
                         let v: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                         let failed = v
                             .get("FailedRecordCount")
+                            .or_else(|| v.get("FailedPutCount"))
                             .and_then(Value::as_u64)
                             .unwrap_or(0);
                         if failed > 0 {
@@ -549,4 +573,117 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
     }
     result.elapsed = started.elapsed();
     Ok(result)
+}
+
+/// PutRecordBatch to a new delivery stream for the phase's time, then waits until the
+/// server reports every byte delivered to S3; reports the ingest rate and the rate
+/// from the first put to the last byte in the bucket.
+async fn firehose(client: &Client, args: &BenchArgs, data: &str) -> anyhow::Result<()> {
+    let (Some(role), Some(bucket)) = (&args.firehose_role_arn, &args.firehose_bucket_arn) else {
+        bail!("the firehose phase needs --firehose-role-arn and --firehose-bucket-arn");
+    };
+    let name = format!("bench-fh-{}", std::process::id());
+    let mut control = client.connect().await?;
+    control
+        .call(
+            "Firehose_20150804.CreateDeliveryStream",
+            Bytes::from(
+                json!({
+                    "DeliveryStreamName": name,
+                    "ExtendedS3DestinationConfiguration": {
+                        "RoleARN": role, "BucketARN": bucket, "Prefix": "sluice-bench/",
+                        "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 1},
+                    },
+                })
+                .to_string(),
+            ),
+        )
+        .await?;
+    drop(control);
+    let bodies: Vec<Bytes> = (0..16)
+        .map(|_| {
+            let records: Vec<Value> = (0..500).map(|_| json!({ "Data": data })).collect();
+            Bytes::from(json!({"DeliveryStreamName": name, "Records": records}).to_string())
+        })
+        .collect();
+    let started = Instant::now();
+    let outcome = async {
+        let mut result = drive(
+            client,
+            args,
+            "Firehose_20150804.PutRecordBatch",
+            bodies,
+            500,
+            args.record_bytes,
+        )
+        .await?;
+        result.report("Firehose in");
+        let put = result.bytes;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let label = format!("/{name}\"}}");
+        loop {
+            let mut conn = client.connect().await?;
+            let text = conn.metrics().await?;
+            let delivered: u64 = text
+                .lines()
+                .find(|l| l.starts_with("sluice_firehose_delivered_bytes_total{") && l.contains(&label))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .map_or(0, |v| v as u64);
+            if delivered >= put {
+                let secs = started.elapsed().as_secs_f64();
+                println!(
+                    "{:<12} {:>8.1} MB/s from the first PutRecordBatch to the last byte in S3 ({} MB in {:.1} s)",
+                    "Firehose S3",
+                    put as f64 / secs / 1e6,
+                    put / 1_000_000,
+                    secs
+                );
+                return anyhow::Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {delivered} of {put} bytes were delivered after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    .await;
+    let mut conn = client.connect().await?;
+    let deleted = conn
+        .call(
+            "Firehose_20150804.DeleteDeliveryStream",
+            Bytes::from(json!({ "DeliveryStreamName": name }).to_string()),
+        )
+        .await;
+    outcome?;
+    deleted.map(|_| ())
+}
+
+impl Connection {
+    /// The server's Prometheus text (signed for the service `sluice`).
+    async fn metrics(&mut self) -> anyhow::Result<String> {
+        let (amz_date, authorization) = self.signer.sign_request(
+            "GET",
+            "/metrics",
+            "",
+            "sluice",
+            &[],
+            b"",
+            protocol::clock::now_utc(&protocol::clock::SystemClock),
+        );
+        let request = Request::get("/metrics")
+            .header("host", &self.signer.host)
+            .header("x-amz-date", amz_date)
+            .header("authorization", authorization)
+            .body(Full::new(Bytes::new()))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("/metrics answered {status}");
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
 }

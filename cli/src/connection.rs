@@ -28,6 +28,12 @@ pub enum ConnectionCommand {
         /// Virtual-hosted-style bucket addressing (default: path-style).
         #[arg(long)]
         s3_virtual_hosted: bool,
+        /// HTTP basic credentials for a search cluster: the user.
+        #[arg(long)]
+        http_username: Option<String>,
+        /// ... and the password (better given in the environment).
+        #[arg(long, env = "SLUICE_HTTP_PASSWORD", hide_env_values = true)]
+        http_password: Option<String>,
     },
     /// List a tenant's connections (settings only).
     List {
@@ -59,6 +65,8 @@ pub async fn run(connect: ConnectArgs, command: ConnectionCommand) -> anyhow::Re
             s3_access_key_id,
             s3_secret_access_key,
             s3_virtual_hosted,
+            http_username,
+            http_password,
         } => {
             let path = format!(
                 "/admin/v1/tenants/{}/connections/{}",
@@ -78,9 +86,15 @@ pub async fn run(connect: ConnectArgs, command: ConnectionCommand) -> anyhow::Re
             if s3_virtual_hosted {
                 settings["s3_virtual_hosted"] = true.into();
             }
+            if let Some(v) = http_username {
+                settings["http_username"] = v.into();
+            }
             let mut body = json!({ "settings": settings });
             if let Some(secret) = s3_secret_access_key {
                 body["s3_secret_access_key"] = secret.into();
+            }
+            if let Some(password) = http_password {
+                body["http_password"] = password.into();
             }
             call(&connect, "PUT", &path, &[], Some(body)).await
         }

@@ -125,7 +125,7 @@ def payload(i: int, size: int = 1024) -> bytes:
     return head + b" " * (size - len(head) - 1)
 
 
-def test_direct_put_lands_every_record_in_s3_in_gzip_objects(firehose, weed):
+def test_direct_put_lands_every_record_in_s3_in_gzip_objects(sluice, firehose, weed):
     bucket = unique_name("lake").lower().replace("_", "-")
     weed.create_bucket(bucket)
     name = unique_name("ds")
@@ -160,6 +160,20 @@ def test_direct_put_lands_every_record_in_s3_in_gzip_objects(firehose, weed):
         rf"^orders/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/{name}-1-\d{{4}}-\d{{2}}-\d{{2}}-\d{{2}}-\d{{2}}-\d{{2}}-[0-9a-f-]{{36}}\.gz$")
     for key in objects:
         assert key_form.match(key), key
+    text = sluice.admin("GET", "/metrics").body.decode()
+    series = f'delivery_stream="{ACCOUNT_ID}/{name}"'
+
+    def value(metric: str) -> float:
+        lines = [l for l in text.splitlines() if l.startswith(metric + "{") and series in l]
+        assert lines, f"{metric} for {name} is not exported"
+        return float(lines[0].rsplit(" ", 1)[1])
+
+    assert value("sluice_firehose_incoming_records_total") == total + 1
+    assert value("sluice_firehose_delivered_records_total") >= total + 1
+    assert value("sluice_firehose_delivered_bytes_total") >= (total + 1) * 1023
+    assert f"sluice_firehose_delivery_latency_seconds_count{{{series}}}" in text or \
+        any(l.startswith("sluice_firehose_delivery_latency_seconds") and series in l for l in text.splitlines())
+    assert any(l.startswith("sluice_firehose_data_freshness_seconds") and series in l for l in text.splitlines())
 
 
 def test_a_stream_source_delivers_every_record_across_a_reshard(sluice, firehose, weed):
@@ -498,3 +512,274 @@ def test_ingestion_is_metered_as_firehose_bills_it(sluice, firehose, weed):
              if l["metric"] == "firehose_ingested_gib" and l["stream"] == f"firehose/{name}"]
     assert lines, report.json()["lines"][-5:]
     assert sum(float(l["quantity"]) for l in lines) == pytest.approx(30 / 1024 / 1024)
+
+
+@pytest.fixture(scope="module")
+def warehouse():
+    """A Postgres database of its own, as the warehouse a Redshift destination loads."""
+    from conftest import require_postgres
+    from harness import psql
+
+    db = PostgresDatabase(require_postgres(" (the warehouse destination loads Postgres)"))
+    try:
+        yield db, lambda sql: psql(db.url, sql)
+    finally:
+        db.close()
+
+
+def test_a_postgres_table_receives_the_rows(firehose, weed, warehouse):
+    db, sql = warehouse
+    table = unique_name("orders").lower().replace("-", "_")
+    created = sql(f"CREATE TABLE {table} (id integer, name text, amount numeric, note text)")
+    assert created.returncode == 0, created.stderr
+    bucket = unique_name("stage").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        RedshiftDestinationConfiguration={
+            "RoleARN": ROLE,
+            "ClusterJDBCURL": f"jdbc:postgresql://127.0.0.1:5432/{db.name}",
+            "Username": "postgres",
+            "Password": "not-needed-under-trust",
+            "CopyCommand": {"DataTableName": table, "DataTableColumns": "id,name,amount",
+                            "CopyOptions": "JSON 'auto'"},
+            "S3Configuration": s3_destination(
+                bucket, Prefix="staging/", BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 1}),
+        })
+    d = json.dumps(firehose.describe_delivery_stream(DeliveryStreamName=name), default=str)
+    assert "not-needed-under-trust" not in d
+    rows = [{"ID": i, "Name": f"o'{i}\"", "amount": i * 1.5, "ignored": True} for i in range(200)]
+    for start in range(0, 200, 100):
+        out = firehose.put_record_batch(DeliveryStreamName=name, Records=[
+            {"Data": json.dumps(r).encode()} for r in rows[start:start + 100]])
+        assert out["FailedPutCount"] == 0
+
+    def loaded():
+        r = sql(f"SELECT count(*), count(DISTINCT id) FROM {table}")
+        return r.stdout.strip() if r.stdout.strip().startswith("200|") else None
+
+    assert wait_for(loaded, timeout=90, what="200 rows in the table") == "200|200"
+    got = sql(f"SELECT name, amount, note IS NULL FROM {table} WHERE id = 7").stdout.strip()
+    assert got == "o'7\"|10.5|t", got
+    assert any(k.startswith("staging/") for k in weed.objects(bucket)), "staged in S3 first"
+
+    csv_table = unique_name("csv").lower().replace("-", "_")
+    assert sql(f"CREATE TABLE {csv_table} (a integer, b text)").returncode == 0
+    csv_name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=csv_name,
+        RedshiftDestinationConfiguration={
+            "RoleARN": ROLE,
+            "ClusterJDBCURL": f"jdbc:postgresql://127.0.0.1:5432/{db.name}",
+            "Username": "postgres",
+            "CopyCommand": {"DataTableName": csv_table, "CopyOptions": "CSV DELIMITER ';'"},
+            "S3Configuration": s3_destination(
+                bucket, Prefix="csv/", BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 1}),
+        })
+    firehose.put_record_batch(DeliveryStreamName=csv_name, Records=[
+        {"Data": f"{i};row {i}\n".encode()} for i in range(30)])
+    wait_for(lambda: sql(f"SELECT count(*) FROM {csv_table}").stdout.strip() == "30",
+             timeout=90, what="30 CSV rows")
+
+
+class BulkReceiver(http.server.ThreadingHTTPServer):
+    """An HTTPS `_bulk` endpoint that checks the protocol (NDJSON action and document
+    pairs, basic credentials), refuses each document's first try with 429 once, and a
+    document holding "bad" for good (400), keeping what it indexed by index and id."""
+
+    def __init__(self, tls_files):
+        super().__init__(("127.0.0.1", 0), BulkHandler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_files / "cert.pem", tls_files / "key.pem")
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.lock = threading.Lock()
+        self.indexed: dict[tuple[str, str], dict] = {}
+        self.seen: set[str] = set()
+        self.requests = 0
+        self.problems: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+
+class BulkHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        server: BulkReceiver = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        auth = self.headers.get("Authorization", "")
+        lines = body.decode().split("\n")
+        items = []
+        with server.lock:
+            server.requests += 1
+            if self.path != "/_bulk":
+                server.problems.append(f"path {self.path}")
+            if auth != "Basic " + base64.b64encode(b"indexer:search-secret").decode():
+                server.problems.append(f"authorization {auth!r}")
+            if self.headers.get("Content-Type") != "application/x-ndjson" or lines[-1] != "":
+                server.problems.append("not NDJSON")
+            for action, doc in zip(lines[0:-1:2], lines[1:-1:2]):
+                meta = json.loads(action)["index"]
+                source = json.loads(doc)
+                key = (meta["_index"], meta["_id"])
+                if "bad" in source.get("msg", ""):
+                    items.append({"index": {"status": 400, "error": {"type": "mapper_parsing_exception"}}})
+                elif meta["_id"] not in server.seen:
+                    server.seen.add(meta["_id"])
+                    items.append({"index": {"status": 429, "error": {"type": "es_rejected_execution_exception"}}})
+                else:
+                    server.indexed[key] = source
+                    items.append({"index": {"_index": meta["_index"], "_id": meta["_id"], "status": 201}})
+        data = json.dumps({"took": 1, "errors": any(i["index"]["status"] >= 300 for i in items),
+                           "items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_opensearch_gets_bulk_requests_with_stable_ids(sluice, firehose, weed, tls_files):
+    receiver = BulkReceiver(tls_files)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        put = sluice.admin("PUT", "/admin/v1/tenants/self/connections/search", {
+            "settings": {"http_username": "indexer"}, "http_password": "search-secret"})
+        assert put.status == 200, put.body
+        listed = sluice.admin("GET", "/admin/v1/tenants/self/connections").body.decode()
+        assert "search-secret" not in listed and weed.SECRET_KEY not in listed
+        bucket = unique_name("os").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            AmazonopensearchserviceDestinationConfiguration={
+                "RoleARN": f"arn:aws:iam::{ACCOUNT_ID}:role/search",
+                "ClusterEndpoint": receiver.url,
+                "IndexName": "logs",
+                "IndexRotationPeriod": "OneDay",
+                "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
+                "RetryOptions": {"DurationInSeconds": 30},
+                "S3Configuration": s3_destination(bucket, ErrorOutputPrefix="os-errors/"),
+            })
+        d = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+        assert d["Destinations"][0]["AmazonopensearchserviceDestinationDescription"]["IndexName"] == "logs"
+        docs = [{"msg": f"line {i}"} for i in range(40)] + [{"msg": "a bad one"}]
+        out = firehose.put_record_batch(DeliveryStreamName=name, Records=[
+            {"Data": json.dumps(doc).encode()} for doc in docs])
+        assert out["FailedPutCount"] == 0
+        wait_for(lambda: len(receiver.indexed) >= 40, timeout=60, what="40 documents indexed")
+        errors = wait_for(lambda: weed.objects(bucket, "os-errors/"), timeout=60, what="the refused document")
+        assert receiver.problems == []
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        assert {idx for idx, _ in receiver.indexed} == {f"logs-{today}"}
+        assert sorted(d["msg"] for d in receiver.indexed.values()) == sorted(f"line {i}" for i in range(40))
+        assert receiver.requests >= 2, "refused items were sent again"
+        (key, body), = errors.items()
+        assert key.startswith("os-errors/elasticsearch-failed/"), key
+        assert json.loads(base64.b64decode(json.loads(body.splitlines()[0])["rawData"])) == {"msg": "a bad one"}
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+class HecReceiver(http.server.ThreadingHTTPServer):
+    """An HTTPS Splunk HTTP Event Collector that checks the protocol (token, channel,
+    event bodies) and acknowledges an ackId only on the second ack poll."""
+
+    TOKEN = "11111111-2222-3333-4444-555555555555"
+
+    def __init__(self, tls_files):
+        super().__init__(("127.0.0.1", 0), HecHandler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls_files / "cert.pem", tls_files / "key.pem")
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.lock = threading.Lock()
+        self.events: list = []
+        self.pending: dict[int, list] = {}
+        self.polls: dict[int, int] = {}
+        self.next_ack = 0
+        self.problems: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+
+class HecHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, doc: dict, status: int = 200):
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        server: HecReceiver = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Authorization") != f"Splunk {HecReceiver.TOKEN}":
+            return self.answer({"text": "Invalid token", "code": 4}, 403)
+        if not self.headers.get("X-Splunk-Request-Channel"):
+            return self.answer({"text": "Data channel is missing", "code": 10}, 400)
+        with server.lock:
+            if self.path == "/services/collector/event":
+                decoder, at, events = json.JSONDecoder(), 0, []
+                text = body.decode()
+                while at < len(text):
+                    event, at = decoder.raw_decode(text, at)
+                    if "event" not in event or "time" not in event:
+                        server.problems.append(f"not an HEC event: {event}")
+                    events.append(event["event"])
+                ack = server.next_ack
+                server.next_ack += 1
+                server.pending[ack] = events
+                return self.answer({"text": "Success", "code": 0, "ackId": ack})
+            if self.path.startswith("/services/collector/ack"):
+                acks = json.loads(body)["acks"]
+                out = {}
+                for ack in acks:
+                    server.polls[ack] = server.polls.get(ack, 0) + 1
+                    done = server.polls[ack] >= 2
+                    if done and ack in server.pending:
+                        server.events.extend(server.pending.pop(ack))
+                    out[str(ack)] = done
+                return self.answer({"acks": out})
+            server.problems.append(f"path {self.path}")
+            return self.answer({"text": "not found"}, 404)
+
+
+def test_splunk_gets_hec_events_and_acknowledgments(firehose, weed, tls_files):
+    receiver = HecReceiver(tls_files)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        bucket = unique_name("hec").lower().replace("_", "-")
+        weed.create_bucket(bucket)
+        name = unique_name("ds")
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            SplunkDestinationConfiguration={
+                "HECEndpoint": receiver.url,
+                "HECEndpointType": "Event",
+                "HECToken": HecReceiver.TOKEN,
+                "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
+                "S3Configuration": s3_destination(bucket),
+            })
+        d = json.dumps(firehose.describe_delivery_stream(DeliveryStreamName=name), default=str)
+        assert HecReceiver.TOKEN not in d
+        sent = [{"n": i} for i in range(20)] + ["plain text"]
+        firehose.put_record_batch(DeliveryStreamName=name, Records=[
+            {"Data": (json.dumps(e) if isinstance(e, dict) else e).encode()} for e in sent])
+        wait_for(lambda: len(receiver.events) >= len(sent), timeout=60, what="acknowledged events")
+        assert receiver.problems == []
+        assert sorted(map(json.dumps, receiver.events)) == sorted(map(json.dumps, sent))
+    finally:
+        receiver.shutdown()
+        receiver.server_close()

@@ -31,6 +31,8 @@ pub(super) struct PutConnection {
     settings: firehose::connections::Settings,
     #[serde(default)]
     s3_secret_access_key: Option<String>,
+    #[serde(default)]
+    http_password: Option<String>,
 }
 
 pub(super) async fn put_connection(
@@ -44,6 +46,7 @@ pub(super) async fn put_connection(
     let body: PutConnection = parse_body(&body)?;
     let secrets = firehose::connections::Secrets {
         s3_secret_access_key: body.s3_secret_access_key.clone(),
+        http_password: body.http_password.clone(),
     };
     firehose::connections::put(
         &state.catalog,

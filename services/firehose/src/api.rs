@@ -112,6 +112,10 @@ pub struct CreateInput {
     s3_destination_configuration: Option<S3Destination>,
     extended_s3_destination_configuration: Option<S3Destination>,
     http_endpoint_destination_configuration: Option<HttpDestination>,
+    redshift_destination_configuration: Option<crate::warehouse::RedshiftDestination>,
+    amazonopensearchservice_destination_configuration: Option<crate::search::SearchDestination>,
+    elasticsearch_destination_configuration: Option<crate::search::SearchDestination>,
+    splunk_destination_configuration: Option<crate::splunk::SplunkDestination>,
     #[serde(default)]
     tags: Vec<TagInput>,
     #[serde(flatten)]
@@ -127,12 +131,8 @@ pub struct CreateOutput {
 
 /// Destinations in the model Sluice does not deliver to yet, and sources it does not
 /// read: answered with a clear error rather than accepted and never delivered.
-const UNSUPPORTED: [&str; 9] = [
-    "RedshiftDestinationConfiguration",
-    "ElasticsearchDestinationConfiguration",
-    "AmazonopensearchserviceDestinationConfiguration",
+const UNSUPPORTED: [&str; 5] = [
     "AmazonOpenSearchServerlessDestinationConfiguration",
-    "SplunkDestinationConfiguration",
     "SnowflakeDestinationConfiguration",
     "IcebergDestinationConfiguration",
     "MSKSourceConfiguration",
@@ -209,6 +209,32 @@ async fn settle_destination(
                     Some(base64::engine::general_purpose::STANDARD.encode(sealed));
             }
         }
+        Destination::Splunk(s) => {
+            s.check()?;
+            check_connection(state, caller, &s.s3.role_arn).await?;
+            if let Some(token) = s.token.take() {
+                let aad = access_key_aad(&caller.account_id);
+                let sealed = state.root_key.seal(token.as_bytes(), &aad);
+                s.token_sealed = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+            }
+        }
+        Destination::Search { search, .. } => {
+            search.check()?;
+            check_connection(state, caller, &search.role_arn).await?;
+            check_connection(state, caller, &search.s3.role_arn).await?;
+        }
+        Destination::Redshift(r) => {
+            r.check()?;
+            check_connection(state, caller, &r.s3.role_arn).await?;
+            if let Some(b) = &r.s3_backup_configuration {
+                check_connection(state, caller, &b.role_arn).await?;
+            }
+            if let Some(password) = r.password.take() {
+                let aad = access_key_aad(&caller.account_id);
+                let sealed = state.root_key.seal(password.as_bytes(), &aad);
+                r.password_sealed = Some(base64::engine::general_purpose::STANDARD.encode(sealed));
+            }
+        }
     }
     Ok(destination)
 }
@@ -237,7 +263,17 @@ pub async fn create(
         input.s3_destination_configuration.is_some(),
         input.extended_s3_destination_configuration.is_some(),
         input.http_endpoint_destination_configuration.is_some(),
+        input.redshift_destination_configuration.is_some(),
+        input
+            .amazonopensearchservice_destination_configuration
+            .is_some(),
+        input.elasticsearch_destination_configuration.is_some(),
+        input.splunk_destination_configuration.is_some(),
     ];
+    let splunk = input.splunk_destination_configuration;
+    let redshift = input.redshift_destination_configuration;
+    let opensearch = input.amazonopensearchservice_destination_configuration;
+    let elasticsearch = input.elasticsearch_destination_configuration;
     let destination = match (
         input.s3_destination_configuration,
         input.extended_s3_destination_configuration,
@@ -257,7 +293,18 @@ pub async fn create(
             s3: Box::new(s3),
         },
         (_, _, Some(h)) => Destination::Http(Box::new(h)),
-        _ => unreachable!("one destination is given"),
+        _ => match (redshift, opensearch, elasticsearch) {
+            (Some(r), _, _) => Destination::Redshift(Box::new(r)),
+            (_, Some(search), _) => Destination::Search {
+                elasticsearch: false,
+                search: Box::new(search),
+            },
+            (_, _, Some(search)) => Destination::Search {
+                elasticsearch: true,
+                search: Box::new(search),
+            },
+            _ => Destination::Splunk(Box::new(splunk.expect("one destination is given"))),
+        },
     };
     let destination = settle_destination(state, caller, destination).await?;
     let now = state.clock.now_ms();
@@ -910,6 +957,10 @@ pub struct UpdateInput {
     s3_destination_update: Option<serde_json::Map<String, Value>>,
     extended_s3_destination_update: Option<serde_json::Map<String, Value>>,
     http_endpoint_destination_update: Option<serde_json::Map<String, Value>>,
+    redshift_destination_update: Option<serde_json::Map<String, Value>>,
+    amazonopensearchservice_destination_update: Option<serde_json::Map<String, Value>>,
+    elasticsearch_destination_update: Option<serde_json::Map<String, Value>>,
+    splunk_destination_update: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -972,7 +1023,16 @@ pub async fn update_destination(
         input.s3_destination_update.is_some(),
         input.extended_s3_destination_update.is_some(),
         input.http_endpoint_destination_update.is_some(),
+        input.redshift_destination_update.is_some(),
+        input.amazonopensearchservice_destination_update.is_some(),
+        input.elasticsearch_destination_update.is_some(),
+        input.splunk_destination_update.is_some(),
     ];
+    let splunk_update = input.splunk_destination_update;
+    let redshift_update = input.redshift_destination_update;
+    let search_update = input
+        .amazonopensearchservice_destination_update
+        .or(input.elasticsearch_destination_update);
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(invalid("Exactly one destination update is required."));
     }
@@ -989,7 +1049,7 @@ pub async fn update_destination(
                     Ok(Value::Object(m)) => m,
                     _ => serde_json::Map::new(),
                 },
-                Destination::Http(_) => serde_json::Map::new(),
+                _ => serde_json::Map::new(),
             };
             merge(&mut base, update);
             Destination::S3 {
@@ -1003,7 +1063,7 @@ pub async fn update_destination(
                     Ok(Value::Object(m)) => m,
                     _ => serde_json::Map::new(),
                 },
-                Destination::S3 { .. } => serde_json::Map::new(),
+                _ => serde_json::Map::new(),
             };
             // A new endpoint configuration without an access key keeps none.
             if update.contains_key("EndpointConfiguration")
@@ -1016,7 +1076,55 @@ pub async fn update_destination(
                 serde_json::from_value(Value::Object(base)).map_err(bad)?,
             ))
         }
-        _ => unreachable!("one update is given"),
+        _ if splunk_update.is_some() => {
+            let update = splunk_update.expect("just checked");
+            let mut base = match &stored.destination {
+                Destination::Splunk(s) => match serde_json::to_value(s.as_ref()) {
+                    Ok(Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                },
+                _ => serde_json::Map::new(),
+            };
+            if update.contains_key("HECToken") {
+                base.remove("SluiceHECTokenSealed");
+            }
+            merge(&mut base, update);
+            Destination::Splunk(Box::new(
+                serde_json::from_value(Value::Object(base)).map_err(bad)?,
+            ))
+        }
+        _ if search_update.is_some() => {
+            let update = search_update.expect("just checked");
+            let mut base = match &stored.destination {
+                Destination::Search { search, .. } => match serde_json::to_value(search.as_ref()) {
+                    Ok(Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                },
+                _ => serde_json::Map::new(),
+            };
+            merge(&mut base, update);
+            Destination::Search {
+                elasticsearch: given[5],
+                search: Box::new(serde_json::from_value(Value::Object(base)).map_err(bad)?),
+            }
+        }
+        _ => {
+            let update = redshift_update.expect("one update is given");
+            let mut base = match &stored.destination {
+                Destination::Redshift(r) => match serde_json::to_value(r.as_ref()) {
+                    Ok(Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                },
+                _ => serde_json::Map::new(),
+            };
+            if update.contains_key("Password") {
+                base.remove("SluicePasswordSealed");
+            }
+            merge(&mut base, update);
+            Destination::Redshift(Box::new(
+                serde_json::from_value(Value::Object(base)).map_err(bad)?,
+            ))
+        }
     };
     stored.destination = settle_destination(state, caller, destination).await?;
     let config = serde_json::to_string(&stored).expect("serializable");

@@ -93,7 +93,7 @@ pub struct ProcessingConfiguration {
 }
 
 impl ProcessingConfiguration {
-    fn check(&self) -> Result<(), ApiError> {
+    pub fn check(&self) -> Result<(), ApiError> {
         for p in &self.processors {
             match p.kind.as_str() {
                 "AppendDelimiterToRecord" => {}
@@ -532,13 +532,24 @@ pub enum Destination {
         s3: Box<S3Destination>,
     },
     Http(Box<HttpDestination>),
+    /// `RedshiftDestinationConfiguration`, loading into a Postgres table.
+    Redshift(Box<crate::warehouse::RedshiftDestination>),
+    /// OpenSearch (`elasticsearch`: given as ElasticsearchDestinationConfiguration).
+    Search {
+        elasticsearch: bool,
+        search: Box<crate::search::SearchDestination>,
+    },
+    Splunk(Box<crate::splunk::SplunkDestination>),
 }
 
 impl Destination {
-    pub fn buffering(&self) -> &BufferingHints {
+    pub fn buffering(&self) -> BufferingHints {
         match self {
-            Destination::S3 { s3, .. } => &s3.buffering_hints,
-            Destination::Http(h) => &h.buffering_hints,
+            Destination::S3 { s3, .. } => s3.buffering_hints.clone(),
+            Destination::Http(h) => h.buffering_hints.clone(),
+            Destination::Redshift(r) => r.s3.buffering_hints.clone(),
+            Destination::Search { search, .. } => search.buffering_hints.clone(),
+            Destination::Splunk(s) => s.buffering(),
         }
     }
 
@@ -546,6 +557,9 @@ impl Destination {
         match self {
             Destination::S3 { s3, .. } => s3.processing_configuration.as_ref(),
             Destination::Http(h) => h.processing_configuration.as_ref(),
+            Destination::Redshift(r) => r.processing_configuration.as_ref(),
+            Destination::Search { search, .. } => search.processing_configuration.as_ref(),
+            Destination::Splunk(s) => s.processing_configuration.as_ref(),
         }
     }
 
@@ -558,6 +572,15 @@ impl Destination {
                 v["ExtendedS3DestinationDescription"] = s3.described(true);
             }
             Destination::Http(h) => v["HttpEndpointDestinationDescription"] = h.described(),
+            Destination::Redshift(r) => v["RedshiftDestinationDescription"] = r.described(),
+            Destination::Search {
+                elasticsearch: true,
+                search,
+            } => v["ElasticsearchDestinationDescription"] = search.described(),
+            Destination::Search { search, .. } => {
+                v["AmazonopensearchserviceDestinationDescription"] = search.described()
+            }
+            Destination::Splunk(s) => v["SplunkDestinationDescription"] = s.described(),
         }
         v
     }

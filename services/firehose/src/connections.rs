@@ -25,6 +25,9 @@ pub struct Settings {
     /// Virtual-hosted-style addressing instead of path-style (the default here).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub s3_virtual_hosted: bool,
+    /// HTTP basic credentials' user for a search cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_username: Option<String>,
 }
 
 /// A connection's secrets, sealed at rest.
@@ -33,12 +36,17 @@ pub struct Settings {
 pub struct Secrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_secret_access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_password: Option<String>,
 }
 
 impl Drop for Secrets {
     fn drop(&mut self) {
-        if let Some(s) = self.s3_secret_access_key.take() {
-            drop(Zeroizing::new(s));
+        for secret in [self.s3_secret_access_key.take(), self.http_password.take()]
+            .into_iter()
+            .flatten()
+        {
+            drop(Zeroizing::new(secret));
         }
     }
 }
@@ -60,7 +68,7 @@ fn aad(account_id: &str, name: &str) -> Vec<u8> {
 pub struct Shown {
     pub name: String,
     pub settings: Settings,
-    pub has_s3_secret_access_key: bool,
+    pub has_secrets: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -113,7 +121,7 @@ pub async fn list(catalog: &Catalog, account_id: &str) -> Result<Vec<Shown>, Api
         .map(|c| {
             Ok(Shown {
                 settings: serde_json::from_str(&c.settings).map_err(|_| corrupt("settings"))?,
-                has_s3_secret_access_key: !c.secrets_sealed.is_empty(),
+                has_secrets: !c.secrets_sealed.is_empty(),
                 name: c.name,
                 created_at_ms: c.created_at_ms,
                 updated_at_ms: c.updated_at_ms,

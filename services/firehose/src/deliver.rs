@@ -29,6 +29,8 @@ pub const SUPERVISOR_INTERVAL: Duration = Duration::from_secs(1);
 pub const LEASE_MS: i64 = 30_000;
 /// How long an idle worker waits before it looks for records again.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
+/// A `_bulk` answer is read up to this size (a 10,000-item answer is about 1 MB).
+const BULK_ANSWER_BYTES_MAX: usize = 32 << 20;
 /// Workers one process runs at most.
 pub const WORKERS_MAX: usize = 512;
 /// Records one shard read takes at most.
@@ -122,6 +124,8 @@ async fn supervise(
 #[derive(Default)]
 struct Buffer {
     records: Vec<Bytes>,
+    /// Each record's place in the log: (shard, counter).
+    places: Vec<(u64, u64)>,
     bytes: usize,
     oldest_ms: Option<i64>,
     /// Per shard: where its records in the buffer start and end.
@@ -154,6 +158,8 @@ struct Worker {
     owner: String,
     id: i64,
     version: i64,
+    /// When this worker last renewed its lease (a write; done every third of it).
+    renewed_ms: i64,
     buckets: HashMap<String, crate::s3::Bucket>,
     http: Option<reqwest::Client>,
 }
@@ -164,6 +170,7 @@ async fn work(service: Arc<FirehoseService>, owner: String, id: i64) {
         owner,
         id,
         version: -1,
+        renewed_ms: i64::MIN / 2,
         buckets: HashMap::new(),
         http: None,
     };
@@ -198,13 +205,19 @@ impl Worker {
     async fn pass(&mut self, buffer: &mut Buffer) -> Result<Pass, Failed> {
         let svc = self.service.clone();
         let now = svc.clock.now_ms();
-        if !svc
-            .catalog
-            .claim_delivery(self.id, &self.owner, now, LEASE_MS)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            return Ok(Pass::Done);
+        // INVARIANT: a buffer is recorded and finished only under this process's lease
+        // (`begin_delivery`/`finish_delivery` check it), so renewing it less often
+        // than every pass risks a wasted read, never a double delivery.
+        if now - self.renewed_ms >= LEASE_MS / 3 {
+            if !svc
+                .catalog
+                .claim_delivery(self.id, &self.owner, now, LEASE_MS)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(Pass::Done);
+            }
+            self.renewed_ms = now;
         }
         let Some(ds) = svc
             .catalog
@@ -366,6 +379,7 @@ impl Worker {
             .await
             .map_err(|e| e.to_string())?;
             for r in read.records {
+                buffer.places.push((shard.ordinal, r.counter));
                 buffer.bytes += r.record.data.len();
                 buffer.oldest_ms = Some(
                     buffer
@@ -418,6 +432,7 @@ impl Worker {
                 .await
                 .map_err(|e| e.to_string())?;
                 for r in read.records.into_iter().filter(|r| r.counter < until) {
+                    buffer.places.push((p.shard_ordinal, r.counter));
                     buffer.bytes += r.record.data.len();
                     buffer.oldest_ms = Some(
                         buffer
@@ -447,6 +462,10 @@ impl Worker {
         match &stored.destination {
             Destination::S3 { s3, .. } => object_key(ds, s3, oldest),
             Destination::Http(_) => uuid::Uuid::new_v4().to_string(),
+            // The staged object's key.
+            Destination::Redshift(r) => object_key(ds, &r.s3, oldest),
+            // The request id, and the HEC channel.
+            Destination::Search { .. } | Destination::Splunk(_) => uuid::Uuid::new_v4().to_string(),
         }
     }
 
@@ -492,7 +511,285 @@ impl Worker {
                 Ok(())
             }
             Destination::Http(h) => self.deliver_http(ds, h, name, buffer, delimiter).await,
+            Destination::Redshift(r) => self.deliver_redshift(ds, r, name, buffer, delimiter).await,
+            Destination::Search { search, .. } => self.deliver_search(ds, search, buffer).await,
+            Destination::Splunk(s) => self.deliver_splunk(ds, s, name, buffer, delimiter).await,
         }
+    }
+
+    /// One HEC request (and its acknowledgment) per attempt, retried with backoff for
+    /// the retry duration; then the events go to the error prefix as `splunk-failed`.
+    async fn deliver_splunk(
+        &mut self,
+        ds: &DeliveryStream,
+        s: &crate::splunk::SplunkDestination,
+        channel: &str,
+        buffer: &Buffer,
+        delimiter: Option<Vec<u8>>,
+    ) -> Result<(), Failed> {
+        let svc = self.service.clone();
+        let client = self.http.get_or_insert_with(crate::http::client).clone();
+        let sealed = s
+            .token_sealed
+            .as_deref()
+            .ok_or("the HEC token is missing")?;
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|e| e.to_string())?;
+        let token = svc
+            .root_key
+            .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
+            .map_err(|e| format!("the HEC token does not open: {e}"))?;
+        let token = String::from_utf8_lossy(&token).into_owned();
+        let records: Vec<Bytes> = match &delimiter {
+            Some(d) => buffer
+                .records
+                .iter()
+                .map(|r| Bytes::from([r.as_ref(), d.as_slice()].concat()))
+                .collect(),
+            None => buffer.records.clone(),
+        };
+        let oldest = buffer.oldest_ms.unwrap_or_else(|| svc.clock.now_ms());
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        let deadline = svc.clock.now_ms() + s.retry_ms();
+        let mut wait = Duration::from_millis(500);
+        let mut attempts = 0u32;
+        let failure = loop {
+            attempts += 1;
+            match crate::splunk::send(&client, s, &token, channel, &records, oldest).await {
+                Ok(()) => break None,
+                Err(f) => {
+                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
+                        .increment(1);
+                    tracing::warn!(delivery_stream = %ds.name, code = %f.code, error = %f.message, "a Splunk delivery failed");
+                    if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
+                        break Some(f);
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_WAIT_MAX);
+                }
+            }
+        };
+        if let Some(f) = &failure {
+            let lines = error_lines(
+                &buffer.records,
+                f,
+                attempts,
+                svc.clock.now_ms(),
+                &s.endpoint,
+            );
+            let key = error_key(ds, &s.s3, oldest, "splunk-failed");
+            let body = crate::encode::compress(lines, s.s3.compression());
+            self.bucket(ds, &s.s3).await?.put(&key, body).await?;
+        }
+        if s.s3_backup_mode.as_deref() == Some("AllEvents") {
+            let key = object_key(ds, &s.s3, oldest);
+            let body =
+                crate::encode::compress(crate::encode::lines(&buffer.records), s.s3.compression());
+            self.bucket(ds, &s.s3).await?.put(&key, body).await?;
+        }
+        Ok(())
+    }
+
+    /// One `_bulk` request per round: items the cluster refused for now (429, 5xx) go
+    /// again until the retry duration runs out; what it never takes goes to the error
+    /// prefix as `elasticsearch-failed`.
+    async fn deliver_search(
+        &mut self,
+        ds: &DeliveryStream,
+        search: &crate::search::SearchDestination,
+        buffer: &Buffer,
+    ) -> Result<(), Failed> {
+        let svc = self.service.clone();
+        let connection = crate::config::role_connection(&search.role_arn).map_err(|e| e.message)?;
+        let (settings, secrets) =
+            crate::connections::open(&svc.catalog, &svc.root_key, &ds.account_id, connection)
+                .await
+                .map_err(|e| e.message)?
+                .ok_or_else(|| format!("no connection {connection} is registered"))?;
+        let client = self.http.get_or_insert_with(crate::http::client).clone();
+        let endpoint = search.cluster_endpoint.clone().unwrap_or_default();
+        let url = format!("{}/_bulk", endpoint.trim_end_matches('/'));
+        let oldest = buffer.oldest_ms.unwrap_or_else(|| svc.clock.now_ms());
+        let index = search.index(oldest);
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        let mut pending: Vec<(usize, String)> = buffer
+            .places
+            .iter()
+            .enumerate()
+            .map(|(i, (shard, counter))| (i, format!("{:x}-{shard}-{counter}", ds.id)))
+            .collect();
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        let deadline = svc.clock.now_ms() + search.retry_ms();
+        let mut wait = Duration::from_millis(500);
+        let mut attempts = 0u32;
+        while !pending.is_empty() {
+            attempts += 1;
+            let documents: Vec<(&[u8], String)> = pending
+                .iter()
+                .map(|(i, id)| (buffer.records[*i].as_ref(), id.clone()))
+                .collect();
+            let body = crate::search::bulk_body(search, &index, &documents);
+            let mut request = client
+                .post(&url)
+                .header("Content-Type", "application/x-ndjson")
+                .body(body);
+            if let Some(user) = &settings.http_username {
+                request = request.basic_auth(user, secrets.http_password.as_deref());
+            }
+            let outcome = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    let bytes = crate::http::read_limited(response, BULK_ANSWER_BYTES_MAX).await;
+                    let answer: serde_json::Value =
+                        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+                    crate::search::bulk_outcomes(&answer, pending.len())
+                }
+                Ok(response) => Err(format!("the cluster answered {}", response.status())),
+                Err(e) => Err(format!("the _bulk request failed: {e}")),
+            };
+            let mut again = Vec::new();
+            match outcome {
+                Ok(outcomes) => {
+                    for ((i, id), outcome) in pending.into_iter().zip(outcomes) {
+                        match outcome {
+                            None => {}
+                            Some((true, _)) => again.push((i, id)),
+                            Some((false, why)) => refused.push((i, why)),
+                        }
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(delivery_stream = %ds.name, error = %why, "a _bulk request failed");
+                    again = pending;
+                }
+            }
+            pending = again;
+            if pending.is_empty() {
+                break;
+            }
+            metrics::counter!("sluice_firehose_delivery_failures_total", &labels).increment(1);
+            if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
+                refused.extend(
+                    pending
+                        .drain(..)
+                        .map(|(i, _)| (i, "the retry duration ran out".to_string())),
+                );
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_WAIT_MAX);
+        }
+        let all = search.s3_backup_mode.as_deref() == Some("AllDocuments");
+        if !refused.is_empty() {
+            let records: Vec<Bytes> = refused
+                .iter()
+                .map(|(i, _)| buffer.records[*i].clone())
+                .collect();
+            let failure = crate::http::Failure {
+                code: "OS.DocumentRefused".into(),
+                message: refused[0].1.clone(),
+            };
+            let lines = error_lines(&records, &failure, attempts, svc.clock.now_ms(), &endpoint);
+            let key = error_key(ds, &search.s3, oldest, "elasticsearch-failed");
+            let body = crate::encode::compress(lines, search.s3.compression());
+            self.bucket(ds, &search.s3).await?.put(&key, body).await?;
+        }
+        if all {
+            let key = object_key(ds, &search.s3, oldest);
+            let body = crate::encode::compress(
+                crate::encode::lines(&buffer.records),
+                search.s3.compression(),
+            );
+            self.bucket(ds, &search.s3).await?.put(&key, body).await?;
+        }
+        Ok(())
+    }
+
+    /// Stages the buffer under the S3 configuration, then loads it into the table,
+    /// retried for the destination's retry duration; a load that never succeeds leaves
+    /// a manifest of the staged object under `errors/manifests/` (as Firehose does).
+    async fn deliver_redshift(
+        &mut self,
+        ds: &DeliveryStream,
+        r: &crate::warehouse::RedshiftDestination,
+        key: &str,
+        buffer: &Buffer,
+        delimiter: Option<Vec<u8>>,
+    ) -> Result<(), Failed> {
+        let svc = self.service.clone();
+        // Rows are lines: a record that does not end one gets a newline (or the
+        // delimiter AppendDelimiterToRecord names).
+        let data = match &delimiter {
+            Some(d) => crate::encode::join(&buffer.records, Some(d)),
+            None => crate::encode::lines(&buffer.records),
+        };
+        let staged = crate::encode::compress(data.clone(), r.s3.compression());
+        self.bucket(ds, &r.s3).await?.put(key, staged).await?;
+        let password = match &r.password_sealed {
+            Some(sealed) => {
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(sealed)
+                    .map_err(|e| e.to_string())?;
+                let opened = svc
+                    .root_key
+                    .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
+                    .map_err(|e| format!("the warehouse password does not open: {e}"))?;
+                Some(String::from_utf8_lossy(&opened).into_owned())
+            }
+            None => None,
+        };
+        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+        let deadline = svc.clock.now_ms() + r.retry_ms();
+        let mut wait = Duration::from_millis(500);
+        let failure = loop {
+            match crate::warehouse::load(r, password.as_deref(), &data).await {
+                Ok(rows) => {
+                    metrics::counter!("sluice_firehose_loaded_rows_total", &labels).increment(rows);
+                    break None;
+                }
+                Err(why) => {
+                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
+                        .increment(1);
+                    tracing::warn!(delivery_stream = %ds.name, error = %why, "a warehouse load failed");
+                    if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
+                        break Some(why);
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_WAIT_MAX);
+                }
+            }
+        };
+        if let Some(why) = failure {
+            let bucket = crate::config::bucket_name(&r.s3.bucket_arn).map_err(|e| e.message)?;
+            let manifest = serde_json::json!({
+                "entries": [{"url": format!("s3://{bucket}/{key}"), "mandatory": true}],
+                "error": why,
+            });
+            let manifest_key = format!(
+                "errors/manifests/{}",
+                crate::prefix::suffix(
+                    &ds.name,
+                    ds.version_id,
+                    buffer.oldest_ms.unwrap_or_default(),
+                    ""
+                )
+            );
+            self.bucket(ds, &r.s3)
+                .await?
+                .put(&manifest_key, manifest.to_string().into_bytes())
+                .await?;
+        }
+        if r.s3_backup_mode.as_deref() == Some("Enabled")
+            && let Some(backup) = &r.s3_backup_configuration
+        {
+            let key = object_key(ds, backup, buffer.oldest_ms.unwrap_or_default());
+            let body = crate::encode::compress(
+                crate::encode::join(&buffer.records, None),
+                backup.compression(),
+            );
+            self.bucket(ds, backup).await?.put(&key, body).await?;
+        }
+        Ok(())
     }
 
     /// Posts the buffer until the endpoint takes it or the retry duration runs out;

@@ -26,6 +26,18 @@ pub fn join(records: &[Bytes], delimiter: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
+/// The records as lines: each followed by a newline unless it ends with one.
+pub fn lines(records: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum());
+    for r in records {
+        out.extend_from_slice(r);
+        if !r.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 3),

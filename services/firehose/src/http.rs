@@ -172,7 +172,7 @@ pub async fn post(
         message: format!("The request to the endpoint failed: {e}"),
     })?;
     let status = response.status();
-    let bytes = read_limited(response).await;
+    let bytes = read_limited(response, RESPONSE_BYTES_MAX).await;
     let answer: Option<Answer> = serde_json::from_slice(&bytes).ok();
     if !status.is_success() {
         let detail = answer.and_then(|a| a.error_message).unwrap_or_else(|| {
@@ -196,12 +196,13 @@ pub async fn post(
     }
 }
 
-async fn read_limited(mut response: reqwest::Response) -> Vec<u8> {
+/// An answer's body, read up to `limit` bytes (the rest is not read).
+pub(crate) async fn read_limited(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
-        let room = RESPONSE_BYTES_MAX - out.len();
+        let room = limit - out.len();
         out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= RESPONSE_BYTES_MAX {
+        if out.len() >= limit {
             break;
         }
     }

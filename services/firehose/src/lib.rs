@@ -18,6 +18,9 @@ pub mod encode;
 pub mod http;
 pub mod prefix;
 pub mod s3;
+pub mod search;
+pub mod splunk;
+pub mod warehouse;
 pub mod zip;
 
 use std::sync::Arc;
