@@ -783,3 +783,21 @@ def test_splunk_gets_hec_events_and_acknowledgments(firehose, weed, tls_files):
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_the_firehose_bench_phase_measures_to_the_last_byte_in_s3(binary, sluice, weed):
+    import subprocess
+
+    bucket = unique_name("bench").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    p = subprocess.run([str(binary), "bench", "--endpoint", f"127.0.0.1:{sluice.port}", "--ca", sluice.ca,
+                        "--credentials", str(sluice.credentials_file), "--seconds", "1",
+                        "--connections", "2", "--shards", "1", "--phases", "firehose",
+                        "--firehose-role-arn", ROLE, "--firehose-bucket-arn", f"arn:aws:s3:::{bucket}"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Firehose in" in p.stdout and "to the last byte in S3" in p.stdout, p.stdout
+    assert weed.objects(bucket, "sluice-bench/"), "the bench's records are in the bucket"
+    names = sluice.client(service="firehose").list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+    assert not [n for n in names if n.startswith("bench-fh-")], "the bench leaves no delivery stream"
