@@ -14,10 +14,9 @@ use protocol::{ApiError, ErrorCode};
 use storage::commit::{AppendError, PendingRecord};
 
 use crate::FirehoseService;
-use crate::config::{
-    DESTINATION_ID, Destination, HttpDestination, KinesisSource, S3_BUFFER_SIZE_MAX_MIB,
-    S3Destination, Stored,
-};
+use crate::config::{DESTINATION_ID, Destination, KinesisSource, Stored};
+use crate::http::HttpDestination;
+use crate::shapes::{S3_BUFFER_SIZE_MAX_MIB, S3Destination};
 
 /// PutRecordBatch's limits: records, bytes of a request, bytes of a record.
 pub const BATCH_RECORDS_MAX: usize = 500;
@@ -171,7 +170,7 @@ async fn check_connection(
     caller: &Caller,
     role_arn: &str,
 ) -> Result<(), ApiError> {
-    let name = crate::config::role_connection(role_arn)?;
+    let name = crate::shapes::role_connection(role_arn)?;
     let found = state
         .catalog
         .connection(&caller.account_id, name)
@@ -326,7 +325,7 @@ pub async fn create(
             let source = input.kinesis_stream_source_configuration.ok_or_else(|| {
                 invalid("DeliveryStreamType KinesisStreamAsSource needs a KinesisStreamSourceConfiguration.")
             })?;
-            crate::config::role_connection(&source.role_arn)?;
+            crate::shapes::role_connection(&source.role_arn)?;
             let arn = StreamArn::parse(&source.stream_arn)?;
             if arn.account_id != caller.account_id {
                 return Err(invalid(format!(

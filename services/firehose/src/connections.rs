@@ -51,13 +51,7 @@ impl Drop for Secrets {
     }
 }
 
-/// `[a-zA-Z0-9_.@+=,-]`, 1 to 64 characters (an IAM role name's characters).
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.@+=,-".contains(&b))
-}
+use crate::shapes::valid_connection_name as valid_name;
 
 fn aad(account_id: &str, name: &str) -> Vec<u8> {
     format!("sluice connection\0{account_id}\0{name}").into_bytes()
@@ -95,7 +89,7 @@ pub async fn put(
         ));
     }
     if let Some(endpoint) = &settings.s3_endpoint {
-        crate::http::check_url_allowing_loopback_http(endpoint).map_err(|e| {
+        crate::shapes::check_url_allowing_loopback_http(endpoint).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidArgument,
                 format!("s3_endpoint: {}", e.message),

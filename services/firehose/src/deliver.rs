@@ -21,7 +21,9 @@ use catalog::streams::Stream;
 use protocol::arn::StreamArn;
 
 use crate::FirehoseService;
-use crate::config::{Destination, HttpDestination, S3Destination, Stored};
+use crate::config::{Destination, Stored};
+use crate::http::HttpDestination;
+use crate::shapes::S3Destination;
 
 /// How often the supervisor looks for delivery streams to deliver.
 pub const SUPERVISOR_INTERVAL: Duration = Duration::from_secs(1);
@@ -601,7 +603,7 @@ impl Worker {
         buffer: &Buffer,
     ) -> Result<(), Failed> {
         let svc = self.service.clone();
-        let connection = crate::config::role_connection(&search.role_arn).map_err(|e| e.message)?;
+        let connection = crate::shapes::role_connection(&search.role_arn).map_err(|e| e.message)?;
         let (settings, secrets) =
             crate::connections::open(&svc.catalog, &svc.root_key, &ds.account_id, connection)
                 .await
@@ -760,7 +762,7 @@ impl Worker {
             }
         };
         if let Some(why) = failure {
-            let bucket = crate::config::bucket_name(&r.s3.bucket_arn).map_err(|e| e.message)?;
+            let bucket = crate::shapes::bucket_name(&r.s3.bucket_arn).map_err(|e| e.message)?;
             let manifest = serde_json::json!({
                 "entries": [{"url": format!("s3://{bucket}/{key}"), "mandatory": true}],
                 "error": why,

@@ -8,7 +8,7 @@ use std::io::Write as _;
 
 use bytes::Bytes;
 
-use crate::config::Compression;
+use crate::shapes::Compression;
 
 /// Hadoop's SnappyCodec compresses input in blocks of this many bytes.
 const HADOOP_SNAPPY_BLOCK: usize = 256 * 1024;

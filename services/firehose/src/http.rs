@@ -9,11 +9,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use protocol::{ApiError, ErrorCode};
 
-use crate::config::HttpDestination;
+use serde_json::Value;
+
+use crate::shapes::{
+    BufferingHints, ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination,
+    check_url, enabled,
+};
 
 /// The environment variable naming extra CA certificates (PEM) destinations may use.
 pub const CA_BUNDLE_ENV: &str = "SLUICE_DESTINATION_CA_BUNDLE";
@@ -26,48 +31,177 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidArgument, message)
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+/// HTTP endpoints buffer 1-64 MiB.
+pub const HTTP_BUFFER_SIZE_MAX_MIB: i64 = 64;
+/// How long an HTTP endpoint delivery is retried by default, and at most (2 hours).
+pub const HTTP_RETRY_DEFAULT_S: i64 = 300;
+pub const HTTP_RETRY_MAX_S: i64 = 7_200;
+/// Common attributes one HTTP endpoint request carries at most.
+pub const COMMON_ATTRIBUTES_MAX: usize = 50;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointConfiguration {
+    #[serde(rename = "Url")]
+    pub url: String,
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// As given; replaced by `access_key_sealed` before it is stored.
+    #[serde(rename = "AccessKey", skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    /// The access key sealed under the server's root key (base64); never described.
+    #[serde(
+        rename = "SluiceAccessKeySealed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_key_sealed: Option<String>,
 }
 
-fn host_of(rest: &str) -> &str {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    if authority.starts_with('[') {
-        return authority.split(']').next().map_or("", |h| &h[1..]);
-    }
-    authority.split(':').next().unwrap_or("")
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommonAttribute {
+    #[serde(rename = "AttributeName")]
+    pub name: String,
+    #[serde(rename = "AttributeValue")]
+    pub value: String,
 }
 
-/// An endpoint URL Firehose takes: `https://`, as the API's pattern says.
-pub fn check_url(url: &str) -> Result<(), ApiError> {
-    check_url_allowing_loopback_http(url)
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestConfiguration {
+    #[serde(rename = "ContentEncoding", skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(
+        rename = "CommonAttributes",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub common_attributes: Vec<CommonAttribute>,
 }
 
-/// `https://...`, or `http://` to a loopback address (a server on this machine).
-pub fn check_url_allowing_loopback_http(url: &str) -> Result<(), ApiError> {
-    if let Some(rest) = url.strip_prefix("https://") {
-        if host_of(rest).is_empty() {
-            return Err(invalid(format!("The URL {url:?} names no host.")));
+/// An HTTP endpoint destination.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HttpDestination {
+    #[serde(rename = "EndpointConfiguration")]
+    pub endpoint: EndpointConfiguration,
+    #[serde(rename = "BufferingHints", default)]
+    pub buffering_hints: BufferingHints,
+    #[serde(
+        rename = "CloudWatchLoggingOptions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cloud_watch_logging_options: Option<Value>,
+    #[serde(rename = "RequestConfiguration", default)]
+    pub request: RequestConfiguration,
+    #[serde(
+        rename = "ProcessingConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub processing_configuration: Option<ProcessingConfiguration>,
+    #[serde(rename = "RoleARN", skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    #[serde(rename = "RetryOptions", default)]
+    pub retry_options: RetryOptions,
+    #[serde(rename = "S3BackupMode", skip_serializing_if = "Option::is_none")]
+    pub s3_backup_mode: Option<String>,
+    #[serde(rename = "S3Configuration")]
+    pub s3: S3Destination,
+    #[serde(
+        rename = "SecretsManagerConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secrets_manager_configuration: Option<Value>,
+}
+
+impl HttpDestination {
+    pub fn check(&self) -> Result<(), ApiError> {
+        let url = &self.endpoint.url;
+        if url.len() > 1000 {
+            return Err(invalid(
+                "EndpointConfiguration.Url is longer than 1000 characters.",
+            ));
         }
-        return Ok(());
-    }
-    if let Some(rest) = url.strip_prefix("http://") {
-        if is_loopback_host(host_of(rest)) {
-            return Ok(());
+        check_url(url)?;
+        if let Some(key) = &self.endpoint.access_key
+            && key.len() > 4096
+        {
+            return Err(invalid(
+                "EndpointConfiguration.AccessKey is longer than 4096 characters.",
+            ));
         }
-        return Err(invalid(format!(
-            "The URL {url:?} is plain http to another machine: use https."
-        )));
+        self.buffering_hints.check(HTTP_BUFFER_SIZE_MAX_MIB)?;
+        match self.request.content_encoding.as_deref() {
+            None | Some("NONE") | Some("GZIP") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "RequestConfiguration.ContentEncoding must be NONE or GZIP, got {other}."
+                )));
+            }
+        }
+        if self.request.common_attributes.len() > COMMON_ATTRIBUTES_MAX {
+            return Err(invalid(format!(
+                "RequestConfiguration.CommonAttributes holds at most {COMMON_ATTRIBUTES_MAX} attributes."
+            )));
+        }
+        if let Some(d) = self.retry_options.duration_s
+            && !(0..=HTTP_RETRY_MAX_S).contains(&d)
+        {
+            return Err(invalid(format!(
+                "RetryOptions.DurationInSeconds must be between 0 and {HTTP_RETRY_MAX_S}, got {d}."
+            )));
+        }
+        match self.s3_backup_mode.as_deref() {
+            None | Some("FailedDataOnly") | Some("AllData") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "S3BackupMode must be FailedDataOnly or AllData, got {other}."
+                )));
+            }
+        }
+        if let Some(p) = &self.processing_configuration {
+            p.check()?;
+        }
+        if enabled(&self.secrets_manager_configuration) {
+            return Err(invalid(
+                "Secrets Manager is not available here: give the AccessKey, or name a Sluice connection in RoleARN.",
+            ));
+        }
+        self.s3.check(S3_BUFFER_SIZE_MAX_MIB)
     }
-    Err(invalid(format!(
-        "The URL {url:?} must start with https://."
-    )))
+
+    pub fn retry_ms(&self) -> i64 {
+        self.retry_options
+            .duration_s
+            .unwrap_or(HTTP_RETRY_DEFAULT_S)
+            * 1000
+    }
+
+    pub fn described(&self) -> Value {
+        let mut d = self.clone();
+        d.buffering_hints = self.buffering_hints.described();
+        d.retry_options.duration_s = Some(
+            self.retry_options
+                .duration_s
+                .unwrap_or(HTTP_RETRY_DEFAULT_S),
+        );
+        d.s3_backup_mode = Some(
+            self.s3_backup_mode
+                .clone()
+                .unwrap_or_else(|| "FailedDataOnly".into()),
+        );
+        if d.request.content_encoding.is_none() {
+            d.request.content_encoding = Some("NONE".into());
+        }
+        let s3 = d.s3.described(false);
+        let mut v = serde_json::to_value(&d).expect("serializable");
+        if let Value::Object(map) = &mut v {
+            map.remove("S3Configuration");
+            map.insert("S3DestinationDescription".into(), s3);
+            if let Some(Value::Object(endpoint)) = map.get_mut("EndpointConfiguration") {
+                // INVARIANT: the access key never leaves the server.
+                endpoint.remove("AccessKey");
+                endpoint.remove("SluiceAccessKeySealed");
+            }
+        }
+        v
+    }
 }
 
 /// Extra roots from `SLUICE_DESTINATION_CA_BUNDLE`, read once per client.
@@ -214,14 +348,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_https_or_loopback() {
-        assert!(check_url("https://example.com/in").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/in").is_ok());
-        assert!(check_url("http://[::1]:8080/in").is_ok());
-        assert!(check_url("http://localhost/in").is_ok());
-        assert!(check_url("http://example.com/in").is_err());
-        assert!(check_url("http://127.0.0.1.evil.com/in").is_err());
-        assert!(check_url("ftp://127.0.0.1/").is_err());
-        assert!(check_url("https://").is_err());
+    fn described_http_destinations_keep_their_access_key() {
+        let h: HttpDestination = serde_json::from_value(serde_json::json!({
+            "EndpointConfiguration": {"Url": "https://127.0.0.1:9/x", "AccessKey": "s3cret"},
+            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/c", "BucketARN": "arn:aws:s3:::bkt"}
+        }))
+        .unwrap();
+        let text = h.described().to_string();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("S3DestinationDescription"));
     }
 }

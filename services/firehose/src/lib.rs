@@ -19,6 +19,7 @@ pub mod http;
 pub mod prefix;
 pub mod s3;
 pub mod search;
+pub mod shapes;
 pub mod splunk;
 pub mod warehouse;
 pub mod zip;

@@ -10,7 +10,7 @@ use object_store::{ClientOptions, ObjectStoreExt as _, PutPayload, RetryConfig};
 use catalog::Catalog;
 use catalog::rootkey::RootKey;
 
-use crate::config::{S3Destination, bucket_name, role_connection};
+use crate::shapes::{S3Destination, bucket_name, role_connection};
 
 /// One object PUT (up to 128 MiB), retries included, must finish within this.
 pub const PUT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -67,7 +67,7 @@ pub async fn open(
             ..RetryConfig::default()
         });
     if let Some(endpoint) = &settings.s3_endpoint {
-        crate::http::check_url_allowing_loopback_http(endpoint).map_err(|e| e.message)?;
+        crate::shapes::check_url_allowing_loopback_http(endpoint).map_err(|e| e.message)?;
         builder = builder.with_endpoint(endpoint);
     }
     if let Some(id) = &settings.s3_access_key_id {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use protocol::{ApiError, ErrorCode};
 
-use crate::config::{ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination};
+use crate::shapes::{ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination};
 
 pub const BUFFER_SIZE_MAX_MIB: i64 = 100;
 pub const RETRY_DEFAULT_S: i64 = 300;
@@ -48,7 +48,7 @@ pub struct SearchDestination {
     )]
     pub index_rotation_period: Option<String>,
     #[serde(rename = "BufferingHints", default)]
-    pub buffering_hints: crate::config::BufferingHints,
+    pub buffering_hints: crate::shapes::BufferingHints,
     #[serde(rename = "RetryOptions", default)]
     pub retry_options: RetryOptions,
     #[serde(rename = "S3BackupMode", skip_serializing_if = "Option::is_none")]
@@ -71,11 +71,11 @@ pub struct SearchDestination {
 
 impl SearchDestination {
     pub fn check(&self) -> Result<(), ApiError> {
-        crate::config::role_connection(&self.role_arn)?;
+        crate::shapes::role_connection(&self.role_arn)?;
         let endpoint = self.cluster_endpoint.as_deref().ok_or_else(|| {
             invalid("Sluice reaches a search cluster by its ClusterEndpoint (a DomainARN names no address here).")
         })?;
-        crate::http::check_url_allowing_loopback_http(endpoint)?;
+        crate::shapes::check_url_allowing_loopback_http(endpoint)?;
         let name = &self.index_name;
         if name.is_empty()
             || name.len() > 80
@@ -146,7 +146,7 @@ impl SearchDestination {
                 .clone()
                 .unwrap_or_else(|| "FailedDocumentsOnly".into()),
         );
-        d.buffering_hints = crate::config::BufferingHints {
+        d.buffering_hints = crate::shapes::BufferingHints {
             size_mib: Some(self.buffering_hints.size_mib.unwrap_or(5)),
             interval_s: Some(self.buffering_hints.interval_s.unwrap_or(300)),
         };

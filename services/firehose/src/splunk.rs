@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use protocol::{ApiError, ErrorCode};
 
-use crate::config::{
+use crate::http::Failure;
+use crate::shapes::{
     BufferingHints, ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination,
 };
-use crate::http::Failure;
 
 pub const BUFFER_SIZE_MAX_MIB: i64 = 5;
 pub const BUFFER_INTERVAL_MAX_S: i64 = 60;
@@ -74,7 +74,7 @@ pub struct SplunkDestination {
 
 impl SplunkDestination {
     pub fn check(&self) -> Result<(), ApiError> {
-        crate::http::check_url_allowing_loopback_http(&self.endpoint)?;
+        crate::shapes::check_url_allowing_loopback_http(&self.endpoint)?;
         if !["Raw", "Event"].contains(&self.endpoint_type.as_str()) {
             return Err(invalid("HECEndpointType must be Raw or Event."));
         }

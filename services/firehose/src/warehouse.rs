@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use protocol::{ApiError, ErrorCode};
 
-use crate::config::{ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination};
+use crate::shapes::{ProcessingConfiguration, RetryOptions, S3_BUFFER_SIZE_MAX_MIB, S3Destination};
 
 /// How long a load is retried by default (Firehose: 3,600 s), and at most (2 hours).
 pub const RETRY_DEFAULT_S: i64 = 3_600;
