@@ -801,3 +801,53 @@ def test_the_firehose_bench_phase_measures_to_the_last_byte_in_s3(binary, sluice
     assert weed.objects(bucket, "sluice-bench/"), "the bench's records are in the bucket"
     names = sluice.client(service="firehose").list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
     assert not [n for n in names if n.startswith("bench-fh-")], "the bench leaves no delivery stream"
+
+
+def test_dynamic_partitioning_writes_one_object_per_partition(firehose, weed):
+    bucket = unique_name("dp").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=s3_destination(
+            bucket, Prefix="customer=!{partitionKeyFromQuery:customer}/year=!{timestamp:yyyy}/",
+            ErrorOutputPrefix="failed/",
+            BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 1},
+            DynamicPartitioningConfiguration={"Enabled": True},
+            ProcessingConfiguration={"Enabled": True, "Processors": [
+                {"Type": "MetadataExtraction", "Parameters": [
+                    {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{customer: .customer.id}"},
+                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]},
+                {"Type": "AppendDelimiterToRecord"}]}))
+    records = [{"customer": {"id": c}, "n": i} for i in range(30) for c in ("acme", "globex")]
+    out = firehose.put_record_batch(DeliveryStreamName=name, Records=[
+        {"Data": json.dumps(r).encode()} for r in records] + [{"Data": b"not json"}])
+    assert out["FailedPutCount"] == 0
+    year = time.strftime("%Y", time.gmtime())
+
+    def delivered():
+        objects = weed.objects(bucket)
+        got = {k: v for k, v in objects.items() if k.startswith("customer=")}
+        n = sum(len(v.splitlines()) for v in got.values())
+        failed = [k for k in objects if k.startswith("failed/")]
+        return (got, failed) if n >= len(records) and failed else None
+
+    got, failed = wait_for(delivered, timeout=60, what="both partitions and the failed record")
+    prefixes = {k.rsplit("/", 1)[0] for k in got}
+    assert prefixes == {f"customer=acme/year={year}", f"customer=globex/year={year}"}, prefixes
+    for key, body in got.items():
+        customer = key.split("/")[0].split("=")[1]
+        lines = [json.loads(line) for line in body.splitlines()]
+        assert lines and all(line["customer"]["id"] == customer for line in lines)
+    assert failed[0].startswith("failed/processing-failed/"), failed
+
+    with pytest.raises(Exception) as e:
+        firehose.create_delivery_stream(
+            DeliveryStreamName=unique_name("ds"),
+            ExtendedS3DestinationConfiguration=s3_destination(
+                bucket, Prefix="plain/", ErrorOutputPrefix="failed/",
+                DynamicPartitioningConfiguration={"Enabled": True},
+                ProcessingConfiguration={"Enabled": True, "Processors": [
+                    {"Type": "MetadataExtraction", "Parameters": [
+                        {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{c: .c}"}]}]}))
+    assert error_code(e.value) == "InvalidArgumentException"

@@ -462,6 +462,14 @@ impl Worker {
             .oldest_ms
             .unwrap_or_else(|| self.service.clock.now_ms());
         match &stored.destination {
+            // Partitioned: the suffix every partition's object shares.
+            Destination::S3 { s3, .. } if s3.partitioned() => {
+                let extension = s3
+                    .file_extension
+                    .clone()
+                    .unwrap_or_else(|| s3.compression().extension().to_string());
+                crate::prefix::suffix(&ds.name, ds.version_id, oldest, &extension)
+            }
             Destination::S3 { s3, .. } => object_key(ds, s3, oldest),
             Destination::Http(_) => uuid::Uuid::new_v4().to_string(),
             // The staged object's key.
@@ -494,6 +502,10 @@ impl Worker {
     ) -> Result<(), Failed> {
         let delimiter = stored.destination.processing().and_then(|p| p.delimiter());
         match &stored.destination {
+            Destination::S3 { s3, .. } if s3.partitioned() => {
+                self.deliver_partitioned(ds, s3, name, buffer, delimiter)
+                    .await
+            }
             Destination::S3 { s3, .. } => {
                 let body = crate::encode::compress(
                     crate::encode::join(&buffer.records, delimiter.as_deref()),
@@ -589,6 +601,61 @@ impl Worker {
             let body =
                 crate::encode::compress(crate::encode::lines(&buffer.records), s.s3.compression());
             self.bucket(ds, &s.s3).await?.put(&key, body).await?;
+        }
+        Ok(())
+    }
+
+    /// Dynamic partitioning: one object per partition, each named by its evaluated
+    /// prefix and the buffer's suffix `name` (so a repeated buffer rewrites the same
+    /// objects); records the query fails on go to the error prefix as
+    /// `processing-failed`.
+    async fn deliver_partitioned(
+        &mut self,
+        ds: &DeliveryStream,
+        s3: &S3Destination,
+        name: &str,
+        buffer: &Buffer,
+        delimiter: Option<Vec<u8>>,
+    ) -> Result<(), Failed> {
+        let query = s3
+            .processing_configuration
+            .as_ref()
+            .and_then(|p| p.extraction_query())
+            .ok_or("dynamic partitioning without a MetadataExtraction query")?;
+        let (groups, failed) = partition_records(query, &buffer.records)?;
+        let oldest = buffer
+            .oldest_ms
+            .unwrap_or_else(|| self.service.clock.now_ms());
+        for (partition, members) in &groups {
+            let records: Vec<Bytes> = members.iter().map(|i| buffer.records[*i].clone()).collect();
+            let key = format!(
+                "{}{name}",
+                crate::prefix::evaluate_partitioned(
+                    s3.prefix.as_deref(),
+                    oldest,
+                    None,
+                    Some(partition)
+                )
+            );
+            let body = crate::encode::compress(
+                crate::encode::join(&records, delimiter.as_deref()),
+                s3.compression(),
+            );
+            self.bucket(ds, s3).await?.put(&key, body).await?;
+        }
+        if !failed.is_empty() {
+            let records: Vec<Bytes> = failed
+                .iter()
+                .map(|(i, _)| buffer.records[*i].clone())
+                .collect();
+            let failure = crate::http::Failure {
+                code: "DynamicPartitioning.MetadataExtractionFailed".into(),
+                message: failed[0].1.clone(),
+            };
+            let lines = error_lines(&records, &failure, 1, self.service.clock.now_ms(), "");
+            let key = error_key(ds, s3, oldest, "processing-failed");
+            let body = crate::encode::compress(lines, s3.compression());
+            self.bucket(ds, s3).await?.put(&key, body).await?;
         }
         Ok(())
     }
@@ -884,6 +951,32 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Groups a buffer's records by their partition (the query runs here, in one
+/// synchronous call: jaq's filters must not live across an await); the records the
+/// query fails on, with why.
+#[allow(clippy::type_complexity)]
+fn partition_records(
+    query: &str,
+    records: &[Bytes],
+) -> Result<
+    (
+        BTreeMap<crate::partition::Partition, Vec<usize>>,
+        Vec<(usize, String)>,
+    ),
+    Failed,
+> {
+    let query = crate::partition::Query::compile(query)?;
+    let mut groups: BTreeMap<crate::partition::Partition, Vec<usize>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match query.partition(record) {
+            Ok(p) => groups.entry(p).or_default().push(i),
+            Err(why) => failed.push((i, why)),
+        }
+    }
+    Ok((groups, failed))
 }
 
 /// The key of a buffer's object under an S3 destination.

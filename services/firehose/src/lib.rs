@@ -16,6 +16,7 @@ pub mod connections;
 pub mod deliver;
 pub mod encode;
 pub mod http;
+pub mod partition;
 pub mod prefix;
 pub mod s3;
 pub mod search;

@@ -20,6 +20,7 @@ enum Piece {
     Timestamp(String),
     RandomString,
     ErrorOutputType,
+    PartitionKey(String),
 }
 
 fn parse(prefix: &str) -> Result<Vec<Piece>, ApiError> {
@@ -48,9 +49,10 @@ fn parse(prefix: &str) -> Result<Vec<Piece>, ApiError> {
             }
             ("firehose", "random-string") => Piece::RandomString,
             ("firehose", "error-output-type") => Piece::ErrorOutputType,
-            ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) => {
+            ("partitionKeyFromQuery", key) if !key.is_empty() => Piece::PartitionKey(key.to_string()),
+            ("partitionKeyFromLambda", _) => {
                 return Err(invalid(format!(
-                    "The expression !{{{expression}}} needs dynamic partitioning, which Sluice does not support yet."
+                    "The expression !{{{expression}}} needs a Lambda processor, which Sluice does not have."
                 )));
             }
             _ => {
@@ -67,15 +69,40 @@ fn parse(prefix: &str) -> Result<Vec<Piece>, ApiError> {
     Ok(pieces)
 }
 
-/// Checks a prefix as CreateDeliveryStream does.
-pub fn check(prefix: &str, is_error_prefix: bool) -> Result<(), ApiError> {
+/// Checks a prefix as CreateDeliveryStream does: partition keys only with dynamic
+/// partitioning on (and then the prefix must use one), the error type only in an
+/// error prefix.
+pub fn check(prefix: &str, is_error_prefix: bool, partitioned: bool) -> Result<(), ApiError> {
     let pieces = parse(prefix)?;
     if !is_error_prefix && pieces.contains(&Piece::ErrorOutputType) {
         return Err(invalid(
             "!{firehose:error-output-type} may be used only in ErrorOutputPrefix.",
         ));
     }
+    let keyed = pieces.iter().any(|p| matches!(p, Piece::PartitionKey(_)));
+    if keyed && (is_error_prefix || !partitioned) {
+        return Err(invalid(
+            "!{partitionKeyFromQuery:...} needs DynamicPartitioningConfiguration enabled, and only in Prefix.",
+        ));
+    }
+    if partitioned && !is_error_prefix && !keyed {
+        return Err(invalid(
+            "With dynamic partitioning, Prefix must use at least one !{partitionKeyFromQuery:...} expression.",
+        ));
+    }
     Ok(())
+}
+
+/// The partition keys a prefix names.
+pub fn partition_keys(prefix: &str) -> Vec<String> {
+    parse(prefix)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::PartitionKey(k) => Some(k),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The letters of a DateTimeFormatter pattern Sluice formats: years, months, days,
@@ -146,6 +173,16 @@ fn random_string() -> String {
 /// The evaluated prefix for an object whose oldest record arrived at `arrival_ms`;
 /// `error_type` fills `!{firehose:error-output-type}`.
 pub fn evaluate(prefix: Option<&str>, arrival_ms: i64, error_type: Option<&str>) -> String {
+    evaluate_partitioned(prefix, arrival_ms, error_type, None)
+}
+
+/// `evaluate`, with the values of `!{partitionKeyFromQuery:...}`.
+pub fn evaluate_partitioned(
+    prefix: Option<&str>,
+    arrival_ms: i64,
+    error_type: Option<&str>,
+    partition: Option<&crate::partition::Partition>,
+) -> String {
     let at = DateTime::<Utc>::from_timestamp_millis(arrival_ms).unwrap_or_default();
     let pieces = parse(prefix.unwrap_or("")).unwrap_or_default();
     let mut out = String::new();
@@ -159,6 +196,11 @@ pub fn evaluate(prefix: Option<&str>, arrival_ms: i64, error_type: Option<&str>)
             }
             Piece::RandomString => out.push_str(&random_string()),
             Piece::ErrorOutputType => out.push_str(error_type.unwrap_or("")),
+            Piece::PartitionKey(k) => {
+                // A partitioned prefix is used as written: no hour is appended.
+                stamped = true;
+                out.push_str(partition.and_then(|p| p.get(k)).map_or("", String::as_str))
+            }
         }
     }
     if !stamped {
@@ -224,7 +266,7 @@ mod tests {
             evaluate(None, AT, Some("http-endpoint-failed")),
             "http-endpoint-failed/2018/07/09/13/"
         );
-        assert!(check("a/!{firehose:error-output-type}/", false).is_err());
+        assert!(check("a/!{firehose:error-output-type}/", false, false).is_err());
     }
 
     #[test]
@@ -236,10 +278,13 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_refused() {
-        assert!(check("!{timestamp:yyyy", false).is_err());
-        assert!(check("!{nope:x}", false).is_err());
-        assert!(check("!{timestamp:EEEE}", false).is_err());
-        assert!(check("!{partitionKeyFromQuery:id}", false).is_err());
+        assert!(check("!{timestamp:yyyy", false, false).is_err());
+        assert!(check("!{nope:x}", false, false).is_err());
+        assert!(check("!{timestamp:EEEE}", false, false).is_err());
+        assert!(check("!{partitionKeyFromQuery:id}", false, false).is_err());
+        assert!(check("c=!{partitionKeyFromQuery:id}/", false, true).is_ok());
+        assert!(check("plain/", false, true).is_err());
+        assert!(check("!{partitionKeyFromLambda:id}", false, true).is_err());
     }
 
     #[test]

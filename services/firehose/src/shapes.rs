@@ -96,10 +96,24 @@ impl ProcessingConfiguration {
                         "A Lambda processor cannot run here: Sluice has no Lambda. Transform records before PutRecord, or use AppendDelimiterToRecord.",
                     ));
                 }
-                "RecordDeAggregation"
-                | "MetadataExtraction"
-                | "CloudWatchLogProcessing"
-                | "Decompression" => {
+                "MetadataExtraction" => {
+                    let query = p
+                        .parameters
+                        .iter()
+                        .find(|x| x.name == "MetadataExtractionQuery")
+                        .ok_or_else(|| {
+                            invalid("MetadataExtraction needs a MetadataExtractionQuery parameter.")
+                        })?;
+                    crate::partition::Query::compile(&query.value)
+                        .map_err(|e| invalid(format!("MetadataExtractionQuery: {e}.")))?;
+                    if let Some(engine) =
+                        p.parameters.iter().find(|x| x.name == "JsonParsingEngine")
+                        && engine.value != "JQ-1.6"
+                    {
+                        return Err(invalid("JsonParsingEngine must be JQ-1.6."));
+                    }
+                }
+                "RecordDeAggregation" | "CloudWatchLogProcessing" | "Decompression" => {
                     return Err(invalid(format!(
                         "Processor type {} is not supported by Sluice yet.",
                         p.kind
@@ -111,6 +125,20 @@ impl ProcessingConfiguration {
             }
         }
         Ok(())
+    }
+
+    /// The MetadataExtraction processor's query, if it is on.
+    pub fn extraction_query(&self) -> Option<&str> {
+        if self.enabled == Some(false) {
+            return None;
+        }
+        self.processors
+            .iter()
+            .find(|p| p.kind == "MetadataExtraction")?
+            .parameters
+            .iter()
+            .find(|x| x.name == "MetadataExtractionQuery")
+            .map(|x| x.value.as_str())
     }
 
     /// The delimiter AppendDelimiterToRecord appends to each record, if it is on.
@@ -251,7 +279,7 @@ impl S3Destination {
                 if p.len() > 1024 {
                     return Err(invalid(format!("{what} is longer than 1024 characters.")));
                 }
-                crate::prefix::check(p, what == "ErrorOutputPrefix")?;
+                crate::prefix::check(p, what == "ErrorOutputPrefix", self.partitioned())?;
             }
         }
         if let Some(p) = &self.processing_configuration {
@@ -262,9 +290,34 @@ impl S3Destination {
                 "Record format conversion is not supported by Sluice yet; deliver JSON as it is.",
             ));
         }
-        if enabled(&self.dynamic_partitioning_configuration) {
+        if self.partitioned() {
+            let query = self
+                .processing_configuration
+                .as_ref()
+                .and_then(ProcessingConfiguration::extraction_query);
+            if query.is_none() {
+                return Err(invalid(
+                    "Dynamic partitioning needs a MetadataExtraction processor (Sluice has no Lambda).",
+                ));
+            }
+            if self.prefix.as_deref().unwrap_or("").is_empty() {
+                return Err(invalid(
+                    "With dynamic partitioning, Prefix must use !{partitionKeyFromQuery:...}.",
+                ));
+            }
+            if self.error_output_prefix.as_deref().unwrap_or("").is_empty() {
+                return Err(invalid(
+                    "With dynamic partitioning, ErrorOutputPrefix is required.",
+                ));
+            }
+        } else if self
+            .processing_configuration
+            .as_ref()
+            .and_then(ProcessingConfiguration::extraction_query)
+            .is_some()
+        {
             return Err(invalid(
-                "Dynamic partitioning is not supported by Sluice yet.",
+                "The MetadataExtraction processor needs DynamicPartitioningConfiguration enabled.",
             ));
         }
         if let Some(tz) = &self.custom_time_zone
@@ -302,6 +355,11 @@ impl S3Destination {
             }
         }
         Ok(())
+    }
+
+    /// Whether dynamic partitioning is on.
+    pub fn partitioned(&self) -> bool {
+        enabled(&self.dynamic_partitioning_configuration)
     }
 
     pub fn compression(&self) -> Compression {
