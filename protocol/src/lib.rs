@@ -13,6 +13,7 @@ pub mod error;
 pub mod eventstream;
 pub mod hash;
 pub mod kms;
+pub mod kpl;
 pub mod limits;
 pub mod model;
 pub mod query;

@@ -211,6 +211,17 @@ def test_a_stream_source_delivers_every_record_across_a_reshard(sluice, firehose
                                 NewStartingHashKey=str((lo + hi) // 2))
             wait_for(lambda: kinesis.describe_stream_summary(StreamName=stream)
                      ["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE", what="the split")
+    # A KPL aggregate (made by the public aws_kinesis_agg package) is delivered as its
+    # user records, as Firehose does.
+    from aws_kinesis_agg.aggregator import RecordAggregator
+
+    aggregator = RecordAggregator()
+    for i in range(5):
+        user = f"agg-{i}".encode()
+        sent.append(user)
+        aggregator.add_user_record(f"ak{i}", user)
+    key, _hash_key, data = aggregator.clear_and_get().get_contents()
+    kinesis.put_record(StreamName=stream, Data=data, PartitionKey=key)
     with pytest.raises(Exception) as refused:
         firehose.put_record(DeliveryStreamName=name, Record={"Data": b"x"})
     assert error_code(refused.value) == "InvalidArgumentException"

@@ -127,7 +127,11 @@ async fn supervise(
 struct Buffer {
     records: Vec<Bytes>,
     /// Each record's place in the log: (shard, counter).
-    places: Vec<(u64, u64)>,
+    /// Each record's place in the log: (shard, counter, user record within a KPL
+    /// aggregate).
+    places: Vec<(u64, u64, u32)>,
+    /// Whether KPL aggregates are split into their user records (a Kinesis source).
+    split_aggregates: bool,
     bytes: usize,
     oldest_ms: Option<i64>,
     /// Per shard: where its records in the buffer start and end.
@@ -136,7 +140,30 @@ struct Buffer {
 
 impl Buffer {
     fn clear(&mut self) {
-        *self = Buffer::default();
+        let split_aggregates = self.split_aggregates;
+        *self = Buffer {
+            split_aggregates,
+            ..Buffer::default()
+        };
+    }
+
+    /// Takes one record read from the log: a KPL aggregate from a Kinesis source is
+    /// split into its user records, as Firehose delivers them.
+    fn push(&mut self, shard: u64, counter: u64, arrival_ms: i64, data: Bytes) {
+        self.oldest_ms = Some(self.oldest_ms.map_or(arrival_ms, |t| t.min(arrival_ms)));
+        if self.split_aggregates
+            && let Some(users) = protocol::kpl::deaggregate(&data)
+        {
+            for (sub, user) in users.into_iter().enumerate() {
+                self.bytes += user.data.len();
+                self.places.push((shard, counter, sub as u32));
+                self.records.push(Bytes::from(user.data));
+            }
+            return;
+        }
+        self.bytes += data.len();
+        self.places.push((shard, counter, 0));
+        self.records.push(data);
     }
 
     fn ranges(&self) -> Vec<BufferRange> {
@@ -230,6 +257,7 @@ impl Worker {
             return Ok(Pass::Done);
         };
         let stored = Stored::parse(&ds.config).map_err(|e| e.message)?;
+        buffer.split_aggregates = stored.kinesis_source.is_some();
         if ds.version_id != self.version {
             // A new destination: what was buffered is read again from the positions.
             buffer.clear();
@@ -381,14 +409,7 @@ impl Worker {
             .await
             .map_err(|e| e.to_string())?;
             for r in read.records {
-                buffer.places.push((shard.ordinal, r.counter));
-                buffer.bytes += r.record.data.len();
-                buffer.oldest_ms = Some(
-                    buffer
-                        .oldest_ms
-                        .map_or(r.record.arrival_ms, |t| t.min(r.record.arrival_ms)),
-                );
-                buffer.records.push(r.record.data);
+                buffer.push(shard.ordinal, r.counter, r.record.arrival_ms, r.record.data);
             }
             buffer
                 .ranges
@@ -434,14 +455,12 @@ impl Worker {
                 .await
                 .map_err(|e| e.to_string())?;
                 for r in read.records.into_iter().filter(|r| r.counter < until) {
-                    buffer.places.push((p.shard_ordinal, r.counter));
-                    buffer.bytes += r.record.data.len();
-                    buffer.oldest_ms = Some(
-                        buffer
-                            .oldest_ms
-                            .map_or(r.record.arrival_ms, |t| t.min(r.record.arrival_ms)),
+                    buffer.push(
+                        p.shard_ordinal,
+                        r.counter,
+                        r.record.arrival_ms,
+                        r.record.data,
                     );
-                    buffer.records.push(r.record.data);
                 }
                 if read.next_counter <= from || read.at_tip {
                     break;
@@ -686,7 +705,7 @@ impl Worker {
             .places
             .iter()
             .enumerate()
-            .map(|(i, (shard, counter))| (i, format!("{:x}-{shard}-{counter}", ds.id)))
+            .map(|(i, (shard, counter, sub))| (i, format!("{:x}-{shard}-{counter}-{sub}", ds.id)))
             .collect();
         let mut refused: Vec<(usize, String)> = Vec::new();
         let deadline = svc.clock.now_ms() + search.retry_ms();

@@ -280,10 +280,19 @@ mod tests {
     fn bulk_bodies_pair_actions_and_documents() {
         let d = destination();
         let body = bulk_body(&d, "logs-x", &[(b"{\"a\":1}\n", "id-1".into())]);
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(
-            String::from_utf8(body).unwrap(),
-            "{\"index\":{\"_id\":\"id-1\",\"_index\":\"logs-x\"}}\n{\"a\":1}\n"
+            lines,
+            vec![
+                serde_json::json!({"index": {"_id": "id-1", "_index": "logs-x"}}),
+                serde_json::json!({"a": 1}),
+            ]
         );
+        assert!(text.ends_with('\n'));
     }
 
     #[test]

@@ -280,9 +280,16 @@ mod tests {
             ],
             1_500,
         );
+        let events: Vec<Value> = serde_json::Deserializer::from_slice(&out)
+            .into_iter::<Value>()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"event\":{\"a\":1},\"time\":1.5}{\"event\":\"plain\",\"time\":1.5}"
+            events,
+            vec![
+                serde_json::json!({"event": {"a": 1}, "time": 1.5}),
+                serde_json::json!({"event": "plain", "time": 1.5}),
+            ]
         );
         assert_eq!(body("Raw", &[Bytes::from_static(b"x")], 0), b"x\n");
     }
