@@ -562,47 +562,14 @@ impl Worker {
     ) -> Result<(), Failed> {
         let svc = self.service.clone();
         let client = self.http.get_or_insert_with(crate::http::client).clone();
-        let sealed = s
-            .token_sealed
-            .as_deref()
+        let token = open_sealed(&svc, ds, s.token_sealed.as_deref(), "the HEC token")?
             .ok_or("the HEC token is missing")?;
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|e| e.to_string())?;
-        let token = svc
-            .root_key
-            .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
-            .map_err(|e| format!("the HEC token does not open: {e}"))?;
-        let token = String::from_utf8_lossy(&token).into_owned();
-        let records: Vec<Bytes> = match &delimiter {
-            Some(d) => buffer
-                .records
-                .iter()
-                .map(|r| Bytes::from([r.as_ref(), d.as_slice()].concat()))
-                .collect(),
-            None => buffer.records.clone(),
-        };
+        let records = delimited(&buffer.records, delimiter.as_deref());
         let oldest = buffer.oldest_ms.unwrap_or_else(|| svc.clock.now_ms());
-        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
-        let deadline = svc.clock.now_ms() + s.retry_ms();
-        let mut wait = Duration::from_millis(500);
-        let mut attempts = 0u32;
-        let failure = loop {
-            attempts += 1;
-            match crate::splunk::send(&client, s, &token, channel, &records, oldest).await {
-                Ok(()) => break None,
-                Err(f) => {
-                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
-                        .increment(1);
-                    tracing::warn!(delivery_stream = %ds.name, code = %f.code, error = %f.message, "a Splunk delivery failed");
-                    if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
-                        break Some(f);
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_WAIT_MAX);
-                }
-            }
-        };
+        let (attempts, failure) = with_retries(&svc, ds, s.retry_ms(), || {
+            crate::splunk::send(&client, s, &token, channel, &records, oldest)
+        })
+        .await;
         if let Some(f) = &failure {
             let lines = error_lines(
                 &buffer.records,
@@ -813,41 +780,25 @@ impl Worker {
         };
         let staged = crate::encode::compress(data.clone(), r.s3.compression());
         self.bucket(ds, &r.s3).await?.put(key, staged).await?;
-        let password = match &r.password_sealed {
-            Some(sealed) => {
-                let sealed = base64::engine::general_purpose::STANDARD
-                    .decode(sealed)
-                    .map_err(|e| e.to_string())?;
-                let opened = svc
-                    .root_key
-                    .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
-                    .map_err(|e| format!("the warehouse password does not open: {e}"))?;
-                Some(String::from_utf8_lossy(&opened).into_owned())
-            }
-            None => None,
-        };
+        let password = open_sealed(
+            &svc,
+            ds,
+            r.password_sealed.as_deref(),
+            "the warehouse password",
+        )?;
         let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
-        let deadline = svc.clock.now_ms() + r.retry_ms();
-        let mut wait = Duration::from_millis(500);
-        let failure = loop {
-            match crate::warehouse::load(r, password.as_deref(), &data).await {
-                Ok(rows) => {
-                    metrics::counter!("sluice_firehose_loaded_rows_total", &labels).increment(rows);
-                    break None;
-                }
-                Err(why) => {
-                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
-                        .increment(1);
-                    tracing::warn!(delivery_stream = %ds.name, error = %why, "a warehouse load failed");
-                    if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
-                        break Some(why);
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_WAIT_MAX);
-                }
-            }
-        };
-        if let Some(why) = failure {
+        let (_, failure) = with_retries(&svc, ds, r.retry_ms(), || async {
+            let rows = crate::warehouse::load(r, password.as_deref(), &data)
+                .await
+                .map_err(|message| crate::http::Failure {
+                    code: "Redshift.LoadFailed".into(),
+                    message,
+                })?;
+            metrics::counter!("sluice_firehose_loaded_rows_total", &labels).increment(rows);
+            Ok(())
+        })
+        .await;
+        if let Some(crate::http::Failure { message: why, .. }) = failure {
             let bucket = crate::shapes::bucket_name(&r.s3.bucket_arn).map_err(|e| e.message)?;
             let manifest = serde_json::json!({
                 "entries": [{"url": format!("s3://{bucket}/{key}"), "mandatory": true}],
@@ -892,36 +843,17 @@ impl Worker {
     ) -> Result<(), Failed> {
         let svc = self.service.clone();
         let client = self.http.get_or_insert_with(crate::http::client).clone();
-        let access_key = match &h.endpoint.access_key_sealed {
-            Some(sealed) => {
-                let sealed = base64::engine::general_purpose::STANDARD
-                    .decode(sealed)
-                    .map_err(|e| e.to_string())?;
-                let opened = svc
-                    .root_key
-                    .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
-                    .map_err(|e| format!("the endpoint's access key does not open: {e}"))?;
-                Some(String::from_utf8_lossy(&opened).into_owned())
-            }
-            None => None,
-        };
-        let records: Vec<Bytes> = match &delimiter {
-            Some(d) => buffer
-                .records
-                .iter()
-                .map(|r| Bytes::from([r.as_ref(), d.as_slice()].concat()))
-                .collect(),
-            None => buffer.records.clone(),
-        };
+        let access_key = open_sealed(
+            &svc,
+            ds,
+            h.endpoint.access_key_sealed.as_deref(),
+            "the endpoint's access key",
+        )?;
+        let records = delimited(&buffer.records, delimiter.as_deref());
         let source_arn = crate::api::delivery_stream_arn(&svc.region, &ds.account_id, &ds.name);
         let started = svc.clock.now_ms();
-        let deadline = started + h.retry_ms();
-        let mut wait = Duration::from_millis(500);
-        let mut attempts = 0u32;
-        let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
-        let failure = loop {
-            attempts += 1;
-            let outcome = crate::http::post(
+        let (attempts, failure) = with_retries(&svc, ds, h.retry_ms(), || {
+            crate::http::post(
                 &client,
                 h,
                 access_key.as_deref(),
@@ -930,22 +862,8 @@ impl Worker {
                 svc.clock.now_ms(),
                 &records,
             )
-            .await;
-            match outcome {
-                Ok(()) => break None,
-                Err(f) => {
-                    metrics::counter!("sluice_firehose_delivery_failures_total", &labels)
-                        .increment(1);
-                    tracing::warn!(delivery_stream = %ds.name, attempt = attempts, code = %f.code, error = %f.message, "an HTTP endpoint delivery failed");
-                    let now = svc.clock.now_ms();
-                    if now + wait.as_millis() as i64 > deadline {
-                        break Some(f);
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_WAIT_MAX);
-                }
-            }
-        };
+        })
+        .await;
         let all_data = h.s3_backup_mode.as_deref() == Some("AllData");
         let oldest = buffer.oldest_ms.unwrap_or(started);
         if let Some(f) = &failure {
@@ -969,6 +887,72 @@ impl Worker {
             self.bucket(ds, &h.s3).await?.put(&key, body).await?;
         }
         Ok(())
+    }
+}
+
+/// A secret the API sealed under the root key for the delivery stream's account
+/// (`None` when none was given).
+fn open_sealed(
+    svc: &FirehoseService,
+    ds: &DeliveryStream,
+    sealed: Option<&str>,
+    what: &str,
+) -> Result<Option<String>, Failed> {
+    let Some(sealed) = sealed else {
+        return Ok(None);
+    };
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|e| format!("{what} is not stored as base64: {e}"))?;
+    let opened = svc
+        .root_key
+        .open(&sealed, &crate::api::access_key_aad(&ds.account_id))
+        .map_err(|e| format!("{what} does not open: {e}"))?;
+    Ok(Some(String::from_utf8_lossy(&opened).into_owned()))
+}
+
+/// Each record followed by the delimiter, when AppendDelimiterToRecord asks for one.
+fn delimited(records: &[Bytes], delimiter: Option<&[u8]>) -> Vec<Bytes> {
+    match delimiter {
+        Some(d) => records
+            .iter()
+            .map(|r| Bytes::from([r.as_ref(), d].concat()))
+            .collect(),
+        None => records.to_vec(),
+    }
+}
+
+/// Runs `attempt` until it succeeds or `retry_ms` from now would pass before the next
+/// try (waits from 0.5 s, doubling to 30 s); each failure is counted and logged.
+/// Returns the attempts made and the last failure, if it never succeeded.
+async fn with_retries<F, Fut>(
+    svc: &FirehoseService,
+    ds: &DeliveryStream,
+    retry_ms: i64,
+    mut attempt: F,
+) -> (u32, Option<crate::http::Failure>)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::http::Failure>>,
+{
+    let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+    let deadline = svc.clock.now_ms() + retry_ms;
+    let mut wait = RETRY_WAIT_FIRST;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match attempt().await {
+            Ok(()) => return (attempts, None),
+            Err(f) => {
+                metrics::counter!("sluice_firehose_delivery_failures_total", &labels).increment(1);
+                tracing::warn!(delivery_stream = %ds.name, attempt = attempts, code = %f.code, error = %f.message, "a delivery attempt failed");
+                if svc.clock.now_ms() + wait.as_millis() as i64 > deadline {
+                    return (attempts, Some(f));
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_WAIT_MAX);
+            }
+        }
     }
 }
 
