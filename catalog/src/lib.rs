@@ -36,6 +36,7 @@ pub mod tags;
 pub mod testing;
 pub mod throughput;
 pub mod tokens;
+pub mod warehouse;
 
 pub use database::{Backend, Catalog, CatalogError};
 pub use refusal::{Refusal, RefusalKind};

@@ -140,13 +140,7 @@ impl HttpDestination {
                 "RequestConfiguration.CommonAttributes holds at most {COMMON_ATTRIBUTES_MAX} attributes."
             )));
         }
-        if let Some(d) = self.retry_options.duration_s
-            && !(0..=HTTP_RETRY_MAX_S).contains(&d)
-        {
-            return Err(invalid(format!(
-                "RetryOptions.DurationInSeconds must be between 0 and {HTTP_RETRY_MAX_S}, got {d}."
-            )));
-        }
+        self.retry_options.check(HTTP_RETRY_MAX_S)?;
         match self.s3_backup_mode.as_deref() {
             None | Some("FailedDataOnly") | Some("AllData") => {}
             Some(other) => {

@@ -101,13 +101,7 @@ impl SearchDestination {
                 "BufferingHints.SizeInMBs must be between 1 and {BUFFER_SIZE_MAX_MIB}, got {size}."
             )));
         }
-        if let Some(d) = self.retry_options.duration_s
-            && !(0..=RETRY_MAX_S).contains(&d)
-        {
-            return Err(invalid(format!(
-                "RetryOptions.DurationInSeconds must be between 0 and {RETRY_MAX_S}, got {d}."
-            )));
-        }
+        self.retry_options.check(RETRY_MAX_S)?;
         match self.s3_backup_mode.as_deref() {
             None | Some("FailedDocumentsOnly" | "AllDocuments") => {}
             Some(other) => {

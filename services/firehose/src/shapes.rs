@@ -409,6 +409,18 @@ pub struct RetryOptions {
     pub duration_s: Option<i64>,
 }
 
+impl RetryOptions {
+    /// A destination's retry duration is 0 to `max_s` seconds.
+    pub fn check(&self, max_s: i64) -> Result<(), ApiError> {
+        match self.duration_s {
+            Some(d) if !(0..=max_s).contains(&d) => Err(invalid(format!(
+                "RetryOptions.DurationInSeconds must be between 0 and {max_s}, got {d}."
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The connection a RoleARN names: `arn:aws:iam::ACCOUNT:role/NAME` names `NAME`.
 pub fn role_connection(role_arn: &str) -> Result<&str, ApiError> {
     let bad = || {
@@ -542,6 +554,12 @@ mod tests {
             interval_s: Some(901),
         };
         assert!(slow.check(S3_BUFFER_SIZE_MAX_MIB).is_err());
+        let retry = |d| RetryOptions {
+            duration_s: Some(d),
+        };
+        assert!(retry(7_200).check(7_200).is_ok());
+        assert!(retry(7_201).check(7_200).is_err());
+        assert!(retry(-1).check(7_200).is_err());
         assert_eq!(BufferingHints::default().size_bytes(), 5 << 20);
     }
 

@@ -90,13 +90,7 @@ impl SplunkDestination {
                 "HECAcknowledgmentTimeoutInSeconds must be between 180 and 600, got {t}."
             )));
         }
-        if let Some(d) = self.retry_options.duration_s
-            && !(0..=RETRY_MAX_S).contains(&d)
-        {
-            return Err(invalid(format!(
-                "RetryOptions.DurationInSeconds must be between 0 and {RETRY_MAX_S}, got {d}."
-            )));
-        }
+        self.retry_options.check(RETRY_MAX_S)?;
         if let Some(size) = self.buffering_hints.size_mib
             && !(1..=BUFFER_SIZE_MAX_MIB).contains(&size)
         {

@@ -4,15 +4,14 @@
 //! `CopyOptions` Redshift's COPY documents: `JSON 'auto'` (each JSON object's members
 //! matched to the columns by name, case-insensitively), `CSV` (with `DELIMITER`), or
 //! Redshift's default, text delimited by `|`. Postgres gets the rows with
-//! `COPY ... FROM STDIN`. This is the user's warehouse, not Sluice's catalog: the only
-//! SQL here is that one COPY and the column lookup, on identifiers checked first.
+//! `COPY ... FROM STDIN`, sent by `catalog::warehouse` (the crate that holds all SQL);
+//! this module reads the destination's shape and turns the buffer into rows.
 
 use std::time::Duration;
 
+use catalog::warehouse::{CopyFormat, Target, Warehouse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use protocol::{ApiError, ErrorCode};
 
@@ -194,29 +193,11 @@ pub fn parse_copy_options(options: Option<&str>) -> Result<Layout, ApiError> {
     }
 }
 
-/// `name` or `schema.name`, each part a plain SQL identifier, quoted.
-fn quoted_identifier(text: &str) -> Result<String, ApiError> {
-    let parts: Vec<&str> = text.trim().split('.').collect();
-    if parts.is_empty() || parts.len() > 2 {
-        return Err(invalid(format!("{text:?} is not a table or column name.")));
-    }
-    let mut out = Vec::new();
-    for part in parts {
-        let ok = !part.is_empty()
-            && part.len() <= 63
-            && part
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-        if !ok {
-            return Err(invalid(format!("{text:?} is not a table or column name.")));
-        }
-        out.push(format!("\"{}\"", part.to_ascii_lowercase()));
-    }
-    Ok(out.join("."))
+/// A table or column name the warehouse module will quote.
+fn check_identifier(text: &str) -> Result<(), ApiError> {
+    catalog::warehouse::quoted_identifier(text)
+        .map(|_| ())
+        .ok_or_else(|| invalid(format!("{text:?} is not a table or column name.")))
 }
 
 fn column_names(columns: Option<&str>) -> Result<Vec<String>, ApiError> {
@@ -225,7 +206,7 @@ fn column_names(columns: Option<&str>) -> Result<Vec<String>, ApiError> {
         Some(list) => list
             .split(',')
             .map(|c| {
-                quoted_identifier(c)?;
+                check_identifier(c)?;
                 Ok(c.trim().to_ascii_lowercase())
             })
             .collect(),
@@ -240,16 +221,10 @@ impl RedshiftDestination {
                 "Sluice reaches a warehouse without TLS only on this machine (127.0.0.1 or localhost); a remote warehouse over TLS is not supported yet.",
             ));
         }
-        quoted_identifier(&self.copy.table)?;
+        check_identifier(&self.copy.table)?;
         column_names(self.copy.columns.as_deref())?;
         parse_copy_options(self.copy.options.as_deref())?;
-        if let Some(d) = self.retry_options.duration_s
-            && !(0..=RETRY_MAX_S).contains(&d)
-        {
-            return Err(invalid(format!(
-                "RetryOptions.DurationInSeconds must be between 0 and {RETRY_MAX_S}, got {d}."
-            )));
-        }
+        self.retry_options.check(RETRY_MAX_S)?;
         if let Some(p) = &self.password
             && !(6..=512).contains(&p.len())
         {
@@ -350,85 +325,39 @@ pub async fn load(
     data: &[u8],
 ) -> Result<u64, String> {
     let endpoint = parse_jdbc_url(&destination.jdbc_url).map_err(|e| e.message)?;
-    let mut options = PgConnectOptions::new()
-        .host(&endpoint.host)
-        .port(endpoint.port)
-        .database(&endpoint.database)
-        .application_name("sluice-firehose");
-    if let Some(user) = &destination.username {
-        options = options.username(user);
-    }
-    if let Some(p) = password {
-        options = options.password(p);
-    }
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    let target = Target {
+        host: &endpoint.host,
+        port: endpoint.port,
+        database: &endpoint.database,
+        username: destination.username.as_deref(),
+        password,
+    };
+    let mut warehouse = tokio::time::timeout(CONNECT_TIMEOUT, Warehouse::connect(&target))
         .await
-        .map_err(|_| "connecting to the warehouse timed out".to_string())?
-        .map_err(|e| format!("connecting to the warehouse failed: {e}"))?;
-    let table = quoted_identifier(&destination.copy.table).map_err(|e| e.message)?;
+        .map_err(|_| "connecting to the warehouse timed out".to_string())??;
+    let table = destination.copy.table.as_str();
     let mut columns = column_names(destination.copy.columns.as_deref()).map_err(|e| e.message)?;
     let layout = parse_copy_options(destination.copy.options.as_deref()).map_err(|e| e.message)?;
     if columns.is_empty() && layout == Layout::JsonAuto {
         // JSON 'auto' needs the names: the table's own, in order.
-        let (schema, name) = match destination.copy.table.split_once('.') {
-            Some((s, n)) => (Some(s.to_ascii_lowercase()), n.to_ascii_lowercase()),
-            None => (None, destination.copy.table.to_ascii_lowercase()),
-        };
-        columns = sqlx::query_scalar(
-            "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_name = $1 AND ($2::text IS NULL OR table_schema = $2) \
-             AND ($2::text IS NOT NULL OR table_schema = ANY (current_schemas(false))) \
-             ORDER BY ordinal_position",
-        )
-        .bind(&name)
-        .bind(schema)
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| format!("reading the table's columns failed: {e}"))?;
+        columns = warehouse.columns(table).await?;
         if columns.is_empty() {
-            return Err(format!(
-                "the table {} does not exist",
-                destination.copy.table
-            ));
+            return Err(format!("the table {table} does not exist"));
         }
     }
-    let column_list = if columns.is_empty() {
-        String::new()
-    } else {
-        let quoted: Result<Vec<String>, ApiError> =
-            columns.iter().map(|c| quoted_identifier(c)).collect();
-        format!(" ({})", quoted.map_err(|e| e.message)?.join(", "))
-    };
-    let (rows, with) = match layout {
-        Layout::JsonAuto => (json_rows(data, &columns)?, "FORMAT csv".to_string()),
-        Layout::Csv { delimiter } => (
-            data.to_vec(),
-            format!("FORMAT csv, DELIMITER {}", quote_char(delimiter)),
+    let (rows, format) = match layout {
+        Layout::JsonAuto => (
+            json_rows(data, &columns)?,
+            CopyFormat::Csv { delimiter: ',' },
         ),
-        Layout::Text { delimiter } => (
-            data.to_vec(),
-            format!("FORMAT text, DELIMITER {}", quote_char(delimiter)),
-        ),
+        Layout::Csv { delimiter } => (data.to_vec(), CopyFormat::Csv { delimiter }),
+        Layout::Text { delimiter } => (data.to_vec(), CopyFormat::Text { delimiter }),
     };
-    let statement = format!("COPY {table}{column_list} FROM STDIN WITH ({with})");
-    let copied = tokio::time::timeout(COPY_TIMEOUT, async {
-        let mut copy = conn.copy_in_raw(&statement).await?;
-        copy.send(rows).await?;
-        copy.finish().await
-    })
-    .await
-    .map_err(|_| "the COPY timed out".to_string())?
-    .map_err(|e| format!("the COPY failed: {e}"))?;
-    let _ = conn.close().await;
+    let copied = tokio::time::timeout(COPY_TIMEOUT, warehouse.copy(table, &columns, format, rows))
+        .await
+        .map_err(|_| "the COPY timed out".to_string())??;
+    warehouse.close().await;
     Ok(copied)
-}
-
-fn quote_char(c: char) -> String {
-    if c == '\'' {
-        "''''".to_string()
-    } else {
-        format!("'{c}'")
-    }
 }
 
 #[cfg(test)]
@@ -476,13 +405,9 @@ mod tests {
     }
 
     #[test]
-    fn identifiers_are_checked_and_quoted() {
-        assert_eq!(
-            quoted_identifier("public.Orders").unwrap(),
-            "\"public\".\"orders\""
-        );
-        assert!(quoted_identifier("orders; DROP TABLE x").is_err());
-        assert!(quoted_identifier("a.b.c").is_err());
+    fn identifiers_are_checked() {
+        assert!(check_identifier("public.Orders").is_ok());
+        assert!(check_identifier("orders; DROP TABLE x").is_err());
         assert!(column_names(Some("id, name")).is_ok());
         assert!(column_names(Some("id,\"x\"")).is_err());
     }
