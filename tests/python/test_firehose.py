@@ -351,22 +351,23 @@ def test_what_an_endpoint_never_takes_goes_to_the_error_prefix(sluice, firehose,
         receiver.server_close()
 
 
-def test_snappy_zip_and_hadoop_snappy_objects_read_back(firehose, weed):
-
-    for fmt in ("ZIP",):
-        bucket = unique_name("zip").lower().replace("_", "-")
-        weed.create_bucket(bucket)
-        name = unique_name("ds")
-        firehose.create_delivery_stream(
-            DeliveryStreamName=name,
-            ExtendedS3DestinationConfiguration=s3_destination(
-                bucket, CompressionFormat=fmt, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 0}))
-        firehose.put_record(DeliveryStreamName=name, Record={"Data": b"zipped"})
-        objects = wait_for(lambda: weed.objects(bucket), timeout=60, what="the zip object")
-        (key, body), = objects.items()
-        assert key.endswith(".zip")
-        with zipfile.ZipFile(io.BytesIO(body)) as z:
-            assert z.read(z.namelist()[0]) == b"zipped"
+def test_zip_objects_read_back(firehose, weed):
+    """A ZIP object holds one entry with the buffer (Snappy and HADOOP_SNAPPY are read
+    back by encode.rs's unit tests: Python here has no Snappy decoder)."""
+    fmt = "ZIP"
+    bucket = unique_name("zip").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=s3_destination(
+            bucket, CompressionFormat=fmt, BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 0}))
+    firehose.put_record(DeliveryStreamName=name, Record={"Data": b"zipped"})
+    objects = wait_for(lambda: weed.objects(bucket), timeout=60, what="the zip object")
+    (key, body), = objects.items()
+    assert key.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        assert z.read(z.namelist()[0]) == b"zipped"
 
 
 def test_the_api_answers_as_firehose_does(sluice, firehose, weed):
