@@ -117,6 +117,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "firehose",
         include_str!("../../migrations/sqlite/0021_firehose.sql"),
     ),
+    (
+        22,
+        "table schemas",
+        include_str!("../../migrations/sqlite/0022_table_schemas.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -223,6 +228,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         21,
         "firehose",
         include_str!("../../migrations/postgres/0021_firehose.sql"),
+    ),
+    (
+        22,
+        "table schemas",
+        include_str!("../../migrations/postgres/0022_table_schemas.sql"),
     ),
 ];
 

@@ -32,6 +32,7 @@ pub mod reshard;
 pub mod rootkey;
 pub mod settings;
 pub mod streams;
+pub mod tableschemas;
 pub mod tags;
 pub mod testing;
 pub mod throughput;

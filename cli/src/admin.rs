@@ -120,6 +120,14 @@ pub(crate) fn segment(text: &str, what: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
+/// The tenant a command names, as a path segment; `self` (the caller's own) when none.
+pub(crate) fn tenant_segment(tenant: &Option<String>) -> anyhow::Result<String> {
+    match tenant {
+        Some(t) => segment(t, "tenant"),
+        None => Ok("self".to_string()),
+    }
+}
+
 impl PrincipalRef {
     fn principal_path(&self) -> anyhow::Result<String> {
         Ok(format!(

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::admin::{ConnectArgs, call, segment};
+use crate::admin::{ConnectArgs, call, segment, tenant_segment};
 
 #[derive(clap::Subcommand)]
 pub enum ConnectionCommand {
@@ -46,13 +46,6 @@ pub enum ConnectionCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
-}
-
-fn tenant_segment(tenant: &Option<String>) -> anyhow::Result<String> {
-    match tenant {
-        Some(t) => segment(t, "tenant"),
-        None => Ok("self".to_string()),
-    }
 }
 
 pub async fn run(connect: ConnectArgs, command: ConnectionCommand) -> anyhow::Result<()> {

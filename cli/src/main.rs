@@ -8,6 +8,7 @@ mod bench;
 mod connection;
 mod consume;
 mod records;
+mod table;
 
 // The HTTPS connection and SigV4 signing are the client library's.
 use sluice_client::{connection as client, sigv4};
@@ -117,6 +118,14 @@ enum Command {
         connect: admin::ConnectArgs,
         #[command(subcommand)]
         command: connection::ConnectionCommand,
+    },
+    /// Describe the tables Firehose's record format conversion writes (columns in
+    /// Hive's types); a delivery stream's SchemaConfiguration names one.
+    Table {
+        #[command(flatten)]
+        connect: admin::ConnectArgs,
+        #[command(subcommand)]
+        command: table::TableCommand,
     },
     /// Read a tenant's audit trail of authorization decisions.
     Audit {
@@ -555,6 +564,7 @@ fn main() -> anyhow::Result<()> {
         Command::Connection { connect, command } => {
             runtime.block_on(connection::run(connect, command))
         }
+        Command::Table { connect, command } => runtime.block_on(table::run(connect, command)),
         Command::Put(args) => runtime.block_on(records::put(args)),
         Command::Get(args) => runtime.block_on(records::get(args)),
         Command::Consume(args) => runtime.block_on(consume::run(args)),

@@ -7,6 +7,7 @@
 //! its own tenant's principals and keys; nobody else administers anything.
 
 mod connections;
+mod tables;
 
 use std::sync::Arc;
 
@@ -139,6 +140,14 @@ pub fn router(state: Arc<AppState>, role: crate::Role) -> Router<Arc<AppState>> 
         .route(
             "/admin/v1/tenants/{account_id}/connections/{name}",
             axum::routing::put(connections::put_connection).delete(connections::delete_connection),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/tables",
+            get(tables::list_tables),
+        )
+        .route(
+            "/admin/v1/tenants/{account_id}/tables/{database}/{table}",
+            axum::routing::put(tables::put_table).delete(tables::delete_table),
         )
         .layer(middleware::from_fn_with_state(state, authenticate));
     Router::new()

@@ -863,3 +863,106 @@ def test_dynamic_partitioning_writes_one_object_per_partition(firehose, weed):
                     {"Type": "MetadataExtraction", "Parameters": [
                         {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{c: .c}"}]}]}))
     assert error_code(e.value) == "InvalidArgumentException"
+
+
+def test_json_records_become_parquet_with_the_described_columns(binary, sluice, firehose, weed):
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    bucket = unique_name("pq").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    connect = ["--endpoint", f"127.0.0.1:{sluice.port}", "--ca", sluice.ca,
+               "--credentials", str(sluice.credentials_file)]
+    columns = ["id:bigint", "name:string", "at:timestamp", "tags:array<string>",
+               "score:decimal(10,2)", "inner:struct<n:int>"]
+    p = subprocess.run([str(binary), "table", *connect, "put", "analytics", "events",
+                        *[a for c in columns for a in ("--column", c)]],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["version"] >= 1
+    p = subprocess.run([str(binary), "table", *connect, "list"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    listed = {(t["database"], t["table"]): t for t in json.loads(p.stdout)["tables"]}
+    assert [c["type"] for c in listed[("analytics", "events")]["columns"]][3] == "array<string>"
+    bad = sluice.admin("PUT", "/admin/v1/tenants/self/tables/analytics/broken",
+                       {"columns": [{"name": "a", "type": "array<strin>"}]})
+    assert bad.status == 400 and b"strin" in bad.body, bad.body
+
+    conversion = {
+        "SchemaConfiguration": {"RoleARN": ROLE, "DatabaseName": "analytics", "TableName": "events",
+                                "Region": "us-east-1", "VersionId": "LATEST"},
+        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+        "Enabled": True,
+    }
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=s3_destination(
+            bucket, Prefix="parquet/", ErrorOutputPrefix="errors/",
+            BufferingHints={"SizeInMBs": 64, "IntervalInSeconds": 1},
+            DataFormatConversionConfiguration=conversion))
+    described = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+    s3 = described["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert s3["DataFormatConversionConfiguration"]["SchemaConfiguration"]["TableName"] == "events"
+
+    good = [{"ID": i, "Name": f"n{i}", "at": "2024-05-06T07:08:09Z", "tags": ["a", str(i)],
+             "score": "1.25", "inner": {"N": i}, "ignored": True} for i in range(200)]
+    bad_records = [b"not json", json.dumps({"id": "not a number"}).encode()]
+    out = firehose.put_record_batch(DeliveryStreamName=name, Records=[
+        {"Data": json.dumps(r).encode()} for r in good] + [{"Data": b} for b in bad_records])
+    assert out["FailedPutCount"] == 0
+
+    def delivered():
+        objects = weed.objects(bucket)
+        parquet = {k: v for k, v in objects.items() if k.startswith("parquet/")}
+        rows = sum(pq.read_table(io.BytesIO(v)).num_rows for v in parquet.values())
+        errors = {k: v for k, v in objects.items() if k.startswith("errors/")}
+        failed = sum(len(v.splitlines()) for v in errors.values())
+        return (parquet, errors) if rows >= len(good) and failed >= len(bad_records) else None
+
+    parquet, errors = wait_for(delivered, timeout=90, what="the Parquet objects and the failures")
+    assert all(k.endswith(".parquet") for k in parquet), list(parquet)
+    table = pq.read_table(io.BytesIO(next(iter(parquet.values()))))
+    assert table.schema.names == ["id", "name", "at", "tags", "score", "inner"]
+    assert str(table.schema.field("score").type) == "decimal128(10, 2)"
+    rows = sorted((r for v in parquet.values() for r in pq.read_table(io.BytesIO(v)).to_pylist()),
+                  key=lambda r: r["id"])
+    assert [r["id"] for r in rows] == list(range(200))
+    first = rows[7]
+    assert first["name"] == "n7" and first["tags"] == ["a", "7"] and first["inner"] == {"n": 7}
+    assert str(first["score"]) == "1.25"
+    assert first["at"] == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    assert all(k.startswith("errors/format-conversion-failed/") for k in errors), list(errors)
+    lines = [json.loads(line) for v in errors.values() for line in v.splitlines()]
+    assert sorted(base64.b64decode(line["rawData"]) for line in lines) == sorted(bad_records)
+    assert all(line["dataCatalogTable"]["tableName"] == "events" and line["ErrorMessage"]
+               for line in lines)
+    firehose.delete_delivery_stream(DeliveryStreamName=name)
+
+    # Without BufferingHints, conversion buffers 128 MiB; and what Firehose refuses, Sluice does.
+    name = unique_name("ds")
+    firehose.create_delivery_stream(
+        DeliveryStreamName=name,
+        ExtendedS3DestinationConfiguration=s3_destination(bucket, DataFormatConversionConfiguration=conversion))
+    s3 = firehose.describe_delivery_stream(DeliveryStreamName=name)[
+        "DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert s3["BufferingHints"]["SizeInMBs"] == 128
+    firehose.delete_delivery_stream(DeliveryStreamName=name)
+    refused = [
+        {"CompressionFormat": "GZIP"},
+        {"BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60}},
+        {"DataFormatConversionConfiguration": {
+            **conversion, "SchemaConfiguration": {"DatabaseName": "analytics", "TableName": "missing"}}},
+        {"DataFormatConversionConfiguration": {
+            **conversion, "OutputFormatConfiguration": {"Serializer": {"OrcSerDe": {}}}}},
+    ]
+    for extra in refused:
+        config = s3_destination(bucket, **{"DataFormatConversionConfiguration": conversion, **extra})
+        with pytest.raises(Exception) as e:
+            firehose.create_delivery_stream(DeliveryStreamName=unique_name("ds"),
+                                            ExtendedS3DestinationConfiguration=config)
+        assert error_code(e.value) == "InvalidArgumentException", extra

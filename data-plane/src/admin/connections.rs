@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::state::AppState;
 
 /// `self` names the caller's own tenant.
-fn own(caller: &Caller, account_id: String) -> String {
+pub(super) fn own(caller: &Caller, account_id: String) -> String {
     if account_id == "self" {
         caller.account_id.clone()
     } else {

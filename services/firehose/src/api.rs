@@ -184,6 +184,33 @@ async fn check_connection(
     Ok(())
 }
 
+/// The table record format conversion names must be described, in the caller's own
+/// catalog.
+async fn check_table(
+    state: &FirehoseService,
+    caller: &Caller,
+    conversion: &crate::convert::Conversion,
+) -> Result<(), ApiError> {
+    if let Some(id) = &conversion.schema.catalog_id
+        && *id != caller.account_id
+    {
+        return Err(invalid(format!(
+            "SchemaConfiguration.CatalogId {id} is not this tenant's ({}).",
+            caller.account_id
+        )));
+    }
+    let (database, table) = conversion.table();
+    if crate::tables::load(&state.catalog, &caller.account_id, database, table)
+        .await?
+        .is_none()
+    {
+        return Err(invalid(format!(
+            "Table {database}.{table} is not described for this tenant (sluice table put {database} {table} --column NAME:TYPE ...)."
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a destination and the connections it names; seals an HTTP access key.
 async fn settle_destination(
     state: &FirehoseService,
@@ -194,6 +221,11 @@ async fn settle_destination(
         Destination::S3 { s3, .. } => {
             s3.check(S3_BUFFER_SIZE_MAX_MIB)?;
             check_connection(state, caller, &s3.role_arn).await?;
+            if let Some(c) =
+                crate::convert::Conversion::parse(&s3.data_format_conversion_configuration)?
+            {
+                check_table(state, caller, &c).await?;
+            }
             if let Some(b) = &s3.s3_backup_configuration {
                 check_connection(state, caller, &b.role_arn).await?;
             }

@@ -33,7 +33,7 @@ pub enum Destination {
 impl Destination {
     pub fn buffering(&self) -> BufferingHints {
         match self {
-            Destination::S3 { s3, .. } => s3.buffering_hints.clone(),
+            Destination::S3 { s3, .. } => s3.buffering(),
             Destination::Http(h) => h.buffering_hints.clone(),
             Destination::Redshift(r) => r.s3.buffering_hints.clone(),
             Destination::Search { search, .. } => search.buffering_hints.clone(),

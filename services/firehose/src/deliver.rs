@@ -483,11 +483,7 @@ impl Worker {
         match &stored.destination {
             // Partitioned: the suffix every partition's object shares.
             Destination::S3 { s3, .. } if s3.partitioned() => {
-                let extension = s3
-                    .file_extension
-                    .clone()
-                    .unwrap_or_else(|| s3.compression().extension().to_string());
-                crate::prefix::suffix(&ds.name, ds.version_id, oldest, &extension)
+                crate::prefix::suffix(&ds.name, ds.version_id, oldest, &s3.extension())
             }
             Destination::S3 { s3, .. } => object_key(ds, s3, oldest),
             Destination::Http(_) => uuid::Uuid::new_v4().to_string(),
@@ -526,11 +522,15 @@ impl Worker {
                     .await
             }
             Destination::S3 { s3, .. } => {
-                let body = crate::encode::compress(
-                    crate::encode::join(&buffer.records, delimiter.as_deref()),
-                    s3.compression(),
-                );
-                self.bucket(ds, s3).await?.put(name, body).await?;
+                let oldest = buffer.oldest_ms.unwrap_or_default();
+                let (body, failed) = self
+                    .encode_s3(ds, s3, &buffer.records, delimiter.as_deref())
+                    .await?;
+                if let Some(body) = body {
+                    self.bucket(ds, s3).await?.put(name, body).await?;
+                }
+                self.put_conversion_failures(ds, s3, &buffer.records, &failed, oldest)
+                    .await?;
                 if s3.s3_backup_mode.as_deref() == Some("Enabled")
                     && let Some(backup) = &s3.s3_backup_configuration
                 {
@@ -612,8 +612,16 @@ impl Worker {
         let oldest = buffer
             .oldest_ms
             .unwrap_or_else(|| self.service.clock.now_ms());
+        let mut unconverted = Vec::new();
         for (partition, members) in &groups {
             let records: Vec<Bytes> = members.iter().map(|i| buffer.records[*i].clone()).collect();
+            let (body, failed) = self
+                .encode_s3(ds, s3, &records, delimiter.as_deref())
+                .await?;
+            unconverted.extend(failed.into_iter().map(|(i, e)| (members[i], e)));
+            let Some(body) = body else {
+                continue;
+            };
             let key = format!(
                 "{}{name}",
                 crate::prefix::evaluate_partitioned(
@@ -623,12 +631,11 @@ impl Worker {
                     Some(partition)
                 )
             );
-            let body = crate::encode::compress(
-                crate::encode::join(&records, delimiter.as_deref()),
-                s3.compression(),
-            );
             self.bucket(ds, s3).await?.put(&key, body).await?;
         }
+        unconverted.sort_by_key(|(i, _)| *i);
+        self.put_conversion_failures(ds, s3, &buffer.records, &unconverted, oldest)
+            .await?;
         if !failed.is_empty() {
             let records: Vec<Bytes> = failed
                 .iter()
@@ -644,6 +651,90 @@ impl Worker {
             self.bucket(ds, s3).await?.put(&key, body).await?;
         }
         Ok(())
+    }
+
+    /// Records as an S3 object's body: joined and compressed, or with record format
+    /// conversion one Parquet object (`None` when no record converts), with the
+    /// records that did not convert and why. A table no longer described fails every
+    /// record; a catalog that does not answer fails the delivery, to be tried again.
+    async fn encode_s3(
+        &self,
+        ds: &DeliveryStream,
+        s3: &S3Destination,
+        records: &[Bytes],
+        delimiter: Option<&[u8]>,
+    ) -> Result<(Option<Vec<u8>>, crate::convert::Unconverted), Failed> {
+        let conversion =
+            crate::convert::Conversion::parse(&s3.data_format_conversion_configuration)
+                .map_err(|e| e.message)?;
+        let Some(conversion) = conversion else {
+            let body =
+                crate::encode::compress(crate::encode::join(records, delimiter), s3.compression());
+            return Ok((Some(body), Vec::new()));
+        };
+        let (database, table) = conversion.table();
+        match crate::tables::load(&self.service.catalog, &ds.account_id, database, table)
+            .await
+            .map_err(|e| e.message)?
+        {
+            Some((_, columns)) => {
+                let started = std::time::Instant::now();
+                let converted = conversion.convert(&columns, records)?;
+                let labels = [("delivery_stream", format!("{}/{}", ds.account_id, ds.name))];
+                metrics::histogram!("sluice_firehose_conversion_seconds", &labels)
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("sluice_firehose_conversion_failed_records_total", &labels)
+                    .increment(converted.1.len() as u64);
+                Ok(converted)
+            }
+            None => {
+                let why = format!("table {database}.{table} is not described");
+                Ok((None, (0..records.len()).map(|i| (i, why.clone())).collect()))
+            }
+        }
+    }
+
+    /// Records conversion refused, under the error prefix as `format-conversion-failed`
+    /// in the shape Firehose documents.
+    async fn put_conversion_failures(
+        &mut self,
+        ds: &DeliveryStream,
+        s3: &S3Destination,
+        records: &[Bytes],
+        failed: &[(usize, String)],
+        oldest_ms: i64,
+    ) -> Result<(), Failed> {
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let conversion =
+            crate::convert::Conversion::parse(&s3.data_format_conversion_configuration)
+                .map_err(|e| e.message)?;
+        let schema = conversion.map(|c| c.schema).unwrap_or_default();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let now = self.service.clock.now_ms();
+        let mut out = Vec::new();
+        for (i, why) in failed {
+            let line = serde_json::json!({
+                "attemptsMade": 1,
+                "arrivalTimestamp": oldest_ms,
+                "ErrorCode": "DataFormatConversion.MalformedData",
+                "ErrorMessage": why,
+                "attemptEndingTimestamp": now,
+                "rawData": b64.encode(&records[*i]),
+                "dataCatalogTable": {
+                    "catalogId": schema.catalog_id.clone().unwrap_or_else(|| ds.account_id.clone()),
+                    "databaseName": schema.database_name,
+                    "tableName": schema.table_name,
+                    "region": schema.region.clone().unwrap_or_else(|| self.service.region.clone()),
+                    "versionId": schema.version_id.clone().unwrap_or_else(|| "LATEST".into()),
+                },
+            });
+            out.extend_from_slice(line.to_string().as_bytes());
+            out.push(b'\n');
+        }
+        let key = error_key(ds, s3, oldest_ms, "format-conversion-failed");
+        self.bucket(ds, s3).await?.put(&key, out).await
     }
 
     /// One `_bulk` request per round: items the cluster refused for now (429, 5xx) go
@@ -984,10 +1075,7 @@ fn partition_records(
 
 /// The key of a buffer's object under an S3 destination.
 fn object_key(ds: &DeliveryStream, s3: &S3Destination, oldest_ms: i64) -> String {
-    let extension = s3
-        .file_extension
-        .clone()
-        .unwrap_or_else(|| s3.compression().extension().to_string());
+    let extension = s3.extension();
     format!(
         "{}{}",
         crate::prefix::evaluate(s3.prefix.as_deref(), oldest_ms, None),

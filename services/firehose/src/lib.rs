@@ -13,6 +13,7 @@
 pub mod api;
 pub mod config;
 pub mod connections;
+pub mod convert;
 pub mod deliver;
 pub mod encode;
 pub mod http;
@@ -22,6 +23,7 @@ pub mod s3;
 pub mod search;
 pub mod shapes;
 pub mod splunk;
+pub mod tables;
 pub mod warehouse;
 pub mod zip;
 

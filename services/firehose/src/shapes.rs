@@ -285,10 +285,21 @@ impl S3Destination {
         if let Some(p) = &self.processing_configuration {
             p.check()?;
         }
-        if enabled(&self.data_format_conversion_configuration) {
-            return Err(invalid(
-                "Record format conversion is not supported by Sluice yet; deliver JSON as it is.",
-            ));
+        if crate::convert::Conversion::parse(&self.data_format_conversion_configuration)?.is_some()
+        {
+            if self.compression() != Compression::Uncompressed {
+                return Err(invalid(
+                    "With record format conversion, CompressionFormat is UNCOMPRESSED (the ParquetSerDe compresses).",
+                ));
+            }
+            if let Some(size) = self.buffering_hints.size_mib
+                && size < crate::convert::BUFFER_SIZE_MIN_MIB
+            {
+                return Err(invalid(format!(
+                    "With record format conversion, BufferingHints.SizeInMBs is at least {}; got {size}.",
+                    crate::convert::BUFFER_SIZE_MIN_MIB
+                )));
+            }
         }
         if self.partitioned() {
             let query = self
@@ -357,6 +368,29 @@ impl S3Destination {
         Ok(())
     }
 
+    /// The buffering hints, with conversion's larger default size.
+    pub fn buffering(&self) -> BufferingHints {
+        let mut hints = self.buffering_hints.clone();
+        if hints.size_mib.is_none()
+            && crate::convert::enabled(&self.data_format_conversion_configuration)
+        {
+            hints.size_mib = Some(crate::convert::BUFFER_SIZE_DEFAULT_MIB);
+        }
+        hints
+    }
+
+    /// The extension objects are named with: FileExtension, or `.parquet` when records
+    /// are converted, or the compression's.
+    pub fn extension(&self) -> String {
+        match &self.file_extension {
+            Some(e) => e.clone(),
+            None if crate::convert::enabled(&self.data_format_conversion_configuration) => {
+                ".parquet".into()
+            }
+            None => self.compression().extension().into(),
+        }
+    }
+
     /// Whether dynamic partitioning is on.
     pub fn partitioned(&self) -> bool {
         enabled(&self.dynamic_partitioning_configuration)
@@ -369,7 +403,7 @@ impl S3Destination {
     /// The description: what was given, with AWS's defaults.
     pub fn described(&self, extended: bool) -> Value {
         let mut d = self.clone();
-        d.buffering_hints = self.buffering_hints.described();
+        d.buffering_hints = self.buffering().described();
         d.compression_format = Some(
             self.compression_format
                 .clone()
