@@ -318,7 +318,8 @@ impl Catalog {
     ) -> Result<(Vec<String>, bool), CatalogError> {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM delivery_streams WHERE account_id = $1 AND name > $2 \
-             AND ($3 = '' OR stream_type = $3) ORDER BY name LIMIT $4",
+             AND ($3 = '' OR stream_type = $3) AND name NOT LIKE 'channel/%' \
+             ORDER BY name LIMIT $4",
         )
         .bind(account_id)
         .bind(after.unwrap_or(""))
@@ -328,6 +329,26 @@ impl Catalog {
         .await?;
         let more = names.len() as i64 > limit;
         Ok((names.into_iter().take(limit as usize).collect(), more))
+    }
+
+    /// An account's Kinesis channels (delivery streams named `channel/<name>`, which
+    /// Firehose's API cannot name), after `after`, at most `limit`.
+    pub async fn list_channels(
+        &self,
+        account_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<DeliveryStream>, CatalogError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM delivery_streams WHERE account_id = $1 \
+             AND name LIKE 'channel/%' AND name > $2 ORDER BY name LIMIT $3"
+        )))
+        .bind(account_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(row_to_delivery_stream).collect()
     }
 
     /// Deletes a delivery stream, its positions and tags, and its buffer stream.

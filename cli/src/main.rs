@@ -177,6 +177,13 @@ struct ServeArgs {
     /// How long a shard iterator stays valid.
     #[arg(long, env = "SLUICE_ITERATOR_TTL_SECONDS", default_value_t = 300)]
     iterator_ttl_seconds: u64,
+    /// The least DataFreshnessInSeconds a Kinesis channel may ask for (AWS's: 300).
+    #[arg(
+        long,
+        env = "SLUICE_CHANNEL_MIN_FRESHNESS_SECONDS",
+        default_value_t = 300
+    )]
+    channel_min_freshness_seconds: i64,
     /// Open shards an account may have.
     #[arg(long, env = "SLUICE_ACCOUNT_SHARD_LIMIT", default_value_t = protocol::limits::ACCOUNT_SHARDS_MAX_DEFAULT)]
     account_shard_limit: i64,
@@ -413,6 +420,12 @@ impl ServeArgs {
                 self.iterator_ttl_seconds
             );
         }
+        if !(1..=300).contains(&self.channel_min_freshness_seconds) {
+            anyhow::bail!(
+                "--channel-min-freshness-seconds / SLUICE_CHANNEL_MIN_FRESHNESS_SECONDS must be 1..=300, got {}",
+                self.channel_min_freshness_seconds
+            );
+        }
         if self.account_shard_limit < 1 {
             anyhow::bail!(
                 "--account-shard-limit / SLUICE_ACCOUNT_SHARD_LIMIT must be at least 1, got {}",
@@ -525,6 +538,7 @@ impl ServeArgs {
             region: self.region,
             account_id: self.account_id,
             iterator_ttl_ms: self.iterator_ttl_seconds * 1000,
+            channel_freshness_min_s: self.channel_min_freshness_seconds,
             account_shards_max: self.account_shard_limit,
             account_on_demand_streams_max: self.account_on_demand_stream_limit,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),

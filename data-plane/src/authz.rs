@@ -69,6 +69,7 @@ struct Types {
     stream: EntityTypeName,
     group: EntityTypeName,
     queue: EntityTypeName,
+    channel: EntityTypeName,
     delivery_stream: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
@@ -305,6 +306,7 @@ impl Authz {
             stream: type_name("Sluice::Stream")?,
             group: type_name("Sluice::ConsumerGroup")?,
             queue: type_name("Sluice::Queue")?,
+            channel: type_name("Sluice::Channel")?,
             delivery_stream: type_name("Sluice::DeliveryStream")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
@@ -651,6 +653,12 @@ impl Authz {
                     owned(&self.types.queue, arn, account, None, tenant_of(account))?;
                 entities.push(made);
                 (queue, account)
+            }
+            Resource::Channel { account, arn } => {
+                let (channel, made) =
+                    owned(&self.types.channel, arn, account, None, tenant_of(account))?;
+                entities.push(made);
+                (channel, account)
             }
             Resource::Key { account, arn } => {
                 let (key, made) = owned(&self.types.key, arn, account, None, tenant_of(account))?;

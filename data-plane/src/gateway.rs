@@ -163,6 +163,12 @@ async fn handle(
                 .await
                 .map(Reply::Whole);
         }
+        // Kinesis channels deliver with Firehose's machinery, so Firehose serves them.
+        if let Some(op) = firehose::channel_api::ChannelOperation::from_target(target) {
+            return firehose::channel_api::dispatch(&state.firehose, &caller, op, format, &body)
+                .await
+                .map(Reply::Whole);
+        }
         let op = Operation::from_target(target).ok_or_else(|| unknown_operation(target))?;
         // A put with an idempotency key runs once within the key's window.
         if matches!(op, Operation::PutRecord | Operation::PutRecords)
@@ -260,6 +266,7 @@ fn signing_service(target: &str) -> Option<&'static str> {
         Some("firehose")
     } else if Operation::from_target(target).is_some()
         || groups::GroupOperation::from_target(target).is_some()
+        || firehose::channel_api::ChannelOperation::from_target(target).is_some()
     {
         Some("kinesis")
     } else {

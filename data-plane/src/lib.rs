@@ -100,6 +100,8 @@ pub struct Config {
     pub region: String,
     pub account_id: String,
     pub iterator_ttl_ms: u64,
+    /// The least DataFreshnessInSeconds a Kinesis channel may ask for.
+    pub channel_freshness_min_s: i64,
     pub account_shards_max: i64,
     /// On-demand streams an account may have (AWS: 50).
     pub account_on_demand_streams_max: i64,
@@ -395,6 +397,7 @@ impl Server {
             keyring: keyring.clone(),
             root_key: root.clone(),
             buffer_shards: FIREHOSE_BUFFER_SHARDS,
+            channel_freshness_min_s: config.channel_freshness_min_s,
         });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {

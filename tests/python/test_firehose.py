@@ -79,7 +79,9 @@ def sluice(binary, backend, tls_files, weed):
     db = PostgresDatabase(os.environ["SLUICE_TEST_POSTGRES_URL"]) if backend == "postgres" else None
     srv = SluiceServer(binary, backend=backend, database_url=db.url if db else None,
                        name="sluice-firehose",
-                       extra_env={"SLUICE_DESTINATION_CA_BUNDLE": str(tls_files / "ca.pem")})
+                       extra_env={"SLUICE_DESTINATION_CA_BUNDLE": str(tls_files / "ca.pem"),
+                                  # Kinesis channels deliver within seconds here, not 300 s.
+                                  "SLUICE_CHANNEL_MIN_FRESHNESS_SECONDS": "1"})
     try:
         srv.start()
         put = srv.admin("PUT", "/admin/v1/tenants/self/connections/lake", {
@@ -966,3 +968,85 @@ def test_json_records_become_parquet_with_the_described_columns(binary, sluice, 
             firehose.create_delivery_stream(DeliveryStreamName=unique_name("ds"),
                                             ExtendedS3DestinationConfiguration=config)
         assert error_code(e.value) == "InvalidArgumentException", extra
+
+
+def test_a_kinesis_channel_delivers_a_stream_to_s3(sluice, weed):
+    """Kinesis's channels (CreateChannel and the rest) deliver an on-demand stream's
+    records, as they are, to a bucket under the output key template."""
+    kinesis = sluice.client()
+    bucket = unique_name("ch").lower().replace("_", "-")
+    weed.create_bucket(bucket)
+    stream = unique_name("chsrc")
+    kinesis.create_stream(StreamName=stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    wait_for(lambda: kinesis.describe_stream_summary(StreamName=stream)[
+        "StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE", what="the stream")
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)[
+        "StreamDescriptionSummary"]["StreamARN"]
+    storage = {"BucketARN": f"arn:aws:s3:::{bucket}", "ExpectedBucketOwner": ACCOUNT_ID,
+               "CompressionType": "GZIP"}
+    source = [{"StreamARN": stream_arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}]
+    name = unique_name("channel")
+    made = kinesis.create_channel(
+        ChannelName=name, ServiceExecutionRoleARN=ROLE, StreamConfigurationList=source,
+        S3DestinationConfiguration={"DataFreshnessInSeconds": 1, "StorageConfiguration": storage},
+        Tags={"team": "data"})["ChannelDescription"]
+    arn = made["ChannelARN"]
+    assert arn.endswith(f":channel/{name}") and made["ChannelStatus"] == "ACTIVE"
+    records = [json.dumps({"n": i}).encode() for i in range(50)]
+    kinesis.put_records(StreamName=stream, Records=[
+        {"Data": r, "PartitionKey": str(i)} for i, r in enumerate(records)])
+    prefix = f"kinesis-channel/{name}/{made['ChannelId']}/"
+
+    def delivered():
+        got = weed.objects(bucket, prefix)
+        lines = records_in(got)
+        return (got, lines) if len(lines) >= len(records) else None
+
+    got, lines = wait_for(delivered, timeout=90, what="the channel's objects")
+    assert sorted(lines) == sorted(records)
+    assert all(k.endswith(".gz") and f"/{name}-{made['ChannelId']}-" in k for k in got), list(got)
+
+    described = kinesis.describe_channel(ChannelARN=arn)["ChannelDescription"]
+    assert described["S3DestinationConfiguration"]["StorageConfiguration"] == storage
+    assert described["StreamConfigurationList"][0]["StreamARN"] == stream_arn
+    listed = kinesis.list_channels(StreamFilter=[{"StreamARN": stream_arn}])["ChannelSummaries"]
+    assert [c["ChannelName"] for c in listed] == [name]
+    assert listed[0]["ChannelDestinationType"] == "S3"
+    updated = kinesis.update_channel(ChannelARN=arn, S3DestinationConfiguration={
+        "DataFreshnessInSeconds": 600})["ChannelDescription"]
+    assert updated["S3DestinationConfiguration"]["DataFreshnessInSeconds"] == 600
+    names = sluice.client(service="firehose").list_delivery_streams(Limit=10000)["DeliveryStreamNames"]
+    assert not [n for n in names if "channel" in n], "a channel is not a delivery stream"
+
+    def refused(code, **kw):
+        args = dict(ChannelName=unique_name("channel"), ServiceExecutionRoleARN=ROLE,
+                    StreamConfigurationList=source,
+                    S3DestinationConfiguration={"StorageConfiguration": storage})
+        args.update(kw)
+        args = {k: v for k, v in args.items() if v is not None}
+        with pytest.raises(Exception) as e:
+            kinesis.create_channel(**args)
+        assert error_code(e.value) == code, (kw, e.value)
+
+    refused("LimitExceededException")  # one channel to S3 per stream
+    refused("ResourceInUseException", ChannelName=name)
+    refused("InvalidArgumentException", S3DestinationConfiguration={"StorageConfiguration": {
+        **storage, "OutputKeyTemplate": "no/variables"}})
+    refused("InvalidArgumentException", S3DestinationConfiguration=None,
+            S3TablesDestinationConfiguration={
+                "DeadLetterQueueS3Configuration": {"BucketARN": f"arn:aws:s3:::{bucket}",
+                                                   "ExpectedBucketOwner": ACCOUNT_ID},
+                "S3TablesConfigurationList": [{
+                    "TableBucketARN": f"arn:aws:s3tables:us-east-1:{ACCOUNT_ID}:bucket/tables",
+                    "Namespace": "ns", "TableName": "t", "CompressionType": "NONE"}]})
+    provisioned = unique_name("chprov")
+    kinesis.create_stream(StreamName=provisioned, ShardCount=1)
+    prov_arn = kinesis.describe_stream_summary(StreamName=provisioned)[
+        "StreamDescriptionSummary"]["StreamARN"]
+    refused("InvalidArgumentException", StreamConfigurationList=[
+        {"StreamARN": prov_arn, "RecordConfiguration": {"RecordFormatType": "JSON"}}])
+
+    kinesis.delete_channel(ChannelARN=arn)
+    with pytest.raises(Exception) as e:
+        kinesis.describe_channel(ChannelARN=arn)
+    assert error_code(e.value) == "ResourceNotFoundException"

@@ -211,12 +211,9 @@ def test_warm_throughput_scales_an_on_demand_stream_up_front(kinesis, raw_kinesi
 # The operations of botocore's current models that are not served yet: each must still
 # be answered UnknownOperationException (so that this list shrinks as they are built),
 # and every other operation must be answered by its service (no UnknownOperation, no
-# 404, no 5xx). Kinesis's channels (delivery to S3 and S3 Tables) come with Firehose's
-# delivery machinery.
+# 404, no 5xx).
 NOT_YET = {
-    "kinesis": {
-        "CreateChannel", "DeleteChannel", "DescribeChannel", "ListChannels", "UpdateChannel",
-    },
+    "kinesis": set(),
     "kms": set(),
 }
 

@@ -44,6 +44,9 @@ pub enum Resource<'a> {
     Key { account: &'a str, arn: &'a str },
     /// A Kinesis queue, by its ARN (`arn:aws:kinesis:<region>:<account>:queue/<name>`).
     Queue { account: &'a str, arn: &'a str },
+    /// A Kinesis channel (delivery from a stream to S3), by its ARN
+    /// (`arn:aws:kinesis:<region>:<account>:channel/<name>`).
+    Channel { account: &'a str, arn: &'a str },
     /// A Firehose delivery stream, by its ARN
     /// (`arn:aws:firehose:<region>:<account>:deliverystream/<name>`).
     DeliveryStream {
@@ -69,6 +72,7 @@ impl Resource<'_> {
             | Resource::Key { account, .. }
             | Resource::Group { account, .. }
             | Resource::Queue { account, .. }
+            | Resource::Channel { account, .. }
             | Resource::DeliveryStream { account, .. }
             | Resource::Tenant { account } => account,
         }
@@ -81,6 +85,7 @@ impl Resource<'_> {
             | Resource::Key { arn, .. }
             | Resource::Group { arn, .. }
             | Resource::Queue { arn, .. }
+            | Resource::Channel { arn, .. }
             | Resource::DeliveryStream { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")

@@ -425,6 +425,7 @@ pub async fn create(
         destination,
         kinesis_source,
         delivery_start_ms: matches!(source, NewSource::Stream { .. }).then_some(now),
+        channel: None,
     };
     let config = serde_json::to_string(&stored).expect("serializable");
     let encryption = input

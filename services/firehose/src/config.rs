@@ -95,6 +95,9 @@ pub struct Stored {
     /// When a stream-sourced delivery stream started reading (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_start_ms: Option<i64>,
+    /// A Kinesis channel's own configuration, when the delivery stream is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<crate::channel::StoredChannel>,
 }
 
 impl Stored {

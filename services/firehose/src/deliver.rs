@@ -485,7 +485,10 @@ impl Worker {
             Destination::S3 { s3, .. } if s3.partitioned() => {
                 crate::prefix::suffix(&ds.name, ds.version_id, oldest, &s3.extension())
             }
-            Destination::S3 { s3, .. } => object_key(ds, s3, oldest),
+            Destination::S3 { s3, .. } => match &stored.channel {
+                Some(channel) => channel.object_key(oldest, &s3.extension()),
+                None => object_key(ds, s3, oldest),
+            },
             Destination::Http(_) => uuid::Uuid::new_v4().to_string(),
             // The staged object's key.
             Destination::Redshift(r) => object_key(ds, &r.s3, oldest),

@@ -11,6 +11,8 @@
 //! first (`firehose:<Operation>` on the delivery stream's ARN).
 
 pub mod api;
+pub mod channel;
+pub mod channel_api;
 pub mod config;
 pub mod connections;
 pub mod convert;
@@ -70,6 +72,8 @@ pub struct FirehoseService {
     pub root_key: Arc<RootKey>,
     /// Shards a DirectPut delivery stream's buffer stream has.
     pub buffer_shards: u32,
+    /// The least DataFreshnessInSeconds a Kinesis channel may ask for (AWS's: 300).
+    pub channel_freshness_min_s: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
