@@ -270,6 +270,72 @@ async fn settle_destination(
     Ok(destination)
 }
 
+/// The stream a delivery (a stream-sourced delivery stream, a Kinesis channel) is to
+/// read: in the caller's account, and readable by the caller, who gives the delivery
+/// the right to read it. `None` when there is no such stream.
+pub(crate) async fn source_stream(
+    state: &FirehoseService,
+    caller: &Caller,
+    stream_arn: &str,
+) -> Result<Option<catalog::streams::Stream>, ApiError> {
+    let arn = StreamArn::parse(stream_arn)?;
+    if arn.account_id != caller.account_id {
+        return Err(invalid(format!(
+            "The stream {stream_arn} is not in this account."
+        )));
+    }
+    state
+        .authz
+        .authorize(
+            caller,
+            "kinesis:GetRecords",
+            Resource::Stream {
+                account: &caller.account_id,
+                arn: stream_arn,
+                name: &arn.stream_name,
+            },
+        )
+        .await?;
+    match state
+        .catalog
+        .load_stream(&caller.account_id, &arn.stream_name)
+        .await
+    {
+        Ok(stream) => Ok(Some(stream)),
+        Err(catalog::CatalogError::Refused(_)) => Ok(None),
+        Err(e) => Err(wire_error(e)),
+    }
+}
+
+/// A List operation's check: the caller may list on the tenant, and asked for 1 to
+/// 10,000 (`member` names the limit as the model does).
+pub(crate) async fn check_list(
+    state: &FirehoseService,
+    caller: &Caller,
+    action: &str,
+    limit: i64,
+    member: &str,
+) -> Result<(), ApiError> {
+    state
+        .authz
+        .authorize(
+            caller,
+            action,
+            Resource::Tenant {
+                account: &caller.account_id,
+            },
+        )
+        .await?;
+    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::validation(
+            limit,
+            member,
+            "Member must have value between 1 and 10000",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn access_key_aad(account: &str) -> Vec<u8> {
     format!("sluice firehose http access key\0{account}").into_bytes()
 }
@@ -358,36 +424,13 @@ pub async fn create(
                 invalid("DeliveryStreamType KinesisStreamAsSource needs a KinesisStreamSourceConfiguration.")
             })?;
             crate::shapes::role_connection(&source.role_arn)?;
-            let arn = StreamArn::parse(&source.stream_arn)?;
-            if arn.account_id != caller.account_id {
-                return Err(invalid(format!(
-                    "The stream {} is not in this account.",
-                    source.stream_arn
-                )));
-            }
-            // The caller gives the delivery stream the right to read the stream.
-            state
-                .authz
-                .authorize(
-                    caller,
-                    "kinesis:GetRecords",
-                    Resource::Stream {
-                        account: &caller.account_id,
-                        arn: &source.stream_arn,
-                        name: &arn.stream_name,
-                    },
-                )
-                .await?;
-            let stream = state
-                .catalog
-                .load_stream(&caller.account_id, &arn.stream_name)
-                .await
-                .map_err(|e| match e {
-                    catalog::CatalogError::Refused(_) => invalid(format!(
+            let stream = source_stream(state, caller, &source.stream_arn)
+                .await?
+                .ok_or_else(|| {
+                    invalid(format!(
                         "The source stream {} does not exist.",
                         source.stream_arn
-                    )),
-                    e => wire_error(e),
+                    ))
                 })?;
             (
                 NewSource::Stream {
@@ -592,24 +635,15 @@ pub async fn list(
     caller: &Caller,
     input: ListInput,
 ) -> Result<Value, ApiError> {
-    state
-        .authz
-        .authorize(
-            caller,
-            "firehose:ListDeliveryStreams",
-            Resource::Tenant {
-                account: &caller.account_id,
-            },
-        )
-        .await?;
     let limit = input.limit.unwrap_or(LIST_LIMIT_DEFAULT);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::validation(
-            limit,
-            "limit",
-            "Member must have value between 1 and 10000",
-        ));
-    }
+    check_list(
+        state,
+        caller,
+        "firehose:ListDeliveryStreams",
+        limit,
+        "limit",
+    )
+    .await?;
     if let Some(t) = &input.delivery_stream_type
         && ![
             "DirectPut",

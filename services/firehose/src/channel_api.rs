@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use catalog::firehose::{DeliveryStream, NewDeliveryStream, NewSource};
 use edge::{Caller, Resource, wire_error};
-use protocol::arn::StreamArn;
 use protocol::wire::Format;
 use protocol::{ApiError, ErrorCode};
 
@@ -344,40 +343,18 @@ async fn create(
             ));
         }
     };
-    let parsed = StreamArn::parse(stream_arn)?;
-    if parsed.account_id != caller.account_id {
-        return Err(invalid(format!(
-            "The stream {stream_arn} is not in this account."
-        )));
-    }
-    // The caller gives the channel the right to read the stream.
-    state
-        .authz
-        .authorize(
-            caller,
-            "kinesis:GetRecords",
-            Resource::Stream {
-                account: &caller.account_id,
-                arn: stream_arn,
-                name: &parsed.stream_name,
-            },
-        )
-        .await?;
-    let stream = state
-        .catalog
-        .load_stream(&caller.account_id, &parsed.stream_name)
-        .await
-        .map_err(|e| match e {
-            catalog::CatalogError::Refused(_) => ApiError::new(
+    let stream = crate::api::source_stream(state, caller, stream_arn)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::ResourceNotFound,
                 format!("Stream {stream_arn} not found."),
-            ),
-            e => wire_error(e),
+            )
         })?;
     if stream.mode != catalog::streams::StreamMode::OnDemand {
         return Err(invalid(format!(
             "Channels read on-demand streams only; {} is provisioned (UpdateStreamMode to ON_DEMAND first).",
-            parsed.stream_name
+            stream.name
         )));
     }
     let existing = state
@@ -400,7 +377,7 @@ async fn create(
                 ErrorCode::LimitExceeded,
                 format!(
                     "The stream {} already has a channel to S3 ({}).",
-                    parsed.stream_name,
+                    stream.name,
                     other.name.trim_start_matches("channel/")
                 ),
             ));
@@ -620,24 +597,8 @@ async fn list(
     caller: &Caller,
     input: ListInput,
 ) -> Result<Value, ApiError> {
-    state
-        .authz
-        .authorize(
-            caller,
-            "kinesis:ListChannels",
-            Resource::Tenant {
-                account: &caller.account_id,
-            },
-        )
-        .await?;
     let limit = input.max_results.unwrap_or(LIST_PAGE_MAX);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::validation(
-            limit,
-            "maxResults",
-            "Member must have value between 1 and 10000",
-        ));
-    }
+    crate::api::check_list(state, caller, "kinesis:ListChannels", limit, "maxResults").await?;
     let limit = limit.min(LIST_PAGE_MAX);
     let after = match &input.next_token {
         Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
