@@ -70,6 +70,7 @@ struct Types {
     group: EntityTypeName,
     queue: EntityTypeName,
     channel: EntityTypeName,
+    message_queue: EntityTypeName,
     delivery_stream: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
@@ -307,6 +308,7 @@ impl Authz {
             group: type_name("Sluice::ConsumerGroup")?,
             queue: type_name("Sluice::Queue")?,
             channel: type_name("Sluice::Channel")?,
+            message_queue: type_name("Sluice::MessageQueue")?,
             delivery_stream: type_name("Sluice::DeliveryStream")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
@@ -651,6 +653,17 @@ impl Authz {
             Resource::Queue { account, arn } => {
                 let (queue, made) =
                     owned(&self.types.queue, arn, account, None, tenant_of(account))?;
+                entities.push(made);
+                (queue, account)
+            }
+            Resource::MessageQueue { account, arn } => {
+                let (queue, made) = owned(
+                    &self.types.message_queue,
+                    arn,
+                    account,
+                    None,
+                    tenant_of(account),
+                )?;
                 entities.push(made);
                 (queue, account)
             }
@@ -1170,6 +1183,10 @@ pub async fn audit_writer(
     let mut aggregate = tokio::time::interval(AGGREGATE_EVERY);
     aggregate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut open = true;
+    // After a failed append, requests stay refused until every decision queued during
+    // the failure is written: a request answered before the failure is then in the
+    // trail before any request after it is served.
+    let mut recovering = false;
     while open {
         tokio::select! {
             entry = queue.recv() => match entry {
@@ -1203,10 +1220,14 @@ pub async fn audit_writer(
         while let Err(e) = catalog.append_audit(&batch, &chain_key).await {
             tracing::error!(error = %e, entries = batch.len(), "appending to the audit trail failed; retrying");
             failing.store(true, Ordering::Release);
+            recovering = true;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        failing.store(false, Ordering::Release);
+        if !recovering || queue.is_empty() {
+            failing.store(false, Ordering::Release);
+            recovering = false;
+        }
         metrics::histogram!("sluice_catalog_duration_seconds", "op" => "audit")
             .record(started.elapsed().as_secs_f64());
         batch.clear();
