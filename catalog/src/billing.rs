@@ -54,10 +54,12 @@ pub enum Metric {
     /// GiB a Firehose delivery stream took in, each record rounded up to 5 KB, as
     /// Firehose bills ingestion (counted in KiB).
     FirehoseIngestedGib,
+    /// SQS requests, each 64 KiB of a request's payload one more, as SQS bills them.
+    SqsRequests,
 }
 
 /// The metrics, in report order.
-const METRICS: [Metric; 12] = [
+const METRICS: [Metric; 13] = [
     Metric::ShardHours,
     Metric::ExtendedRetentionShardHours,
     Metric::PutPayloadUnits,
@@ -70,6 +72,7 @@ const METRICS: [Metric; 12] = [
     Metric::KmsKeyMonths,
     Metric::ConsumerGroupRequests,
     Metric::FirehoseIngestedGib,
+    Metric::SqsRequests,
 ];
 
 /// A month, for prorating monthly fees (AWS's 730 hours).
@@ -90,6 +93,7 @@ impl Metric {
             Metric::KmsKeyMonths => "kms_key_months",
             Metric::ConsumerGroupRequests => "consumer_group_requests",
             Metric::FirehoseIngestedGib => "firehose_ingested_gib",
+            Metric::SqsRequests => "sqs_requests",
         }
     }
 
@@ -112,7 +116,10 @@ impl Metric {
             Metric::KmsKeyMonths => MONTH_MS,
             Metric::OnDemandIngressGib | Metric::FirehoseIngestedGib => 1 << 20,
             Metric::OnDemandEgressGib | Metric::EnhancedFanOutGib => 1 << 30,
-            Metric::PutPayloadUnits | Metric::KmsRequests | Metric::ConsumerGroupRequests => 1,
+            Metric::PutPayloadUnits
+            | Metric::KmsRequests
+            | Metric::ConsumerGroupRequests
+            | Metric::SqsRequests => 1,
         }
     }
 }
@@ -153,6 +160,9 @@ pub struct PriceList {
     pub consumer_group_request: Decimal,
     #[serde(default = "aws_firehose_ingested_gib")]
     pub firehose_ingested_gib: Decimal,
+    /// Per SQS request (standard queues: $0.40 per million, past the free tier).
+    #[serde(default = "aws_sqs_request")]
+    pub sqs_request: Decimal,
 }
 
 /// The version of AWS's published us-east-1 prices this default list holds.
@@ -195,6 +205,10 @@ fn aws_firehose_ingested_gib() -> Decimal {
     Decimal::new(29, 3)
 }
 
+fn aws_sqs_request() -> Decimal {
+    Decimal::new(4, 7)
+}
+
 impl Default for PriceList {
     /// AWS's published prices for Kinesis Data Streams and KMS in us-east-1:
     /// provisioned $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020
@@ -218,6 +232,7 @@ impl Default for PriceList {
             kms_key_month: aws_kms_key_month(),
             consumer_group_request: aws_consumer_group_request(),
             firehose_ingested_gib: aws_firehose_ingested_gib(),
+            sqs_request: aws_sqs_request(),
         }
     }
 }
@@ -237,6 +252,7 @@ impl PriceList {
             Metric::KmsKeyMonths => self.kms_key_month,
             Metric::ConsumerGroupRequests => self.consumer_group_request,
             Metric::FirehoseIngestedGib => self.firehose_ingested_gib,
+            Metric::SqsRequests => self.sqs_request,
         }
     }
 

@@ -122,6 +122,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "table schemas",
         include_str!("../../migrations/sqlite/0022_table_schemas.sql"),
     ),
+    (
+        23,
+        "sqs",
+        include_str!("../../migrations/sqlite/0023_sqs.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -233,6 +238,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         22,
         "table schemas",
         include_str!("../../migrations/postgres/0022_table_schemas.sql"),
+    ),
+    (
+        23,
+        "sqs",
+        include_str!("../../migrations/postgres/0023_sqs.sql"),
     ),
 ];
 

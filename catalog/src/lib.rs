@@ -31,6 +31,7 @@ pub mod refusal;
 pub mod reshard;
 pub mod rootkey;
 pub mod settings;
+pub mod sqs;
 pub mod streams;
 pub mod tableschemas;
 pub mod tags;

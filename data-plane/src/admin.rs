@@ -227,6 +227,9 @@ impl IntoResponse for AdminError {
             | ErrorCode::InvalidAction
             | ErrorCode::Tag
             | ErrorCode::UnsupportedOperation => StatusCode::BAD_REQUEST,
+            ErrorCode::Sqs(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});
         (

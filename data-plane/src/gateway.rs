@@ -163,6 +163,17 @@ async fn handle(
                 .await
                 .map(Reply::Whole);
         }
+        if let Some(op) = sqs::SqsOperation::from_target(target) {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .unwrap_or("localhost");
+            let endpoint = format!("https://{host}");
+            return sqs::dispatch(&state.sqs, &caller, op, format, &body, &endpoint)
+                .await
+                .map(Reply::Whole);
+        }
         // Kinesis channels deliver with Firehose's machinery, so Firehose serves them.
         if let Some(op) = firehose::channel_api::ChannelOperation::from_target(target) {
             return firehose::channel_api::dispatch(&state.firehose, &caller, op, format, &body)
@@ -211,10 +222,14 @@ async fn handle(
         },
         started.elapsed(),
     );
+    let sqs_request = sqs::SqsOperation::from_target(target).is_some();
     match outcome {
         Ok(Reply::Whole(bytes)) => {
             let mut response = Response::new(Body::from(bytes));
             set_common_headers(&mut response, format, &request_id);
+            if sqs_request {
+                sqs_headers(&mut response, None);
+            }
             response
         }
         Ok(Reply::EventStream(body)) => {
@@ -232,7 +247,35 @@ async fn handle(
         }
         Err(error) => {
             span.in_scope(|| tracing::debug!(error = %error, "request refused"));
-            error_response(format, &request_id, &error)
+            let mut response = error_response(format, &request_id, &error);
+            if sqs_request {
+                sqs_headers(&mut response, Some(&error));
+            }
+            response
+        }
+    }
+}
+
+/// SQS answers JSON 1.0, and, being query-compatible, names an error's query-protocol
+/// code in `x-amzn-query-error` (the code the SDKs then show).
+fn sqs_headers(response: &mut Response, error: Option<&ApiError>) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    if let Some(e) = error {
+        let code = match e.code {
+            ErrorCode::Sqs(kind) => kind.query_code(),
+            other => other.type_name(),
+        };
+        let fault = if e.code.status() >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("{code};{fault}")) {
+            headers.insert("x-amzn-query-error", v);
         }
     }
 }
@@ -264,6 +307,8 @@ fn signing_service(target: &str) -> Option<&'static str> {
         Some("kms")
     } else if firehose::FirehoseOperation::from_target(target).is_some() {
         Some("firehose")
+    } else if sqs::SqsOperation::from_target(target).is_some() {
+        Some("sqs")
     } else if Operation::from_target(target).is_some()
         || groups::GroupOperation::from_target(target).is_some()
         || firehose::channel_api::ChannelOperation::from_target(target).is_some()

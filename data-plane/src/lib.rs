@@ -399,6 +399,14 @@ impl Server {
             buffer_shards: FIREHOSE_BUFFER_SHARDS,
             channel_freshness_min_s: config.channel_freshness_min_s,
         });
+        let sqs = Arc::new(sqs::SqsService {
+            catalog: catalog.clone(),
+            authz: authz.clone(),
+            region: config.region.clone(),
+            clock: clock.clone(),
+            root_key: root.clone(),
+            waiters: Default::default(),
+        });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {
                 region: config.region.clone(),
@@ -442,6 +450,7 @@ impl Server {
             kms,
             groups,
             firehose,
+            sqs,
             config,
             audit_chain_key,
         });

@@ -161,6 +161,12 @@ pub fn operation_of(target: &str) -> (&'static str, &str) {
     if let Some(op) = firehose::FirehoseOperation::from_target(target) {
         return ("firehose", op.name());
     }
+    if let Some(op) = sqs::SqsOperation::from_target(target) {
+        return ("sqs", op.name());
+    }
+    if let Some(op) = firehose::channel_api::ChannelOperation::from_target(target) {
+        return ("kinesis", op.name());
+    }
     if let Some(op) = target.strip_prefix(protocol::kms::KmsOperation::TARGET_PREFIX) {
         let known = protocol::kms::KmsOperation::from_target(target).is_some();
         return ("kms", if known { op } else { "unknown" });

@@ -36,6 +36,7 @@ pub struct AppState {
     pub kms: Arc<kms::KmsService>,
     pub groups: Arc<groups::GroupsService>,
     pub firehose: Arc<firehose::FirehoseService>,
+    pub sqs: Arc<sqs::SqsService>,
     /// The log engine, for the periodic passes (janitor, compaction).
     pub store: Arc<ObjectStore>,
     pub keyring: Arc<Keyring>,

@@ -70,6 +70,8 @@ pub enum ErrorCode {
     UnrecognizedClient,
     UnsupportedOperation,
     Validation,
+    /// SQS's own errors (`crate::sqs`).
+    Sqs(crate::sqs::SqsError),
 }
 
 impl ErrorCode {
@@ -121,12 +123,14 @@ impl ErrorCode {
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
             ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
             ErrorCode::Validation => "ValidationException",
+            ErrorCode::Sqs(e) => e.type_name(),
         }
     }
 
     /// The HTTP status AWS sends with this error.
     pub fn status(self) -> u16 {
         match self {
+            ErrorCode::Sqs(e) => e.status(),
             ErrorCode::InternalFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::RequestTimeout => 408,

@@ -47,6 +47,8 @@ pub enum Resource<'a> {
     /// A Kinesis channel (delivery from a stream to S3), by its ARN
     /// (`arn:aws:kinesis:<region>:<account>:channel/<name>`).
     Channel { account: &'a str, arn: &'a str },
+    /// An SQS queue, by its ARN (`arn:aws:sqs:<region>:<account>:<name>`).
+    MessageQueue { account: &'a str, arn: &'a str },
     /// A Firehose delivery stream, by its ARN
     /// (`arn:aws:firehose:<region>:<account>:deliverystream/<name>`).
     DeliveryStream {
@@ -73,6 +75,7 @@ impl Resource<'_> {
             | Resource::Group { account, .. }
             | Resource::Queue { account, .. }
             | Resource::Channel { account, .. }
+            | Resource::MessageQueue { account, .. }
             | Resource::DeliveryStream { account, .. }
             | Resource::Tenant { account } => account,
         }
@@ -86,9 +89,13 @@ impl Resource<'_> {
             | Resource::Group { arn, .. }
             | Resource::Queue { arn, .. }
             | Resource::Channel { arn, .. }
+            | Resource::MessageQueue { arn, .. }
             | Resource::DeliveryStream { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")
+            }
+            Resource::Tenant { account } if action.starts_with("sqs:") => {
+                format!("arn:aws:sqs:*:{account}:*")
             }
             Resource::Tenant { account } if action.starts_with("firehose:") => {
                 format!("arn:aws:firehose:*:{account}:*")

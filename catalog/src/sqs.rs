@@ -1,0 +1,668 @@
+//! SQS queues and messages (migration 0023). A receive is one write transaction that
+//! takes the visible messages (on Postgres with `FOR UPDATE SKIP LOCKED`, so receivers
+//! in other processes skip rows another holds; SQLite serialises writers) and makes
+//! them invisible for the visibility timeout under a fresh receipt token: within that
+//! time no other receive returns them. Messages received `maxReceiveCount` times move
+//! to the dead-letter queue in the same transaction instead of being returned.
+
+use sqlx::Row;
+
+use crate::billing::Metric;
+use crate::database::Backend;
+use crate::refusal::{Refusal, RefusalKind};
+use crate::{Catalog, CatalogError};
+
+/// Queues an account may have.
+pub const QUEUES_PER_ACCOUNT_MAX: i64 = 10_000;
+/// A request bills one more request for each 64 KiB of its payload (SQS's rule).
+pub const BILLED_CHUNK: usize = 64 << 10;
+
+/// The requests a call with `payload` bytes bills.
+pub fn billed_requests(payload: usize) -> u64 {
+    payload.div_ceil(BILLED_CHUNK).max(1) as u64
+}
+
+/// Who a request bills: the account and the queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Billed<'a> {
+    pub account_id: &'a str,
+    pub queue_name: &'a str,
+}
+
+/// After a purge, another waits this long (AWS's rule).
+pub const PURGE_INTERVAL_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub id: i64,
+    pub account_id: String,
+    pub name: String,
+    /// JSON of the settable attributes as given.
+    pub attributes: String,
+    /// JSON map of tags.
+    pub tags: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub purged_at_ms: i64,
+}
+
+const QUEUE_COLUMNS: &str =
+    "queue_id, account_id, name, attributes, tags, created_at_ms, updated_at_ms, purged_at_ms";
+
+fn row_to_queue(r: &sqlx::any::AnyRow) -> Result<Queue, CatalogError> {
+    Ok(Queue {
+        id: r.try_get("queue_id")?,
+        account_id: r.try_get("account_id")?,
+        name: r.try_get("name")?,
+        attributes: r.try_get("attributes")?,
+        tags: r.try_get("tags")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        updated_at_ms: r.try_get("updated_at_ms")?,
+        purged_at_ms: r.try_get("purged_at_ms")?,
+    })
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: String,
+    pub sent_at_ms: i64,
+    pub visible_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub sealed: Vec<u8>,
+    pub md5_of_body: String,
+    pub md5_of_attributes: Option<String>,
+    pub sender_id: String,
+}
+
+/// A message as a receive hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    pub sent_at_ms: i64,
+    pub receive_count: i64,
+    pub first_received_at_ms: i64,
+    pub receipt_token: String,
+    pub sealed: Vec<u8>,
+    pub md5_of_body: String,
+    pub md5_of_attributes: Option<String>,
+    pub sender_id: String,
+}
+
+/// Where a queue's messages go after `max_receives` receives.
+#[derive(Debug, Clone, Copy)]
+pub struct Redrive {
+    pub dead_letter_queue_id: i64,
+    pub max_receives: i64,
+}
+
+/// What became of a receipt handle's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleOutcome {
+    Done,
+    /// The handle is not the message's latest (it was received again since): nothing
+    /// changed.
+    Stale,
+    /// The message is not in flight (ChangeMessageVisibility).
+    NotInFlight,
+    /// No such message (deleted, expired, purged).
+    Gone,
+}
+
+/// The counts GetQueueAttributes answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub visible: i64,
+    pub in_flight: i64,
+    pub delayed: i64,
+}
+
+impl Catalog {
+    /// Makes a queue, or answers the one of that name (`false`: it existed).
+    pub async fn create_sqs_queue(
+        &self,
+        account_id: &str,
+        name: &str,
+        attributes: &str,
+        tags: &str,
+        now_ms: i64,
+    ) -> Result<(Queue, bool), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {QUEUE_COLUMNS} FROM sqs_queues WHERE account_id = $1 AND name = $2"
+        )))
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            return Ok((row_to_queue(&row)?, false));
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqs_queues WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count >= QUEUES_PER_ACCOUNT_MAX {
+            return Err(Refusal::new(
+                RefusalKind::OverLimit,
+                format!("An account has at most {QUEUES_PER_ACCOUNT_MAX} queues."),
+            )
+            .into());
+        }
+        let id = crate::consumers::random_id()?;
+        sqlx::query(
+            "INSERT INTO sqs_queues (queue_id, account_id, name, attributes, tags, created_at_ms, \
+             updated_at_ms, purged_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6, 0)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(name)
+        .bind(attributes)
+        .bind(tags)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((
+            Queue {
+                id,
+                account_id: account_id.to_string(),
+                name: name.to_string(),
+                attributes: attributes.to_string(),
+                tags: tags.to_string(),
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+                purged_at_ms: 0,
+            },
+            true,
+        ))
+    }
+
+    pub async fn sqs_queue(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<Queue>, CatalogError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {QUEUE_COLUMNS} FROM sqs_queues WHERE account_id = $1 AND name = $2"
+        )))
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(row_to_queue).transpose()
+    }
+
+    /// An account's queues whose names start with `prefix`, after `after`, in name
+    /// order, at most `limit`.
+    pub async fn list_sqs_queues(
+        &self,
+        account_id: &str,
+        prefix: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<Queue>, CatalogError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {QUEUE_COLUMNS} FROM sqs_queues WHERE account_id = $1 AND name > $2 \
+             AND substr(name, 1, length($3)) = $3 ORDER BY name LIMIT $4"
+        )))
+        .bind(account_id)
+        .bind(after)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(row_to_queue).collect()
+    }
+
+    /// Deletes a queue and its messages.
+    pub async fn delete_sqs_queue(&self, queue_id: i64) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sqs_messages WHERE queue_id = $1")
+            .bind(queue_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sqs_queues WHERE queue_id = $1")
+            .bind(queue_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_sqs_queue_attributes(
+        &self,
+        queue_id: i64,
+        attributes: &str,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE sqs_queues SET attributes = $2, updated_at_ms = $3 WHERE queue_id = $1",
+        )
+        .bind(queue_id)
+        .bind(attributes)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_sqs_queue_tags(&self, queue_id: i64, tags: &str) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE sqs_queues SET tags = $2 WHERE queue_id = $1")
+            .bind(queue_id)
+            .bind(tags)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the messages sent before now; `false` (and nothing done) within
+    /// `PURGE_INTERVAL_MS` of the last purge.
+    pub async fn purge_sqs_queue(&self, queue_id: i64, now_ms: i64) -> Result<bool, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE sqs_queues SET purged_at_ms = $2 WHERE queue_id = $1 \
+             AND (purged_at_ms = 0 OR purged_at_ms <= $2 - $3)",
+        )
+        .bind(queue_id)
+        .bind(now_ms)
+        .bind(PURGE_INTERVAL_MS)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM sqs_messages WHERE queue_id = $1 AND sent_at_ms <= $2")
+            .bind(queue_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores messages, all or none, durable when this answers, and bills the
+    /// request in the same transaction.
+    pub async fn send_sqs_messages(
+        &self,
+        queue_id: i64,
+        messages: &[NewMessage],
+        billed: Billed<'_>,
+        requests: u64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        Self::meter_count(
+            &mut tx,
+            billed.account_id,
+            billed.queue_name,
+            Metric::SqsRequests,
+            requests,
+            now_ms,
+        )
+        .await?;
+        for m in messages {
+            sqlx::query(
+                "INSERT INTO sqs_messages (queue_id, message_id, sent_at_ms, visible_at_ms, \
+                 expires_at_ms, receive_count, first_received_at_ms, receipt_token, sealed, \
+                 md5_of_body, md5_of_attributes, sender_id) \
+                 VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9)",
+            )
+            .bind(queue_id)
+            .bind(&m.message_id)
+            .bind(m.sent_at_ms)
+            .bind(m.visible_at_ms)
+            .bind(m.expires_at_ms)
+            .bind(&m.sealed)
+            .bind(&m.md5_of_body)
+            .bind(&m.md5_of_attributes)
+            .bind(&m.sender_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes up to `max` visible messages, invisible until `now_ms + visibility_ms`,
+    /// each under a token `token(i)` gives. Expired messages are dropped first; those
+    /// received `redrive.max_receives` times already move to the dead-letter queue.
+    pub async fn receive_sqs_messages(
+        &self,
+        queue_id: i64,
+        now_ms: i64,
+        max: i64,
+        visibility_ms: i64,
+        redrive: Option<Redrive>,
+        token: &mut (dyn FnMut() -> String + Send),
+    ) -> Result<Vec<Received>, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sqs_messages WHERE queue_id = $1 AND expires_at_ms <= $2")
+            .bind(queue_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut out = Vec::new();
+        // Moved messages make room; a bounded number of rounds finds the rest.
+        for _ in 0..4 {
+            let want = max - out.len() as i64;
+            if want <= 0 {
+                break;
+            }
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT message_id, receive_count FROM sqs_messages \
+                 WHERE queue_id = $1 AND visible_at_ms <= $2 \
+                 ORDER BY visible_at_ms, sent_at_ms LIMIT $3{lock}"
+            )))
+            .bind(queue_id)
+            .bind(now_ms)
+            .bind(want)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut moved = 0;
+            for row in &rows {
+                let message_id: String = row.try_get("message_id")?;
+                let count: i64 = row.try_get("receive_count")?;
+                if let Some(r) = redrive
+                    && count >= r.max_receives
+                {
+                    sqlx::query(
+                        "UPDATE sqs_messages SET queue_id = $3, visible_at_ms = $4, \
+                         receipt_token = NULL WHERE queue_id = $1 AND message_id = $2",
+                    )
+                    .bind(queue_id)
+                    .bind(&message_id)
+                    .bind(r.dead_letter_queue_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    moved += 1;
+                    continue;
+                }
+                let t = token();
+                let row = sqlx::query(
+                    "UPDATE sqs_messages SET visible_at_ms = $3, receive_count = receive_count + 1, \
+                     first_received_at_ms = COALESCE(first_received_at_ms, $4), receipt_token = $5 \
+                     WHERE queue_id = $1 AND message_id = $2 RETURNING message_id, sent_at_ms, \
+                     receive_count, first_received_at_ms, receipt_token, sealed, md5_of_body, \
+                     md5_of_attributes, sender_id",
+                )
+                .bind(queue_id)
+                .bind(&message_id)
+                .bind(now_ms + visibility_ms)
+                .bind(now_ms)
+                .bind(&t)
+                .fetch_one(&mut *tx)
+                .await?;
+                out.push(Received {
+                    message_id: row.try_get("message_id")?,
+                    sent_at_ms: row.try_get("sent_at_ms")?,
+                    receive_count: row.try_get("receive_count")?,
+                    first_received_at_ms: row.try_get("first_received_at_ms")?,
+                    receipt_token: row.try_get("receipt_token")?,
+                    sealed: row.try_get("sealed")?,
+                    md5_of_body: row.try_get("md5_of_body")?,
+                    md5_of_attributes: row.try_get("md5_of_attributes")?,
+                    sender_id: row.try_get("sender_id")?,
+                });
+            }
+            if moved == 0 {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Bills requests (a receive's, once it knows what it returned; the others').
+    pub async fn bill_sqs_requests(
+        &self,
+        billed: Billed<'_>,
+        requests: u64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        self.meter_count_now(
+            billed.account_id,
+            billed.queue_name,
+            Metric::SqsRequests,
+            requests,
+            now_ms,
+        )
+        .await
+    }
+
+    /// Deletes a message if `token` is its latest receive's.
+    pub async fn delete_sqs_message(
+        &self,
+        queue_id: i64,
+        message_id: &str,
+        token: &str,
+    ) -> Result<HandleOutcome, CatalogError> {
+        let done = sqlx::query(
+            "DELETE FROM sqs_messages WHERE queue_id = $1 AND message_id = $2 AND receipt_token = $3",
+        )
+        .bind(queue_id)
+        .bind(message_id)
+        .bind(token)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(HandleOutcome::Done);
+        }
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT receive_count FROM sqs_messages WHERE queue_id = $1 AND message_id = $2",
+        )
+        .bind(queue_id)
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(if exists.is_some() {
+            HandleOutcome::Stale
+        } else {
+            HandleOutcome::Gone
+        })
+    }
+
+    /// Makes an in-flight message visible at `visible_at_ms` (now: at once).
+    pub async fn change_sqs_visibility(
+        &self,
+        queue_id: i64,
+        message_id: &str,
+        token: &str,
+        now_ms: i64,
+        visible_at_ms: i64,
+    ) -> Result<HandleOutcome, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT receipt_token, visible_at_ms, receive_count FROM sqs_messages \
+             WHERE queue_id = $1 AND message_id = $2",
+        )
+        .bind(queue_id)
+        .bind(message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(HandleOutcome::Gone);
+        };
+        let current: Option<String> = row.try_get("receipt_token")?;
+        let visible_at: i64 = row.try_get("visible_at_ms")?;
+        if current.as_deref() != Some(token) {
+            return Ok(HandleOutcome::Stale);
+        }
+        if visible_at <= now_ms {
+            return Ok(HandleOutcome::NotInFlight);
+        }
+        sqlx::query(
+            "UPDATE sqs_messages SET visible_at_ms = $3 WHERE queue_id = $1 AND message_id = $2",
+        )
+        .bind(queue_id)
+        .bind(message_id)
+        .bind(visible_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(HandleOutcome::Done)
+    }
+
+    /// How many messages are visible, in flight and delayed (expired ones left out).
+    pub async fn sqs_queue_counts(
+        &self,
+        queue_id: i64,
+        now_ms: i64,
+    ) -> Result<QueueCounts, CatalogError> {
+        let row = sqlx::query(
+            "SELECT \
+             COALESCE(SUM(CASE WHEN visible_at_ms <= $2 THEN 1 ELSE 0 END), 0) AS visible, \
+             COALESCE(SUM(CASE WHEN visible_at_ms > $2 AND receive_count > 0 THEN 1 ELSE 0 END), 0) AS in_flight, \
+             COALESCE(SUM(CASE WHEN visible_at_ms > $2 AND receive_count = 0 THEN 1 ELSE 0 END), 0) AS delayed \
+             FROM sqs_messages WHERE queue_id = $1 AND expires_at_ms > $2",
+        )
+        .bind(queue_id)
+        .bind(now_ms)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueCounts {
+            visible: row.try_get("visible")?,
+            in_flight: row.try_get("in_flight")?,
+            delayed: row.try_get("delayed")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, now: i64) -> NewMessage {
+        NewMessage {
+            message_id: id.into(),
+            sent_at_ms: now,
+            visible_at_ms: now,
+            expires_at_ms: now + 60_000,
+            sealed: vec![1, 2, 3],
+            md5_of_body: "x".into(),
+            md5_of_attributes: None,
+            sender_id: "s".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_received_message_is_hidden_until_its_timeout_and_deleted_by_its_latest_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let (q, made) = catalog
+                .create_sqs_queue("111122223333", "jobs", "{}", "{}", 1_000)
+                .await
+                .unwrap();
+            assert!(made);
+            let (again, made) = catalog
+                .create_sqs_queue("111122223333", "jobs", "{}", "{}", 2_000)
+                .await
+                .unwrap();
+            assert!(!made && again.id == q.id);
+            catalog
+                .send_sqs_messages(
+                    q.id,
+                    &[message("a", 1_000), message("b", 1_000)],
+                    Billed {
+                        account_id: "111122223333",
+                        queue_name: "jobs",
+                    },
+                    1,
+                    1_000,
+                )
+                .await
+                .unwrap();
+            let mut n = 0;
+            let mut token = || {
+                n += 1;
+                format!("t{n}")
+            };
+            let got = catalog
+                .receive_sqs_messages(q.id, 1_000, 10, 30_000, None, &mut token)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), 2);
+            let none = catalog
+                .receive_sqs_messages(q.id, 2_000, 10, 30_000, None, &mut token)
+                .await
+                .unwrap();
+            assert!(none.is_empty(), "in flight for 30 s");
+            let counts = catalog.sqs_queue_counts(q.id, 2_000).await.unwrap();
+            assert_eq!(counts.in_flight, 2);
+            // After the timeout, received again under a new token: the old one is stale.
+            let again = catalog
+                .receive_sqs_messages(q.id, 32_000, 1, 30_000, None, &mut token)
+                .await
+                .unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].receive_count, 2);
+            let old = got
+                .iter()
+                .find(|m| m.message_id == again[0].message_id)
+                .unwrap();
+            assert_eq!(
+                catalog
+                    .delete_sqs_message(q.id, &old.message_id, &old.receipt_token)
+                    .await
+                    .unwrap(),
+                HandleOutcome::Stale
+            );
+            assert_eq!(
+                catalog
+                    .delete_sqs_message(q.id, &again[0].message_id, &again[0].receipt_token)
+                    .await
+                    .unwrap(),
+                HandleOutcome::Done
+            );
+            // Redrive: the other message, received once, moves on its next receive.
+            let (dlq, _) = catalog
+                .create_sqs_queue("111122223333", "dead", "{}", "{}", 1_000)
+                .await
+                .unwrap();
+            let redrive = Redrive {
+                dead_letter_queue_id: dlq.id,
+                max_receives: 1,
+            };
+            let moved = catalog
+                .receive_sqs_messages(q.id, 40_000, 10, 30_000, Some(redrive), &mut token)
+                .await
+                .unwrap();
+            assert!(moved.is_empty());
+            assert_eq!(
+                catalog
+                    .sqs_queue_counts(dlq.id, 40_000)
+                    .await
+                    .unwrap()
+                    .visible,
+                1
+            );
+            assert!(catalog.purge_sqs_queue(dlq.id, 41_000).await.unwrap());
+            assert!(!catalog.purge_sqs_queue(dlq.id, 42_000).await.unwrap());
+            assert_eq!(
+                catalog
+                    .sqs_queue_counts(dlq.id, 42_000)
+                    .await
+                    .unwrap()
+                    .visible,
+                0
+            );
+            catalog.delete_sqs_queue(q.id).await.unwrap();
+            assert!(
+                catalog
+                    .sqs_queue("111122223333", "jobs")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+}

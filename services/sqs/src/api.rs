@@ -1,0 +1,557 @@
+//! The queue operations: make, find, list, delete, attributes, purge and tags. A queue
+//! URL is `https://HOST/ACCOUNT/NAME`; only its path names the queue.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use catalog::sqs::Queue;
+use edge::{Caller, Resource, wire_error};
+use protocol::sqs::SqsError;
+use protocol::{ApiError, ErrorCode};
+
+use crate::attributes::{self, Attributes};
+use crate::{SqsService, sqs_error};
+
+/// What every operation is given.
+pub struct Context<'a> {
+    pub state: &'a SqsService,
+    pub caller: &'a Caller,
+    /// `https://HOST` as the request reached the server.
+    pub endpoint: &'a str,
+}
+
+/// Tags a queue may carry (SQS's limit).
+const TAGS_MAX: usize = 50;
+/// ListQueues answers at most this many.
+const LIST_MAX: i64 = 1_000;
+
+/// Bills requests of a queue ("" for ListQueues) in a transaction of their own. A
+/// failure to bill is logged, not answered: the request's effect has happened.
+pub async fn bill(ctx: &Context<'_>, queue_name: &str, requests: u64) {
+    let billed = catalog::sqs::Billed {
+        account_id: &ctx.caller.account_id,
+        queue_name,
+    };
+    if let Err(e) = ctx
+        .state
+        .catalog
+        .bill_sqs_requests(billed, requests, ctx.state.clock.now_ms())
+        .await
+    {
+        tracing::warn!(error = %e, queue = queue_name, "billing an SQS request failed");
+    }
+}
+
+pub fn queue_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:sqs:{region}:{account}:{name}")
+}
+
+pub fn queue_url(endpoint: &str, account: &str, name: &str) -> String {
+    format!("{endpoint}/{account}/{name}")
+}
+
+fn no_queue() -> ApiError {
+    sqs_error(
+        SqsError::QueueDoesNotExist,
+        "The specified queue does not exist.",
+    )
+}
+
+/// A queue name: 1 to 80 of letters, digits, `-` and `_`.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.ends_with(".fifo") {
+        return Err(sqs_error(
+            SqsError::UnsupportedOperation,
+            "FIFO queues are not supported by Sluice yet.",
+        ));
+    }
+    if name.is_empty()
+        || name.len() > 80
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+        ));
+    }
+    Ok(())
+}
+
+/// The account and name a queue URL's path names.
+pub fn parse_url(url: &str) -> Result<(String, String), ApiError> {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => url.trim_start_matches('/'),
+    };
+    let mut parts = path.trim_end_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(account), Some(name), None)
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok((account.to_string(), name.to_string()))
+        }
+        _ => Err(sqs_error(
+            SqsError::InvalidAddress,
+            format!("The address {url} is not valid for this endpoint."),
+        )),
+    }
+}
+
+/// The queue a URL names, after the caller is allowed `action` on it. A queue of
+/// another account, or none, is QueueDoesNotExist (after authorization, so a denied
+/// caller learns nothing).
+pub async fn resolve(ctx: &Context<'_>, url: &str, action: &str) -> Result<Queue, ApiError> {
+    let (account, name) = parse_url(url)?;
+    let arn = queue_arn(&ctx.state.region, &account, &name);
+    ctx.state
+        .authz
+        .authorize(
+            ctx.caller,
+            action,
+            Resource::MessageQueue {
+                account: &account,
+                arn: &arn,
+            },
+        )
+        .await?;
+    if account != ctx.caller.account_id {
+        return Err(no_queue());
+    }
+    ctx.state
+        .catalog
+        .sqs_queue(&account, &name)
+        .await
+        .map_err(wire_error)?
+        .ok_or_else(no_queue)
+}
+
+pub(crate) fn stored_attributes(queue: &Queue) -> Attributes {
+    serde_json::from_str(&queue.attributes).unwrap_or_default()
+}
+
+fn stored_tags(queue: &Queue) -> BTreeMap<String, String> {
+    serde_json::from_str(&queue.tags).unwrap_or_default()
+}
+
+fn check_tags(tags: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if tags.len() > TAGS_MAX {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            format!("A queue has at most {TAGS_MAX} tags."),
+        ));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(sqs_error(
+                SqsError::InvalidParameterValue,
+                format!("Tag {k:?}: keys are 1 to 128 characters, values at most 256."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateQueueInput {
+    queue_name: String,
+    #[serde(default)]
+    attributes: Attributes,
+    #[serde(default, rename = "tags")]
+    tags: BTreeMap<String, String>,
+}
+
+pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<Value, ApiError> {
+    let account = &ctx.caller.account_id;
+    let arn = queue_arn(&ctx.state.region, account, &input.queue_name);
+    ctx.state
+        .authz
+        .authorize(
+            ctx.caller,
+            "sqs:CreateQueue",
+            Resource::MessageQueue { account, arn: &arn },
+        )
+        .await?;
+    check_name(&input.queue_name)?;
+    if input
+        .attributes
+        .get("FifoQueue")
+        .is_some_and(|v| v == "true")
+    {
+        return Err(sqs_error(
+            SqsError::UnsupportedOperation,
+            "FIFO queues are not supported by Sluice yet.",
+        ));
+    }
+    attributes::check(&input.attributes)?;
+    check_tags(&input.tags)?;
+    let (queue, made) = ctx
+        .state
+        .catalog
+        .create_sqs_queue(
+            account,
+            &input.queue_name,
+            &serde_json::to_string(&input.attributes).expect("serializable"),
+            &serde_json::to_string(&input.tags).expect("serializable"),
+            ctx.state.clock.now_ms(),
+        )
+        .await
+        .map_err(wire_error)?;
+    if !made {
+        let existing = stored_attributes(&queue);
+        for name in attributes::SETTABLE {
+            if input.attributes.contains_key(name)
+                && attributes::value(&existing, name) != attributes::value(&input.attributes, name)
+            {
+                return Err(sqs_error(
+                    SqsError::QueueNameExists,
+                    format!(
+                        "A queue already exists with the same name and a different value for attribute {name}"
+                    ),
+                ));
+            }
+        }
+    }
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({"QueueUrl": queue_url(ctx.endpoint, account, &queue.name)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetQueueUrlInput {
+    queue_name: String,
+    queue_owner_a_w_s_account_id: Option<String>,
+}
+
+pub async fn get_queue_url(ctx: &Context<'_>, input: GetQueueUrlInput) -> Result<Value, ApiError> {
+    let account = input
+        .queue_owner_a_w_s_account_id
+        .clone()
+        .unwrap_or_else(|| ctx.caller.account_id.clone());
+    let url = queue_url(ctx.endpoint, &account, &input.queue_name);
+    let queue = resolve(ctx, &url, "sqs:GetQueueUrl").await?;
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({"QueueUrl": queue_url(ctx.endpoint, &queue.account_id, &queue.name)}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListQueuesInput {
+    queue_name_prefix: Option<String>,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+pub async fn list_queues(ctx: &Context<'_>, input: ListQueuesInput) -> Result<Value, ApiError> {
+    let account = &ctx.caller.account_id;
+    ctx.state
+        .authz
+        .authorize(ctx.caller, "sqs:ListQueues", Resource::Tenant { account })
+        .await?;
+    if let Some(m) = input.max_results
+        && !(1..=LIST_MAX).contains(&m)
+    {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            "MaxResults is from 1 to 1000.",
+        ));
+    }
+    let after = match &input.next_token {
+        Some(t) => {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    sqs_error(SqsError::InvalidParameterValue, "Invalid NextToken value.")
+                })?
+        }
+        None => String::new(),
+    };
+    let limit = input.max_results.unwrap_or(LIST_MAX);
+    let queues = ctx
+        .state
+        .catalog
+        .list_sqs_queues(
+            account,
+            input.queue_name_prefix.as_deref().unwrap_or(""),
+            &after,
+            limit + 1,
+        )
+        .await
+        .map_err(wire_error)?;
+    let more = queues.len() as i64 > limit;
+    let urls: Vec<String> = queues
+        .iter()
+        .take(limit as usize)
+        .map(|q| queue_url(ctx.endpoint, account, &q.name))
+        .collect();
+    let mut out = json!({});
+    if !urls.is_empty() {
+        out["QueueUrls"] = json!(urls);
+    }
+    // Only a caller that asked for pages gets a token (as SQS answers).
+    if more && input.max_results.is_some() {
+        use base64::Engine;
+        let last = &queues[limit as usize - 1].name;
+        out["NextToken"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(last.as_bytes())
+            .into();
+    }
+    bill(ctx, "", 1).await;
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueUrlInput {
+    queue_url: String,
+}
+
+pub async fn delete_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:DeleteQueue").await?;
+    ctx.state
+        .catalog
+        .delete_sqs_queue(queue.id)
+        .await
+        .map_err(wire_error)?;
+    ctx.state.waiters.wake(queue.id);
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({}))
+}
+
+pub async fn purge_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:PurgeQueue").await?;
+    let done = ctx
+        .state
+        .catalog
+        .purge_sqs_queue(queue.id, ctx.state.clock.now_ms())
+        .await
+        .map_err(wire_error)?;
+    if !done {
+        return Err(sqs_error(
+            SqsError::PurgeQueueInProgress,
+            format!(
+                "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
+                queue.name
+            ),
+        ));
+    }
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetAttributesInput {
+    queue_url: String,
+    #[serde(default)]
+    attribute_names: Vec<String>,
+}
+
+pub async fn get_queue_attributes(
+    ctx: &Context<'_>,
+    input: GetAttributesInput,
+) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:GetQueueAttributes").await?;
+    let stored = stored_attributes(&queue);
+    let all = input.attribute_names.iter().any(|n| n == "All");
+    let wanted: Vec<&str> = if all {
+        attributes::SETTABLE
+            .iter()
+            .chain(attributes::READ_ONLY.iter())
+            .copied()
+            .collect()
+    } else {
+        for n in &input.attribute_names {
+            if !attributes::SETTABLE.contains(&n.as_str())
+                && !attributes::READ_ONLY.contains(&n.as_str())
+            {
+                return Err(sqs_error(
+                    SqsError::InvalidAttributeName,
+                    format!("Unknown Attribute {n}."),
+                ));
+            }
+        }
+        input.attribute_names.iter().map(String::as_str).collect()
+    };
+    let needs_counts = wanted
+        .iter()
+        .any(|n| n.starts_with("ApproximateNumberOfMessages"));
+    let counts = if needs_counts {
+        ctx.state
+            .catalog
+            .sqs_queue_counts(queue.id, ctx.state.clock.now_ms())
+            .await
+            .map_err(wire_error)?
+    } else {
+        Default::default()
+    };
+    let mut out = serde_json::Map::new();
+    for name in wanted {
+        let v = match name {
+            "QueueArn" => Some(queue_arn(&ctx.state.region, &queue.account_id, &queue.name)),
+            "ApproximateNumberOfMessages" => Some(counts.visible.to_string()),
+            "ApproximateNumberOfMessagesNotVisible" => Some(counts.in_flight.to_string()),
+            "ApproximateNumberOfMessagesDelayed" => Some(counts.delayed.to_string()),
+            "CreatedTimestamp" => Some((queue.created_at_ms / 1000).to_string()),
+            "LastModifiedTimestamp" => Some((queue.updated_at_ms / 1000).to_string()),
+            n => attributes::value(&stored, n),
+        };
+        if let Some(v) = v {
+            out.insert(name.to_string(), v.into());
+        }
+    }
+    bill(ctx, &queue.name, 1).await;
+    Ok(if out.is_empty() {
+        json!({})
+    } else {
+        json!({"Attributes": out})
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SetAttributesInput {
+    queue_url: String,
+    attributes: Attributes,
+}
+
+pub async fn set_queue_attributes(
+    ctx: &Context<'_>,
+    input: SetAttributesInput,
+) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:SetQueueAttributes").await?;
+    attributes::check(&input.attributes)?;
+    let mut stored = stored_attributes(&queue);
+    for (k, v) in input.attributes {
+        // An empty policy clears it.
+        if v.is_empty()
+            && matches!(
+                k.as_str(),
+                "Policy" | "RedrivePolicy" | "RedriveAllowPolicy"
+            )
+        {
+            stored.remove(&k);
+        } else {
+            stored.insert(k, v);
+        }
+    }
+    ctx.state
+        .catalog
+        .set_sqs_queue_attributes(
+            queue.id,
+            &serde_json::to_string(&stored).expect("serializable"),
+            ctx.state.clock.now_ms(),
+        )
+        .await
+        .map_err(wire_error)?;
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagInput {
+    queue_url: String,
+    tags: BTreeMap<String, String>,
+}
+
+pub async fn tag_queue(ctx: &Context<'_>, input: TagInput) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:TagQueue").await?;
+    let mut tags = stored_tags(&queue);
+    tags.extend(input.tags);
+    check_tags(&tags)?;
+    ctx.state
+        .catalog
+        .set_sqs_queue_tags(
+            queue.id,
+            &serde_json::to_string(&tags).expect("serializable"),
+        )
+        .await
+        .map_err(wire_error)?;
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagInput {
+    queue_url: String,
+    tag_keys: Vec<String>,
+}
+
+pub async fn untag_queue(ctx: &Context<'_>, input: UntagInput) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:UntagQueue").await?;
+    let mut tags = stored_tags(&queue);
+    for k in &input.tag_keys {
+        tags.remove(k);
+    }
+    ctx.state
+        .catalog
+        .set_sqs_queue_tags(
+            queue.id,
+            &serde_json::to_string(&tags).expect("serializable"),
+        )
+        .await
+        .map_err(wire_error)?;
+    bill(ctx, &queue.name, 1).await;
+    Ok(json!({}))
+}
+
+pub async fn list_queue_tags(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:ListQueueTags").await?;
+    let tags = stored_tags(&queue);
+    bill(ctx, &queue.name, 1).await;
+    Ok(if tags.is_empty() {
+        json!({})
+    } else {
+        json!({"Tags": tags})
+    })
+}
+
+/// A queue ARN's queue, in the caller's account (a redrive policy's dead-letter queue).
+pub async fn queue_by_arn(ctx: &Context<'_>, arn: &str) -> Result<Option<Queue>, ApiError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+        return Ok(None);
+    };
+    if *account != ctx.caller.account_id {
+        return Ok(None);
+    }
+    ctx.state
+        .catalog
+        .sqs_queue(account, name)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "a dead-letter queue lookup failed");
+            ApiError::new(ErrorCode::InternalFailure, "Internal service error.")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_queue_by_path() {
+        assert_eq!(
+            parse_url("https://127.0.0.1:4567/111122223333/jobs").unwrap(),
+            ("111122223333".to_string(), "jobs".to_string())
+        );
+        assert_eq!(
+            parse_url("https://sqs.us-east-1.amazonaws.com/111122223333/jobs/").unwrap(),
+            ("111122223333".to_string(), "jobs".to_string())
+        );
+        assert!(parse_url("https://h/jobs").is_err());
+        assert!(parse_url("https://h/1/jobs").is_err());
+        assert!(check_name("a-b_c").is_ok());
+        assert!(check_name("a.fifo").is_err());
+        assert!(check_name(&"x".repeat(81)).is_err());
+    }
+}

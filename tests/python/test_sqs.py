@@ -1,0 +1,322 @@
+"""SQS through boto3's `sqs` client against the real binary: standard queues, their
+attributes, messages with attributes and MD5s, visibility timeouts, long polling,
+delays, batches, purges, dead-letter redrive, query-compatible error codes, messages
+sealed at rest and kept across kill -9."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+import time
+
+import pytest
+
+from harness import ACCOUNT_ID, PostgresDatabase, SluiceServer, error_code, unique_name
+
+
+@pytest.fixture(scope="module")
+def sluice(binary, backend):
+    db = PostgresDatabase(os.environ["SLUICE_TEST_POSTGRES_URL"]) if backend == "postgres" else None
+    srv = SluiceServer(binary, backend=backend, database_url=db.url if db else None, name="sluice-sqs")
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.close()
+        if db:
+            db.close()
+
+
+@pytest.fixture
+def sqs(sluice):
+    return sluice.client(service="sqs")
+
+
+def new_queue(sqs, **attributes) -> str:
+    return sqs.create_queue(QueueName=unique_name("q"),
+                            Attributes={k: str(v) for k, v in attributes.items()})["QueueUrl"]
+
+
+def attributes_md5(attributes: dict) -> str:
+    """MD5OfMessageAttributes as SQS documents it, computed here independently."""
+    buf = b""
+    for name in sorted(attributes):
+        a = attributes[name]
+        buf += struct.pack(">I", len(name)) + name.encode()
+        buf += struct.pack(">I", len(a["DataType"])) + a["DataType"].encode()
+        if "StringValue" in a:
+            value = a["StringValue"].encode()
+            buf += b"\x01" + struct.pack(">I", len(value)) + value
+        else:
+            buf += b"\x02" + struct.pack(">I", len(a["BinaryValue"])) + a["BinaryValue"]
+    return hashlib.md5(buf).hexdigest()
+
+
+def test_queues_are_made_found_listed_described_and_deleted(sluice, sqs):
+    name = unique_name("q")
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "45"},
+                           tags={"team": "data"})["QueueUrl"]
+    assert url == f"{sluice.endpoint}/{ACCOUNT_ID}/{name}"
+    # The same name with the same attributes is the same queue; other values are refused.
+    assert sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "45"})["QueueUrl"] == url
+    with pytest.raises(Exception) as e:
+        sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "46"})
+    assert error_code(e.value) == "QueueAlreadyExists"
+    assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
+    assert url in sqs.list_queues(QueueNamePrefix=name)["QueueUrls"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == "45"
+    assert attrs["MessageRetentionPeriod"] == "345600" and attrs["MaximumMessageSize"] == "1048576"
+    assert attrs["QueueArn"] == f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:{name}"
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "5"})
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["DelaySeconds"])[
+        "Attributes"] == {"DelaySeconds": "5"}
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "data"}
+    sqs.tag_queue(QueueUrl=url, Tags={"tier": "1"})
+    sqs.untag_queue(QueueUrl=url, TagKeys=["team"])
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"tier": "1"}
+    for bad in ({"VisibilityTimeout": "43201"}, {"MessageRetentionPeriod": "59"},
+                {"MaximumMessageSize": "1023"}, {"DelaySeconds": "901"}):
+        with pytest.raises(Exception) as e:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=bad)
+        assert error_code(e.value) == "InvalidAttributeValue", bad
+    with pytest.raises(Exception) as e:
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Bogus"])
+    assert error_code(e.value) == "InvalidAttributeName"
+    sqs.delete_queue(QueueUrl=url)
+    # A missing queue gets the query protocol's code, which code written for SQS catches.
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist) as e:
+        sqs.get_queue_url(QueueName=name)
+    assert error_code(e.value) == "AWS.SimpleQueueService.NonExistentQueue"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_messages_round_trip_with_attributes_and_digests(sqs):
+    url = new_queue(sqs)
+    attributes = {"kind": {"DataType": "String", "StringValue": "order"},
+                  "n": {"DataType": "Number", "StringValue": "42"},
+                  "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01\x02"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hello \u00e9", MessageAttributes=attributes)
+    assert sent["MD5OfMessageBody"] == hashlib.md5("hello \u00e9".encode()).hexdigest()
+    assert sent["MD5OfMessageAttributes"] == attributes_md5(attributes)
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"],
+                              MessageSystemAttributeNames=["All"])["Messages"]
+    assert len(got) == 1
+    m = got[0]
+    assert m["MessageId"] == sent["MessageId"] and m["Body"] == "hello \u00e9"
+    assert m["MessageAttributes"] == attributes
+    assert m["MD5OfMessageAttributes"] == attributes_md5(attributes)
+    assert m["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert abs(int(m["Attributes"]["SentTimestamp"]) - time.time() * 1000) < 60_000
+    only = {"kind": attributes["kind"]}
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["kind"])["Messages"][0]
+    assert again["MessageAttributes"] == only
+    assert again["MD5OfMessageAttributes"] == attributes_md5(only)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again["ReceiptHandle"])
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    for bad in ({"MessageBody": "\u0000"}, {"MessageBody": "x" * (1024 * 1024 + 1)}):
+        with pytest.raises(Exception) as e:
+            sqs.send_message(QueueUrl=url, **bad)
+        assert error_code(e.value) in ("InvalidMessageContents", "InvalidParameterValue"), e.value
+
+
+def test_a_received_message_is_hidden_for_its_visibility_timeout(sqs):
+    url = new_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="job")
+    first = sqs.receive_message(QueueUrl=url, VisibilityTimeout=2)["Messages"][0]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+    time.sleep(2.5)
+    second = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                                 VisibilityTimeout=30)["Messages"][0]
+    assert second["MessageId"] == first["MessageId"]
+    assert second["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert second["ReceiptHandle"] != first["ReceiptHandle"]
+    # The first handle is stale: deleting with it succeeds and deletes nothing.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"])
+    with pytest.raises(Exception) as e:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"],
+                                      VisibilityTimeout=5)
+    assert error_code(e.value) == "AWS.SimpleQueueService.MessageNotInflight"
+    with pytest.raises(Exception) as e:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+    assert error_code(e.value) == "ReceiptHandleIsInvalid"
+
+
+def test_a_long_poll_answers_as_soon_as_a_message_arrives(sluice, sqs):
+    url = new_queue(sqs)
+    started = time.monotonic()
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert time.monotonic() - started >= 0.9, "an empty long poll waits its time"
+    result = {}
+
+    def poll():
+        client = sluice.client(service="sqs")
+        t0 = time.monotonic()
+        result["messages"] = client.receive_message(QueueUrl=url, WaitTimeSeconds=20).get("Messages", [])
+        result["at"] = time.monotonic()
+        result["waited"] = result["at"] - t0
+
+    t = threading.Thread(target=poll)
+    t.start()
+    time.sleep(1.5)
+    sent_at = time.monotonic()
+    sqs.send_message(QueueUrl=url, MessageBody="wake up")
+    t.join(timeout=30)
+    assert [m["Body"] for m in result["messages"]] == ["wake up"]
+    assert result["waited"] >= 1.0, "it waited for the message"
+    assert result["at"] - sent_at < 1.0, "it answered within a second of the send"
+
+
+def test_delays_batches_and_purges(sqs):
+    url = new_queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=2)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    time.sleep(2.5)
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "later"
+
+    out = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": f"e{i}", "MessageBody": f"m{i}"} for i in range(10)])
+    assert len(out["Successful"]) == 10 and not out.get("Failed")
+    out = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "ok", "MessageBody": "fine"}, {"Id": "bad", "MessageBody": "x", "DelaySeconds": 901}])
+    assert [s["Id"] for s in out["Successful"]] == ["ok"]
+    assert out["Failed"][0]["Id"] == "bad" and out["Failed"][0]["SenderFault"] is True
+    for entries, code in (
+        ([{"Id": str(i), "MessageBody": "x"} for i in range(11)],
+         "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"),
+        ([{"Id": "a", "MessageBody": "x"}, {"Id": "a", "MessageBody": "y"}],
+         "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"),
+        ([{"Id": "no spaces", "MessageBody": "x"}], "AWS.SimpleQueueService.InvalidBatchEntryId"),
+    ):
+        with pytest.raises(Exception) as e:
+            sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert error_code(e.value) == code
+    got = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        got += batch
+        out = sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        assert len(out["Successful"]) == len(batch)
+    assert sorted(m["Body"] for m in got) == sorted([f"m{i}" for i in range(10)] + ["fine"])
+
+    sqs.send_message(QueueUrl=url, MessageBody="doomed")
+    sqs.purge_queue(QueueUrl=url)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    with pytest.raises(Exception) as e:
+        sqs.purge_queue(QueueUrl=url)
+    assert error_code(e.value) == "AWS.SimpleQueueService.PurgeQueueInProgress"
+
+
+def test_a_message_received_too_often_moves_to_the_dead_letter_queue(sqs):
+    dlq = new_queue(sqs)
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = new_queue(sqs, RedrivePolicy=f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 2}}')
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+    for _ in range(2):
+        assert sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"][0]["Body"] == "poison"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    moved = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    assert [m["Body"] for m in moved] == ["poison"]
+
+
+def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
+    sqs = sluice.client(service="sqs")
+    url = new_queue(sqs)
+    marker = "sqs-marker-" + unique_name("m")
+    ids = {sqs.send_message(QueueUrl=url, MessageBody=f"{marker} {i}")["MessageId"] for i in range(20)}
+    if sluice.backend == "sqlite":
+        for root, _, files in os.walk(sluice.data_dir):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    assert marker.encode() not in fh.read(), f"{f} holds a message body in the clear"
+    sluice.kill()
+    sluice.start()
+    sqs = sluice.client(service="sqs")
+    got = set()
+    while True:
+        batch = sqs.receive_message(QueueUrl=url.replace(url.split("/")[2], f"127.0.0.1:{sluice.port}"),
+                                    MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        got |= {m["MessageId"] for m in batch}
+    assert got == ids
+
+
+def test_operations_sluice_does_not_have_yet_say_so(sqs):
+    url = new_queue(sqs)
+    with pytest.raises(Exception) as e:
+        sqs.add_permission(QueueUrl=url, Label="x", AWSAccountIds=[ACCOUNT_ID], Actions=["SendMessage"])
+    assert error_code(e.value) == "AWS.SimpleQueueService.UnsupportedOperation"
+    with pytest.raises(Exception) as e:
+        sqs.create_queue(QueueName=unique_name("q") + ".fifo", Attributes={"FifoQueue": "true"})
+    assert error_code(e.value) == "AWS.SimpleQueueService.UnsupportedOperation"
+
+
+def test_receivers_on_two_processes_never_share_a_message(make_split):
+    """Two data planes on one Postgres: many receivers on one queue, each message handed
+    to exactly one of them within its visibility timeout, none lost."""
+    dep = make_split(data_planes=2)
+    clients = [srv.client(service="sqs") for srv in dep.data]
+    url = clients[0].create_queue(QueueName=unique_name("shared"))["QueueUrl"]
+    sent = set()
+    for start in range(0, 300, 10):
+        out = clients[start % 2].send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)])
+        sent |= {s["MessageId"] for s in out["Successful"]}
+    assert len(sent) == 300
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def receiver(client):
+        empty = 0
+        while empty < 3:
+            batch = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                           VisibilityTimeout=300).get("Messages", [])
+            if not batch:
+                empty += 1
+                continue
+            empty = 0
+            with lock:
+                received.extend(m["MessageId"] for m in batch)
+            client.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+
+    threads = [threading.Thread(target=receiver, args=(dep.data[i % 2].client(service="sqs"),))
+               for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(received) == len(set(received)), "a message went to two receivers"
+    assert set(received) == sent, "every message was received"
+
+
+def test_requests_are_billed_in_64_kib_chunks(sluice, sqs):
+    name = unique_name("billed")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]                         # 1
+    sqs.send_message(QueueUrl=url, MessageBody="x" * (100 * 1024))             # 2 chunks
+    sqs.send_message_batch(QueueUrl=url, Entries=[                             # 1
+        {"Id": str(i), "MessageBody": "small"} for i in range(10)])
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)                    # 1 or 2
+    now = int(time.time() * 1000)
+    report = sluice.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/usage?from={now - 3_600_000}&to={now + 60_000}")
+    assert report.status == 200, report.body
+    quantity = sum(float(l["quantity"]) for l in report.json()["lines"]
+                   if l["metric"] == "sqs_requests" and l["stream"] == name)
+    # CreateQueue 1, the 100 KiB message 2, the batch 1, the receive 1 (a small
+    # message) or 2 (the large one).
+    assert quantity in (5, 6), report.json()["lines"][-5:]
