@@ -127,6 +127,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sqs",
         include_str!("../../migrations/sqlite/0023_sqs.sql"),
     ),
+    (
+        24,
+        "sqs fifo",
+        include_str!("../../migrations/sqlite/0024_sqs_fifo.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -243,6 +248,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         23,
         "sqs",
         include_str!("../../migrations/postgres/0023_sqs.sql"),
+    ),
+    (
+        24,
+        "sqs fifo",
+        include_str!("../../migrations/postgres/0024_sqs_fifo.sql"),
     ),
 ];
 

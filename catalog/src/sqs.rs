@@ -62,9 +62,30 @@ fn row_to_queue(r: &sqlx::any::AnyRow) -> Result<Queue, CatalogError> {
     })
 }
 
+/// A FIFO message's group and deduplication.
+#[derive(Debug, Clone)]
+pub struct FifoFields {
+    pub group_id: String,
+    pub dedup_id: String,
+    /// The group (DeduplicationScope messageGroup) or "" (queue).
+    pub scope_key: String,
+}
+
+/// How long a FIFO queue remembers a deduplication id (SQS's five minutes).
+pub const DEDUP_WINDOW_MS: i64 = 5 * 60_000;
+
+/// What a send stored: the message's id and, in a FIFO queue, its sequence number (a
+/// duplicate within the window answers the first message's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+    pub seq: Option<i64>,
+}
+
 /// A message to store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    pub fifo: Option<FifoFields>,
     pub message_id: String,
     pub sent_at_ms: i64,
     pub visible_at_ms: i64,
@@ -79,6 +100,9 @@ pub struct NewMessage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub message_id: String,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+    pub seq: i64,
     pub sent_at_ms: i64,
     pub receive_count: i64,
     pub first_received_at_ms: i64,
@@ -94,6 +118,17 @@ pub struct Received {
 pub struct Redrive {
     pub dead_letter_queue_id: i64,
     pub max_receives: i64,
+}
+
+/// How a receive takes messages: at `now_ms`, at most `max`, hidden for
+/// `visibility_ms`, moving over-received ones by `redrive`, FIFO order if `fifo`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiveOptions {
+    pub now_ms: i64,
+    pub max: i64,
+    pub visibility_ms: i64,
+    pub redrive: Option<Redrive>,
+    pub fifo: bool,
 }
 
 /// What became of a receipt handle's message.
@@ -223,6 +258,10 @@ impl Catalog {
             .bind(queue_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sqs_dedup WHERE queue_id = $1")
+            .bind(queue_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM sqs_queues WHERE queue_id = $1")
             .bind(queue_id)
             .execute(&mut *tx)
@@ -291,7 +330,7 @@ impl Catalog {
         billed: Billed<'_>,
         requests: u64,
         now_ms: i64,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<Vec<Sent>, CatalogError> {
         let mut tx = self.begin_write().await?;
         Self::meter_count(
             &mut tx,
@@ -302,12 +341,59 @@ impl Catalog {
             now_ms,
         )
         .await?;
+        if messages.iter().any(|m| m.fifo.is_some()) {
+            sqlx::query("DELETE FROM sqs_dedup WHERE queue_id = $1 AND expires_at_ms <= $2")
+                .bind(queue_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut sent = Vec::with_capacity(messages.len());
         for m in messages {
+            let mut seq = None;
+            if let Some(f) = &m.fifo {
+                let seen = sqlx::query(
+                    "SELECT message_id, seq FROM sqs_dedup \
+                     WHERE queue_id = $1 AND scope_key = $2 AND dedup_id = $3",
+                )
+                .bind(queue_id)
+                .bind(&f.scope_key)
+                .bind(&f.dedup_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = seen {
+                    sent.push(Sent {
+                        message_id: row.try_get("message_id")?,
+                        seq: Some(row.try_get("seq")?),
+                    });
+                    continue;
+                }
+                let next: i64 = sqlx::query_scalar(
+                    "UPDATE sqs_queues SET next_seq = next_seq + 1 WHERE queue_id = $1 \
+                     RETURNING next_seq - 1",
+                )
+                .bind(queue_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO sqs_dedup (queue_id, scope_key, dedup_id, message_id, seq, \
+                     expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(queue_id)
+                .bind(&f.scope_key)
+                .bind(&f.dedup_id)
+                .bind(&m.message_id)
+                .bind(next)
+                .bind(now_ms + DEDUP_WINDOW_MS)
+                .execute(&mut *tx)
+                .await?;
+                seq = Some(next);
+            }
             sqlx::query(
                 "INSERT INTO sqs_messages (queue_id, message_id, sent_at_ms, visible_at_ms, \
                  expires_at_ms, receive_count, first_received_at_ms, receipt_token, sealed, \
-                 md5_of_body, md5_of_attributes, sender_id) \
-                 VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9)",
+                 md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq) \
+                 VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(queue_id)
             .bind(&m.message_id)
@@ -318,11 +404,18 @@ impl Catalog {
             .bind(&m.md5_of_body)
             .bind(&m.md5_of_attributes)
             .bind(&m.sender_id)
+            .bind(m.fifo.as_ref().map(|f| f.group_id.clone()))
+            .bind(m.fifo.as_ref().map(|f| f.dedup_id.clone()))
+            .bind(seq.unwrap_or(0))
             .execute(&mut *tx)
             .await?;
+            sent.push(Sent {
+                message_id: m.message_id.clone(),
+                seq,
+            });
         }
         tx.commit().await?;
-        Ok(())
+        Ok(sent)
     }
 
     /// Takes up to `max` visible messages, invisible until `now_ms + visibility_ms`,
@@ -331,13 +424,25 @@ impl Catalog {
     pub async fn receive_sqs_messages(
         &self,
         queue_id: i64,
-        now_ms: i64,
-        max: i64,
-        visibility_ms: i64,
-        redrive: Option<Redrive>,
+        how: ReceiveOptions,
         token: &mut (dyn FnMut() -> String + Send),
     ) -> Result<Vec<Received>, CatalogError> {
+        let ReceiveOptions {
+            now_ms,
+            max,
+            visibility_ms,
+            redrive,
+            fifo,
+        } = how;
         let mut tx = self.begin_write().await?;
+        if fifo && self.backend() == Backend::Postgres {
+            // One FIFO receive at a time per queue: a group in flight stays locked
+            // across processes (row locks alone would let two receivers split a group).
+            sqlx::query("SELECT queue_id FROM sqs_queues WHERE queue_id = $1 FOR UPDATE")
+                .bind(queue_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM sqs_messages WHERE queue_id = $1 AND expires_at_ms <= $2")
             .bind(queue_id)
             .bind(now_ms)
@@ -354,16 +459,27 @@ impl Catalog {
             if want <= 0 {
                 break;
             }
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT message_id, receive_count FROM sqs_messages \
-                 WHERE queue_id = $1 AND visible_at_ms <= $2 \
-                 ORDER BY visible_at_ms, sent_at_ms LIMIT $3{lock}"
-            )))
-            .bind(queue_id)
-            .bind(now_ms)
-            .bind(want)
-            .fetch_all(&mut *tx)
-            .await?;
+            let select = if fifo {
+                // In sequence order, from groups with nothing in flight.
+                "SELECT message_id, receive_count FROM sqs_messages m \
+                 WHERE queue_id = $1 AND visible_at_ms <= $2 AND NOT EXISTS (\
+                 SELECT 1 FROM sqs_messages f WHERE f.queue_id = m.queue_id \
+                 AND f.group_id = m.group_id AND f.visible_at_ms > $2 AND f.receive_count > 0) \
+                 ORDER BY seq LIMIT $3"
+                    .to_string()
+            } else {
+                format!(
+                    "SELECT message_id, receive_count FROM sqs_messages \
+                     WHERE queue_id = $1 AND visible_at_ms <= $2 \
+                     ORDER BY visible_at_ms, sent_at_ms LIMIT $3{lock}"
+                )
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select))
+                .bind(queue_id)
+                .bind(now_ms)
+                .bind(want)
+                .fetch_all(&mut *tx)
+                .await?;
             if rows.is_empty() {
                 break;
             }
@@ -393,7 +509,7 @@ impl Catalog {
                      first_received_at_ms = COALESCE(first_received_at_ms, $4), receipt_token = $5 \
                      WHERE queue_id = $1 AND message_id = $2 RETURNING message_id, sent_at_ms, \
                      receive_count, first_received_at_ms, receipt_token, sealed, md5_of_body, \
-                     md5_of_attributes, sender_id",
+                     md5_of_attributes, sender_id, group_id, dedup_id, seq",
                 )
                 .bind(queue_id)
                 .bind(&message_id)
@@ -404,6 +520,9 @@ impl Catalog {
                 .await?;
                 out.push(Received {
                     message_id: row.try_get("message_id")?,
+                    group_id: row.try_get("group_id")?,
+                    dedup_id: row.try_get("dedup_id")?,
+                    seq: row.try_get("seq")?,
                     sent_at_ms: row.try_get("sent_at_ms")?,
                     receive_count: row.try_get("receive_count")?,
                     first_received_at_ms: row.try_get("first_received_at_ms")?,
@@ -543,6 +662,7 @@ mod tests {
 
     fn message(id: &str, now: i64) -> NewMessage {
         NewMessage {
+            fifo: None,
             message_id: id.into(),
             sent_at_ms: now,
             visible_at_ms: now,
@@ -587,12 +707,32 @@ mod tests {
                 format!("t{n}")
             };
             let got = catalog
-                .receive_sqs_messages(q.id, 1_000, 10, 30_000, None, &mut token)
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 1_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: false,
+                    },
+                    &mut token,
+                )
                 .await
                 .unwrap();
             assert_eq!(got.len(), 2);
             let none = catalog
-                .receive_sqs_messages(q.id, 2_000, 10, 30_000, None, &mut token)
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 2_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: false,
+                    },
+                    &mut token,
+                )
                 .await
                 .unwrap();
             assert!(none.is_empty(), "in flight for 30 s");
@@ -600,7 +740,17 @@ mod tests {
             assert_eq!(counts.in_flight, 2);
             // After the timeout, received again under a new token: the old one is stale.
             let again = catalog
-                .receive_sqs_messages(q.id, 32_000, 1, 30_000, None, &mut token)
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 32_000,
+                        max: 1,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: false,
+                    },
+                    &mut token,
+                )
                 .await
                 .unwrap();
             assert_eq!(again.len(), 1);
@@ -633,7 +783,17 @@ mod tests {
                 max_receives: 1,
             };
             let moved = catalog
-                .receive_sqs_messages(q.id, 40_000, 10, 30_000, Some(redrive), &mut token)
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 40_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: Some(redrive),
+                        fifo: false,
+                    },
+                    &mut token,
+                )
                 .await
                 .unwrap();
             assert!(moved.is_empty());
@@ -663,6 +823,103 @@ mod tests {
                     .unwrap()
                     .is_none()
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fifo_queue_keeps_group_order_locks_groups_in_flight_and_deduplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        for catalog in crate::testing::catalogs(dir.path()).await {
+            let (q, _) = catalog
+                .create_sqs_queue("111122223333", "jobs.fifo", "{}", "{}", 1_000)
+                .await
+                .unwrap();
+            let fifo = |id: &str, group: &str, dedup: &str| NewMessage {
+                fifo: Some(FifoFields {
+                    group_id: group.into(),
+                    dedup_id: dedup.into(),
+                    scope_key: String::new(),
+                }),
+                ..message(id, 1_000)
+            };
+            let billed = Billed {
+                account_id: "111122223333",
+                queue_name: "jobs.fifo",
+            };
+            let sent = catalog
+                .send_sqs_messages(
+                    q.id,
+                    &[
+                        fifo("a1", "A", "d1"),
+                        fifo("a2", "A", "d2"),
+                        fifo("b1", "B", "d3"),
+                        fifo("dup", "A", "d1"),
+                    ],
+                    billed,
+                    1,
+                    1_000,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                sent[3].message_id, "a1",
+                "a duplicate answers the first message"
+            );
+            assert_eq!(sent[3].seq, sent[0].seq);
+            assert!(sent[0].seq < sent[1].seq && sent[1].seq < sent[2].seq);
+            let mut token = || "t".to_string();
+            let first = catalog
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 1_000,
+                        max: 1,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: true,
+                    },
+                    &mut token,
+                )
+                .await
+                .unwrap();
+            assert_eq!(first[0].message_id, "a1");
+            // Group A is in flight: only B's message comes.
+            let next = catalog
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 1_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: true,
+                    },
+                    &mut token,
+                )
+                .await
+                .unwrap();
+            let ids: Vec<&str> = next.iter().map(|m| m.message_id.as_str()).collect();
+            assert_eq!(ids, ["b1"]);
+            assert_eq!(
+                catalog.delete_sqs_message(q.id, "a1", "t").await.unwrap(),
+                HandleOutcome::Done
+            );
+            let last = catalog
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 1_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: true,
+                    },
+                    &mut token,
+                )
+                .await
+                .unwrap();
+            assert_eq!(last[0].message_id, "a2");
+            assert_eq!(last.len(), 1);
         }
     }
 }

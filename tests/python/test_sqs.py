@@ -261,9 +261,6 @@ def test_operations_sluice_does_not_have_yet_say_so(sqs):
     with pytest.raises(Exception) as e:
         sqs.add_permission(QueueUrl=url, Label="x", AWSAccountIds=[ACCOUNT_ID], Actions=["SendMessage"])
     assert error_code(e.value) == "AWS.SimpleQueueService.UnsupportedOperation"
-    with pytest.raises(Exception) as e:
-        sqs.create_queue(QueueName=unique_name("q") + ".fifo", Attributes={"FifoQueue": "true"})
-    assert error_code(e.value) == "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 def test_receivers_on_two_processes_never_share_a_message(make_split):
@@ -320,3 +317,61 @@ def test_requests_are_billed_in_64_kib_chunks(sluice, sqs):
     # CreateQueue 1, the 100 KiB message 2, the batch 1, the receive 1 (a small
     # message) or 2 (the large one).
     assert quantity in (5, 6), report.json()["lines"][-5:]
+
+
+def test_fifo_queues_keep_order_per_group_lock_groups_and_deduplicate(sqs):
+    name = unique_name("f") + ".fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for bad in ({"QueueName": unique_name("f") + ".fifo"},
+                {"QueueName": unique_name("f"), "Attributes": {"FifoQueue": "true"}}):
+        with pytest.raises(Exception) as e:
+            sqs.create_queue(**bad)
+        assert error_code(e.value) == "InvalidParameterValue", bad
+    sent = {}
+    for i in range(5):
+        for group in ("a", "b", "c"):
+            out = sqs.send_message(QueueUrl=url, MessageBody=f"{group}{i}", MessageGroupId=group,
+                                   MessageDeduplicationId=f"{group}-{i}")
+            sent[f"{group}{i}"] = out
+    seqs = [int(sent[f"{g}{i}"]["SequenceNumber"]) for i in range(5) for g in ("a", "b", "c")]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 15
+    # A duplicate within five minutes is accepted and answers the first message.
+    dup = sqs.send_message(QueueUrl=url, MessageBody="a0 again", MessageGroupId="a",
+                           MessageDeduplicationId="a-0")
+    assert dup["MessageId"] == sent["a0"]["MessageId"]
+    with pytest.raises(Exception) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="no group", MessageDeduplicationId="x")
+    assert error_code(e.value) == "MissingParameter"
+    with pytest.raises(Exception) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="no dedup", MessageGroupId="a")
+    assert error_code(e.value) == "InvalidParameterValue"
+
+    # One message of group a in flight locks the group.
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1,
+                                MessageSystemAttributeNames=["All"])["Messages"][0]
+    assert first["Body"] == "a0" and first["Attributes"]["MessageGroupId"] == "a"
+    assert first["Attributes"]["SequenceNumber"] == sent["a0"]["SequenceNumber"]
+    others = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    assert others and all(not m["Body"].startswith("a") for m in others), [m["Body"] for m in others]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    # Draining in receives of ten: each group's messages come in the order sent, once.
+    by_group: dict[str, list[str]] = {"a": [], "b": [], "c": []}
+    for _ in range(20):
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        for m in batch:
+            by_group[m["Body"][0]].append(m["Body"])
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+    assert by_group == {"a": [f"a{i}" for i in range(1, 5)], "b": [f"b{i}" for i in range(5)],
+                        "c": [f"c{i}" for i in range(5)]}
+
+    cbd = sqs.create_queue(QueueName=unique_name("cbd") + ".fifo",
+                           Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    one = sqs.send_message(QueueUrl=cbd, MessageBody="same", MessageGroupId="g")
+    two = sqs.send_message(QueueUrl=cbd, MessageBody="same", MessageGroupId="g")
+    assert one["MessageId"] == two["MessageId"]
+    attrs = sqs.get_queue_attributes(QueueUrl=cbd, AttributeNames=["All"])["Attributes"]
+    assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "true"
+    assert attrs["ApproximateNumberOfMessages"] == "1"

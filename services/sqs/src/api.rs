@@ -59,17 +59,13 @@ fn no_queue() -> ApiError {
     )
 }
 
-/// A queue name: 1 to 80 of letters, digits, `-` and `_`.
+/// A queue name: 1 to 80 of letters, digits, `-` and `_` (a FIFO queue's ends in
+/// `.fifo`, counted).
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.ends_with(".fifo") {
-        return Err(sqs_error(
-            SqsError::UnsupportedOperation,
-            "FIFO queues are not supported by Sluice yet.",
-        ));
-    }
-    if name.is_empty()
+    let stem = name.strip_suffix(".fifo").unwrap_or(name);
+    if stem.is_empty()
         || name.len() > 80
-        || !name
+        || !stem
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
@@ -129,6 +125,19 @@ pub async fn resolve(ctx: &Context<'_>, url: &str, action: &str) -> Result<Queue
         .ok_or_else(no_queue)
 }
 
+/// A dead-letter queue is of the same type as its source.
+fn check_redrive_target(attrs: &Attributes, fifo: bool) -> Result<(), ApiError> {
+    if let Some((arn, _)) = attributes::redrive(attrs)
+        && arn.ends_with(".fifo") != fifo
+    {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            "The dead-letter queue of a FIFO queue is a FIFO queue, and of a standard queue a standard queue.",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn stored_attributes(queue: &Queue) -> Attributes {
     serde_json::from_str(&queue.attributes).unwrap_or_default()
 }
@@ -177,17 +186,15 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
         )
         .await?;
     check_name(&input.queue_name)?;
-    if input
-        .attributes
-        .get("FifoQueue")
-        .is_some_and(|v| v == "true")
-    {
+    let fifo = attributes::is_fifo(&input.attributes);
+    if fifo != input.queue_name.ends_with(".fifo") {
         return Err(sqs_error(
-            SqsError::UnsupportedOperation,
-            "FIFO queues are not supported by Sluice yet.",
+            SqsError::InvalidParameterValue,
+            "The name of a FIFO queue ends in .fifo, and a queue named so is made with FifoQueue true.",
         ));
     }
-    attributes::check(&input.attributes)?;
+    attributes::check(&input.attributes, fifo)?;
+    check_redrive_target(&input.attributes, fifo)?;
     check_tags(&input.tags)?;
     let (queue, made) = ctx
         .state
@@ -361,16 +368,20 @@ pub async fn get_queue_attributes(
     let queue = resolve(ctx, &input.queue_url, "sqs:GetQueueAttributes").await?;
     let stored = stored_attributes(&queue);
     let all = input.attribute_names.iter().any(|n| n == "All");
+    let fifo = attributes::is_fifo(&stored);
+    let fifo_names: &[&str] = if fifo { &attributes::FIFO_ONLY } else { &[] };
     let wanted: Vec<&str> = if all {
         attributes::SETTABLE
             .iter()
             .chain(attributes::READ_ONLY.iter())
+            .chain(fifo_names.iter())
             .copied()
             .collect()
     } else {
         for n in &input.attribute_names {
             if !attributes::SETTABLE.contains(&n.as_str())
                 && !attributes::READ_ONLY.contains(&n.as_str())
+                && !fifo_names.contains(&n.as_str())
             {
                 return Err(sqs_error(
                     SqsError::InvalidAttributeName,
@@ -427,8 +438,16 @@ pub async fn set_queue_attributes(
     input: SetAttributesInput,
 ) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:SetQueueAttributes").await?;
-    attributes::check(&input.attributes)?;
     let mut stored = stored_attributes(&queue);
+    let fifo = attributes::is_fifo(&stored);
+    if input.attributes.contains_key("FifoQueue") {
+        return Err(sqs_error(
+            SqsError::InvalidAttributeName,
+            "FifoQueue is fixed when a queue is made.",
+        ));
+    }
+    attributes::check(&input.attributes, fifo)?;
+    check_redrive_target(&input.attributes, fifo)?;
     for (k, v) in input.attributes {
         // An empty policy clears it.
         if v.is_empty()
@@ -551,7 +570,8 @@ mod tests {
         assert!(parse_url("https://h/jobs").is_err());
         assert!(parse_url("https://h/1/jobs").is_err());
         assert!(check_name("a-b_c").is_ok());
-        assert!(check_name("a.fifo").is_err());
+        assert!(check_name("a.fifo").is_ok());
+        assert!(check_name(".fifo").is_err());
         assert!(check_name(&"x".repeat(81)).is_err());
     }
 }

@@ -47,7 +47,8 @@ pub const READ_ONLY: [&str; 6] = [
     "LastModifiedTimestamp",
 ];
 
-const FIFO_ONLY: [&str; 4] = [
+/// The attributes of FIFO queues only.
+pub const FIFO_ONLY: [&str; 4] = [
     "FifoQueue",
     "ContentBasedDeduplication",
     "DeduplicationScope",
@@ -90,8 +91,9 @@ pub fn redrive(attributes: &Attributes) -> Option<(String, i64)> {
     Some((policy.dead_letter_target_arn, count))
 }
 
-/// Checks attributes given to CreateQueue or SetQueueAttributes.
-pub fn check(attributes: &Attributes) -> Result<(), ApiError> {
+/// Checks attributes given to CreateQueue or SetQueueAttributes of a queue that is
+/// (`fifo`) or is not a FIFO queue.
+pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
     for (name, value) in attributes {
         match name.as_str() {
             "DelaySeconds" => {
@@ -148,11 +150,31 @@ pub fn check(attributes: &Attributes) -> Result<(), ApiError> {
                     }
                 }
             }
-            n if FIFO_ONLY.contains(&n) => {
+            n if FIFO_ONLY.contains(&n) && !fifo => {
                 return Err(sqs_error(
                     SqsError::InvalidAttributeName,
-                    format!("Unknown Attribute {n}: FIFO queues are not supported by Sluice yet."),
+                    format!("Unknown Attribute {n}: it is an attribute of FIFO queues."),
                 ));
+            }
+            "FifoQueue" => {
+                if value != "true" {
+                    return Err(bad_value(name, "a FIFO queue's FifoQueue is true."));
+                }
+            }
+            "ContentBasedDeduplication" => {
+                if value != "true" && value != "false" {
+                    return Err(bad_value(name, "it is true or false."));
+                }
+            }
+            "DeduplicationScope" => {
+                if value != "messageGroup" && value != "queue" {
+                    return Err(bad_value(name, "it is messageGroup or queue."));
+                }
+            }
+            "FifoThroughputLimit" => {
+                if value != "perQueue" && value != "perMessageGroupId" {
+                    return Err(bad_value(name, "it is perQueue or perMessageGroupId."));
+                }
             }
             n => {
                 return Err(sqs_error(
@@ -178,10 +200,18 @@ pub fn value(attributes: &Attributes, name: &str) -> Option<String> {
             "ReceiveMessageWaitTimeSeconds" => "0",
             "VisibilityTimeout" => "30",
             "SqsManagedSseEnabled" => "true",
+            "ContentBasedDeduplication" => "false",
+            "DeduplicationScope" => "queue",
+            "FifoThroughputLimit" => "perQueue",
             _ => return None,
         }
         .to_string(),
     )
+}
+
+/// Whether a queue is a FIFO queue.
+pub fn is_fifo(attributes: &Attributes) -> bool {
+    attributes.get("FifoQueue").is_some_and(|v| v == "true")
 }
 
 /// A numeric attribute with its default.
@@ -204,11 +234,20 @@ mod tests {
 
     #[test]
     fn bounds_and_names_are_sqss() {
-        check(&attrs(&[
-            ("DelaySeconds", "900"),
-            ("VisibilityTimeout", "0"),
-        ]))
+        check(
+            &attrs(&[("DelaySeconds", "900"), ("VisibilityTimeout", "0")]),
+            false,
+        )
         .unwrap();
+        check(
+            &attrs(&[
+                ("FifoQueue", "true"),
+                ("DeduplicationScope", "messageGroup"),
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(check(&attrs(&[("DeduplicationScope", "group")]), true).is_err());
         for bad in [
             ("DelaySeconds", "901"),
             ("MaximumMessageSize", "1023"),
@@ -222,13 +261,13 @@ mod tests {
             ("Nope", "1"),
             ("FifoQueue", "true"),
         ] {
-            assert!(check(&attrs(&[bad])).is_err(), "{bad:?}");
+            assert!(check(&attrs(&[bad]), false).is_err(), "{bad:?}");
         }
         let r = attrs(&[(
             "RedrivePolicy",
             "{\"deadLetterTargetArn\":\"arn:aws:sqs:us-east-1:1:d\",\"maxReceiveCount\":\"3\"}",
         )]);
-        check(&r).unwrap();
+        check(&r, false).unwrap();
         assert_eq!(redrive(&r), Some(("arn:aws:sqs:us-east-1:1:d".into(), 3)));
         assert_eq!(number(&Attributes::new(), "VisibilityTimeout"), 30);
         assert_eq!(value(&Attributes::new(), "Policy"), None);

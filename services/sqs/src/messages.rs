@@ -197,6 +197,75 @@ pub struct SendBatchInput {
     entries: Vec<BatchEntry>,
 }
 
+/// A FIFO message's group and deduplication id (given, or the body's SHA-256 with
+/// ContentBasedDeduplication); per-message delays are not a FIFO queue's.
+fn fifo_fields(
+    queue_attributes: &attributes::Attributes,
+    body: &str,
+    delay: Option<i64>,
+    group_id: Option<String>,
+    dedup_id: Option<String>,
+) -> Result<catalog::sqs::FifoFields, ApiError> {
+    let bad = |m: &str| sqs_error(SqsError::InvalidParameterValue, m.to_string());
+    if delay.is_some_and(|d| d != 0) {
+        return Err(bad(
+            "Value for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type.",
+        ));
+    }
+    let token_ok =
+        |t: &str| !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_graphic());
+    let group_id = group_id.ok_or_else(|| {
+        sqs_error(
+            SqsError::MissingParameter,
+            "The request must contain the parameter MessageGroupId.",
+        )
+    })?;
+    if !token_ok(&group_id) {
+        return Err(bad(
+            "MessageGroupId is 1 to 128 printable ASCII characters.",
+        ));
+    }
+    let dedup_id = match dedup_id {
+        Some(d) if token_ok(&d) => d,
+        Some(_) => {
+            return Err(bad(
+                "MessageDeduplicationId is 1 to 128 printable ASCII characters.",
+            ));
+        }
+        None if attributes::value(queue_attributes, "ContentBasedDeduplication").as_deref()
+            == Some("true") =>
+        {
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes())
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }
+        None => {
+            return Err(bad(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ));
+        }
+    };
+    let scope_key = if attributes::value(queue_attributes, "DeduplicationScope").as_deref()
+        == Some("messageGroup")
+    {
+        group_id.clone()
+    } else {
+        String::new()
+    };
+    Ok(catalog::sqs::FifoFields {
+        group_id,
+        dedup_id,
+        scope_key,
+    })
+}
+
+/// A FIFO message's sequence number as SQS shows it (a decimal string).
+fn sequence_number(seq: i64) -> String {
+    format!("{seq:020}")
+}
+
 /// A message checked and sealed, ready to store, with what the answer says of it.
 struct Prepared {
     row: NewMessage,
@@ -211,14 +280,28 @@ fn prepare(
     body: String,
     delay: Option<i64>,
     message_attributes: BTreeMap<String, MessageAttribute>,
-    fifo_fields: bool,
+    group_id: Option<String>,
+    dedup_id: Option<String>,
 ) -> Result<Prepared, ApiError> {
-    if fifo_fields {
-        return Err(sqs_error(
-            SqsError::InvalidParameterValue,
-            "MessageGroupId and MessageDeduplicationId are for FIFO queues only.",
-        ));
-    }
+    let fifo = if attributes::is_fifo(queue_attributes) {
+        Some(fifo_fields(
+            queue_attributes,
+            &body,
+            delay,
+            group_id,
+            dedup_id,
+        )?)
+    } else {
+        // A standard queue takes a MessageGroupId (fair queues) and keeps no order by
+        // it; deduplication is FIFO's.
+        if dedup_id.is_some() {
+            return Err(sqs_error(
+                SqsError::InvalidParameterValue,
+                "The request include parameter MessageDeduplicationId that is not valid for this queue type.",
+            ));
+        }
+        None
+    };
     if body.is_empty() {
         return Err(sqs_error(
             SqsError::MissingParameter,
@@ -262,6 +345,7 @@ fn prepare(
     let retention_ms = attributes::number(queue_attributes, "MessageRetentionPeriod") * 1000;
     Ok(Prepared {
         row: NewMessage {
+            fifo,
             sealed: ctx
                 .state
                 .root_key
@@ -297,16 +381,17 @@ fn metric_labels(ctx: &Context<'_>, queue: &str) -> [(&'static str, String); 1] 
 pub async fn send_message(ctx: &Context<'_>, input: SendInput) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:SendMessage").await?;
     let stored = stored_attributes(&queue);
-    let fifo = input.message_group_id.is_some() || input.message_deduplication_id.is_some();
     let p = prepare(
         ctx,
         &stored,
         input.message_body,
         input.delay_seconds,
         input.message_attributes,
-        fifo,
+        input.message_group_id,
+        input.message_deduplication_id,
     )?;
-    ctx.state
+    let sent = ctx
+        .state
         .catalog
         .send_sqs_messages(
             queue.id,
@@ -323,9 +408,13 @@ pub async fn send_message(ctx: &Context<'_>, input: SendInput) -> Result<Value, 
         &metric_labels(ctx, &queue.name)
     )
     .increment(1);
-    let mut out = json!({"MessageId": p.row.message_id, "MD5OfMessageBody": p.row.md5_of_body});
+    let sent = &sent[0];
+    let mut out = json!({"MessageId": sent.message_id, "MD5OfMessageBody": p.row.md5_of_body});
     if let Some(m) = p.md5_of_attributes {
         out["MD5OfMessageAttributes"] = m.into();
+    }
+    if let Some(seq) = sent.seq {
+        out["SequenceNumber"] = sequence_number(seq).into();
     }
     Ok(out)
 }
@@ -395,14 +484,14 @@ pub async fn send_message_batch(
     let mut rows = Vec::new();
     let mut payload = 0;
     for e in input.entries {
-        let fifo = e.message_group_id.is_some() || e.message_deduplication_id.is_some();
         match prepare(
             ctx,
             &stored,
             e.message_body,
             e.delay_seconds,
             e.message_attributes,
-            fifo,
+            e.message_group_id,
+            e.message_deduplication_id,
         ) {
             Ok(p) => {
                 let mut answer = json!({
@@ -421,7 +510,8 @@ pub async fn send_message_batch(
         }
     }
     if !rows.is_empty() {
-        ctx.state
+        let sent = ctx
+            .state
             .catalog
             .send_sqs_messages(
                 queue.id,
@@ -432,6 +522,14 @@ pub async fn send_message_batch(
             )
             .await
             .map_err(wire_error)?;
+        // What the catalog stored answers each entry: a duplicate's first message, and
+        // in a FIFO queue the sequence number.
+        for (answer, sent) in ok.iter_mut().zip(&sent) {
+            answer["MessageId"] = sent.message_id.clone().into();
+            if let Some(seq) = sent.seq {
+                answer["SequenceNumber"] = sequence_number(seq).into();
+            }
+        }
         ctx.state.waiters.wake(queue.id);
         metrics::counter!(
             "sluice_sqs_messages_sent_total",
@@ -555,6 +653,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         }
         None => None,
     };
+    let fifo = attributes::is_fifo(&stored);
     let svc = ctx.state;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait_s as u64);
     let notifier = (wait_s > 0).then(|| svc.waiters.notifier(queue.id));
@@ -574,10 +673,13 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
             .catalog
             .receive_sqs_messages(
                 queue.id,
-                svc.clock.now_ms(),
-                max,
-                visibility_s * 1000,
-                redrive,
+                catalog::sqs::ReceiveOptions {
+                    now_ms: svc.clock.now_ms(),
+                    max,
+                    visibility_ms: visibility_s * 1000,
+                    redrive,
+                    fifo,
+                },
                 &mut token,
             )
             .await
@@ -629,7 +731,12 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
                 "ApproximateFirstReceiveTimestamp",
                 m.first_received_at_ms.to_string(),
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(m.group_id.clone().map(|g| ("MessageGroupId", g)))
+        .chain(m.dedup_id.clone().map(|d| ("MessageDeduplicationId", d)))
+        .chain(fifo.then(|| ("SequenceNumber", sequence_number(m.seq))))
+        {
             if all_system || system.iter().any(|n| *n == name) {
                 sys.insert(name.into(), value.into());
             }
