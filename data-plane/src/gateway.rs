@@ -30,7 +30,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         post(not_a_data_plane)
     };
     Router::new()
-        .route("/", data)
+        .route("/", data.clone())
+        // An SQS queue URL is a request target too (the query protocol's clients post
+        // to it).
+        .route("/{account}/{queue}", data)
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(crate::admin::router(state.clone(), role))
@@ -141,6 +144,19 @@ async fn handle(
         let (mut caller, body, _budget) = admit(&state, &parts, body, &service).await?;
         caller.request_id = request_id.clone();
         tracing::debug!(principal = %caller.principal_arn, "authenticated");
+        if query && service == "sqs" {
+            let endpoint = sqs_endpoint(&parts);
+            return sqs::query::dispatch(
+                &state.sqs,
+                &caller,
+                &body,
+                parts.uri.path(),
+                &endpoint,
+                &request_id,
+            )
+            .await
+            .map(|xml| Reply::Xml(xml.into_bytes()));
+        }
         if query {
             let action = protocol::query::form_value(&body, "Action").unwrap_or_default();
             return Err(ApiError::new(
@@ -164,12 +180,7 @@ async fn handle(
                 .map(Reply::Whole);
         }
         if let Some(op) = sqs::SqsOperation::from_target(target) {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-                .unwrap_or("localhost");
-            let endpoint = format!("https://{host}");
+            let endpoint = sqs_endpoint(&parts);
             return sqs::dispatch(&state.sqs, &caller, op, format, &body, &endpoint)
                 .await
                 .map(Reply::Whole);
@@ -230,6 +241,11 @@ async fn handle(
             if sqs_request {
                 sqs_headers(&mut response, None);
             }
+            response
+        }
+        Ok(Reply::Xml(bytes)) => {
+            let mut response = Response::new(Body::from(bytes));
+            set_headers(&mut response, "text/xml", &request_id);
             response
         }
         Ok(Reply::EventStream(body)) => {
@@ -294,9 +310,22 @@ fn unknown_operation(target: &str) -> ApiError {
     )
 }
 
-/// A successful answer: a whole body, or SubscribeToShard's stream of events.
+/// `https://HOST` as the request reached this server: SQS makes queue URLs of it.
+fn sqs_endpoint(parts: &axum::http::request::Parts) -> String {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+/// A successful answer: a whole body, a query-protocol XML document, or
+/// SubscribeToShard's stream of events.
 enum Reply {
     Whole(Vec<u8>),
+    Xml(Vec<u8>),
     EventStream(Body),
 }
 

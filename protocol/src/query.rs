@@ -23,6 +23,19 @@ pub fn form_value(body: &[u8], name: &str) -> Option<String> {
     })
 }
 
+/// Every pair of a form-encoded body, percent-decoded, in order; `None` when the body
+/// is not UTF-8 or a pair does not decode.
+pub fn form_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(key)?, decode(value)?))
+        })
+        .collect()
+}
+
 fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -43,7 +56,8 @@ fn decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn escape(text: &str) -> String {
+/// Text as XML character data or an attribute value.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -68,7 +82,11 @@ pub fn error_xml(error: &ApiError, request_id: &str) -> String {
     };
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-        escape(error.code.type_name()),
+        // SQS's errors carry the query protocol's own codes.
+        escape(match error.code {
+            crate::ErrorCode::Sqs(kind) => kind.query_code(),
+            other => other.type_name(),
+        }),
         escape(&error.message),
         escape(request_id)
     )

@@ -85,7 +85,7 @@ def test_unknown_operation(server):
 @pytest.mark.parametrize("target,service", [
     ("Nonexistent_20200101.Foo", "kinesis"),
     ("Firehose_20150804.FrobnicateDeliveryStream", "firehose"),
-    ("AmazonSQS.SendMessage", "sqs"),
+    ("AmazonSQS.FrobnicateQueue", "sqs"),
 ])
 def test_a_target_no_service_speaks_is_authenticated_then_unknown(server, target, service):
     """Signed for whatever service its signer named, a foreign target is authenticated

@@ -375,3 +375,78 @@ def test_fifo_queues_keep_order_per_group_lock_groups_and_deduplicate(sqs):
     attrs = sqs.get_queue_attributes(QueueUrl=cbd, AttributeNames=["All"])["Attributes"]
     assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "true"
     assert attrs["ApproximateNumberOfMessages"] == "1"
+
+
+def query(sluice, params: dict, path: str = "/"):
+    """A signed query-protocol request (form-encoded Action=...), as older SDKs send it:
+    the status and the XML answer with its namespace stripped."""
+    import http.client
+    import re as _re
+    import urllib.parse
+    import xml.etree.ElementTree as ET
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = urllib.parse.urlencode({"Version": "2012-11-05", **params}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    req = AWSRequest(method="POST", url=sluice.endpoint + path, data=body, headers=headers)
+    SigV4Auth(Credentials(*sluice.credentials()), "sqs", "us-east-1").add_auth(req)
+    conn = http.client.HTTPSConnection("127.0.0.1", sluice.port, context=sluice.ssl_context(), timeout=60)
+    try:
+        conn.request("POST", path, body=body, headers=dict(req.headers.items()))
+        resp = conn.getresponse()
+        text = resp.read().decode()
+    finally:
+        conn.close()
+    return resp.status, ET.fromstring(_re.sub(r' xmlns="[^"]+"', "", text, count=1))
+
+
+def test_the_query_protocol_sends_and_receives(sluice, sqs):
+    name = unique_name("legacy")
+    status, doc = query(sluice, {"Action": "CreateQueue", "QueueName": name,
+                                 "Attribute.1.Name": "VisibilityTimeout", "Attribute.1.Value": "40"})
+    assert status == 200, doc
+    url = doc.findtext("CreateQueueResult/QueueUrl")
+    assert url.endswith(f"/{ACCOUNT_ID}/{name}")
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])[
+        "Attributes"]["VisibilityTimeout"] == "40"
+    # Posted to the queue URL's path, without a QueueUrl parameter.
+    status, doc = query(sluice, {"Action": "SendMessage", "MessageBody": "from an old SDK",
+                                 "MessageAttribute.1.Name": "k",
+                                 "MessageAttribute.1.Value.DataType": "String",
+                                 "MessageAttribute.1.Value.StringValue": "v"},
+                        path=f"/{ACCOUNT_ID}/{name}")
+    assert status == 200, doc
+    assert doc.findtext("SendMessageResult/MD5OfMessageBody") == hashlib.md5(b"from an old SDK").hexdigest()
+    message_id = doc.findtext("SendMessageResult/MessageId")
+    assert doc.findtext("ResponseMetadata/RequestId")
+    status, doc = query(sluice, {"Action": "ReceiveMessage", "QueueUrl": url,
+                                 "AttributeName.1": "All", "MessageAttributeName.1": "All"})
+    assert status == 200, doc
+    m = doc.find("ReceiveMessageResult/Message")
+    assert m.findtext("MessageId") == message_id and m.findtext("Body") == "from an old SDK"
+    assert m.findtext("MessageAttribute/Name") == "k"
+    assert m.findtext("MessageAttribute/Value/StringValue") == "v"
+    names = {a.findtext("Name") for a in m.findall("Attribute")}
+    assert {"SenderId", "SentTimestamp", "ApproximateReceiveCount"} <= names
+    status, doc = query(sluice, {"Action": "DeleteMessage", "QueueUrl": url,
+                                 "ReceiptHandle": m.findtext("ReceiptHandle")})
+    assert status == 200, doc
+    status, doc = query(sluice, {"Action": "SendMessageBatch", "QueueUrl": url,
+                                 "SendMessageBatchRequestEntry.1.Id": "a",
+                                 "SendMessageBatchRequestEntry.1.MessageBody": "one",
+                                 "SendMessageBatchRequestEntry.2.Id": "b",
+                                 "SendMessageBatchRequestEntry.2.MessageBody": "two"})
+    assert status == 200, doc
+    assert [e.findtext("Id") for e in doc.findall("SendMessageBatchResult/SendMessageBatchResultEntry")] == ["a", "b"]
+    # What the query protocol sent, a JSON client receives.
+    bodies = {m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]}
+    assert bodies == {"one", "two"}
+    status, doc = query(sluice, {"Action": "GetQueueUrl", "QueueName": unique_name("missing")})
+    assert status == 400
+    assert doc.findtext("Error/Code") == "AWS.SimpleQueueService.NonExistentQueue"
+    assert doc.findtext("Error/Type") == "Sender"
+    status, doc = query(sluice, {"Action": "NoSuchAction"})
+    assert status == 400 and doc.findtext("Error/Code") == "InvalidAction"

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod attributes;
 pub mod messages;
+pub mod query;
 pub mod waiters;
 
 use std::sync::Arc;
