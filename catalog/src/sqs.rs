@@ -631,6 +631,23 @@ impl Catalog {
         Ok(HandleOutcome::Done)
     }
 
+    /// Deletes messages past their retention and deduplication ids past their window,
+    /// in every queue.
+    pub async fn expire_sqs_messages(&self, now_ms: i64) -> Result<u64, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query("DELETE FROM sqs_messages WHERE expires_at_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM sqs_dedup WHERE expires_at_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     /// How many messages are visible, in flight and delayed (expired ones left out).
     pub async fn sqs_queue_counts(
         &self,
@@ -815,6 +832,21 @@ mod tests {
                     .visible,
                 0
             );
+            // Past retention, the janitor drops what nobody received.
+            catalog
+                .send_sqs_messages(
+                    q.id,
+                    &[message("old", 1_000)],
+                    Billed {
+                        account_id: "111122223333",
+                        queue_name: "jobs",
+                    },
+                    1,
+                    1_000,
+                )
+                .await
+                .unwrap();
+            assert_eq!(catalog.expire_sqs_messages(61_000).await.unwrap(), 1);
             catalog.delete_sqs_queue(q.id).await.unwrap();
             assert!(
                 catalog

@@ -47,7 +47,9 @@ pub struct BenchArgs {
     /// consumer-group (members of one group, one per shard, read what was written
     /// and checkpoint each batch; reported per checkpoint), and firehose
     /// (PutRecordBatch to a delivery stream into the bucket --firehose-bucket-arn
-    /// through the connection --firehose-role-arn names, until every byte is in S3).
+    /// through the connection --firehose-role-arn names, until every byte is in S3), and
+    /// sqs (each connection sends a batch of ten, receives up to ten and deletes them,
+    /// over and over, on one new queue; messages/s are the messages deleted).
     #[arg(long, default_value = "put-record,put-records,get-records")]
     phases: String,
     /// AWS shared-credentials file whose [default] profile signs the requests (the
@@ -96,6 +98,8 @@ struct Signed {
 fn target_of(operation: &str) -> (String, &'static str) {
     if operation.starts_with("Firehose_20150804.") {
         (operation.to_string(), "firehose")
+    } else if operation.starts_with("AmazonSQS.") {
+        (operation.to_string(), "sqs")
     } else {
         (format!("Kinesis_20131202.{operation}"), "kinesis")
     }
@@ -341,6 +345,10 @@ async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::
                 result.report("Group");
             }
             "firehose" => firehose(client, args, &data).await?,
+            "sqs" => {
+                let mut result = sqs(client, args).await?;
+                result.report("SQS");
+            }
             other => bail!("unknown phase {other:?}"),
         }
     }
@@ -658,6 +666,101 @@ async fn firehose(client: &Client, args: &BenchArgs, data: &str) -> anyhow::Resu
         .await;
     outcome?;
     deleted.map(|_| ())
+}
+
+/// One SQS round on every connection until the phase's time is up: SendMessageBatch
+/// of ten, ReceiveMessage of up to ten, DeleteMessageBatch of what came. Requests and
+/// latencies are rounds; records are messages deleted (each sent, received and deleted,
+/// durably, end to end).
+async fn sqs(client: &Client, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
+    let name = format!("bench-sqs-{}", std::process::id());
+    let mut control = client.connect().await?;
+    let made = control
+        .call(
+            "AmazonSQS.CreateQueue",
+            Bytes::from(json!({ "QueueName": name }).to_string()),
+        )
+        .await?;
+    let url = made["QueueUrl"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("CreateQueue answered no QueueUrl"))?
+        .to_string();
+    let body = "x".repeat(args.record_bytes);
+    let send = Bytes::from(
+        json!({
+            "QueueUrl": url,
+            "Entries": (0..10).map(|i| json!({"Id": i.to_string(), "MessageBody": body})).collect::<Vec<_>>(),
+        })
+        .to_string(),
+    );
+    let receive = Bytes::from(
+        json!({"QueueUrl": url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 60}).to_string(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(args.connections);
+    for _ in 0..args.connections {
+        let client = client.clone();
+        let (send, receive, url) = (send.clone(), receive.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = client.connect().await?;
+            let (mut rounds, mut deleted, mut errors) = (0u64, 0u64, 0u64);
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let round = async {
+                    conn.call("AmazonSQS.SendMessageBatch", send.clone()).await?;
+                    let got = conn.call("AmazonSQS.ReceiveMessage", receive.clone()).await?;
+                    let handles: Vec<Value> = got["Messages"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(i, m)| json!({"Id": i.to_string(), "ReceiptHandle": m["ReceiptHandle"]}))
+                        .collect();
+                    let n = handles.len() as u64;
+                    if n > 0 {
+                        conn.call(
+                            "AmazonSQS.DeleteMessageBatch",
+                            Bytes::from(json!({"QueueUrl": url, "Entries": handles}).to_string()),
+                        )
+                        .await?;
+                    }
+                    anyhow::Ok(n)
+                }
+                .await;
+                match round {
+                    Ok(n) => {
+                        rounds += 1;
+                        deleted += n;
+                        latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        conn = client.connect().await?;
+                    }
+                }
+            }
+            anyhow::Ok((rounds, deleted, errors, latencies))
+        }));
+    }
+    let mut result = PhaseResult::empty();
+    for task in tasks {
+        let (rounds, deleted, errors, latencies) = task.await??;
+        result.requests += rounds;
+        result.records += deleted;
+        result.errors += errors;
+        result.latencies_us.extend(latencies);
+    }
+    result.elapsed = started.elapsed();
+    result.bytes = result.records * args.record_bytes as u64;
+    let mut conn = client.connect().await?;
+    conn.call(
+        "AmazonSQS.DeleteQueue",
+        Bytes::from(json!({ "QueueUrl": url }).to_string()),
+    )
+    .await?;
+    Ok(result)
 }
 
 impl Connection {

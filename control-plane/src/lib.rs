@@ -183,4 +183,9 @@ pub async fn expire(cx: &PassContext, now_ms: i64) {
     if let Err(e) = cx.catalog.expire_idempotency_keys(now_ms).await {
         tracing::error!(error = %e, "expiring idempotency keys failed");
     }
+    // SQS messages past their queue's retention, and deduplication ids past their
+    // window, in queues nobody receives from (a receive drops its queue's own).
+    if let Err(e) = cx.catalog.expire_sqs_messages(now_ms).await {
+        tracing::error!(error = %e, "expiring SQS messages failed");
+    }
 }

@@ -231,6 +231,7 @@ def test_a_message_received_too_often_moves_to_the_dead_letter_queue(sqs):
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
     moved = sqs.receive_message(QueueUrl=dlq)["Messages"]
     assert [m["Body"] for m in moved] == ["poison"]
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [url]
 
 
 def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
@@ -450,3 +451,19 @@ def test_the_query_protocol_sends_and_receives(sluice, sqs):
     assert doc.findtext("Error/Type") == "Sender"
     status, doc = query(sluice, {"Action": "NoSuchAction"})
     assert status == 400 and doc.findtext("Error/Code") == "InvalidAction"
+
+
+def test_the_sqs_bench_phase_sends_receives_and_deletes(binary, sluice):
+    import re
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    p = subprocess.run([str(binary), "bench", "--endpoint", f"127.0.0.1:{sluice.port}", "--ca", sluice.ca,
+                        "--credentials", str(sluice.credentials_file), "--seconds", "1",
+                        "--connections", "2", "--shards", "1", "--phases", "sqs"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    line = next(l for l in p.stdout.splitlines() if l.startswith("SQS"))
+    assert float(re.search(r"([0-9.]+) records/s", line).group(1)) > 0, line
+    urls = sluice.client(service="sqs").list_queues(QueueNamePrefix="bench-sqs-").get("QueueUrls", [])
+    assert not urls, "the bench leaves no queue"

@@ -185,6 +185,17 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
             Resource::MessageQueue { account, arn: &arn },
         )
         .await?;
+    if !input.tags.is_empty() {
+        // Tagging on creation needs both rights, as SQS documents.
+        ctx.state
+            .authz
+            .authorize(
+                ctx.caller,
+                "sqs:TagQueue",
+                Resource::MessageQueue { account, arn: &arn },
+            )
+            .await?;
+    }
     check_name(&input.queue_name)?;
     let fifo = attributes::is_fifo(&input.attributes);
     if fifo != input.queue_name.ends_with(".fifo") {
@@ -532,6 +543,86 @@ pub async fn list_queue_tags(ctx: &Context<'_>, input: QueueUrlInput) -> Result<
     } else {
         json!({"Tags": tags})
     })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeadLetterSourcesInput {
+    queue_url: String,
+    next_token: Option<String>,
+    max_results: Option<i64>,
+}
+
+/// The queues whose RedrivePolicy names this queue as their dead-letter queue.
+pub async fn list_dead_letter_sources(
+    ctx: &Context<'_>,
+    input: DeadLetterSourcesInput,
+) -> Result<Value, ApiError> {
+    let queue = resolve(ctx, &input.queue_url, "sqs:ListDeadLetterSourceQueues").await?;
+    let arn = queue_arn(&ctx.state.region, &queue.account_id, &queue.name);
+    if let Some(m) = input.max_results
+        && !(1..=LIST_MAX).contains(&m)
+    {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            "MaxResults is from 1 to 1000.",
+        ));
+    }
+    let limit = input.max_results.unwrap_or(LIST_MAX) as usize;
+    let mut after = match &input.next_token {
+        Some(t) => {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    sqs_error(SqsError::InvalidParameterValue, "Invalid NextToken value.")
+                })?
+        }
+        None => String::new(),
+    };
+    let mut urls = Vec::new();
+    let mut next = None;
+    'pages: loop {
+        let page = ctx
+            .state
+            .catalog
+            .list_sqs_queues(&queue.account_id, "", &after, LIST_MAX)
+            .await
+            .map_err(wire_error)?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.name.clone();
+        for q in &page {
+            if attributes::redrive(&stored_attributes(q)).is_some_and(|(target, _)| target == arn) {
+                if urls.len() == limit {
+                    use base64::Engine;
+                    next = Some(
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(urls_last_name(&urls).as_bytes()),
+                    );
+                    break 'pages;
+                }
+                urls.push(queue_url(ctx.endpoint, &q.account_id, &q.name));
+            }
+        }
+    }
+    bill(ctx, &queue.name, 1).await;
+    let mut out = json!({"queueUrls": urls});
+    if let Some(n) = next {
+        out["NextToken"] = n.into();
+    }
+    Ok(out)
+}
+
+/// The queue name a page of queue URLs ends with.
+fn urls_last_name(urls: &[String]) -> String {
+    urls.last()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A queue ARN's queue, in the caller's account (a redrive policy's dead-letter queue).

@@ -7,8 +7,8 @@
 //! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant).
 //!
 //! Not here yet: FIFO queues, the legacy query protocol, queue policies as Cedar
-//! policies, permissions, message move tasks and dead-letter source listing; each is
-//! answered with a clear error, never accepted and ignored.
+//! policies, permissions and message move tasks; each is answered with a clear error,
+//! never accepted and ignored.
 
 pub mod api;
 pub mod attributes;
@@ -160,9 +160,11 @@ pub async fn dispatch(
         Op::ChangeMessageVisibilityBatch => {
             out(&messages::change_visibility_batch(&ctx, input(format, body)?).await?)
         }
+        Op::ListDeadLetterSourceQueues => {
+            out(&api::list_dead_letter_sources(&ctx, input(format, body)?).await?)
+        }
         Op::AddPermission
         | Op::RemovePermission
-        | Op::ListDeadLetterSourceQueues
         | Op::StartMessageMoveTask
         | Op::CancelMessageMoveTask
         | Op::ListMessageMoveTasks => Err(sqs_error(

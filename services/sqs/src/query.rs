@@ -234,7 +234,7 @@ fn members(map: &Map<String, Value>, out: &mut String) {
                     element("MessageAttribute", &json!({"Name": n, "Value": v}), out);
                 }
             }
-            ("QueueUrls", v) => element("QueueUrl", v, out),
+            ("QueueUrls" | "queueUrls", v) => element("QueueUrl", v, out),
             ("Messages", v) => element("Message", v, out),
             ("Failed", v) => element("BatchResultErrorEntry", v, out),
             (k, v) => element(k, v, out),
