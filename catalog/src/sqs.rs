@@ -631,6 +631,43 @@ impl Catalog {
         Ok(HandleOutcome::Done)
     }
 
+    /// Per queue (the first `limit` by id): its account and name, its visible,
+    /// in-flight and delayed messages, and when its oldest message was sent.
+    pub async fn sqs_queue_stats(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String, QueueCounts, Option<i64>)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT q.account_id, q.name, \
+             COALESCE(SUM(CASE WHEN m.visible_at_ms <= $1 THEN 1 ELSE 0 END), 0) AS visible, \
+             COALESCE(SUM(CASE WHEN m.visible_at_ms > $1 AND m.receive_count > 0 THEN 1 ELSE 0 END), 0) AS in_flight, \
+             COALESCE(SUM(CASE WHEN m.visible_at_ms > $1 AND m.receive_count = 0 THEN 1 ELSE 0 END), 0) AS delayed, \
+             MIN(m.sent_at_ms) AS oldest \
+             FROM sqs_queues q LEFT JOIN sqs_messages m \
+             ON m.queue_id = q.queue_id AND m.expires_at_ms > $1 \
+             GROUP BY q.queue_id, q.account_id, q.name ORDER BY q.queue_id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("account_id")?,
+                    r.try_get("name")?,
+                    QueueCounts {
+                        visible: r.try_get("visible")?,
+                        in_flight: r.try_get("in_flight")?,
+                        delayed: r.try_get("delayed")?,
+                    },
+                    r.try_get("oldest")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Deletes messages past their retention and deduplication ids past their window,
     /// in every queue.
     pub async fn expire_sqs_messages(&self, now_ms: i64) -> Result<u64, CatalogError> {
@@ -846,6 +883,9 @@ mod tests {
                 )
                 .await
                 .unwrap();
+            let stats = catalog.sqs_queue_stats(2_000, 100).await.unwrap();
+            let jobs = stats.iter().find(|s| s.1 == "jobs").unwrap();
+            assert_eq!((jobs.2.visible, jobs.3), (1, Some(1_000)));
             assert_eq!(catalog.expire_sqs_messages(61_000).await.unwrap(), 1);
             catalog.delete_sqs_queue(q.id).await.unwrap();
             assert!(

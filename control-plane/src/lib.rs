@@ -122,6 +122,15 @@ impl Passes {
             }
             tasks.push(every(
                 &cx,
+                sqs::QUEUE_METRICS_INTERVAL,
+                |cx, now| async move {
+                    if let Err(e) = sqs::publish_queue_metrics(&cx.catalog, now).await {
+                        tracing::error!(error = %e, "SQS queue metrics pass failed");
+                    }
+                },
+            ));
+            tasks.push(every(
+                &cx,
                 groups::LAG_PASS_INTERVAL,
                 |cx, now| async move {
                     if let Err(e) = groups::publish_lag(&cx.catalog, now).await {

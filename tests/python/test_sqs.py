@@ -467,3 +467,27 @@ def test_the_sqs_bench_phase_sends_receives_and_deletes(binary, sluice):
     assert float(re.search(r"([0-9.]+) records/s", line).group(1)) > 0, line
     urls = sluice.client(service="sqs").list_queues(QueueNamePrefix="bench-sqs-").get("QueueUrls", [])
     assert not urls, "the bench leaves no queue"
+
+
+def test_queue_gauges_reach_prometheus(sluice, sqs):
+    name = unique_name("gauged")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(3)])
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=300)
+    label = f'queue="{ACCOUNT_ID}/{name}"'
+
+    def gauges():
+        text = sluice.admin("GET", "/metrics").body.decode()
+        found = {line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+                 for line in text.splitlines() if label in line and line.startswith("sluice_sqs_")}
+        return found if "sluice_sqs_messages_visible" in found else None
+
+    deadline = time.monotonic() + 40
+    found = None
+    while found is None and time.monotonic() < deadline:
+        found = gauges()
+        time.sleep(1)
+    assert found, "the queue's gauges were published (every 15 s)"
+    assert found["sluice_sqs_messages_visible"] == 2
+    assert found["sluice_sqs_messages_in_flight"] == 1
+    assert found["sluice_sqs_oldest_message_age_seconds"] >= 0

@@ -93,6 +93,30 @@ impl SqsOperation {
     }
 }
 
+/// How often the control plane publishes every queue's gauges.
+pub const QUEUE_METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+/// Queues the gauges cover at most.
+const QUEUE_METRICS_MAX: i64 = 10_000;
+
+/// Publishes, per queue, the messages visible, in flight and delayed, and the age of
+/// the oldest, as Prometheus gauges.
+pub async fn publish_queue_metrics(
+    catalog: &Catalog,
+    now_ms: i64,
+) -> Result<(), catalog::CatalogError> {
+    for (account, name, counts, oldest) in
+        catalog.sqs_queue_stats(now_ms, QUEUE_METRICS_MAX).await?
+    {
+        let labels = [("queue", format!("{account}/{name}"))];
+        metrics::gauge!("sluice_sqs_messages_visible", &labels).set(counts.visible as f64);
+        metrics::gauge!("sluice_sqs_messages_in_flight", &labels).set(counts.in_flight as f64);
+        metrics::gauge!("sluice_sqs_messages_delayed", &labels).set(counts.delayed as f64);
+        let age = oldest.map_or(0, |sent| now_ms.saturating_sub(sent).max(0));
+        metrics::gauge!("sluice_sqs_oldest_message_age_seconds", &labels).set(age as f64 / 1000.0);
+    }
+    Ok(())
+}
+
 /// An SQS error.
 pub(crate) fn sqs_error(kind: protocol::sqs::SqsError, message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::Sqs(kind), message)
