@@ -132,6 +132,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sqs fifo",
         include_str!("../../migrations/sqlite/0024_sqs_fifo.sql"),
     ),
+    (
+        25,
+        "sqs move tasks",
+        include_str!("../../migrations/sqlite/0025_sqs_move_tasks.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -253,6 +258,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         24,
         "sqs fifo",
         include_str!("../../migrations/postgres/0024_sqs_fifo.sql"),
+    ),
+    (
+        25,
+        "sqs move tasks",
+        include_str!("../../migrations/postgres/0025_sqs_move_tasks.sql"),
     ),
 ];
 

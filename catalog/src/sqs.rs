@@ -131,6 +131,55 @@ pub struct ReceiveOptions {
     pub fifo: bool,
 }
 
+/// A RUNNING task whose mover has not reported for this long has failed (its process
+/// stopped).
+pub const MOVE_TASK_STALE_MS: i64 = 60_000;
+
+/// A message move task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveTask {
+    pub task_handle: String,
+    pub account_id: String,
+    pub source_queue_id: i64,
+    pub source_arn: String,
+    pub destination_arn: Option<String>,
+    pub destination_queue_id: Option<i64>,
+    pub max_per_second: Option<i64>,
+    pub status: String,
+    pub moved: i64,
+    pub to_move: i64,
+    pub failure_reason: Option<String>,
+    pub started_at_ms: i64,
+}
+
+const MOVE_COLUMNS: &str = "task_handle, account_id, source_queue_id, source_arn, \
+    destination_arn, destination_queue_id, max_per_second, status, moved, to_move, \
+    failure_reason, started_at_ms, updated_at_ms";
+
+fn row_to_task(r: &sqlx::any::AnyRow, now_ms: i64) -> Result<MoveTask, CatalogError> {
+    let mut status: String = r.try_get("status")?;
+    let mut failure_reason: Option<String> = r.try_get("failure_reason")?;
+    let updated: i64 = r.try_get("updated_at_ms")?;
+    if (status == "RUNNING" || status == "CANCELLING") && updated <= now_ms - MOVE_TASK_STALE_MS {
+        status = "FAILED".into();
+        failure_reason = Some("The process moving the messages stopped.".into());
+    }
+    Ok(MoveTask {
+        task_handle: r.try_get("task_handle")?,
+        account_id: r.try_get("account_id")?,
+        source_queue_id: r.try_get("source_queue_id")?,
+        source_arn: r.try_get("source_arn")?,
+        destination_arn: r.try_get("destination_arn")?,
+        destination_queue_id: r.try_get("destination_queue_id")?,
+        max_per_second: r.try_get("max_per_second")?,
+        status,
+        moved: r.try_get("moved")?,
+        to_move: r.try_get("to_move")?,
+        failure_reason,
+        started_at_ms: r.try_get("started_at_ms")?,
+    })
+}
+
 /// What became of a receipt handle's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandleOutcome {
@@ -259,6 +308,10 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM sqs_dedup WHERE queue_id = $1")
+            .bind(queue_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sqs_move_tasks WHERE source_queue_id = $1")
             .bind(queue_id)
             .execute(&mut *tx)
             .await?;
@@ -492,7 +545,8 @@ impl Catalog {
                 {
                     sqlx::query(
                         "UPDATE sqs_messages SET queue_id = $3, visible_at_ms = $4, \
-                         receipt_token = NULL WHERE queue_id = $1 AND message_id = $2",
+                         receipt_token = NULL, dead_letter_source_id = $1 \
+                         WHERE queue_id = $1 AND message_id = $2",
                     )
                     .bind(queue_id)
                     .bind(&message_id)
@@ -629,6 +683,174 @@ impl Catalog {
         .await?;
         tx.commit().await?;
         Ok(HandleOutcome::Done)
+    }
+
+    /// Moves up to `limit` visible messages of a dead-letter queue to `destination`, or
+    /// each to the queue it was dead-lettered from (those from a queue since deleted,
+    /// or from none, stay). Answers how many moved.
+    pub async fn move_sqs_messages(
+        &self,
+        source_queue_id: i64,
+        destination: Option<i64>,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<u64, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT m.message_id, COALESCE($2, q.queue_id) AS target FROM sqs_messages m \
+             LEFT JOIN sqs_queues q ON q.queue_id = m.dead_letter_source_id \
+             WHERE m.queue_id = $1 AND m.visible_at_ms <= $3 \
+             AND COALESCE($2, q.queue_id) IS NOT NULL \
+             ORDER BY m.sent_at_ms LIMIT $4",
+        )
+        .bind(source_queue_id)
+        .bind(destination)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("message_id")?;
+            let target: i64 = row.try_get("target")?;
+            sqlx::query(
+                "UPDATE sqs_messages SET queue_id = $3, visible_at_ms = $4, receive_count = 0, \
+                 receipt_token = NULL, dead_letter_source_id = NULL \
+                 WHERE queue_id = $1 AND message_id = $2",
+            )
+            .bind(source_queue_id)
+            .bind(&id)
+            .bind(target)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Records a new move task, unless the source has one running (`false`).
+    pub async fn start_sqs_move_task(&self, task: &MoveTask) -> Result<bool, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqs_move_tasks WHERE source_queue_id = $1 \
+             AND status IN ('RUNNING', 'CANCELLING') AND updated_at_ms > $2",
+        )
+        .bind(task.source_queue_id)
+        .bind(task.started_at_ms - MOVE_TASK_STALE_MS)
+        .fetch_one(&mut *tx)
+        .await?;
+        if running > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO sqs_move_tasks (task_handle, account_id, source_queue_id, source_arn, \
+             destination_arn, destination_queue_id, max_per_second, status, moved, to_move, \
+             failure_reason, started_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'RUNNING', 0, $8, NULL, $9, $9)",
+        )
+        .bind(&task.task_handle)
+        .bind(&task.account_id)
+        .bind(task.source_queue_id)
+        .bind(&task.source_arn)
+        .bind(&task.destination_arn)
+        .bind(task.destination_queue_id)
+        .bind(task.max_per_second)
+        .bind(task.to_move)
+        .bind(task.started_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a task's progress and answers its status (a cancel request shows as
+    /// CANCELLING); `status` ends it.
+    pub async fn update_sqs_move_task(
+        &self,
+        handle: &str,
+        moved: u64,
+        status: Option<&str>,
+        now_ms: i64,
+    ) -> Result<String, CatalogError> {
+        let current: Option<String> = sqlx::query_scalar(
+            "UPDATE sqs_move_tasks SET moved = moved + $2, updated_at_ms = $3, \
+             status = COALESCE($4, status) WHERE task_handle = $1 RETURNING status",
+        )
+        .bind(handle)
+        .bind(i64::try_from(moved).unwrap_or(i64::MAX))
+        .bind(now_ms)
+        .bind(status)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(current.unwrap_or_else(|| "CANCELLED".into()))
+    }
+
+    /// Asks a running task to stop; answers it, or `None` when no running task has
+    /// that handle.
+    pub async fn cancel_sqs_move_task(
+        &self,
+        account_id: &str,
+        handle: &str,
+        now_ms: i64,
+    ) -> Result<Option<MoveTask>, CatalogError> {
+        sqlx::query(
+            "UPDATE sqs_move_tasks SET status = 'CANCELLING' WHERE task_handle = $1 \
+             AND account_id = $2 AND status = 'RUNNING' AND updated_at_ms > $3",
+        )
+        .bind(handle)
+        .bind(account_id)
+        .bind(now_ms - MOVE_TASK_STALE_MS)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MOVE_COLUMNS} FROM sqs_move_tasks WHERE task_handle = $1 AND account_id = $2"
+        )))
+        .bind(handle)
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(r) => {
+                let task = row_to_task(&r, now_ms)?;
+                Ok((task.status == "CANCELLING").then_some(task))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A task of the account by its handle.
+    pub async fn sqs_move_task(
+        &self,
+        account_id: &str,
+        handle: &str,
+        now_ms: i64,
+    ) -> Result<Option<MoveTask>, CatalogError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MOVE_COLUMNS} FROM sqs_move_tasks WHERE task_handle = $1 AND account_id = $2"
+        )))
+        .bind(handle)
+        .bind(account_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(|r| row_to_task(r, now_ms)).transpose()
+    }
+
+    /// A source queue's most recent tasks, newest first.
+    pub async fn list_sqs_move_tasks(
+        &self,
+        source_queue_id: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<Vec<MoveTask>, CatalogError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MOVE_COLUMNS} FROM sqs_move_tasks WHERE source_queue_id = $1 \
+             ORDER BY started_at_ms DESC LIMIT $2"
+        )))
+        .bind(source_queue_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| row_to_task(r, now_ms)).collect()
     }
 
     /// Per queue (the first `limit` by id): its account and name, its visible,

@@ -232,6 +232,28 @@ def test_a_message_received_too_often_moves_to_the_dead_letter_queue(sqs):
     moved = sqs.receive_message(QueueUrl=dlq)["Messages"]
     assert [m["Body"] for m in moved] == ["poison"]
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [url]
+    # A move task takes it back to the queue it came from.
+    sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=moved[0]["ReceiptHandle"],
+                                  VisibilityTimeout=0)
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    back = []
+    for _ in range(50):
+        back = sqs.receive_message(QueueUrl=url).get("Messages", [])
+        if back:
+            break
+        time.sleep(0.2)
+    assert [m["Body"] for m in back] == ["poison"]
+    tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10)["Results"]
+    assert tasks[0]["Status"] in ("RUNNING", "COMPLETED")
+    assert tasks[0]["ApproximateNumberOfMessagesToMove"] == 1
+    with pytest.raises(Exception) as e:
+        sqs.cancel_message_move_task(TaskHandle="no-such-task")
+    assert error_code(e.value) == "ResourceNotFoundException"
+    src_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with pytest.raises(Exception) as e:
+        sqs.start_message_move_task(SourceArn=src_arn)
+    assert error_code(e.value) == "InvalidParameterValue", "only a dead-letter queue is a source"
+    assert handle
 
 
 def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):

@@ -7,12 +7,13 @@
 //! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant).
 //!
 //! Not here yet: FIFO queues, the legacy query protocol, queue policies as Cedar
-//! policies, permissions and message move tasks; each is answered with a clear error,
-//! never accepted and ignored.
+//! policies and permissions; each is answered with a clear error, never accepted and
+//! ignored.
 
 pub mod api;
 pub mod attributes;
 pub mod messages;
+pub mod movetasks;
 pub mod query;
 pub mod waiters;
 
@@ -37,7 +38,7 @@ pub struct SqsService {
     pub clock: SharedClock,
     /// Seals message bodies and attributes.
     pub root_key: Arc<RootKey>,
-    pub waiters: waiters::Waiters,
+    pub waiters: Arc<waiters::Waiters>,
 }
 
 macro_rules! operations {
@@ -187,11 +188,10 @@ pub async fn dispatch(
         Op::ListDeadLetterSourceQueues => {
             out(&api::list_dead_letter_sources(&ctx, input(format, body)?).await?)
         }
-        Op::AddPermission
-        | Op::RemovePermission
-        | Op::StartMessageMoveTask
-        | Op::CancelMessageMoveTask
-        | Op::ListMessageMoveTasks => Err(sqs_error(
+        Op::StartMessageMoveTask => out(&movetasks::start(&ctx, input(format, body)?).await?),
+        Op::CancelMessageMoveTask => out(&movetasks::cancel(&ctx, input(format, body)?).await?),
+        Op::ListMessageMoveTasks => out(&movetasks::list(&ctx, input(format, body)?).await?),
+        Op::AddPermission | Op::RemovePermission => Err(sqs_error(
             protocol::sqs::SqsError::UnsupportedOperation,
             format!("{} is not supported by Sluice yet.", op.name()),
         )),
