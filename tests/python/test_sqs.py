@@ -66,6 +66,12 @@ def test_queues_are_made_found_listed_described_and_deleted(sluice, sqs):
     assert error_code(e.value) == "QueueAlreadyExists"
     assert sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
     assert url in sqs.list_queues(QueueNamePrefix=name)["QueueUrls"]
+    other = sqs.create_queue(QueueName=name + "-2")["QueueUrl"]
+    page = sqs.list_queues(QueueNamePrefix=name, MaxResults=1)
+    assert page["QueueUrls"] == [url] and page["NextToken"]
+    rest = sqs.list_queues(QueueNamePrefix=name, MaxResults=1, NextToken=page["NextToken"])
+    assert rest["QueueUrls"] == [other] and "NextToken" not in rest
+    sqs.delete_queue(QueueUrl=other)
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert attrs["VisibilityTimeout"] == "45"
     assert attrs["MessageRetentionPeriod"] == "345600" and attrs["MaximumMessageSize"] == "1048576"

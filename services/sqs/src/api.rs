@@ -278,19 +278,7 @@ pub async fn list_queues(ctx: &Context<'_>, input: ListQueuesInput) -> Result<Va
             "MaxResults is from 1 to 1000.",
         ));
     }
-    let after = match &input.next_token {
-        Some(t) => {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    sqs_error(SqsError::InvalidParameterValue, "Invalid NextToken value.")
-                })?
-        }
-        None => String::new(),
-    };
+    let after = page_after(input.next_token.as_deref())?;
     let limit = input.max_results.unwrap_or(LIST_MAX);
     let queues = ctx
         .state
@@ -315,11 +303,7 @@ pub async fn list_queues(ctx: &Context<'_>, input: ListQueuesInput) -> Result<Va
     }
     // Only a caller that asked for pages gets a token (as SQS answers).
     if more && input.max_results.is_some() {
-        use base64::Engine;
-        let last = &queues[limit as usize - 1].name;
-        out["NextToken"] = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(last.as_bytes())
-            .into();
+        out["NextToken"] = page_token(&queues[limit as usize - 1].name).into();
     }
     bill(ctx, "", 1).await;
     Ok(out)
@@ -569,19 +553,7 @@ pub async fn list_dead_letter_sources(
         ));
     }
     let limit = input.max_results.unwrap_or(LIST_MAX) as usize;
-    let mut after = match &input.next_token {
-        Some(t) => {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    sqs_error(SqsError::InvalidParameterValue, "Invalid NextToken value.")
-                })?
-        }
-        None => String::new(),
-    };
+    let mut after = page_after(input.next_token.as_deref())?;
     let mut urls = Vec::new();
     let mut next = None;
     'pages: loop {
@@ -598,11 +570,7 @@ pub async fn list_dead_letter_sources(
         for q in &page {
             if attributes::redrive(&stored_attributes(q)).is_some_and(|(target, _)| target == arn) {
                 if urls.len() == limit {
-                    use base64::Engine;
-                    next = Some(
-                        base64::engine::general_purpose::URL_SAFE_NO_PAD
-                            .encode(urls_last_name(&urls).as_bytes()),
-                    );
+                    next = Some(page_token(&urls_last_name(&urls)));
                     break 'pages;
                 }
                 urls.push(queue_url(ctx.endpoint, &q.account_id, &q.name));
@@ -623,6 +591,25 @@ fn urls_last_name(urls: &[String]) -> String {
         .and_then(|u| u.rsplit('/').next())
         .unwrap_or_default()
         .to_string()
+}
+
+/// A list's NextToken: the queue name the next page starts after.
+fn page_token(last_name: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_name.as_bytes())
+}
+
+/// The queue name a NextToken says to start after ("" for none).
+fn page_after(token: Option<&str>) -> Result<String, ApiError> {
+    use base64::Engine;
+    let Some(t) = token else {
+        return Ok(String::new());
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| sqs_error(SqsError::InvalidParameterValue, "Invalid NextToken value."))
 }
 
 /// A queue ARN's queue, in the caller's account (a redrive policy's dead-letter queue).
