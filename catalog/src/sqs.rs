@@ -612,6 +612,41 @@ impl Catalog {
         .await
     }
 
+    /// Deletes messages whose tokens are their latest receives' (a stale or unknown
+    /// handle deletes nothing, as SQS answers it), and bills the request, in one
+    /// transaction.
+    pub async fn delete_sqs_messages(
+        &self,
+        queue_id: i64,
+        handles: &[(String, String)],
+        billed: Billed<'_>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.begin_write().await?;
+        for (message_id, token) in handles {
+            sqlx::query(
+                "DELETE FROM sqs_messages WHERE queue_id = $1 AND message_id = $2 \
+                 AND receipt_token = $3",
+            )
+            .bind(queue_id)
+            .bind(message_id)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::meter_count(
+            &mut tx,
+            billed.account_id,
+            billed.queue_name,
+            Metric::SqsRequests,
+            1,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deletes a message if `token` is its latest receive's.
     pub async fn delete_sqs_message(
         &self,

@@ -790,22 +790,30 @@ pub struct HandleBatchInput {
     entries: Vec<HandleEntry>,
 }
 
-/// Deletes by handle: a stale handle (the message was received again since) succeeds
-/// and deletes nothing, as SQS documents.
-async fn delete_one(ctx: &Context<'_>, queue_id: i64, handle: &str) -> Result<(), ApiError> {
-    let (message_id, token) = parse_handle(queue_id, handle)?;
+/// Deletes by handle, billed in the same transaction: a stale handle (the message was
+/// received again since) succeeds and deletes nothing, as SQS documents.
+async fn delete_handles(
+    ctx: &Context<'_>,
+    queue_id: i64,
+    queue_name: &str,
+    handles: &[(String, String)],
+) -> Result<(), ApiError> {
     ctx.state
         .catalog
-        .delete_sqs_message(queue_id, &message_id, &token)
+        .delete_sqs_messages(
+            queue_id,
+            handles,
+            billed(ctx, queue_name),
+            ctx.state.clock.now_ms(),
+        )
         .await
-        .map_err(wire_error)?;
-    Ok(())
+        .map_err(wire_error)
 }
 
 pub async fn delete_message(ctx: &Context<'_>, input: DeleteInput) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:DeleteMessage").await?;
-    delete_one(ctx, queue.id, &input.receipt_handle).await?;
-    bill(ctx, &queue.name, 1).await;
+    let handle = parse_handle(queue.id, &input.receipt_handle)?;
+    delete_handles(ctx, queue.id, &queue.name, &[handle]).await?;
     Ok(json!({}))
 }
 
@@ -817,13 +825,18 @@ pub async fn delete_message_batch(
     check_batch(input.entries.iter().map(|e| e.id.as_str()))?;
     let mut ok = Vec::new();
     let mut failed = Vec::new();
+    let mut handles = Vec::new();
     for e in &input.entries {
-        match delete_one(ctx, queue.id, &e.receipt_handle).await {
-            Ok(()) => ok.push(json!({"Id": e.id})),
+        match parse_handle(queue.id, &e.receipt_handle) {
+            Ok(h) => {
+                handles.push(h);
+                ok.push(json!({"Id": e.id}));
+            }
             Err(err) => failed.push(failure(&e.id, &err)),
         }
     }
-    bill(ctx, &queue.name, 1).await;
+    // One transaction for the batch (and its bill): ten deletes, one durable write.
+    delete_handles(ctx, queue.id, &queue.name, &handles).await?;
     Ok(json!({"Successful": ok, "Failed": failed}))
 }
 
