@@ -322,15 +322,10 @@ fn prepare(
         ));
     }
     let delay = match delay {
-        Some(d) if !(0..=attributes::DELAY_MAX_S).contains(&d) => {
-            return Err(sqs_error(
-                SqsError::InvalidParameterValue,
-                format!(
-                    "Value {d} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900."
-                ),
-            ));
+        Some(d) => {
+            in_range("DelaySeconds", d, 0, attributes::DELAY_MAX_S)?;
+            d
         }
-        Some(d) => d,
         None => attributes::number(queue_attributes, "DelaySeconds"),
     };
     let now = ctx.state.clock.now_ms();
@@ -608,40 +603,37 @@ fn wanted(names: &[String], name: &str) -> bool {
     })
 }
 
+/// A request parameter within its bounds, or SQS's InvalidParameterValue naming them.
+fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(sqs_error(
+        SqsError::InvalidParameterValue,
+        format!(
+            "Value {value} for parameter {name} is invalid. Reason: Must be >= {min} and <= {max}."
+        ),
+    ))
+}
+
 pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:ReceiveMessage").await?;
     let stored = stored_attributes(&queue);
     let max = input.max_number_of_messages.unwrap_or(1);
-    if !(1..=RECEIVE_MAX).contains(&max) {
-        return Err(sqs_error(
-            SqsError::InvalidParameterValue,
-            format!(
-                "Value {max} for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided."
-            ),
-        ));
-    }
+    in_range("MaxNumberOfMessages", max, 1, RECEIVE_MAX)?;
     let wait_s = input
         .wait_time_seconds
         .unwrap_or_else(|| attributes::number(&stored, "ReceiveMessageWaitTimeSeconds"));
-    if !(0..=attributes::WAIT_MAX_S).contains(&wait_s) {
-        return Err(sqs_error(
-            SqsError::InvalidParameterValue,
-            format!(
-                "Value {wait_s} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."
-            ),
-        ));
-    }
+    in_range("WaitTimeSeconds", wait_s, 0, attributes::WAIT_MAX_S)?;
     let visibility_s = input
         .visibility_timeout
         .unwrap_or_else(|| attributes::number(&stored, "VisibilityTimeout"));
-    if !(0..=attributes::VISIBILITY_MAX_S).contains(&visibility_s) {
-        return Err(sqs_error(
-            SqsError::InvalidParameterValue,
-            format!(
-                "Value {visibility_s} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200, if provided."
-            ),
-        ));
-    }
+    in_range(
+        "VisibilityTimeout",
+        visibility_s,
+        0,
+        attributes::VISIBILITY_MAX_S,
+    )?;
     let redrive = match attributes::redrive(&stored) {
         Some((arn, max_receives)) => {
             crate::api::queue_by_arn(ctx, &arn)
@@ -860,14 +852,12 @@ async fn change_one(
             "The request must contain the parameter VisibilityTimeout.",
         )
     })?;
-    if !(0..=attributes::VISIBILITY_MAX_S).contains(&timeout_s) {
-        return Err(sqs_error(
-            SqsError::InvalidParameterValue,
-            format!(
-                "Value {timeout_s} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and <= 43200."
-            ),
-        ));
-    }
+    in_range(
+        "VisibilityTimeout",
+        timeout_s,
+        0,
+        attributes::VISIBILITY_MAX_S,
+    )?;
     let (message_id, token) = parse_handle(queue_id, handle)?;
     let now = ctx.state.clock.now_ms();
     match ctx
