@@ -496,11 +496,8 @@ impl Catalog {
                 .fetch_optional(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM sqs_messages WHERE queue_id = $1 AND expires_at_ms <= $2")
-            .bind(queue_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+        // Expired messages are skipped here and deleted by the janitor
+        // (`expire_sqs_messages`), not by every receive.
         let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -515,15 +512,16 @@ impl Catalog {
             let select = if fifo {
                 // In sequence order, from groups with nothing in flight.
                 "SELECT message_id, receive_count FROM sqs_messages m \
-                 WHERE queue_id = $1 AND visible_at_ms <= $2 AND NOT EXISTS (\
-                 SELECT 1 FROM sqs_messages f WHERE f.queue_id = m.queue_id \
-                 AND f.group_id = m.group_id AND f.visible_at_ms > $2 AND f.receive_count > 0) \
+                 WHERE queue_id = $1 AND visible_at_ms <= $2 AND expires_at_ms > $2 \
+                 AND NOT EXISTS (SELECT 1 FROM sqs_messages f WHERE f.queue_id = m.queue_id \
+                 AND f.group_id = m.group_id AND f.visible_at_ms > $2 AND f.receive_count > 0 \
+                 AND f.expires_at_ms > $2) \
                  ORDER BY seq LIMIT $3"
                     .to_string()
             } else {
                 format!(
                     "SELECT message_id, receive_count FROM sqs_messages \
-                     WHERE queue_id = $1 AND visible_at_ms <= $2 \
+                     WHERE queue_id = $1 AND visible_at_ms <= $2 AND expires_at_ms > $2 \
                      ORDER BY visible_at_ms, sent_at_ms LIMIT $3{lock}"
                 )
             };
@@ -1126,7 +1124,7 @@ mod tests {
                     .visible,
                 0
             );
-            // Past retention, the janitor drops what nobody received.
+            // Past retention a message is no longer received, and the janitor drops it.
             catalog
                 .send_sqs_messages(
                     q.id,
@@ -1140,6 +1138,24 @@ mod tests {
                 )
                 .await
                 .unwrap();
+            let expired = catalog
+                .receive_sqs_messages(
+                    q.id,
+                    ReceiveOptions {
+                        now_ms: 61_000,
+                        max: 10,
+                        visibility_ms: 30_000,
+                        redrive: None,
+                        fifo: false,
+                    },
+                    &mut token,
+                )
+                .await
+                .unwrap();
+            assert!(
+                expired.is_empty(),
+                "past its retention a message is not received"
+            );
             let stats = catalog.sqs_queue_stats(2_000, 100).await.unwrap();
             let jobs = stats.iter().find(|s| s.1 == "jobs").unwrap();
             assert_eq!((jobs.2.visible, jobs.3), (1, Some(1_000)));
