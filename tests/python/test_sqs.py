@@ -519,3 +519,39 @@ def test_queue_gauges_reach_prometheus(sluice, sqs):
     assert found["sluice_sqs_messages_visible"] == 2
     assert found["sluice_sqs_messages_in_flight"] == 1
     assert found["sluice_sqs_oldest_message_age_seconds"] >= 0
+
+
+def test_limits_and_bad_input_get_sqs_errors(sluice):
+    sqs = sluice.client(service="sqs", validate=False)
+    url = new_queue(sqs)
+    for kw in ({"MaxNumberOfMessages": 11}, {"MaxNumberOfMessages": 0}, {"WaitTimeSeconds": 21},
+               {"VisibilityTimeout": 43201}):
+        with pytest.raises(Exception) as e:
+            sqs.receive_message(QueueUrl=url, **kw)
+        assert error_code(e.value) == "InvalidParameterValue", kw
+    string = {"DataType": "String", "StringValue": "v"}
+    for attrs in ({f"a{i}": string for i in range(11)},               # more than ten
+                  {"AWS.reserved": string},                            # a reserved prefix
+                  {"n": {"DataType": "Number", "StringValue": "ten"}},  # not a number
+                  {"e": {"DataType": "String", "StringValue": ""}},     # empty
+                  {"t": {"DataType": "Date", "StringValue": "x"}}):     # no such type
+        with pytest.raises(Exception) as e:
+            sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attrs)
+        assert error_code(e.value) == "InvalidParameterValue", attrs
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={f"a{i}": string for i in range(10)})
+    with pytest.raises(Exception) as e:
+        sqs.tag_queue(QueueUrl=url, Tags={f"k{i}": "v" for i in range(51)})
+    assert error_code(e.value) == "InvalidParameterValue"
+    for bad in (0, 1001):
+        with pytest.raises(Exception) as e:
+            sqs.list_queues(MaxResults=bad)
+        assert error_code(e.value) == "InvalidParameterValue", bad
+    with pytest.raises(Exception) as e:
+        sqs.list_queues(MaxResults=5, NextToken="!!not a token!!")
+    assert error_code(e.value) == "InvalidParameterValue"
+    with pytest.raises(Exception) as e:
+        sqs.create_queue(QueueName="has space")
+    assert error_code(e.value) == "InvalidParameterValue"
+    with pytest.raises(Exception) as e:
+        sqs.send_message(QueueUrl=f"{sluice.endpoint}/not-an-account/q", MessageBody="x")
+    assert error_code(e.value) == "InvalidAddress"
