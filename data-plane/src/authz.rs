@@ -121,6 +121,8 @@ pub struct Authz {
     actions: HashSet<EntityUid>,
     /// The actions on a KMS key (`kms:Decrypt`, ...), what IAM key policies expand to.
     key_actions: Vec<String>,
+    /// The actions an SQS queue has, which a queue policy's `Action` patterns expand over.
+    queue_actions: Vec<String>,
     /// Decisions of the current second. A decision costs tens of microseconds (Cedar
     /// builds and closes the entity graph each time); a second's repeats reuse it.
     decisions: std::sync::Mutex<(i64, HashMap<DecisionKey, Decided>)>,
@@ -196,6 +198,9 @@ enum Attachment {
     Principal(String, String),
     /// `key/<key id>`: a KMS key's policy; every policy must name that key.
     Key(String),
+    /// `sqs/<queue name>`: an SQS queue's policy (its `Policy` attribute); every
+    /// policy must name that queue.
+    MessageQueue(String),
 }
 
 fn attachment(name: &str) -> Attachment {
@@ -203,6 +208,8 @@ fn attachment(name: &str) -> Attachment {
         Attachment::Stream(stream.to_string())
     } else if let Some(key) = name.strip_prefix("key/") {
         Attachment::Key(key.to_string())
+    } else if let Some(queue) = name.strip_prefix("sqs/") {
+        Attachment::MessageQueue(queue.to_string())
     } else if let Some(rest) = name.strip_prefix("principal/")
         && let Some((kind, who)) = rest.split_once('/')
     {
@@ -300,6 +307,12 @@ impl Authz {
             .map(|uid| uid.id().unescaped().to_string())
             .collect();
         key_actions.sort();
+        let queue_type = type_name("Sluice::MessageQueue")?;
+        let mut queue_actions: Vec<String> = schema
+            .actions_for_principal_and_resource(&user_type, &queue_type)
+            .map(|uid| uid.id().unescaped().to_string())
+            .collect();
+        queue_actions.sort();
         let types = Types {
             tenant: type_name("Sluice::Tenant")?,
             user: type_name("Sluice::User")?,
@@ -320,6 +333,7 @@ impl Authz {
             authorizer: Authorizer::new(),
             actions,
             key_actions,
+            queue_actions,
             decisions: std::sync::Mutex::new((0, HashMap::new())),
             catalog,
             tenants: std::sync::Mutex::new(HashMap::new()),
@@ -343,18 +357,28 @@ impl Authz {
         body: &str,
     ) -> Result<Vec<cedar_policy::Policy>, Vec<String>> {
         catalog::policies::check_policy_size(body).map_err(|e| vec![e.message])?;
-        // A key's policy may come as IAM JSON (what KMS tools send): it is read as the
-        // Cedar it means here (`iampolicy.rs`) and stored as written.
+        // A key's or queue's policy may come as IAM JSON (what KMS and SQS tools send):
+        // it is read as the Cedar it means here (`iampolicy.rs`) and stored as written;
+        // its open resources mean its own resource.
         let attached = attachment(name);
-        let attached_key = match &attached {
-            Attachment::Key(key_id) => Some(protocol::kms::key_arn(&self.region, account, key_id)),
+        let attached_resource = match &attached {
+            Attachment::Key(key_id) => Some((
+                "Sluice::Key",
+                protocol::kms::key_arn(&self.region, account, key_id),
+                &self.key_actions,
+            )),
+            Attachment::MessageQueue(queue) => Some((
+                "Sluice::MessageQueue",
+                format!("arn:aws:sqs:{}:{account}:{queue}", self.region),
+                &self.queue_actions,
+            )),
             _ => None,
         };
         let translated;
-        let body = match &attached_key {
-            Some(arn) if body.trim_start().starts_with('{') => {
+        let body = match &attached_resource {
+            Some((_, arn, actions)) if body.trim_start().starts_with('{') => {
                 translated =
-                    crate::iampolicy::key_policy_to_cedar(account, arn, &self.key_actions, body)?;
+                    crate::iampolicy::resource_policy_to_cedar(account, arn, actions, body)?;
                 translated.as_str()
             }
             _ => body,
@@ -376,10 +400,8 @@ impl Authz {
         if parsed.policies().next().is_none() {
             return Err(vec!["the document holds no policy".into()]);
         }
-        // A key policy may leave its resource open, as AWS's `"Resource": "*"` means
-        // "this key": it is bound to the key before it is validated.
-        let parsed = match &attached_key {
-            Some(arn) => crate::keyperms::bind_to_key(&parsed, arn)?,
+        let parsed = match &attached_resource {
+            Some((entity_type, arn, _)) => crate::iampolicy::bind_to(&parsed, entity_type, arn)?,
             None => parsed,
         };
         let result = Validator::new(self.schema.clone()).validate(&parsed, ValidationMode::Strict);
@@ -393,9 +415,13 @@ impl Authz {
                 expected_resource = uid(&self.types.stream, &arn);
                 (Some(&expected_resource), None)
             }
-            Attachment::Key(_) => {
-                let arn = attached_key.as_deref().unwrap_or_default();
-                expected_resource = uid(&self.types.key, arn);
+            Attachment::Key(_) | Attachment::MessageQueue(_) => {
+                let (_, arn, _) = attached_resource.as_ref().expect("an attached resource");
+                let ty = match attached {
+                    Attachment::Key(_) => &self.types.key,
+                    _ => &self.types.message_queue,
+                };
+                expected_resource = uid(ty, arn);
                 (Some(&expected_resource), None)
             }
             Attachment::Principal(kind, who) => {

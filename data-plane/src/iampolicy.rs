@@ -1,7 +1,9 @@
-//! IAM JSON key policies read as Cedar. Tools that manage KMS keys (Terraform, the
-//! CDK, the console's default) send key policies in IAM's JSON; Sluice decides with
-//! Cedar, so such a document is translated into the Cedar policies that mean the same
-//! here, and stored as the caller wrote it (GetKeyPolicy gives it back unchanged).
+//! Resource policies in IAM JSON read as Cedar: KMS key policies and SQS queue
+//! policies. Tools that manage keys and queues (Terraform, the CDK, the consoles'
+//! defaults, AddPermission) write these in IAM's JSON; Sluice decides with Cedar, so
+//! such a document is translated into the Cedar policies that mean the same here, and
+//! stored as the caller wrote it (GetKeyPolicy and GetQueueAttributes give it back
+//! unchanged). The policies are then bound to their one resource (`bind_to`).
 //!
 //! What each statement becomes:
 //! - a principal that is the account itself (`arn:aws:iam::ACCOUNT:root` or
@@ -10,10 +12,15 @@
 //! - `"*"`: every principal of the tenant (no other tenant can ever use the key).
 //! - a user or role ARN of the tenant: that principal. Principals of other accounts,
 //!   service principals and session ARNs name no one here; their statements are skipped.
-//! - `Action`: KMS actions, with IAM's `*` wildcards, expanded over the actions a key
-//!   has; `Resource` must be `"*"` or the key's own ARN.
-//! - An Allow with a `Condition` is skipped (it grants less, never more); a Deny with
-//!   one, `NotPrincipal`, `NotAction` and `NotResource` are refused as unsupported.
+//! - `Action`: the service's actions, with IAM's `*` wildcards, expanded over the
+//!   actions the resource has; `Resource` is `"*"`, the resource's own ARN or a pattern
+//!   matching it (a statement about other resources is skipped).
+//! - An Allow with a `Condition` is skipped (it grants less, never more). A Deny whose
+//!   only condition is `aws:SecureTransport` false is skipped too (Sluice answers only
+//!   over TLS, so it never applies); a Deny with any other condition, `NotPrincipal`,
+//!   `NotAction` and `NotResource` are refused as unsupported.
+
+use cedar_policy::{PolicySet, ResourceConstraint};
 
 use serde_json::Value;
 
@@ -65,20 +72,41 @@ fn cedar_string(text: &str) -> String {
     format!("\"{}\"", text.escape_default())
 }
 
-/// The Cedar text an IAM JSON key policy of `account`'s key `key_arn` means, given the
-/// actions a key has (`kms:Decrypt`, ...). Errors say what is malformed or unsupported.
-pub fn key_policy_to_cedar(
+/// Whether a condition block says only "when the request is not over TLS".
+fn only_insecure_transport(condition: &Value) -> bool {
+    let Some(ops) = condition.as_object() else {
+        return false;
+    };
+    !ops.is_empty()
+        && ops.iter().all(|(op, tests)| {
+            op == "Bool"
+                && tests.as_object().is_some_and(|t| {
+                    !t.is_empty()
+                        && t.iter().all(|(k, v)| {
+                            k.eq_ignore_ascii_case("aws:SecureTransport")
+                                && (v == "false"
+                                    || v == &Value::Bool(false)
+                                    || v == &serde_json::json!(["false"]))
+                        })
+                })
+        })
+}
+
+/// The Cedar text an IAM JSON policy attached to `account`'s resource `resource_arn`
+/// means, given the actions that resource has (`kms:Decrypt`, `sqs:SendMessage`, ...).
+/// Errors say what is malformed or unsupported.
+pub fn resource_policy_to_cedar(
     account: &str,
-    key_arn: &str,
-    key_actions: &[String],
+    resource_arn: &str,
+    resource_actions: &[String],
     json: &str,
 ) -> Result<String, Vec<String>> {
     let doc: Value =
-        serde_json::from_str(json).map_err(|e| vec![format!("the key policy is not JSON: {e}")])?;
+        serde_json::from_str(json).map_err(|e| vec![format!("the policy is not JSON: {e}")])?;
     let statements = match doc.get("Statement") {
         Some(Value::Array(list)) => list.clone(),
         Some(one @ Value::Object(_)) => vec![one.clone()],
-        _ => return Err(vec!["the key policy has no Statement".into()]),
+        _ => return Err(vec!["the policy has no Statement".into()]),
     };
     let mut errors = Vec::new();
     // The account's admin may do everything anyway; this keeps a policy whose
@@ -108,19 +136,19 @@ pub fn key_policy_to_cedar(
                 continue;
             }
         };
-        if statement.get("Condition").is_some() {
-            if allow {
+        if let Some(condition) = statement.get("Condition") {
+            if allow || only_insecure_transport(condition) {
                 continue;
             }
             fail("a Deny with a Condition is not supported".into());
             continue;
         }
-        // Resource: "*" or this key.
+        // Resource: "*", this resource, or a pattern matching it.
         match statement.get("Resource").map(|r| strings(r, "Resource")) {
             None => fail("Resource is required".into()),
             Some(Err(e)) => fail(e),
             Some(Ok(resources)) => {
-                if !resources.iter().any(|r| glob(r, key_arn)) {
+                if !resources.iter().any(|r| glob(r, resource_arn)) {
                     continue;
                 }
             }
@@ -136,7 +164,7 @@ pub fn key_policy_to_cedar(
                 continue;
             }
         };
-        let actions: Vec<&String> = key_actions
+        let actions: Vec<&String> = resource_actions
             .iter()
             .filter(|a| patterns.iter().any(|p| glob(p, a)))
             .collect();
@@ -201,6 +229,32 @@ pub fn key_policy_to_cedar(
     }
 }
 
+/// `set` with every policy whose resource is open bound to the resource `arn` of
+/// Cedar type `entity_type` (`Sluice::Key`, `Sluice::MessageQueue`): an attached
+/// policy's open resource, as IAM's `"Resource": "*"`, means its own resource.
+pub(crate) fn bind_to(
+    set: &PolicySet,
+    entity_type: &str,
+    arn: &str,
+) -> Result<PolicySet, Vec<String>> {
+    let mut bound = PolicySet::new();
+    for policy in set.policies() {
+        let policy = if policy.resource_constraint() == ResourceConstraint::Any {
+            let mut json = policy.to_json().map_err(|e| vec![e.to_string()])?;
+            json["resource"] = serde_json::json!({
+                "op": "==",
+                "entity": { "type": entity_type, "id": arn },
+            });
+            cedar_policy::Policy::from_json(Some(policy.id().clone()), json)
+                .map_err(|e| vec![e.to_string()])?
+        } else {
+            policy.clone()
+        };
+        bound.add(policy).map_err(|e| vec![e.to_string()])?;
+    }
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +297,7 @@ mod tests {
             {"Sid": "service", "Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"},
              "Action": "kms:*", "Resource": "*"}
         ]}"#;
-        let cedar = key_policy_to_cedar("111122223333", KEY, &actions(), json).unwrap();
+        let cedar = resource_policy_to_cedar("111122223333", KEY, &actions(), json).unwrap();
         assert!(cedar.contains(
             "permit (principal == Sluice::Role::\"arn:aws:iam::111122223333:role/app\", action in [Sluice::Action::\"kms:Decrypt\", Sluice::Action::\"kms:DescribeKey\"], resource);"
         ), "{cedar}");
@@ -264,9 +318,88 @@ mod tests {
             r#"{"Version": "2012-10-17"}"#,
         ] {
             assert!(
-                key_policy_to_cedar("111122223333", KEY, &actions(), json).is_err(),
+                resource_policy_to_cedar("111122223333", KEY, &actions(), json).is_err(),
                 "{json}"
             );
         }
+    }
+
+    #[test]
+    fn a_deny_only_of_plain_http_never_applies() {
+        let json = r#"{"Statement": [
+            {"Sid": "tls", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]}"#;
+        let cedar = resource_policy_to_cedar("111122223333", KEY, &actions(), json).unwrap();
+        assert!(!cedar.contains("forbid"), "{cedar}");
+        let other = r#"{"Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+        ]}"#;
+        assert!(resource_policy_to_cedar("111122223333", KEY, &actions(), other).is_err());
+    }
+
+    #[test]
+    fn a_queue_policy_decides_for_its_queue_alone() {
+        use std::net::IpAddr;
+
+        use cedar_policy::Decision;
+        use edge::Resource;
+
+        use crate::authz::{Authz, RequestFacts};
+        use crate::cedarterms::PrincipalRef;
+
+        let tenant = "111111111111";
+        let authz = Authz::load().unwrap();
+        let queue = "arn:aws:sqs:us-east-1:111111111111:jobs";
+        let json = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [
+                {{"Sid": "workers", "Effect": "Allow",
+                  "Principal": {{"AWS": "arn:aws:iam::111111111111:user/alice"}},
+                  "Action": ["SQS:ReceiveMessage", "sqs:Delete*"], "Resource": "{queue}"}},
+                {{"Sid": "no-purge", "Effect": "Deny", "Principal": "*",
+                  "Action": "sqs:PurgeQueue", "Resource": "*"}}
+            ]}}"#
+        );
+        let set = authz
+            .tenant_set(tenant, [("sqs/jobs", json.as_str())])
+            .unwrap();
+        let alice = PrincipalRef::from_arn("arn:aws:iam::111111111111:user/alice").unwrap();
+        let decide = |action: &str, arn: &str| {
+            let resource = Resource::MessageQueue {
+                account: tenant,
+                arn,
+            };
+            let facts = RequestFacts::plain(IpAddr::from([127, 0, 0, 1]));
+            authz
+                .decide_with(&set, alice, action, resource, facts)
+                .unwrap()
+                .0
+        };
+        assert_eq!(decide("sqs:ReceiveMessage", queue), Decision::Allow);
+        assert_eq!(decide("sqs:DeleteMessage", queue), Decision::Allow);
+        assert_eq!(decide("sqs:PurgeQueue", queue), Decision::Deny);
+        assert_eq!(decide("sqs:SendMessage", queue), Decision::Deny);
+        let other = "arn:aws:sqs:us-east-1:111111111111:other";
+        assert_eq!(decide("sqs:ReceiveMessage", other), Decision::Deny);
+        // A statement about another queue is no part of this one's policy.
+        let elsewhere = r#"{"Statement": [{"Effect": "Allow", "Principal": "*",
+            "Action": "sqs:*", "Resource": "arn:aws:sqs:us-east-1:111111111111:other"}]}"#;
+        let set = authz.tenant_set(tenant, [("sqs/jobs", elsewhere)]).unwrap();
+        let facts = RequestFacts::plain(IpAddr::from([127, 0, 0, 1]));
+        let other_queue = Resource::MessageQueue {
+            account: tenant,
+            arn: other,
+        };
+        assert_eq!(
+            authz
+                .decide_with(&set, alice, "sqs:SendMessage", other_queue, facts)
+                .unwrap()
+                .0,
+            Decision::Deny
+        );
+        // Cedar naming another queue is refused in this queue's document.
+        let stray = r#"permit (principal, action, resource == Sluice::MessageQueue::"arn:aws:sqs:us-east-1:111111111111:other");"#;
+        assert!(authz.compile(tenant, "sqs/jobs", stray).is_err());
     }
 }

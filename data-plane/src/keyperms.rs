@@ -1,9 +1,9 @@
-//! What KMS keys add to Cedar: a grant as the permits it is, a key policy's open
-//! resource bound to its key, and a request's encryption context as
+//! What KMS keys add to Cedar: a grant as the permits it is, and a request's
+//! encryption context as
 //! `context.encryptionContext` holds it. The authorizer (`authz.rs`) uses these when it
 //! loads a tenant's policies and decides a KMS request.
 
-use cedar_policy::{PolicyId, PolicySet, ResourceConstraint};
+use cedar_policy::PolicyId;
 use protocol::kms::key_arn;
 
 use crate::cedarterms::{AuthzError, PrincipalRef};
@@ -99,26 +99,6 @@ pub fn grant_permits(
                 .map_err(|e| AuthzError::Tenant(format!("grant {}: {e}", grant.grant_id)))
         })
         .collect()
-}
-
-/// `set` with every policy whose resource is open bound to the key `arn`.
-pub(crate) fn bind_to_key(set: &PolicySet, arn: &str) -> Result<PolicySet, Vec<String>> {
-    let mut bound = PolicySet::new();
-    for policy in set.policies() {
-        let policy = if policy.resource_constraint() == ResourceConstraint::Any {
-            let mut json = policy.to_json().map_err(|e| vec![e.to_string()])?;
-            json["resource"] = serde_json::json!({
-                "op": "==",
-                "entity": { "type": "Sluice::Key", "id": arn },
-            });
-            cedar_policy::Policy::from_json(Some(policy.id().clone()), json)
-                .map_err(|e| vec![e.to_string()])?
-        } else {
-            policy.clone()
-        };
-        bound.add(policy).map_err(|e| vec![e.to_string()])?;
-    }
-    Ok(bound)
 }
 
 #[cfg(test)]

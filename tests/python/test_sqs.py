@@ -6,6 +6,7 @@ sealed at rest and kept across kill -9."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 import threading
@@ -285,11 +286,147 @@ def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
     assert got == ids
 
 
-def test_operations_sluice_does_not_have_yet_say_so(sqs):
-    url = new_queue(sqs)
+@pytest.fixture
+def tenant(sluice):
+    """A fresh tenant: its admin's SQS client and keys, and users alice (no policy of
+    her own) and bob (a Cedar permit for every SQS action)."""
+    r = sluice.admin("POST", "/admin/v1/tenants", {"name": unique_name("sqspol")})
+    assert r.status == 201, r
+    t = r.json()
+    account = t["account_id"]
+    admin = (t["admin"]["access_key_id"], t["admin"]["secret_access_key"])
+    path = f"/admin/v1/tenants/{account}/principals"
+    out = {"account": account, "admin": sluice.client(service="sqs", credentials=admin), "admin_keys": admin}
+    for name in ("alice", "bob"):
+        assert sluice.admin("POST", path, {"kind": "user", "name": name}, credentials=admin).status == 201
+        r = sluice.admin("POST", f"{path}/user/{name}/access-keys", credentials=admin)
+        out[name + "_keys"] = (r.json()["access_key_id"], r.json()["secret_access_key"])
+        out[name] = sluice.client(service="sqs", credentials=out[name + "_keys"])
+        out[name + "_arn"] = f"arn:aws:iam::{account}:user/{name}"
+    bob_may = ('permit (principal == Sluice::User::"%s", action, resource is Sluice::MessageQueue);\n'
+               % out["bob_arn"])
+    sluice.apply_policy(account, "bob-sqs", bob_may, credentials=admin)
+    return out
+
+
+def test_a_queue_policy_allows_and_denies_for_its_queue(sluice, tenant):
+    """The Policy attribute decides with the tenant's Cedar policies: an Allow lets a
+    user the tenant's policies do not, a Deny refuses what they allow, for this queue
+    alone; it is given back as written, and a policy that cannot be read is refused."""
+    admin, alice, bob, account = tenant["admin"], tenant["alice"], tenant["bob"], tenant["account"]
+    name = unique_name("guarded")
+    arn = f"arn:aws:sqs:us-east-1:{account}:{name}"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "alice-sends", "Effect": "Allow", "Principal": {"AWS": tenant["alice_arn"]},
+         "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"], "Resource": arn},
+        {"Sid": "no-purge", "Effect": "Deny", "Principal": "*", "Action": "sqs:PurgeQueue",
+         "Resource": "*"},
+        {"Sid": "tls-only", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": arn,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ]})
+    url = admin.create_queue(QueueName=name, Attributes={"Policy": policy})["QueueUrl"]
+    other = admin.create_queue(QueueName=unique_name("open"))["QueueUrl"]
+    got = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]
+    assert got == {"Policy": policy}
+    assert "Policy" not in admin.get_queue_attributes(QueueUrl=other, AttributeNames=["All"])["Attributes"]
+
+    assert alice.get_queue_url(QueueName=name)["QueueUrl"] == url
+    alice.send_message(QueueUrl=url, MessageBody="from alice")
     with pytest.raises(Exception) as e:
-        sqs.add_permission(QueueUrl=url, Label="x", AWSAccountIds=[ACCOUNT_ID], Actions=["SendMessage"])
-    assert error_code(e.value) == "AWS.SimpleQueueService.UnsupportedOperation"
+        alice.receive_message(QueueUrl=url)
+    assert error_code(e.value) == "AccessDeniedException"
+    with pytest.raises(Exception) as e:
+        alice.send_message(QueueUrl=other, MessageBody="x")
+    assert error_code(e.value) == "AccessDeniedException"
+    # bob's own permit reaches everything but what the queue's Deny refuses.
+    assert bob.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "from alice"
+    with pytest.raises(Exception) as e:
+        bob.purge_queue(QueueUrl=url)
+    assert error_code(e.value) == "AccessDeniedException"
+    bob.purge_queue(QueueUrl=other)
+
+    # A policy that names what Sluice cannot decide is refused and changes nothing.
+    unreadable = json.dumps({"Statement": [{"Effect": "Deny", "NotPrincipal": {"AWS": tenant["alice_arn"]},
+                                            "Action": "sqs:*", "Resource": "*"}]})
+    for bad in (unreadable, "{not json"):
+        with pytest.raises(Exception) as e:
+            admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": bad})
+        assert error_code(e.value) == "InvalidAttributeValue"
+    assert admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"] == {"Policy": policy}
+    refused = unique_name("refused")
+    with pytest.raises(Exception) as e:
+        admin.create_queue(QueueName=refused, Attributes={"Policy": unreadable})
+    assert error_code(e.value) == "InvalidAttributeValue"
+    with pytest.raises(Exception) as e:
+        admin.get_queue_url(QueueName=refused)
+    assert error_code(e.value) == "AWS.SimpleQueueService.NonExistentQueue"
+
+    # An empty Policy removes it; a queue made again under the name starts without one.
+    admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    assert "Attributes" not in admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+    with pytest.raises(Exception) as e:
+        alice.send_message(QueueUrl=url, MessageBody="x")
+    assert error_code(e.value) == "AccessDeniedException"
+    admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    admin.delete_queue(QueueUrl=url)
+    url = admin.create_queue(QueueName=name)["QueueUrl"]
+    with pytest.raises(Exception) as e:
+        alice.send_message(QueueUrl=url, MessageBody="x")
+    assert error_code(e.value) == "AccessDeniedException"
+
+
+def test_add_and_remove_permission_edit_the_policy(sluice, tenant):
+    admin, alice, account = tenant["admin"], tenant["alice"], tenant["account"]
+    url = admin.create_queue(QueueName=unique_name("shared"))["QueueUrl"]
+    arn = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    admin.add_permission(QueueUrl=url, Label="senders", AWSAccountIds=[account], Actions=["SendMessage"])
+    policy = json.loads(admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Id"] == f"{arn}/SQSDefaultPolicy"
+    [statement] = policy["Statement"]
+    assert statement["Sid"] == "senders" and statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{account}:root"]}
+    assert statement["Action"] == ["SQS:SendMessage"] and statement["Resource"] == arn
+    # The account's root delegates to the account's own policies: alice gains nothing.
+    with pytest.raises(Exception) as e:
+        alice.send_message(QueueUrl=url, MessageBody="x")
+    assert error_code(e.value) == "AccessDeniedException"
+
+    for bad in (dict(Label="senders", AWSAccountIds=[account], Actions=["SendMessage"]),   # taken
+                dict(Label="owner", AWSAccountIds=[account], Actions=["DeleteQueue"]),    # owner's only
+                dict(Label="bad label", AWSAccountIds=[account], Actions=["SendMessage"]),
+                dict(Label="many", AWSAccountIds=[account] * 8, Actions=["SendMessage"]),
+                dict(Label="acct", AWSAccountIds=["12345"], Actions=["SendMessage"])):
+        with pytest.raises(Exception) as e:
+            admin.add_permission(QueueUrl=url, **bad)
+        assert error_code(e.value) == "InvalidParameterValue", bad
+    with pytest.raises(Exception) as e:
+        alice.add_permission(QueueUrl=url, Label="mine", AWSAccountIds=[account], Actions=["*"])
+    assert error_code(e.value) == "AccessDeniedException"
+
+    # Over the query protocol too.
+    status, doc = query(sluice, {"Action": "AddPermission", "QueueUrl": url, "Label": "readers",
+                                 "AWSAccountId.1": account, "ActionName.1": "ReceiveMessage",
+                                 "ActionName.2": "DeleteMessage"}, credentials=tenant["admin_keys"])
+    assert status == 200, ET_text(doc)
+    policy = json.loads(admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert {s["Sid"] for s in policy["Statement"]} == {"senders", "readers"}
+    readers = next(s for s in policy["Statement"] if s["Sid"] == "readers")
+    assert sorted(readers["Action"]) == ["SQS:DeleteMessage", "SQS:ReceiveMessage"]
+
+    admin.remove_permission(QueueUrl=url, Label="senders")
+    with pytest.raises(Exception) as e:
+        admin.remove_permission(QueueUrl=url, Label="senders")
+    assert error_code(e.value) == "InvalidParameterValue"
+    status, doc = query(sluice, {"Action": "RemovePermission", "QueueUrl": url, "Label": "readers"},
+                        credentials=tenant["admin_keys"])
+    assert status == 200, ET_text(doc)
+    assert "Attributes" not in admin.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+
+
+def ET_text(doc) -> str:
+    import xml.etree.ElementTree as ET
+
+    return ET.tostring(doc, encoding="unicode")
 
 
 def test_receivers_on_two_processes_never_share_a_message(make_split):
@@ -406,7 +543,7 @@ def test_fifo_queues_keep_order_per_group_lock_groups_and_deduplicate(sqs):
     assert attrs["ApproximateNumberOfMessages"] == "1"
 
 
-def query(sluice, params: dict, path: str = "/"):
+def query(sluice, params: dict, path: str = "/", credentials: tuple[str, str] | None = None):
     """A signed query-protocol request (form-encoded Action=...), as older SDKs send it:
     the status and the XML answer with its namespace stripped."""
     import http.client
@@ -421,7 +558,7 @@ def query(sluice, params: dict, path: str = "/"):
     body = urllib.parse.urlencode({"Version": "2012-11-05", **params}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     req = AWSRequest(method="POST", url=sluice.endpoint + path, data=body, headers=headers)
-    SigV4Auth(Credentials(*sluice.credentials()), "sqs", "us-east-1").add_auth(req)
+    SigV4Auth(Credentials(*(credentials or sluice.credentials())), "sqs", "us-east-1").add_auth(req)
     conn = http.client.HTTPSConnection("127.0.0.1", sluice.port, context=sluice.ssl_context(), timeout=60)
     try:
         conn.request("POST", path, body=body, headers=dict(req.headers.items()))

@@ -12,7 +12,7 @@ use protocol::sqs::SqsError;
 use protocol::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Attributes};
-use crate::{SqsService, sqs_error};
+use crate::{SqsService, permissions, sqs_error};
 
 /// What every operation is given.
 pub struct Context<'a> {
@@ -207,20 +207,35 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
     attributes::check(&input.attributes, fifo)?;
     check_redrive_target(&input.attributes, fifo)?;
     check_tags(&input.tags)?;
+    // The policy is kept as a policy document of its own, not among the attributes.
+    let mut kept = input.attributes.clone();
+    let policy = kept.remove("Policy").unwrap_or_default();
     let (queue, made) = ctx
         .state
         .catalog
         .create_sqs_queue(
             account,
             &input.queue_name,
-            &serde_json::to_string(&input.attributes).expect("serializable"),
+            &serde_json::to_string(&kept).expect("serializable"),
             &serde_json::to_string(&input.tags).expect("serializable"),
             ctx.state.clock.now_ms(),
         )
         .await
         .map_err(wire_error)?;
-    if !made {
-        let existing = stored_attributes(&queue);
+    if made {
+        // A policy that does not validate leaves no queue behind.
+        if let Err(e) = permissions::store(ctx, &queue.name, &policy).await {
+            if let Err(undo) = ctx.state.catalog.delete_sqs_queue(queue.id).await {
+                tracing::warn!(error = %undo, queue = %queue.name, "removing a queue whose policy was refused failed");
+            }
+            return Err(e);
+        }
+    } else {
+        let mut existing = stored_attributes(&queue);
+        existing.remove("Policy");
+        if let Some(p) = permissions::stored(ctx, &queue.name).await? {
+            existing.insert("Policy".into(), p);
+        }
         for name in attributes::SETTABLE {
             if input.attributes.contains_key(name)
                 && attributes::value(&existing, name) != attributes::value(&input.attributes, name)
@@ -322,6 +337,11 @@ pub async fn delete_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Val
         .delete_sqs_queue(queue.id)
         .await
         .map_err(wire_error)?;
+    // The queue is gone; its policy goes too, so a queue made later under the name
+    // starts without it (CreateQueue clears it again should this fail).
+    if let Err(e) = permissions::store(ctx, &queue.name, "").await {
+        tracing::warn!(error = %e.message, queue = %queue.name, "removing a deleted queue's policy failed");
+    }
     ctx.state.waiters.wake(queue.id);
     bill(ctx, &queue.name, 1).await;
     Ok(json!({}))
@@ -407,6 +427,7 @@ pub async fn get_queue_attributes(
             "ApproximateNumberOfMessagesDelayed" => Some(counts.delayed.to_string()),
             "CreatedTimestamp" => Some((queue.created_at_ms / 1000).to_string()),
             "LastModifiedTimestamp" => Some((queue.updated_at_ms / 1000).to_string()),
+            "Policy" => permissions::stored(ctx, &queue.name).await?,
             n => attributes::value(&stored, n),
         };
         if let Some(v) = v {
@@ -443,14 +464,15 @@ pub async fn set_queue_attributes(
     }
     attributes::check(&input.attributes, fifo)?;
     check_redrive_target(&input.attributes, fifo)?;
+    let mut input = input;
+    if let Some(policy) = input.attributes.remove("Policy") {
+        // First, so a policy that does not validate changes nothing.
+        permissions::store(ctx, &queue.name, &policy).await?;
+    }
+    stored.remove("Policy");
     for (k, v) in input.attributes {
         // An empty policy clears it.
-        if v.is_empty()
-            && matches!(
-                k.as_str(),
-                "Policy" | "RedrivePolicy" | "RedriveAllowPolicy"
-            )
-        {
+        if v.is_empty() && matches!(k.as_str(), "RedrivePolicy" | "RedriveAllowPolicy") {
             stored.remove(&k);
         } else {
             stored.insert(k, v);

@@ -80,18 +80,6 @@ struct RedrivePolicy {
     max_receive_count: serde_json::Value,
 }
 
-/// Whether an IAM-style policy document has a Deny statement.
-fn denies(doc: &serde_json::Value) -> bool {
-    let statements = match doc.get("Statement") {
-        Some(serde_json::Value::Array(list)) => list.iter().collect::<Vec<_>>(),
-        Some(one) => vec![one],
-        None => Vec::new(),
-    };
-    statements
-        .iter()
-        .any(|s| s.get("Effect").and_then(serde_json::Value::as_str) != Some("Allow"))
-}
-
 /// The dead-letter queue's ARN and the receives before a message moves there.
 pub fn redrive(attributes: &Attributes) -> Option<(String, i64)> {
     let policy: RedrivePolicy = serde_json::from_str(attributes.get("RedrivePolicy")?).ok()?;
@@ -141,17 +129,10 @@ pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
                     if value.len() > POLICY_MAX {
                         return Err(bad_value(name, "it is at most 20 KiB."));
                     }
-                    let doc = serde_json::from_str::<serde_json::Value>(value)
+                    // What a Policy means is the authorizer's to read when it is
+                    // stored (crate::permissions::store).
+                    serde_json::from_str::<serde_json::Value>(value)
                         .map_err(|_| bad_value(name, "it is a JSON document."))?;
-                    if name == "Policy" && denies(&doc) {
-                        // Allow statements cannot widen what Cedar allows (they are kept
-                        // for tools that set them); a Deny kept and not enforced would
-                        // leave open what its author closed.
-                        return Err(bad_value(
-                            name,
-                            "Sluice does not enforce queue policies yet, so it refuses Deny statements rather than keep them unenforced; write the restriction as a Cedar policy (sluice policy put).",
-                        ));
-                    }
                 }
             }
             "RedrivePolicy" => {
@@ -293,8 +274,7 @@ mod tests {
         assert_eq!(number(&Attributes::new(), "VisibilityTimeout"), 30);
         let allow = r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage"}]}"#;
         check(&attrs(&[("Policy", allow)]), false).unwrap();
-        let deny = r#"{"Statement": {"Effect": "Deny", "Principal": "*", "Action": "sqs:*"}}"#;
-        assert!(check(&attrs(&[("Policy", deny)]), false).is_err());
+        assert!(check(&attrs(&[("Policy", "{not json")]), false).is_err());
         assert_eq!(value(&Attributes::new(), "Policy"), None);
     }
 }

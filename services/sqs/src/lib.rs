@@ -4,16 +4,15 @@
 //! timeout under a fresh receipt handle; long polls wait on the queue's notifier (a
 //! send in this process wakes them at once; a send in another process is seen within a
 //! second, `LONG_POLL_RECHECK`). Every operation is authorized by Cedar first
-//! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant).
-//!
-//! Not here yet: FIFO queues, the legacy query protocol, queue policies as Cedar
-//! policies and permissions; each is answered with a clear error, never accepted and
-//! ignored.
+//! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant), with the queue's
+//! own policy taking part (`permissions`). FIFO queues keep their groups' order and
+//! deduplicate; the legacy query protocol is read as JSON (`query`).
 
 pub mod api;
 pub mod attributes;
 pub mod messages;
 pub mod movetasks;
+pub mod permissions;
 pub mod query;
 pub mod waiters;
 
@@ -191,10 +190,10 @@ pub async fn dispatch(
         Op::StartMessageMoveTask => out(&movetasks::start(&ctx, input(format, body)?).await?),
         Op::CancelMessageMoveTask => out(&movetasks::cancel(&ctx, input(format, body)?).await?),
         Op::ListMessageMoveTasks => out(&movetasks::list(&ctx, input(format, body)?).await?),
-        Op::AddPermission | Op::RemovePermission => Err(sqs_error(
-            protocol::sqs::SqsError::UnsupportedOperation,
-            format!("{} is not supported by Sluice yet.", op.name()),
-        )),
+        Op::AddPermission => out(&permissions::add_permission(&ctx, input(format, body)?).await?),
+        Op::RemovePermission => {
+            out(&permissions::remove_permission(&ctx, input(format, body)?).await?)
+        }
     }
 }
 

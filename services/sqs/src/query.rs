@@ -73,7 +73,7 @@ fn integer(text: &str, name: &str) -> Result<Value, ApiError> {
 }
 
 /// Scalars of the operation's input, typed as its JSON takes them.
-const STRINGS: [&str; 10] = [
+const STRINGS: [&str; 14] = [
     "QueueName",
     "QueueUrl",
     "MessageBody",
@@ -84,13 +84,18 @@ const STRINGS: [&str; 10] = [
     "MessageDeduplicationId",
     "QueueOwnerAWSAccountId",
     "ReceiveRequestAttemptId",
+    "Label",
+    "SourceArn",
+    "DestinationArn",
+    "TaskHandle",
 ];
-const INTEGERS: [&str; 5] = [
+const INTEGERS: [&str; 6] = [
     "DelaySeconds",
     "MaxNumberOfMessages",
     "VisibilityTimeout",
     "WaitTimeSeconds",
     "MaxResults",
+    "MaxNumberOfMessagesPerSecond",
 ];
 
 /// A message's `MessageAttribute.N.{Name,Value.{DataType,StringValue,BinaryValue}}`.
@@ -163,6 +168,10 @@ fn input(op: SqsOperation, form: &Tree) -> Result<Value, ApiError> {
         }
         SqsOperation::GetQueueAttributes => {
             out.insert("AttributeNames".into(), Value::Array(list("AttributeName")));
+        }
+        SqsOperation::AddPermission => {
+            out.insert("AWSAccountIds".into(), Value::Array(list("AWSAccountId")));
+            out.insert("Actions".into(), Value::Array(list("ActionName")));
         }
         SqsOperation::ReceiveMessage => {
             out.insert("AttributeNames".into(), Value::Array(list("AttributeName")));
