@@ -263,6 +263,36 @@ def test_a_message_received_too_often_moves_to_the_dead_letter_queue(sqs):
     assert handle
 
 
+def test_a_redrive_allow_policy_says_which_queues_may_use_a_dead_letter_queue(sqs):
+    def arn_of(url):
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def redrive(dlq_arn):
+        return {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})}
+
+    allowed_name = unique_name("allowed")
+    allowed_arn = arn_of(new_queue(sqs)).rsplit(":", 1)[0] + ":" + allowed_name
+    dlq = new_queue(sqs, RedriveAllowPolicy=json.dumps(
+        {"redrivePermission": "byQueue", "sourceQueueArns": [allowed_arn]}))
+    dlq_arn = arn_of(dlq)
+    sqs.create_queue(QueueName=allowed_name, Attributes=redrive(dlq_arn))
+    with pytest.raises(Exception) as e:
+        sqs.create_queue(QueueName=unique_name("stranger"), Attributes=redrive(dlq_arn))
+    assert error_code(e.value) == "InvalidParameterValue"
+    other = new_queue(sqs)
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": '{"redrivePermission": "denyAll"}'})
+    with pytest.raises(Exception) as e:
+        sqs.set_queue_attributes(QueueUrl=other, Attributes=redrive(dlq_arn))
+    assert error_code(e.value) == "InvalidParameterValue"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": '{"redrivePermission": "allowAll"}'})
+    sqs.set_queue_attributes(QueueUrl=other, Attributes=redrive(dlq_arn))
+    for bad in ('{"redrivePermission": "byQueue"}', '{"redrivePermission": "everyone"}',
+                json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [allowed_arn] * 11})):
+        with pytest.raises(Exception) as e:
+            sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": bad})
+        assert error_code(e.value) == "InvalidAttributeValue", bad
+
+
 def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
     sqs = sluice.client(service="sqs")
     url = new_queue(sqs)

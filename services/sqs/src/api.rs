@@ -125,14 +125,32 @@ pub async fn resolve(ctx: &Context<'_>, url: &str, action: &str) -> Result<Queue
         .ok_or_else(no_queue)
 }
 
-/// A dead-letter queue is of the same type as its source.
-fn check_redrive_target(attrs: &Attributes, fifo: bool) -> Result<(), ApiError> {
-    if let Some((arn, _)) = attributes::redrive(attrs)
-        && arn.ends_with(".fifo") != fifo
-    {
+/// A dead-letter queue is of the same type as its source, and lets the source name it
+/// (its RedriveAllowPolicy).
+async fn check_redrive_target(
+    ctx: &Context<'_>,
+    source_name: &str,
+    attrs: &Attributes,
+    fifo: bool,
+) -> Result<(), ApiError> {
+    let Some((arn, _)) = attributes::redrive(attrs) else {
+        return Ok(());
+    };
+    if arn.ends_with(".fifo") != fifo {
         return Err(sqs_error(
             SqsError::InvalidParameterValue,
             "The dead-letter queue of a FIFO queue is a FIFO queue, and of a standard queue a standard queue.",
+        ));
+    }
+    let source = queue_arn(&ctx.state.region, &ctx.caller.account_id, source_name);
+    if let Some(dlq) = queue_by_arn(ctx, &arn).await?
+        && !attributes::allows_redrive_from(&stored_attributes(&dlq), &source)
+    {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            format!(
+                "Value for parameter RedrivePolicy is invalid. Reason: the RedriveAllowPolicy of {arn} does not allow {source} to use it as its dead-letter queue."
+            ),
         ));
     }
     Ok(())
@@ -205,7 +223,7 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
         ));
     }
     attributes::check(&input.attributes, fifo)?;
-    check_redrive_target(&input.attributes, fifo)?;
+    check_redrive_target(ctx, &input.queue_name, &input.attributes, fifo).await?;
     check_tags(&input.tags)?;
     // The policy is kept as a policy document of its own, not among the attributes.
     let mut kept = input.attributes.clone();
@@ -463,7 +481,7 @@ pub async fn set_queue_attributes(
         ));
     }
     attributes::check(&input.attributes, fifo)?;
-    check_redrive_target(&input.attributes, fifo)?;
+    check_redrive_target(ctx, &queue.name, &input.attributes, fifo).await?;
     let mut input = input;
     if let Some(policy) = input.attributes.remove("Policy") {
         // First, so a policy that does not validate changes nothing.

@@ -91,6 +91,53 @@ pub fn redrive(attributes: &Attributes) -> Option<(String, i64)> {
     Some((policy.dead_letter_target_arn, count))
 }
 
+/// Source queues a byQueue RedriveAllowPolicy names at most (SQS's limit).
+const REDRIVE_SOURCES_MAX: usize = 10;
+
+/// Which queues may name a queue as their dead-letter queue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RedriveAllow {
+    All,
+    None,
+    ByQueue(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RedriveAllowPolicy {
+    redrive_permission: String,
+    source_queue_arns: Option<Vec<String>>,
+}
+
+/// A RedriveAllowPolicy's meaning, or why it has none.
+pub fn redrive_allow(value: &str) -> Result<RedriveAllow, &'static str> {
+    let policy: RedriveAllowPolicy = serde_json::from_str(value)
+        .map_err(|_| "it is JSON with redrivePermission and, for byQueue, sourceQueueArns.")?;
+    match (policy.redrive_permission.as_str(), policy.source_queue_arns) {
+        ("allowAll", None) => Ok(RedriveAllow::All),
+        ("denyAll", None) => Ok(RedriveAllow::None),
+        ("byQueue", Some(arns)) if (1..=REDRIVE_SOURCES_MAX).contains(&arns.len()) => {
+            Ok(RedriveAllow::ByQueue(arns))
+        }
+        ("byQueue", _) => Err("byQueue names 1 to 10 sourceQueueArns."),
+        ("allowAll" | "denyAll", Some(_)) => Err("sourceQueueArns go with byQueue only."),
+        _ => Err("redrivePermission is allowAll, denyAll or byQueue."),
+    }
+}
+
+/// Whether a queue with these attributes may be the dead-letter queue of `source`
+/// (any queue may when it has no RedriveAllowPolicy).
+pub fn allows_redrive_from(attributes: &Attributes, source: &str) -> bool {
+    match attributes
+        .get("RedriveAllowPolicy")
+        .map(|v| redrive_allow(v))
+    {
+        None | Some(Err(_)) | Some(Ok(RedriveAllow::All)) => true,
+        Some(Ok(RedriveAllow::None)) => false,
+        Some(Ok(RedriveAllow::ByQueue(arns))) => arns.iter().any(|a| a == source),
+    }
+}
+
 /// Checks attributes given to CreateQueue or SetQueueAttributes of a queue that is
 /// (`fifo`) or is not a FIFO queue.
 pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
@@ -123,6 +170,9 @@ pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
                 if value.is_empty() || value.len() > 2048 {
                     return Err(bad_value(name, "it names a KMS key."));
                 }
+            }
+            "RedriveAllowPolicy" if !value.is_empty() => {
+                redrive_allow(value).map_err(|why| bad_value(name, why))?;
             }
             "Policy" | "RedriveAllowPolicy" => {
                 if !value.is_empty() {
@@ -276,5 +326,40 @@ mod tests {
         check(&attrs(&[("Policy", allow)]), false).unwrap();
         assert!(check(&attrs(&[("Policy", "{not json")]), false).is_err());
         assert_eq!(value(&Attributes::new(), "Policy"), None);
+    }
+
+    #[test]
+    fn redrive_allow_policies_say_which_sources() {
+        let src = "arn:aws:sqs:us-east-1:111122223333:src";
+        let by = |list: &str| {
+            attrs(&[(
+                "RedriveAllowPolicy",
+                &format!(r#"{{"redrivePermission":"byQueue","sourceQueueArns":{list}}}"#),
+            )])
+        };
+        assert!(allows_redrive_from(&Attributes::new(), src));
+        assert!(allows_redrive_from(&by(&format!(r#"["{src}"]"#)), src));
+        assert!(!allows_redrive_from(
+            &by(r#"["arn:aws:sqs:us-east-1:1:x"]"#),
+            src
+        ));
+        let deny = attrs(&[("RedriveAllowPolicy", r#"{"redrivePermission":"denyAll"}"#)]);
+        assert!(!allows_redrive_from(&deny, src));
+        check(&deny, false).unwrap();
+        check(&by(r#"["a"]"#), false).unwrap();
+        for bad in [
+            r#"{"redrivePermission":"byQueue"}"#,
+            r#"{"redrivePermission":"byQueue","sourceQueueArns":[]}"#,
+            r#"{"redrivePermission":"allowAll","sourceQueueArns":["a"]}"#,
+            r#"{"redrivePermission":"some"}"#,
+            r#"{"redrivePermission":"allowAll","other":1}"#,
+        ] {
+            assert!(
+                check(&attrs(&[("RedriveAllowPolicy", bad)]), false).is_err(),
+                "{bad}"
+            );
+        }
+        let eleven: Vec<String> = (0..11).map(|i| format!("\"a{i}\"")).collect();
+        assert!(check(&by(&format!("[{}]", eleven.join(","))), false).is_err());
     }
 }
