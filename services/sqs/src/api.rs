@@ -12,7 +12,7 @@ use protocol::sqs::SqsError;
 use protocol::{ApiError, ErrorCode};
 
 use crate::attributes::{self, Attributes};
-use crate::{SqsService, permissions, sqs_error};
+use crate::{SqsService, queue_policy, sqs_error};
 
 /// What every operation is given.
 pub struct Context<'a> {
@@ -242,7 +242,7 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
         .map_err(wire_error)?;
     if made {
         // A policy that does not validate leaves no queue behind.
-        if let Err(e) = permissions::store(ctx, &queue.name, &policy).await {
+        if let Err(e) = queue_policy::store(ctx.state, ctx.caller, &queue.name, &policy).await {
             if let Err(undo) = ctx.state.catalog.delete_sqs_queue(queue.id).await {
                 tracing::warn!(error = %undo, queue = %queue.name, "removing a queue whose policy was refused failed");
             }
@@ -251,7 +251,7 @@ pub async fn create_queue(ctx: &Context<'_>, input: CreateQueueInput) -> Result<
     } else {
         let mut existing = stored_attributes(&queue);
         existing.remove("Policy");
-        if let Some(p) = permissions::stored(ctx, &queue.name).await? {
+        if let Some(p) = queue_policy::stored(ctx.state, ctx.caller, &queue.name).await? {
             existing.insert("Policy".into(), p);
         }
         for name in attributes::SETTABLE {
@@ -357,7 +357,7 @@ pub async fn delete_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Val
         .map_err(wire_error)?;
     // The queue is gone; its policy goes too, so a queue made later under the name
     // starts without it (CreateQueue clears it again should this fail).
-    if let Err(e) = permissions::store(ctx, &queue.name, "").await {
+    if let Err(e) = queue_policy::store(ctx.state, ctx.caller, &queue.name, "").await {
         tracing::warn!(error = %e.message, queue = %queue.name, "removing a deleted queue's policy failed");
     }
     ctx.state.waiters.wake(queue.id);
@@ -445,7 +445,7 @@ pub async fn get_queue_attributes(
             "ApproximateNumberOfMessagesDelayed" => Some(counts.delayed.to_string()),
             "CreatedTimestamp" => Some((queue.created_at_ms / 1000).to_string()),
             "LastModifiedTimestamp" => Some((queue.updated_at_ms / 1000).to_string()),
-            "Policy" => permissions::stored(ctx, &queue.name).await?,
+            "Policy" => queue_policy::stored(ctx.state, ctx.caller, &queue.name).await?,
             n => attributes::value(&stored, n),
         };
         if let Some(v) = v {
@@ -485,7 +485,7 @@ pub async fn set_queue_attributes(
     let mut input = input;
     if let Some(policy) = input.attributes.remove("Policy") {
         // First, so a policy that does not validate changes nothing.
-        permissions::store(ctx, &queue.name, &policy).await?;
+        queue_policy::store(ctx.state, ctx.caller, &queue.name, &policy).await?;
     }
     stored.remove("Policy");
     for (k, v) in input.attributes {

@@ -5,7 +5,7 @@
 //! send in this process wakes them at once; a send in another process is seen within a
 //! second, `LONG_POLL_RECHECK`). Every operation is authorized by Cedar first
 //! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant), with the queue's
-//! own policy taking part (`permissions`). FIFO queues keep their groups' order and
+//! own policy taking part (`queue_policy`). FIFO queues keep their groups' order and
 //! deduplicate; the legacy query protocol is read as JSON (`query`).
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod messages;
 pub mod movetasks;
 pub mod permissions;
 pub mod query;
+pub mod queue_policy;
 pub mod waiters;
 
 use std::sync::Arc;

@@ -1,67 +1,15 @@
-//! A queue's policy (its `Policy` attribute) and AddPermission/RemovePermission, which
-//! edit it. The policy is kept as the tenant's policy document `sqs/<queue name>`, so
-//! the authorizer compiles it to Cedar and decides every request on the queue with it:
-//! an Allow lets its principals do what the tenant's own policies do not, a Deny
-//! refuses what they would allow. The document outlives nothing: DeleteQueue deletes it.
+//! AddPermission and RemovePermission: labelled Allow statements added to and removed
+//! from the queue's policy (`queue_policy`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use edge::wire_error;
+use protocol::ApiError;
 use protocol::sqs::SqsError;
-use protocol::{ApiError, ErrorCode};
 
 use crate::api::{Context, bill, queue_arn, resolve};
+use crate::queue_policy::{store, stored};
 use crate::sqs_error;
-
-/// The tenant's policy document that holds a queue's policy.
-pub fn document(queue_name: &str) -> String {
-    format!("sqs/{queue_name}")
-}
-
-/// A queue's policy as it was last written, if it has one.
-pub async fn stored(ctx: &Context<'_>, queue_name: &str) -> Result<Option<String>, ApiError> {
-    match ctx
-        .state
-        .catalog
-        .policy_version(&ctx.caller.account_id, &document(queue_name), None)
-        .await
-    {
-        Ok(version) => Ok(version.body),
-        Err(e) if e.is(catalog::RefusalKind::Missing) => Ok(None),
-        Err(e) => Err(wire_error(e)),
-    }
-}
-
-/// Makes `policy` the queue's policy ("" removes it). A policy the authorizer cannot
-/// read as one about this queue is InvalidAttributeValue, and nothing changes.
-pub async fn store(ctx: &Context<'_>, queue_name: &str, policy: &str) -> Result<(), ApiError> {
-    let body = if policy.is_empty() {
-        if stored(ctx, queue_name).await?.is_none() {
-            return Ok(());
-        }
-        None
-    } else {
-        Some(policy)
-    };
-    ctx.state
-        .authz
-        .store_policy(
-            ctx.caller,
-            &ctx.caller.account_id,
-            &document(queue_name),
-            body,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| match e.code {
-            ErrorCode::Validation => sqs_error(
-                SqsError::InvalidAttributeValue,
-                format!("Invalid value for the parameter Policy: {}", e.message),
-            ),
-            _ => e,
-        })
-}
 
 /// The actions a permission may grant (SQS's list; the rest are the owner's alone).
 const GRANTABLE: [&str; 9] = [
@@ -164,7 +112,7 @@ pub async fn add_permission(
         }
     }
     let arn = queue_arn(&ctx.state.region, &queue.account_id, &queue.name);
-    let current = stored(ctx, &queue.name).await?;
+    let current = stored(ctx.state, ctx.caller, &queue.name).await?;
     let (mut doc, mut list) = statements(current.as_deref(), &arn)?;
     if list.iter().any(|s| sid(s) == Some(input.label.as_str())) {
         return Err(bad_parameter(format!(
@@ -192,7 +140,7 @@ pub async fn add_permission(
         "Resource": arn,
     }));
     doc["Statement"] = Value::Array(list);
-    store(ctx, &queue.name, &doc.to_string()).await?;
+    store(ctx.state, ctx.caller, &queue.name, &doc.to_string()).await?;
     bill(ctx, &queue.name, 1).await;
     Ok(json!({}))
 }
@@ -211,7 +159,7 @@ pub async fn remove_permission(
 ) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:RemovePermission").await?;
     let arn = queue_arn(&ctx.state.region, &queue.account_id, &queue.name);
-    let current = stored(ctx, &queue.name).await?;
+    let current = stored(ctx.state, ctx.caller, &queue.name).await?;
     let (mut doc, mut list) = statements(current.as_deref(), &arn)?;
     let before = list.len();
     list.retain(|s| sid(s) != Some(input.label.as_str()));
@@ -227,7 +175,7 @@ pub async fn remove_permission(
         doc["Statement"] = Value::Array(list);
         doc.to_string()
     };
-    store(ctx, &queue.name, &policy).await?;
+    store(ctx.state, ctx.caller, &queue.name, &policy).await?;
     bill(ctx, &queue.name, 1).await;
     Ok(json!({}))
 }
