@@ -137,6 +137,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sqs move tasks",
         include_str!("../../migrations/sqlite/0025_sqs_move_tasks.sql"),
     ),
+    (
+        26,
+        "sqs data keys",
+        include_str!("../../migrations/sqlite/0026_sqs_data_keys.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -263,6 +268,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         25,
         "sqs move tasks",
         include_str!("../../migrations/postgres/0025_sqs_move_tasks.sql"),
+    ),
+    (
+        26,
+        "sqs data keys",
+        include_str!("../../migrations/postgres/0026_sqs_data_keys.sql"),
     ),
 ];
 

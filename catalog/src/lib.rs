@@ -32,6 +32,7 @@ pub mod reshard;
 pub mod rootkey;
 pub mod settings;
 pub mod sqs;
+pub mod sqskeys;
 pub mod streams;
 pub mod tableschemas;
 pub mod tags;

@@ -129,6 +129,9 @@ pub struct Alias {
 /// The alias of each account's default key for streams (made on first use).
 pub const DEFAULT_STREAM_ALIAS: &str = "alias/aws/kinesis";
 
+/// The alias of each account's default key for queues (made on first use).
+pub const DEFAULT_QUEUE_ALIAS: &str = "alias/aws/sqs";
+
 /// The error Kinesis answers with when a stream's master key (`None`: it does not
 /// exist any more) cannot seal or open its data keys.
 pub fn kinesis_key_error(key: Option<&MasterKey>, key_id: &str) -> Option<Refusal> {
@@ -652,25 +655,38 @@ impl Catalog {
         account: &str,
         now_ms: i64,
     ) -> Result<MasterKey, CatalogError> {
+        self.aws_managed_key(root, account, DEFAULT_STREAM_ALIAS, now_ms)
+            .await
+    }
+
+    /// The account's AWS managed key of a service (`alias/aws/kinesis`,
+    /// `alias/aws/sqs`), made with its alias on first use.
+    pub async fn aws_managed_key(
+        &self,
+        root: &RootKey,
+        account: &str,
+        alias: &str,
+        now_ms: i64,
+    ) -> Result<MasterKey, CatalogError> {
+        let description = match alias {
+            DEFAULT_STREAM_ALIAS => {
+                "Default key that protects my Kinesis data when no other key is defined"
+            }
+            DEFAULT_QUEUE_ALIAS => {
+                "Default key that protects my SQS messages when no other key is defined"
+            }
+            other => return Err(corrupt(format!("{other} is no AWS managed key's alias"))),
+        };
         for _ in 0..2 {
-            if let Some(id) = self.resolve_alias(account, DEFAULT_STREAM_ALIAS).await?
+            if let Some(id) = self.resolve_alias(account, alias).await?
                 && let Some(key) = self.master_key(account, &id).await?
             {
                 return Ok(key);
             }
             let key = self
-                .create_master_key(
-                    root,
-                    account,
-                    "Default key that protects my Kinesis data when no other key is defined",
-                    KeyManager::Aws,
-                    now_ms,
-                )
+                .create_master_key(root, account, description, KeyManager::Aws, now_ms)
                 .await?;
-            match self
-                .create_alias(account, DEFAULT_STREAM_ALIAS, &key.key_id, now_ms)
-                .await
-            {
+            match self.create_alias(account, alias, &key.key_id, now_ms).await {
                 Ok(()) => {
                     // AWS managed keys rotate every year; so does this one.
                     self.set_key_rotation(
@@ -696,7 +712,7 @@ impl Catalog {
             }
         }
         Err(corrupt(format!(
-            "{DEFAULT_STREAM_ALIAS} of account {account} neither resolves nor can be made"
+            "{alias} of account {account} neither resolves nor can be made"
         )))
     }
 

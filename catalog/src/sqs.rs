@@ -91,6 +91,8 @@ pub struct NewMessage {
     pub visible_at_ms: i64,
     pub expires_at_ms: i64,
     pub sealed: Vec<u8>,
+    /// The data key (`sqskeys`) it is sealed under; `None`: the root key.
+    pub data_key_id: Option<i64>,
     pub md5_of_body: String,
     pub md5_of_attributes: Option<String>,
     pub sender_id: String,
@@ -108,6 +110,7 @@ pub struct Received {
     pub first_received_at_ms: i64,
     pub receipt_token: String,
     pub sealed: Vec<u8>,
+    pub data_key_id: Option<i64>,
     pub md5_of_body: String,
     pub md5_of_attributes: Option<String>,
     pub sender_id: String,
@@ -445,8 +448,8 @@ impl Catalog {
             sqlx::query(
                 "INSERT INTO sqs_messages (queue_id, message_id, sent_at_ms, visible_at_ms, \
                  expires_at_ms, receive_count, first_received_at_ms, receipt_token, sealed, \
-                 md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq) \
-                 VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9, $10, $11, $12)",
+                 md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq, data_key_id) \
+                 VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(queue_id)
             .bind(&m.message_id)
@@ -460,6 +463,7 @@ impl Catalog {
             .bind(m.fifo.as_ref().map(|f| f.group_id.clone()))
             .bind(m.fifo.as_ref().map(|f| f.dedup_id.clone()))
             .bind(seq.unwrap_or(0))
+            .bind(m.data_key_id)
             .execute(&mut *tx)
             .await?;
             sent.push(Sent {
@@ -561,7 +565,7 @@ impl Catalog {
                      first_received_at_ms = COALESCE(first_received_at_ms, $4), receipt_token = $5 \
                      WHERE queue_id = $1 AND message_id = $2 RETURNING message_id, sent_at_ms, \
                      receive_count, first_received_at_ms, receipt_token, sealed, md5_of_body, \
-                     md5_of_attributes, sender_id, group_id, dedup_id, seq",
+                     md5_of_attributes, sender_id, group_id, dedup_id, seq, data_key_id",
                 )
                 .bind(queue_id)
                 .bind(&message_id)
@@ -580,6 +584,7 @@ impl Catalog {
                     first_received_at_ms: row.try_get("first_received_at_ms")?,
                     receipt_token: row.try_get("receipt_token")?,
                     sealed: row.try_get("sealed")?,
+                    data_key_id: row.try_get("data_key_id")?,
                     md5_of_body: row.try_get("md5_of_body")?,
                     md5_of_attributes: row.try_get("md5_of_attributes")?,
                     sender_id: row.try_get("sender_id")?,
@@ -977,6 +982,7 @@ mod tests {
             visible_at_ms: now,
             expires_at_ms: now + 60_000,
             sealed: vec![1, 2, 3],
+            data_key_id: None,
             md5_of_body: "x".into(),
             md5_of_attributes: None,
             sender_id: "s".into(),

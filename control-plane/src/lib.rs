@@ -197,4 +197,8 @@ pub async fn expire(cx: &PassContext, now_ms: i64) {
     if let Err(e) = cx.catalog.expire_sqs_messages(now_ms).await {
         tracing::error!(error = %e, "expiring SQS messages failed");
     }
+    // SQS data keys older than any message sealed under them can be.
+    if let Err(e) = cx.catalog.forget_old_sqs_data_keys(now_ms).await {
+        tracing::error!(error = %e, "forgetting old SQS data keys failed");
+    }
 }

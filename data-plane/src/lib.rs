@@ -405,6 +405,8 @@ impl Server {
             region: config.region.clone(),
             clock: clock.clone(),
             root_key: root.clone(),
+            keys: Arc::new(state::QueueKeys(kms.clone())),
+            held_keys: Default::default(),
             waiters: Default::default(),
         });
         let kinesis = Arc::new(kinesis::Kinesis {

@@ -71,3 +71,18 @@ impl kinesis::StreamKeys for KinesisKeys {
         Box::pin(kms::key_for_stream(&self.0, caller, key_ref))
     }
 }
+
+/// SQS's door to KMS: a queue's KmsMasterKeyId, resolved and authorized (to seal or to
+/// open) by the KMS service.
+pub struct QueueKeys(pub Arc<kms::KmsService>);
+
+impl sqs::keys::QueueKeys for QueueKeys {
+    fn key_for_queue<'a>(
+        &'a self,
+        caller: &'a Caller,
+        key_ref: &'a str,
+        action: &'static str,
+    ) -> BoxFuture<'a, Result<MasterKey, ApiError>> {
+        Box::pin(kms::key_for_service(&self.0, caller, key_ref, action))
+    }
+}

@@ -29,6 +29,16 @@ pub enum SqsError {
     InvalidParameterValue,
     /// A required parameter is missing.
     MissingParameter,
+    /// The caller may not use the queue's KMS key.
+    KmsAccessDenied,
+    /// The queue's KMS key is disabled.
+    KmsDisabled,
+    /// The queue's KMS key is not a symmetric encryption key.
+    KmsInvalidKeyUsage,
+    /// The queue's KMS key is pending deletion or has no material.
+    KmsInvalidState,
+    /// The queue's KMS key does not exist.
+    KmsNotFound,
 }
 
 impl SqsError {
@@ -54,6 +64,11 @@ impl SqsError {
             SqsError::InvalidAddress => "InvalidAddress",
             SqsError::InvalidParameterValue => "InvalidParameterValueException",
             SqsError::MissingParameter => "MissingRequiredParameterException",
+            SqsError::KmsAccessDenied => "KmsAccessDenied",
+            SqsError::KmsDisabled => "KmsDisabled",
+            SqsError::KmsInvalidKeyUsage => "KmsInvalidKeyUsage",
+            SqsError::KmsInvalidState => "KmsInvalidState",
+            SqsError::KmsNotFound => "KmsNotFound",
         }
     }
 

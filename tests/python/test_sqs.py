@@ -294,10 +294,16 @@ def test_a_redrive_allow_policy_says_which_queues_may_use_a_dead_letter_queue(sq
 
 
 def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
+    """Under SQS-managed encryption, the account's AWS managed key and a customer key
+    alike, no body is in the clear on disk and every message outlives kill -9."""
     sqs = sluice.client(service="sqs")
-    url = new_queue(sqs)
+    kms = sluice.client(service="kms")
+    key_id = kms.create_key(Description="queue key")["KeyMetadata"]["KeyId"]
+    urls = [new_queue(sqs), new_queue(sqs, KmsMasterKeyId="alias/aws/sqs"),
+            new_queue(sqs, KmsMasterKeyId=key_id, KmsDataKeyReusePeriodSeconds="60")]
     marker = "sqs-marker-" + unique_name("m")
-    ids = {sqs.send_message(QueueUrl=url, MessageBody=f"{marker} {i}")["MessageId"] for i in range(20)}
+    ids = {sqs.send_message(QueueUrl=url, MessageBody=f"{marker} {i}")["MessageId"]
+           for i in range(20) for url in urls}
     if sluice.backend == "sqlite":
         for root, _, files in os.walk(sluice.data_dir):
             for f in files:
@@ -307,12 +313,14 @@ def test_bodies_are_sealed_at_rest_and_survive_kill_9(sluice):
     sluice.start()
     sqs = sluice.client(service="sqs")
     got = set()
-    while True:
-        batch = sqs.receive_message(QueueUrl=url.replace(url.split("/")[2], f"127.0.0.1:{sluice.port}"),
-                                    MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            break
-        got |= {m["MessageId"] for m in batch}
+    for url in urls:
+        while True:
+            batch = sqs.receive_message(QueueUrl=url.replace(url.split("/")[2], f"127.0.0.1:{sluice.port}"),
+                                        MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                break
+            assert all(m["Body"].startswith(marker) for m in batch)
+            got |= {m["MessageId"] for m in batch}
     assert got == ids
 
 
@@ -403,6 +411,74 @@ def test_a_queue_policy_allows_and_denies_for_its_queue(sluice, tenant):
     with pytest.raises(Exception) as e:
         alice.send_message(QueueUrl=url, MessageBody="x")
     assert error_code(e.value) == "AccessDeniedException"
+
+
+def test_a_queue_key_is_kmss_to_allow_and_its_state_decides(sluice, tenant):
+    """A queue with a KmsMasterKeyId seals under that key: a sender needs
+    kms:GenerateDataKey on it and a receiver kms:Decrypt (Cedar decides both); a key
+    that does not exist, or is disabled, fails sends and receives with SQS's KMS
+    errors. Setting SqsManagedSseEnabled takes the key off, and both at once is refused."""
+    admin, bob, account = tenant["admin"], tenant["bob"], tenant["account"]
+    kms = sluice.client(service="kms", credentials=tenant["admin_keys"])
+    key = kms.create_key(Description="orders")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/orders", TargetKeyId=key["KeyId"])
+    url = admin.create_queue(QueueName=unique_name("keyed"),
+                             Attributes={"KmsMasterKeyId": "alias/orders"})["QueueUrl"]
+    got = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (got["KmsMasterKeyId"], got["KmsDataKeyReusePeriodSeconds"], got["SqsManagedSseEnabled"]) == \
+        ("alias/orders", "300", "false")
+    admin.send_message(QueueUrl=url, MessageBody="sealed under orders")
+
+    # bob may use every queue but no key: KMS says no, in SQS's words.
+    with pytest.raises(Exception) as e:
+        bob.send_message(QueueUrl=url, MessageBody="x")
+    assert error_code(e.value) == "KmsAccessDenied"
+    with pytest.raises(Exception) as e:
+        bob.receive_message(QueueUrl=url)
+    assert error_code(e.value) == "KmsAccessDenied"
+    # Allowed to decrypt under this key alone, he reads (and still may not send).
+    sluice.apply_policy(account, "bob-decrypts", (
+        'permit (principal == Sluice::User::"%s", action == Sluice::Action::"kms:Decrypt", '
+        'resource == Sluice::Key::"%s");' % (tenant["bob_arn"], key["Arn"])),
+        credentials=tenant["admin_keys"])
+    # The refused receive handed nothing out, and left the message visible.
+    msgs = bob.receive_message(QueueUrl=url)["Messages"]
+    assert [m["Body"] for m in msgs] == ["sealed under orders"]
+    with pytest.raises(Exception) as e:
+        bob.send_message(QueueUrl=url, MessageBody="x")
+    assert error_code(e.value) == "KmsAccessDenied"
+
+    # A key that does not exist is found out when a message is sealed.
+    nowhere = admin.create_queue(QueueName=unique_name("nokey"),
+                                 Attributes={"KmsMasterKeyId": "alias/nowhere"})["QueueUrl"]
+    with pytest.raises(Exception) as e:
+        admin.send_message(QueueUrl=nowhere, MessageBody="x")
+    assert error_code(e.value) == "KmsNotFound"
+
+    # A disabled key makes no new data keys: a new queue under it cannot send.
+    kms.disable_key(KeyId=key["KeyId"])
+    fresh = admin.create_queue(QueueName=unique_name("disabled"),
+                               Attributes={"KmsMasterKeyId": key["Arn"]})["QueueUrl"]
+    with pytest.raises(Exception) as e:
+        admin.send_message(QueueUrl=fresh, MessageBody="x")
+    assert error_code(e.value) == "KmsDisabled"
+    kms.enable_key(KeyId=key["KeyId"])
+    admin.send_message(QueueUrl=fresh, MessageBody="x")
+
+    # One kind of encryption at a time.
+    with pytest.raises(Exception) as e:
+        admin.set_queue_attributes(QueueUrl=fresh, Attributes={"KmsMasterKeyId": key["KeyId"],
+                                                              "SqsManagedSseEnabled": "true"})
+    assert error_code(e.value) == "InvalidAttributeValue"
+    admin.set_queue_attributes(QueueUrl=fresh, Attributes={"SqsManagedSseEnabled": "true"})
+    got = admin.get_queue_attributes(QueueUrl=fresh, AttributeNames=["All"])["Attributes"]
+    assert got["SqsManagedSseEnabled"] == "true" and "KmsMasterKeyId" not in got
+    assert "KmsDataKeyReusePeriodSeconds" not in got
+    # Messages sealed under the key still open after the queue left it.
+    assert admin.receive_message(QueueUrl=fresh)["Messages"][0]["Body"] == "x"
+    with pytest.raises(Exception) as e:
+        admin.set_queue_attributes(QueueUrl=fresh, Attributes={"KmsDataKeyReusePeriodSeconds": "59"})
+    assert error_code(e.value) == "InvalidAttributeValue"
 
 
 def test_add_and_remove_permission_edit_the_policy(sluice, tenant):

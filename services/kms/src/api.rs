@@ -1367,20 +1367,38 @@ pub async fn key_for_stream(
     caller: &Caller,
     key_ref: &str,
 ) -> Result<MasterKey, ApiError> {
+    key_for_service(state, caller, key_ref, "kms:GenerateDataKey").await
+}
+
+/// The master key a service's resource names (a stream's, a queue's), once Cedar
+/// allowed the caller `action` (`kms:GenerateDataKey` to seal, `kms:Decrypt` to open)
+/// on it; it must be an enabled symmetric key. An AWS managed key's alias
+/// (`alias/aws/kinesis`, `alias/aws/sqs`) makes that key on first use.
+pub async fn key_for_service(
+    state: &KmsService,
+    caller: &Caller,
+    key_ref: &str,
+    action: &str,
+) -> Result<MasterKey, ApiError> {
     let kms = Kms {
         state,
         caller,
         region: &state.region,
     };
-    if key_ref == masterkeys::DEFAULT_STREAM_ALIAS {
+    if key_ref == masterkeys::DEFAULT_STREAM_ALIAS || key_ref == masterkeys::DEFAULT_QUEUE_ALIAS {
         state
             .catalog
-            .default_stream_key(&state.root_key, kms.account(), state.clock.now_ms())
+            .aws_managed_key(
+                &state.root_key,
+                kms.account(),
+                key_ref,
+                state.clock.now_ms(),
+            )
             .await
             .map_err(api)?;
     }
     let (key, arn) = kms
-        .resolve(key_ref, "kms:GenerateDataKey", Naming::Any)
+        .resolve(key_ref, action, Naming::Any)
         .await
         .map_err(|e| match e.code {
             ErrorCode::NotFound => ApiError::new(ErrorCode::KmsNotFound, e.message),

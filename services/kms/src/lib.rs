@@ -7,7 +7,8 @@
 //! it reads any key material. A key named in another account (by its ARN, an alias
 //! ARN or a ciphertext blob) is refused by the platform policy. Key material is
 //! unwrapped per request from the catalog and dropped (zeroized) when the request ends.
-//! Kinesis reaches it only through the door the assembly builds on `key_for_stream`.
+//! Kinesis, Firehose and SQS reach it only through the doors the assembly builds on
+//! `key_for_stream` and `key_for_service`.
 
 mod api;
 mod asymmetric;
@@ -18,6 +19,6 @@ mod keyspec;
 mod manage;
 mod service;
 
-pub use api::{KEY_SWEEP_INTERVAL, key_for_stream, sweep_keys};
+pub use api::{KEY_SWEEP_INTERVAL, key_for_service, key_for_stream, sweep_keys};
 pub use dispatch::dispatch;
 pub use service::KmsService;

@@ -489,8 +489,23 @@ pub async fn set_queue_attributes(
     }
     stored.remove("Policy");
     for (k, v) in input.attributes {
-        // An empty policy clears it.
-        if v.is_empty() && matches!(k.as_str(), "RedrivePolicy" | "RedriveAllowPolicy") {
+        // One kind of encryption at a time: the one set last.
+        match (k.as_str(), v.as_str()) {
+            ("KmsMasterKeyId", key) if !key.is_empty() => {
+                stored.remove("SqsManagedSseEnabled");
+            }
+            ("SqsManagedSseEnabled", "true") => {
+                stored.remove("KmsMasterKeyId");
+            }
+            _ => {}
+        }
+        // An empty policy or key clears it.
+        if v.is_empty()
+            && matches!(
+                k.as_str(),
+                "RedrivePolicy" | "RedriveAllowPolicy" | "KmsMasterKeyId"
+            )
+        {
             stored.remove(&k);
         } else {
             stored.insert(k, v);

@@ -19,6 +19,10 @@ pub const WAIT_MAX_S: i64 = 20;
 pub const VISIBILITY_MAX_S: i64 = 43_200;
 pub const VISIBILITY_DEFAULT_S: i64 = 30;
 pub const MAX_RECEIVE_COUNT_MAX: i64 = 1_000;
+/// KmsDataKeyReusePeriodSeconds: from a minute to a day, five minutes by default.
+pub const KMS_REUSE_MIN_S: i64 = 60;
+pub const KMS_REUSE_MAX_S: i64 = 86_400;
+pub const KMS_REUSE_DEFAULT_S: i64 = 300;
 /// The largest policy document a queue keeps (SQS's limit).
 const POLICY_MAX: usize = 20_480;
 
@@ -159,15 +163,27 @@ pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
                 integer(name, value, 0, VISIBILITY_MAX_S)?;
             }
             "KmsDataKeyReusePeriodSeconds" => {
-                integer(name, value, 60, 86_400)?;
+                integer(name, value, KMS_REUSE_MIN_S, KMS_REUSE_MAX_S)?;
             }
             "SqsManagedSseEnabled" => {
                 if value != "true" && value != "false" {
                     return Err(bad_value(name, "it is true or false."));
                 }
+                if value == "true"
+                    && attributes
+                        .get("KmsMasterKeyId")
+                        .is_some_and(|k| !k.is_empty())
+                {
+                    return Err(bad_value(
+                        name,
+                        "a queue uses one kind of server-side encryption at a time: SQS-managed or a KmsMasterKeyId.",
+                    ));
+                }
             }
             "KmsMasterKeyId" => {
-                if value.is_empty() || value.len() > 2048 {
+                // Empty turns KMS encryption off; a key is checked when a message is
+                // sealed under it, as SQS does.
+                if value.len() > 2048 || value.chars().any(char::is_whitespace) {
                     return Err(bad_value(name, "it names a KMS key."));
                 }
             }
@@ -241,6 +257,15 @@ pub fn check(attributes: &Attributes, fifo: bool) -> Result<(), ApiError> {
 
 /// An attribute's value, with its default when not set.
 pub fn value(attributes: &Attributes, name: &str) -> Option<String> {
+    let kms = attributes
+        .get("KmsMasterKeyId")
+        .is_some_and(|k| !k.is_empty());
+    match name {
+        "KmsMasterKeyId" if !kms => return None,
+        "KmsDataKeyReusePeriodSeconds" if !kms => return None,
+        "SqsManagedSseEnabled" if kms => return Some("false".into()),
+        _ => {}
+    }
     if let Some(v) = attributes.get(name) {
         return Some(v.clone());
     }
@@ -252,6 +277,7 @@ pub fn value(attributes: &Attributes, name: &str) -> Option<String> {
             "ReceiveMessageWaitTimeSeconds" => "0",
             "VisibilityTimeout" => "30",
             "SqsManagedSseEnabled" => "true",
+            "KmsDataKeyReusePeriodSeconds" => "300",
             "ContentBasedDeduplication" => "false",
             "DeduplicationScope" => "queue",
             "FifoThroughputLimit" => "perQueue",

@@ -6,10 +6,12 @@
 //! second, `LONG_POLL_RECHECK`). Every operation is authorized by Cedar first
 //! (`sqs:<Operation>` on the queue's ARN; ListQueues on the tenant), with the queue's
 //! own policy taking part (`queue_policy`). FIFO queues keep their groups' order and
-//! deduplicate; the legacy query protocol is read as JSON (`query`).
+//! deduplicate; the legacy query protocol is read as JSON (`query`). Messages are sealed
+//! under the queue's KMS key's data keys, or under the root key (`keys`).
 
 pub mod api;
 pub mod attributes;
+pub mod keys;
 pub mod messages;
 pub mod movetasks;
 pub mod permissions;
@@ -36,8 +38,13 @@ pub struct SqsService {
     pub authz: Arc<dyn Authorizer>,
     pub region: String,
     pub clock: SharedClock,
-    /// Seals message bodies and attributes.
+    /// Seals message bodies and attributes of queues with SQS-managed encryption, and
+    /// wraps data keys under KMS keys' material.
     pub root_key: Arc<RootKey>,
+    /// The door to KMS for queues with a KmsMasterKeyId.
+    pub keys: Arc<dyn keys::QueueKeys>,
+    /// Data keys held for their reuse period.
+    pub held_keys: keys::KeyCache,
     pub waiters: Arc<waiters::Waiters>,
 }
 

@@ -18,6 +18,7 @@ use protocol::{ApiError, ErrorCode};
 
 use crate::api::{Context, bill, resolve, stored_attributes};
 use crate::attributes;
+use crate::keys::{self, Sealer};
 use crate::sqs_error;
 
 /// Entries in a batch.
@@ -274,18 +275,24 @@ struct Prepared {
     size: usize,
 }
 
+/// The queue a message is prepared for: its attributes, and what seals its messages.
+struct Destination<'a> {
+    attributes: &'a attributes::Attributes,
+    sealer: Sealer,
+}
+
 fn prepare(
     ctx: &Context<'_>,
-    queue_attributes: &attributes::Attributes,
+    to: &Destination<'_>,
     body: String,
     delay: Option<i64>,
     message_attributes: BTreeMap<String, MessageAttribute>,
     group_id: Option<String>,
     dedup_id: Option<String>,
 ) -> Result<Prepared, ApiError> {
-    let fifo = if attributes::is_fifo(queue_attributes) {
+    let fifo = if attributes::is_fifo(to.attributes) {
         Some(fifo_fields(
-            queue_attributes,
+            to.attributes,
             &body,
             delay,
             group_id,
@@ -312,7 +319,7 @@ fn prepare(
         return Err(invalid_contents());
     }
     let size = body.len() + check_attributes(&message_attributes)?;
-    let max = attributes::number(queue_attributes, "MaximumMessageSize") as usize;
+    let max = attributes::number(to.attributes, "MaximumMessageSize") as usize;
     if size > max {
         return Err(sqs_error(
             SqsError::InvalidParameterValue,
@@ -326,7 +333,7 @@ fn prepare(
             in_range("DelaySeconds", d, 0, attributes::DELAY_MAX_S)?;
             d
         }
-        None => attributes::number(queue_attributes, "DelaySeconds"),
+        None => attributes::number(to.attributes, "DelaySeconds"),
     };
     let now = ctx.state.clock.now_ms();
     let message_id = uuid::Uuid::new_v4().to_string();
@@ -337,14 +344,15 @@ fn prepare(
         attributes: message_attributes,
     })
     .expect("serializable");
-    let retention_ms = attributes::number(queue_attributes, "MessageRetentionPeriod") * 1000;
+    let retention_ms = attributes::number(to.attributes, "MessageRetentionPeriod") * 1000;
+    let (sealed, data_key_id) = to
+        .sealer
+        .seal(&sealed, &aad(&ctx.caller.account_id, &message_id));
     Ok(Prepared {
         row: NewMessage {
             fifo,
-            sealed: ctx
-                .state
-                .root_key
-                .seal(&sealed, &aad(&ctx.caller.account_id, &message_id)),
+            sealed,
+            data_key_id,
             message_id,
             sent_at_ms: now,
             visible_at_ms: now + delay * 1000,
@@ -356,6 +364,32 @@ fn prepare(
         md5_of_attributes,
         size,
     })
+}
+
+/// A received message's body and attributes, and their sealed size.
+async fn open(
+    ctx: &Context<'_>,
+    queue: &catalog::sqs::Queue,
+    stored: &attributes::Attributes,
+    m: &catalog::sqs::Received,
+) -> Result<(Sealed, usize), ApiError> {
+    let aad = aad(&queue.account_id, &m.message_id);
+    let opened = match m.data_key_id {
+        None => ctx.state.root_key.open(&m.sealed, &aad).map_err(|_| ()),
+        Some(id) => {
+            let key = keys::opener(ctx, queue, stored, id).await?;
+            envelope::open(&key, &aad, &m.sealed)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|_| ())
+        }
+    };
+    let internal = || {
+        tracing::error!(queue = queue.id, message = %m.message_id, "a stored message does not open");
+        ApiError::new(ErrorCode::InternalFailure, "Internal service error.")
+    };
+    let opened = opened.map_err(|()| internal())?;
+    let sealed = serde_json::from_slice(&opened).map_err(|_| internal())?;
+    Ok((sealed, opened.len()))
 }
 
 /// SenderId: the caller's access key's principal, as SQS shows it (an IAM user's id,
@@ -376,9 +410,13 @@ fn metric_labels(ctx: &Context<'_>, queue: &str) -> [(&'static str, String); 1] 
 pub async fn send_message(ctx: &Context<'_>, input: SendInput) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:SendMessage").await?;
     let stored = stored_attributes(&queue);
+    let to = Destination {
+        sealer: keys::sealer(ctx, &queue, &stored).await?,
+        attributes: &stored,
+    };
     let p = prepare(
         ctx,
-        &stored,
+        &to,
         input.message_body,
         input.delay_seconds,
         input.message_attributes,
@@ -474,6 +512,10 @@ pub async fn send_message_batch(
             ),
         ));
     }
+    let to = Destination {
+        sealer: keys::sealer(ctx, &queue, &stored).await?,
+        attributes: &stored,
+    };
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     let mut rows = Vec::new();
@@ -481,7 +523,7 @@ pub async fn send_message_batch(
     for e in input.entries {
         match prepare(
             ctx,
-            &stored,
+            &to,
             e.message_body,
             e.delay_seconds,
             e.message_attributes,
@@ -697,17 +739,27 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
     let all_system = system.iter().any(|n| *n == "All");
     let mut messages = Vec::with_capacity(received.len());
     let mut payload = 0;
+    let mut opened = Vec::with_capacity(received.len());
     for m in &received {
-        let opened = svc
-            .root_key
-            .open(&m.sealed, &aad(&queue.account_id, &m.message_id))
-            .map_err(|_| {
-                tracing::error!(queue = queue.id, message = %m.message_id, "a stored message does not open");
-                ApiError::new(ErrorCode::InternalFailure, "Internal service error.")
-            })?;
-        let sealed: Sealed = serde_json::from_slice(&opened)
-            .map_err(|_| ApiError::new(ErrorCode::InternalFailure, "Internal service error."))?;
-        payload += opened.len();
+        match open(ctx, &queue, &stored, m).await {
+            Ok(o) => opened.push(o),
+            Err(e) => {
+                // A message the caller may not open (its key disabled, kms:Decrypt
+                // denied) fails the receive, and nothing was handed out: every
+                // message taken is visible again at once.
+                let now = svc.clock.now_ms();
+                for m in &received {
+                    let _ = svc
+                        .catalog
+                        .change_sqs_visibility(queue.id, &m.message_id, &m.receipt_token, now, now)
+                        .await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    for (m, (sealed, size)) in received.iter().zip(opened) {
+        payload += size;
         let mut msg = json!({
             "MessageId": m.message_id,
             "ReceiptHandle": receipt_handle(queue.id, &m.message_id, &m.receipt_token),
