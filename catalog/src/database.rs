@@ -142,6 +142,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sqs data keys",
         include_str!("../../migrations/sqlite/0026_sqs_data_keys.sql"),
     ),
+    (
+        27,
+        "sqs receive attempts",
+        include_str!("../../migrations/sqlite/0027_sqs_receive_attempts.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -273,6 +278,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         26,
         "sqs data keys",
         include_str!("../../migrations/postgres/0026_sqs_data_keys.sql"),
+    ),
+    (
+        27,
+        "sqs receive attempts",
+        include_str!("../../migrations/postgres/0027_sqs_receive_attempts.sql"),
     ),
 ];
 

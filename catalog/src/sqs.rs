@@ -124,14 +124,43 @@ pub struct Redrive {
 }
 
 /// How a receive takes messages: at `now_ms`, at most `max`, hidden for
-/// `visibility_ms`, moving over-received ones by `redrive`, FIFO order if `fifo`.
+/// `visibility_ms`, moving over-received ones by `redrive`, FIFO order if `fifo`;
+/// with `attempt` (a FIFO ReceiveRequestAttemptId), what an earlier receive with it
+/// handed out in the last five minutes is handed out again.
 #[derive(Debug, Clone, Copy)]
-pub struct ReceiveOptions {
+pub struct ReceiveOptions<'a> {
     pub now_ms: i64,
     pub max: i64,
     pub visibility_ms: i64,
     pub redrive: Option<Redrive>,
     pub fifo: bool,
+    pub attempt: Option<&'a str>,
+}
+
+/// How long a receive attempt's id gives back what it handed out (SQS's five minutes).
+pub const RECEIVE_ATTEMPT_WINDOW_MS: i64 = 5 * 60_000;
+
+/// The columns a receive answers with (`received_from_row`).
+const RECEIVED_COLUMNS: &str = "message_id, sent_at_ms, receive_count, first_received_at_ms, \
+     receipt_token, sealed, md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq, \
+     data_key_id";
+
+fn received_from_row(row: &sqlx::any::AnyRow) -> Result<Received, CatalogError> {
+    Ok(Received {
+        message_id: row.try_get("message_id")?,
+        group_id: row.try_get("group_id")?,
+        dedup_id: row.try_get("dedup_id")?,
+        seq: row.try_get("seq")?,
+        sent_at_ms: row.try_get("sent_at_ms")?,
+        receive_count: row.try_get("receive_count")?,
+        first_received_at_ms: row.try_get("first_received_at_ms")?,
+        receipt_token: row.try_get("receipt_token")?,
+        sealed: row.try_get("sealed")?,
+        data_key_id: row.try_get("data_key_id")?,
+        md5_of_body: row.try_get("md5_of_body")?,
+        md5_of_attributes: row.try_get("md5_of_attributes")?,
+        sender_id: row.try_get("sender_id")?,
+    })
 }
 
 /// A RUNNING task whose mover has not reported for this long has failed (its process
@@ -314,6 +343,10 @@ impl Catalog {
             .bind(queue_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sqs_receive_attempts WHERE queue_id = $1")
+            .bind(queue_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM sqs_move_tasks WHERE source_queue_id = $1")
             .bind(queue_id)
             .execute(&mut *tx)
@@ -481,7 +514,7 @@ impl Catalog {
     pub async fn receive_sqs_messages(
         &self,
         queue_id: i64,
-        how: ReceiveOptions,
+        how: ReceiveOptions<'_>,
         token: &mut (dyn FnMut() -> String + Send),
     ) -> Result<Vec<Received>, CatalogError> {
         let ReceiveOptions {
@@ -490,6 +523,7 @@ impl Catalog {
             visibility_ms,
             redrive,
             fifo,
+            attempt,
         } = how;
         let mut tx = self.begin_write().await?;
         if fifo && self.backend() == Backend::Postgres {
@@ -499,6 +533,19 @@ impl Catalog {
                 .bind(queue_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+        }
+        if let Some(attempt) = attempt
+            && let Some(again) = Self::repeat_receive_attempt(
+                &mut tx,
+                queue_id,
+                attempt,
+                now_ms + visibility_ms,
+                now_ms,
+            )
+            .await?
+        {
+            tx.commit().await?;
+            return Ok(again);
         }
         // Expired messages are skipped here and deleted by the janitor
         // (`expire_sqs_messages`), not by every receive.
@@ -560,13 +607,11 @@ impl Catalog {
                     continue;
                 }
                 let t = token();
-                let row = sqlx::query(
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE sqs_messages SET visible_at_ms = $3, receive_count = receive_count + 1, \
                      first_received_at_ms = COALESCE(first_received_at_ms, $4), receipt_token = $5 \
-                     WHERE queue_id = $1 AND message_id = $2 RETURNING message_id, sent_at_ms, \
-                     receive_count, first_received_at_ms, receipt_token, sealed, md5_of_body, \
-                     md5_of_attributes, sender_id, group_id, dedup_id, seq, data_key_id",
-                )
+                     WHERE queue_id = $1 AND message_id = $2 RETURNING {RECEIVED_COLUMNS}"
+                )))
                 .bind(queue_id)
                 .bind(&message_id)
                 .bind(now_ms + visibility_ms)
@@ -574,28 +619,96 @@ impl Catalog {
                 .bind(&t)
                 .fetch_one(&mut *tx)
                 .await?;
-                out.push(Received {
-                    message_id: row.try_get("message_id")?,
-                    group_id: row.try_get("group_id")?,
-                    dedup_id: row.try_get("dedup_id")?,
-                    seq: row.try_get("seq")?,
-                    sent_at_ms: row.try_get("sent_at_ms")?,
-                    receive_count: row.try_get("receive_count")?,
-                    first_received_at_ms: row.try_get("first_received_at_ms")?,
-                    receipt_token: row.try_get("receipt_token")?,
-                    sealed: row.try_get("sealed")?,
-                    data_key_id: row.try_get("data_key_id")?,
-                    md5_of_body: row.try_get("md5_of_body")?,
-                    md5_of_attributes: row.try_get("md5_of_attributes")?,
-                    sender_id: row.try_get("sender_id")?,
-                });
+                out.push(received_from_row(&row)?);
             }
             if moved == 0 {
                 break;
             }
         }
+        if let Some(attempt) = attempt
+            && !out.is_empty()
+        {
+            let handed: Vec<(&str, &str)> = out
+                .iter()
+                .map(|m| (m.message_id.as_str(), m.receipt_token.as_str()))
+                .collect();
+            sqlx::query(
+                "INSERT INTO sqs_receive_attempts (queue_id, attempt_id, messages, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (queue_id, attempt_id) \
+                 DO UPDATE SET messages = excluded.messages, expires_at_ms = excluded.expires_at_ms",
+            )
+            .bind(queue_id)
+            .bind(attempt)
+            .bind(serde_json::to_string(&handed).expect("serializable"))
+            .bind(now_ms + RECEIVE_ATTEMPT_WINDOW_MS)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// What the receive attempt `attempt` handed out, hidden again until `visible_at_ms`
+    /// under the same receipt tokens; `None` when the attempt is unknown or past its
+    /// window, or when any of its messages was deleted or received again since (then
+    /// the retry is a receive of its own).
+    async fn repeat_receive_attempt(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        queue_id: i64,
+        attempt: &str,
+        visible_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Vec<Received>>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT messages FROM sqs_receive_attempts \
+             WHERE queue_id = $1 AND attempt_id = $2 AND expires_at_ms > $3",
+        )
+        .bind(queue_id)
+        .bind(attempt)
+        .bind(now_ms)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let handed: Vec<(String, String)> =
+            serde_json::from_str(&row.try_get::<String, _>("messages")?).map_err(|_| {
+                CatalogError::Corrupt {
+                    what: format!("receive attempt {attempt} of queue {queue_id}"),
+                }
+            })?;
+        let mut unchanged = 0;
+        for (message_id, token) in &handed {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM sqs_messages WHERE queue_id = $1 AND message_id = $2 \
+                 AND receipt_token = $3 AND expires_at_ms > $4",
+            )
+            .bind(queue_id)
+            .bind(message_id)
+            .bind(token)
+            .bind(now_ms)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("n")?;
+            unchanged += n;
+        }
+        if unchanged != handed.len() as i64 {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(handed.len());
+        for (message_id, _) in &handed {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE sqs_messages SET visible_at_ms = $3 WHERE queue_id = $1 AND message_id = $2 \
+                 RETURNING {RECEIVED_COLUMNS}"
+            )))
+            .bind(queue_id)
+            .bind(message_id)
+            .bind(visible_at_ms)
+            .fetch_one(&mut **tx)
+            .await?;
+            out.push(received_from_row(&row)?);
+        }
+        Ok(Some(out))
     }
 
     /// Bills requests (a receive's, once it knows what it returned; the others').
@@ -941,6 +1054,10 @@ impl Catalog {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sqs_receive_attempts WHERE expires_at_ms <= $1")
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(gone)
     }
@@ -1030,6 +1147,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: false,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1045,6 +1163,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: false,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1063,6 +1182,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: false,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1106,6 +1226,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: Some(redrive),
                         fifo: false,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1153,6 +1274,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: false,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1228,6 +1350,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: true,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1244,6 +1367,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: true,
+                        attempt: None,
                     },
                     &mut token,
                 )
@@ -1264,6 +1388,7 @@ mod tests {
                         visibility_ms: 30_000,
                         redrive: None,
                         fifo: true,
+                        attempt: None,
                     },
                     &mut token,
                 )

@@ -649,6 +649,33 @@ def test_fifo_queues_keep_order_per_group_lock_groups_and_deduplicate(sqs):
     assert attrs["ApproximateNumberOfMessages"] == "1"
 
 
+def test_a_fifo_receive_retried_with_its_attempt_id_gets_the_same_messages(sqs):
+    """ReceiveRequestAttemptId: a retry within five minutes hands out the same messages
+    under the same receipt handles (its visibility timeout starting again); once one of
+    them is deleted the id is a receive of its own; a bad id is refused."""
+    url = sqs.create_queue(QueueName=unique_name("attempt") + ".fifo",
+                           Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for body in ("a0", "a1", "b0", "c0"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=body[0])
+
+    def receive(**kw):
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, **kw).get("Messages", [])
+        return [(m["Body"], m["ReceiptHandle"]) for m in got]
+
+    first = receive(ReceiveRequestAttemptId="try-1")
+    assert [b for b, _ in first] == ["a0", "a1"]
+    assert receive(ReceiveRequestAttemptId="try-1") == first
+    # Another receive (another id, or none) gets what is left: a is in flight.
+    assert [b for b, _ in receive(ReceiveRequestAttemptId="try-2", VisibilityTimeout=0)] == ["b0", "c0"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0][1])
+    again = receive(ReceiveRequestAttemptId="try-1")
+    assert [b for b, _ in again] != ["a0", "a1"] and "a0" not in [b for b, _ in again]
+    for bad in ("x" * 129, "has space"):
+        with pytest.raises(Exception) as e:
+            receive(ReceiveRequestAttemptId=bad)
+        assert error_code(e.value) == "InvalidParameterValue", bad
+
+
 def query(sluice, params: dict, path: str = "/", credentials: tuple[str, str] | None = None):
     """A signed query-protocol request (form-encoded Action=...), as older SDKs send it:
     the status and the XML answer with its namespace stripped."""

@@ -600,7 +600,6 @@ pub struct ReceiveInput {
     max_number_of_messages: Option<i64>,
     visibility_timeout: Option<i64>,
     wait_time_seconds: Option<i64>,
-    #[allow(dead_code)]
     receive_request_attempt_id: Option<String>,
 }
 
@@ -658,6 +657,17 @@ fn in_range(name: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> 
     ))
 }
 
+/// A ReceiveRequestAttemptId: 1 to 128 of letters, digits and ASCII punctuation.
+fn check_attempt_id(id: &str) -> Result<&str, ApiError> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(sqs_error(
+            SqsError::InvalidParameterValue,
+            "Value for parameter ReceiveRequestAttemptId is invalid. Reason: it is 1 to 128 letters, digits and punctuation marks.",
+        ));
+    }
+    Ok(id)
+}
+
 pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<Value, ApiError> {
     let queue = resolve(ctx, &input.queue_url, "sqs:ReceiveMessage").await?;
     let stored = stored_attributes(&queue);
@@ -688,6 +698,11 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         None => None,
     };
     let fifo = attributes::is_fifo(&stored);
+    // A standard queue ignores it, as SQS does.
+    let attempt = match input.receive_request_attempt_id.as_deref() {
+        Some(id) if fifo => Some(check_attempt_id(id)?),
+        _ => None,
+    };
     let svc = ctx.state;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait_s as u64);
     let notifier = (wait_s > 0).then(|| svc.waiters.notifier(queue.id));
@@ -713,6 +728,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
                     visibility_ms: visibility_s * 1000,
                     redrive,
                     fifo,
+                    attempt,
                 },
                 &mut token,
             )
