@@ -68,20 +68,34 @@ pub struct BenchArgs {
     /// The firehose phase's bucket: arn:aws:s3:::BUCKET.
     #[arg(long)]
     firehose_bucket_arn: Option<String>,
+    /// Another endpoint, host:port on loopback speaking plain HTTP (kinesalite, moto's
+    /// server): after the phases against Sluice, the put-record, put-records,
+    /// get-records and sqs phases run against it with the same load, and the ratio of
+    /// records/s is printed.
+    #[arg(long)]
+    compare: Option<SocketAddr>,
 }
+
+/// The phases `--compare` repeats against the other endpoint.
+const COMPARABLE: [&str; 4] = ["put-record", "put-records", "get-records", "sqs"];
+/// The phases that write or read the benchmark stream.
+const STREAM_PHASES: [&str; 4] = ["put-record", "put-records", "get-records", "consumer-group"];
 
 const JSON: &str = "application/x-amz-json-1.1";
 
 #[derive(Clone)]
 struct Client {
     addr: SocketAddr,
-    connector: TlsConnector,
+    /// `None`: plain HTTP (only ever a `--compare` endpoint).
+    connector: Option<TlsConnector>,
     signer: Arc<Signer>,
 }
 
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     signer: Arc<Signer>,
+    /// To connect again when a server closes after an answer (moto's does).
+    client: Client,
 }
 
 /// A request body with its signature, made once: a signature stays valid for the
@@ -127,10 +141,27 @@ impl Signed {
 
 impl Client {
     async fn connect(&self) -> anyhow::Result<Connection> {
-        let sender = crate::client::connect(&self.connector, self.addr, "localhost").await?;
         Ok(Connection {
-            sender,
+            sender: self.sender().await?,
             signer: self.signer.clone(),
+            client: self.clone(),
+        })
+    }
+
+    async fn sender(&self) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+        Ok(match &self.connector {
+            Some(tls) => crate::client::connect(tls, self.addr, "localhost").await?,
+            None => {
+                let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+                tcp.set_nodelay(true)?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                        .await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
         })
     }
 }
@@ -155,7 +186,10 @@ impl Connection {
             .header("x-amz-date", signed.amz_date)
             .header("authorization", signed.authorization)
             .body(Full::new(signed.body))?;
-        self.sender.ready().await?;
+        if self.sender.ready().await.is_err() {
+            self.sender = self.client.sender().await?;
+            self.sender.ready().await?;
+        }
         let response = self.sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
@@ -193,7 +227,8 @@ impl PhaseResult {
         }
     }
 
-    fn report(&mut self, name: &str) {
+    /// Prints the phase's line; returns its records/s.
+    fn report(&mut self, name: &str) -> f64 {
         self.latencies_us.sort_unstable();
         let pct = |p: f64| -> f64 {
             if self.latencies_us.is_empty() {
@@ -226,6 +261,7 @@ impl PhaseResult {
                 self.throttled
             );
         }
+        self.records as f64 / secs
     }
 }
 
@@ -252,13 +288,65 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.record_bytes == 0 || args.record_bytes > protocol::limits::RECORD_BYTES_MAX - 16 {
         bail!("--record-bytes must be 1..=1048560");
     }
-    let signer =
-        Signer::from_credentials_file(&args.credentials, args.region.clone(), "localhost".into())?;
-    let client = Client {
+    let signer = Arc::new(Signer::from_credentials_file(
+        &args.credentials,
+        args.region.clone(),
+        "localhost".into(),
+    )?);
+    let sluice = Client {
         addr: args.endpoint,
-        connector: crate::client::tls_connector(&args.ca)?,
-        signer: Arc::new(signer),
+        connector: Some(crate::client::tls_connector(&args.ca)?),
+        signer: signer.clone(),
     };
+    let ours = measure(&sluice, &args, &args.phases).await?;
+    let Some(other) = args.compare else {
+        return Ok(());
+    };
+    if !other.ip().is_loopback() {
+        bail!("--compare {other} is not a loopback address");
+    }
+    let phases: Vec<&str> = args
+        .phases
+        .split(',')
+        .map(str::trim)
+        .filter(|p| COMPARABLE.contains(p))
+        .collect();
+    if phases.is_empty() {
+        bail!("--compare repeats only the phases {COMPARABLE:?}");
+    }
+    println!("sluice bench: the same load against {other} (plain HTTP)");
+    let compared = Client {
+        addr: other,
+        connector: None,
+        signer,
+    };
+    let theirs = measure(&compared, &args, &phases.join(",")).await?;
+    for (phase, theirs) in &theirs {
+        if let Some((_, ours)) = ours.iter().find(|(p, _)| p == phase) {
+            println!(
+                "{phase:<12} sluice {ours:>10.0} records/s  {other} {theirs:>10.0} records/s  ratio {:>6.2}x",
+                ours / theirs.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `phases` against one endpoint (making the benchmark stream first when a phase
+/// needs it, and deleting it after); the records/s of each phase.
+async fn measure(
+    client: &Client,
+    args: &BenchArgs,
+    phases: &str,
+) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    let needs_stream = phases.split(',').any(|p| STREAM_PHASES.contains(&p.trim()));
+    if !needs_stream {
+        println!(
+            "sluice bench: {} connections, {} B messages, {} s per phase",
+            args.connections, args.record_bytes, args.seconds
+        );
+        return run_phases(client, args, phases, "").await;
+    }
     let mut control = client.connect().await?;
     let stream = format!("bench-{}", std::process::id());
     control
@@ -291,7 +379,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.shards, args.connections, args.record_bytes, args.seconds
     );
     // The stream goes whatever the phases did: a failed bench leaves nothing behind.
-    let measured = run_phases(&client, &args, &stream).await;
+    let measured = run_phases(client, args, phases, &stream).await;
     // A connection of its own: the first one sat idle through the phases, and the
     // server closes idle connections.
     drop(control);
@@ -306,22 +394,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Err(e) => Err(e),
     };
-    measured?;
-    deleted.map(|_| ())
+    let measured = measured?;
+    deleted.map(|_| measured)
 }
 
-async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::Result<()> {
+async fn run_phases(
+    client: &Client,
+    args: &BenchArgs,
+    phases: &str,
+    stream: &str,
+) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let data = BASE64.encode(vec![b'x'; args.record_bytes]);
-    let phases: Vec<&str> = args.phases.split(',').map(str::trim).collect();
-    for phase in &phases {
-        match *phase {
+    let mut rates = Vec::new();
+    for phase in phases.split(',').map(str::trim) {
+        match phase {
             "put-record" => {
                 let bodies: Vec<Bytes> = (0..1024)
                     .map(|i| Bytes::from(json!({"StreamName": stream, "PartitionKey": format!("pk-{i}"), "Data": data}).to_string()))
                     .collect();
                 let mut result =
                     drive(client, args, "PutRecord", bodies, 1, args.record_bytes).await?;
-                result.report("PutRecord");
+                rates.push(("put-record", result.report("PutRecord")));
             }
             "put-records" => {
                 let bodies: Vec<Bytes> = (0..16)
@@ -334,25 +427,25 @@ async fn run_phases(client: &Client, args: &BenchArgs, stream: &str) -> anyhow::
                     .collect();
                 let mut result =
                     drive(client, args, "PutRecords", bodies, 500, args.record_bytes).await?;
-                result.report("PutRecords");
+                rates.push(("put-records", result.report("PutRecords")));
             }
             "get-records" => {
                 let mut result = catch_up(client, stream, args.shards).await?;
-                result.report("GetRecords");
+                rates.push(("get-records", result.report("GetRecords")));
             }
             "consumer-group" => {
                 let mut result = group_read(args, stream).await?;
-                result.report("Group");
+                rates.push(("consumer-group", result.report("Group")));
             }
             "firehose" => firehose(client, args, &data).await?,
             "sqs" => {
                 let mut result = sqs(client, args).await?;
-                result.report("SQS");
+                rates.push(("sqs", result.report("SQS")));
             }
             other => bail!("unknown phase {other:?}"),
         }
     }
-    Ok(())
+    Ok(rates)
 }
 
 /// Runs `operation` on every connection until the phase's time is up.
@@ -735,7 +828,10 @@ async fn sqs(client: &Client, args: &BenchArgs) -> anyhow::Result<PhaseResult> {
                         deleted += n;
                         latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     }
-                    Err(_) => {
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("sluice bench: an SQS round failed: {e:#}");
+                        }
                         errors += 1;
                         conn = client.connect().await?;
                     }

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import ACCOUNT_ID, PostgresDatabase, SluiceServer, error_code, unique_name
+from harness import ACCOUNT_ID, MotoServer, PostgresDatabase, SluiceServer, error_code, unique_name
 
 
 @pytest.fixture(scope="module")
@@ -765,6 +765,29 @@ def test_the_sqs_bench_phase_sends_receives_and_deletes(binary, sluice):
     assert float(re.search(r"([0-9.]+) records/s", line).group(1)) > 0, line
     urls = sluice.client(service="sqs").list_queues(QueueNamePrefix="bench-sqs-").get("QueueUrls", [])
     assert not urls, "the bench leaves no queue"
+
+
+def test_the_bench_compares_sqs_with_moto_in_one_run(binary, sluice):
+    """`--compare` runs the same SQS load against moto's server (plain HTTP) after
+    Sluice and prints both rates and their ratio."""
+    import re
+    import subprocess
+
+    moto = MotoServer(bucket=unique_name("cmp").lower()).start()
+    try:
+        port = moto.endpoint.rsplit(":", 1)[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        p = subprocess.run([str(binary), "bench", "--endpoint", f"127.0.0.1:{sluice.port}", "--ca", sluice.ca,
+                            "--credentials", str(sluice.credentials_file), "--seconds", "1",
+                            "--connections", "2", "--phases", "sqs", "--compare", f"127.0.0.1:{port}"],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+        lines = [l for l in p.stdout.splitlines() if l.startswith("SQS")]
+        assert len(lines) == 2 and all(float(re.search(r"([0-9.]+) records/s", l).group(1)) > 0 for l in lines), p.stdout + p.stderr
+        ratio = next(l for l in p.stdout.splitlines() if l.startswith("sqs") and "ratio" in l)
+        assert re.search(r"ratio +[0-9.]+x", ratio), ratio
+    finally:
+        moto.close()
 
 
 def test_queue_gauges_reach_prometheus(sluice, sqs):
