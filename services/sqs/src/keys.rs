@@ -11,13 +11,14 @@
 //! held key outlives its KMS key's material (imported material that expires is the
 //! one exception: what was unwrapped under it lasts to the end of its reuse period).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use catalog::masterkeys::MasterKey;
 use catalog::rootkey::RootKey;
 use catalog::sqs::Queue;
 use edge::{BoxFuture, Caller, wire_error};
-use envelope::{BoundedCache, DataKey};
+use envelope::{ActiveDataKey, BoundedCache, DataKey, RotationPolicy, SEALS_PER_KEY_MAX};
 use protocol::sqs::SqsError;
 use protocol::{ApiError, ErrorCode};
 
@@ -45,10 +46,15 @@ struct Held {
     until_ms: i64,
 }
 
+/// A sender's key with the seals it has done: a key seals at most
+/// `envelope::SEALS_PER_KEY_MAX` messages (random nonces stay far from a repeat),
+/// then a new one is made even inside the reuse period.
+type SenderKey = Arc<Mutex<ActiveDataKey<Arc<DataKey>>>>;
+
 /// The data keys this process holds: senders' by (queue, principal, key named) and
 /// readers' by (data key, principal), each until its reuse period ends.
 pub struct KeyCache {
-    senders: BoundedCache<(i64, String, String), Held>,
+    senders: BoundedCache<(i64, String, String), SenderKey>,
     readers: BoundedCache<(i64, String), Held>,
 }
 
@@ -105,11 +111,12 @@ fn kms_error(e: ApiError) -> ApiError {
     sqs_error(kind, e.message)
 }
 
-/// How the caller's messages to `queue` are sealed now.
+/// How the caller's next `seals` messages to `queue` are sealed.
 pub async fn sealer(
     ctx: &Context<'_>,
     queue: &Queue,
     attrs: &Attributes,
+    seals: u64,
 ) -> Result<Sealer, ApiError> {
     let Some(key_ref) = key_ref(attrs) else {
         return Ok(Sealer::Root(ctx.state.root_key.clone()));
@@ -121,10 +128,17 @@ pub async fn sealer(
         ctx.caller.principal_arn.clone(),
         key_ref.to_string(),
     );
+    let policy = RotationPolicy::new(
+        Duration::from_millis(reuse_ms(attrs).unsigned_abs()),
+        SEALS_PER_KEY_MAX,
+    );
     if let Some(held) = svc.held_keys.senders.get(&slot)
-        && now < held.until_ms
+        && let Some(key) = held
+            .lock()
+            .expect("sender key lock")
+            .reserve(seals, &policy, now)
     {
-        return Ok(Sealer::Data(held.key));
+        return Ok(Sealer::Data(key));
     }
     let master = svc
         .keys
@@ -142,14 +156,13 @@ pub async fn sealer(
         )
         .await
         .map_err(|e| kms_error(wire_error(e)))?;
-    let key = Arc::new(key);
-    svc.held_keys.senders.insert(
-        slot,
-        Held {
-            key: key.clone(),
-            until_ms: now + reuse_ms(attrs),
-        },
-    );
+    let mut active = ActiveDataKey::new(Arc::new(key), now);
+    let key = active
+        .reserve(seals, &policy, now)
+        .expect("a fresh key has room for one request's seals");
+    svc.held_keys
+        .senders
+        .insert(slot, Arc::new(Mutex::new(active)));
     Ok(Sealer::Data(key))
 }
 

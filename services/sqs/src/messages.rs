@@ -411,7 +411,7 @@ pub async fn send_message(ctx: &Context<'_>, input: SendInput) -> Result<Value, 
     let queue = resolve(ctx, &input.queue_url, "sqs:SendMessage").await?;
     let stored = stored_attributes(&queue);
     let to = Destination {
-        sealer: keys::sealer(ctx, &queue, &stored).await?,
+        sealer: keys::sealer(ctx, &queue, &stored, 1).await?,
         attributes: &stored,
     };
     let p = prepare(
@@ -513,7 +513,7 @@ pub async fn send_message_batch(
         ));
     }
     let to = Destination {
-        sealer: keys::sealer(ctx, &queue, &stored).await?,
+        sealer: keys::sealer(ctx, &queue, &stored, input.entries.len() as u64).await?,
         attributes: &stored,
     };
     let mut ok = Vec::new();
