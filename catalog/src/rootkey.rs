@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 const KEY_BYTES: usize = 32;
 const SEALED_VERSION: u8 = 1;
 const TAG_BYTES: usize = 16;
+/// What `RootKey::seal` adds to a plaintext: a version byte, the nonce and the tag.
+pub const SEAL_OVERHEAD_BYTES: usize = 1 + NONCE_LEN + TAG_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootKeyError {

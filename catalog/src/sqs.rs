@@ -127,7 +127,7 @@ pub struct Redrive {
 /// `visibility_ms`, moving over-received ones by `redrive`, FIFO order if `fifo`;
 /// with `attempt` (a FIFO ReceiveRequestAttemptId), what an earlier receive with it
 /// handed out in the last five minutes is handed out again.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ReceiveOptions<'a> {
     pub now_ms: i64,
     pub max: i64,
@@ -135,7 +135,14 @@ pub struct ReceiveOptions<'a> {
     pub redrive: Option<Redrive>,
     pub fifo: bool,
     pub attempt: Option<&'a str>,
+    /// Who a receive that hands messages out bills, and the payload bytes of what it
+    /// hands out (billed in its transaction; a receive that finds nothing bills
+    /// nothing here, so the polls of one long poll are not billed each).
+    pub billed: Option<(Billed<'a>, &'a PayloadOf)>,
 }
+
+/// The payload bytes of what a receive hands out (`ReceiveOptions::billed`).
+pub type PayloadOf = dyn Fn(&[Received]) -> usize + Sync;
 
 /// How long a receive attempt's id gives back what it handed out (SQS's five minutes).
 pub const RECEIVE_ATTEMPT_WINDOW_MS: i64 = 5 * 60_000;
@@ -524,6 +531,7 @@ impl Catalog {
             redrive,
             fifo,
             attempt,
+            billed,
         } = how;
         let mut tx = self.begin_write().await?;
         if fifo && self.backend() == Backend::Postgres {
@@ -544,6 +552,7 @@ impl Catalog {
             )
             .await?
         {
+            Self::bill_receive(&mut tx, billed, &again, now_ms).await?;
             tx.commit().await?;
             return Ok(again);
         }
@@ -644,8 +653,33 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         }
+        Self::bill_receive(&mut tx, billed, &out, now_ms).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Bills a receive that handed messages out, in its transaction.
+    async fn bill_receive(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        billed: Option<(Billed<'_>, &PayloadOf)>,
+        out: &[Received],
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let Some((billed, payload)) = billed else {
+            return Ok(());
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
+        Self::meter_count(
+            tx,
+            billed.account_id,
+            billed.queue_name,
+            Metric::SqsRequests,
+            billed_requests(payload(out)),
+            now_ms,
+        )
+        .await
     }
 
     /// What the receive attempt `attempt` handed out, hidden again until `visible_at_ms`
@@ -1148,6 +1182,7 @@ mod tests {
                         redrive: None,
                         fifo: false,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1164,6 +1199,7 @@ mod tests {
                         redrive: None,
                         fifo: false,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1183,6 +1219,7 @@ mod tests {
                         redrive: None,
                         fifo: false,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1227,6 +1264,7 @@ mod tests {
                         redrive: Some(redrive),
                         fifo: false,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1275,6 +1313,7 @@ mod tests {
                         redrive: None,
                         fifo: false,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1351,6 +1390,7 @@ mod tests {
                         redrive: None,
                         fifo: true,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1368,6 +1408,7 @@ mod tests {
                         redrive: None,
                         fifo: true,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )
@@ -1389,6 +1430,7 @@ mod tests {
                         redrive: None,
                         fifo: true,
                         attempt: None,
+                        billed: None,
                     },
                     &mut token,
                 )

@@ -590,6 +590,18 @@ def test_requests_are_billed_in_64_kib_chunks(sluice, sqs):
     # message) or 2 (the large one).
     assert quantity in (5, 6), report.json()["lines"][-5:]
 
+    # A receive is billed by what it hands out; one that finds nothing, once.
+    big = unique_name("billedbig")
+    url = sqs.create_queue(QueueName=big)["QueueUrl"]                          # 1
+    sqs.send_message(QueueUrl=url, MessageBody="y" * (100 * 1024))             # 2
+    assert len(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"]) == 100 * 1024  # 2
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)       # 1
+    now = int(time.time() * 1000)
+    report = sluice.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/usage?from={now - 3_600_000}&to={now + 60_000}")
+    quantity = sum(float(l["quantity"]) for l in report.json()["lines"]
+                   if l["metric"] == "sqs_requests" and l["stream"] == big)
+    assert quantity == 6, report.json()["lines"][-5:]
+
 
 def test_fifo_queues_keep_order_per_group_lock_groups_and_deduplicate(sqs):
     name = unique_name("f") + ".fifo"

@@ -86,6 +86,16 @@ impl Sealer {
     }
 }
 
+/// The length of what a stored message seals (its payload as billed), without
+/// opening it.
+pub fn sealed_payload_len(m: &catalog::sqs::Received) -> usize {
+    let overhead = match m.data_key_id {
+        None => catalog::rootkey::SEAL_OVERHEAD_BYTES,
+        Some(_) => envelope::SEAL_OVERHEAD_BYTES,
+    };
+    m.sealed.len().saturating_sub(overhead)
+}
+
 /// The KMS key a queue's attributes name, if any.
 pub fn key_ref(attrs: &Attributes) -> Option<&str> {
     attrs

@@ -366,13 +366,13 @@ fn prepare(
     })
 }
 
-/// A received message's body and attributes, and their sealed size.
+/// A received message's body and attributes.
 async fn open(
     ctx: &Context<'_>,
     queue: &catalog::sqs::Queue,
     stored: &attributes::Attributes,
     m: &catalog::sqs::Received,
-) -> Result<(Sealed, usize), ApiError> {
+) -> Result<Sealed, ApiError> {
     let aad = aad(&queue.account_id, &m.message_id);
     let opened = match m.data_key_id {
         None => ctx.state.root_key.open(&m.sealed, &aad).map_err(|_| ()),
@@ -388,8 +388,7 @@ async fn open(
         ApiError::new(ErrorCode::InternalFailure, "Internal service error.")
     };
     let opened = opened.map_err(|()| internal())?;
-    let sealed = serde_json::from_slice(&opened).map_err(|_| internal())?;
-    Ok((sealed, opened.len()))
+    serde_json::from_slice(&opened).map_err(|_| internal())
 }
 
 /// SenderId: the caller's access key's principal, as SQS shows it (an IAM user's id,
@@ -704,6 +703,8 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         _ => None,
     };
     let svc = ctx.state;
+    let payload_of =
+        |got: &[catalog::sqs::Received]| got.iter().map(keys::sealed_payload_len).sum();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait_s as u64);
     let notifier = (wait_s > 0).then(|| svc.waiters.notifier(queue.id));
     let received = loop {
@@ -729,6 +730,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
                     redrive,
                     fifo,
                     attempt,
+                    billed: Some((billed(ctx, &queue.name), &payload_of)),
                 },
                 &mut token,
             )
@@ -754,7 +756,6 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         .collect();
     let all_system = system.iter().any(|n| *n == "All");
     let mut messages = Vec::with_capacity(received.len());
-    let mut payload = 0;
     let mut opened = Vec::with_capacity(received.len());
     for m in &received {
         match open(ctx, &queue, &stored, m).await {
@@ -774,8 +775,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
             }
         }
     }
-    for (m, (sealed, size)) in received.iter().zip(opened) {
-        payload += size;
+    for (m, sealed) in received.iter().zip(opened) {
         let mut msg = json!({
             "MessageId": m.message_id,
             "ReceiptHandle": receipt_handle(queue.id, &m.message_id, &m.receipt_token),
@@ -820,7 +820,10 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         &metric_labels(ctx, &queue.name)
     )
     .increment(messages.len() as u64);
-    bill(ctx, &queue.name, catalog::sqs::billed_requests(payload)).await;
+    if received.is_empty() {
+        // A receive that handed messages out was billed in its transaction.
+        bill(ctx, &queue.name, 1).await;
+    }
     Ok(if messages.is_empty() {
         json!({})
     } else {
