@@ -135,26 +135,41 @@ pub const DEFAULT_QUEUE_ALIAS: &str = "alias/aws/sqs";
 /// The error Kinesis answers with when a stream's master key (`None`: it does not
 /// exist any more) cannot seal or open its data keys.
 pub fn kinesis_key_error(key: Option<&MasterKey>, key_id: &str) -> Option<Refusal> {
-    match key.map(|k| k.state) {
-        Some(KeyState::Enabled) => None,
-        Some(KeyState::Disabled) => Some(Refusal::new(
-            RefusalKind::StreamKeyDisabled,
-            format!("The KMS key {key_id} of this stream is disabled."),
-        )),
-        Some(KeyState::PendingDeletion) => Some(Refusal::new(
+    key_refusal(key, key_id, "this stream")
+}
+
+/// Why a master key (`None`: it does not exist any more) of `owner` (`this stream`,
+/// `this queue`) cannot make or open data keys; `None` when it can.
+pub fn key_refusal(key: Option<&MasterKey>, key_id: &str, owner: &str) -> Option<Refusal> {
+    let (kind, why) = match key.map(|k| k.state) {
+        Some(KeyState::Enabled) => return None,
+        Some(KeyState::Disabled) => (RefusalKind::StreamKeyDisabled, "is disabled"),
+        Some(KeyState::PendingDeletion) => {
+            (RefusalKind::StreamKeyPendingDeletion, "is pending deletion")
+        }
+        Some(KeyState::PendingImport) => (
             RefusalKind::StreamKeyPendingDeletion,
-            format!("The KMS key {key_id} of this stream is pending deletion."),
-        )),
-        Some(KeyState::PendingImport) => Some(Refusal::new(
-            RefusalKind::StreamKeyPendingDeletion,
-            format!(
-                "The KMS key {key_id} of this stream is pending import: it has no key material."
-            ),
-        )),
-        None => Some(Refusal::new(
-            RefusalKind::StreamKeyGone,
-            format!("The KMS key {key_id} of this stream does not exist."),
-        )),
+            "is pending import: it has no key material",
+        ),
+        None => (RefusalKind::StreamKeyGone, "does not exist"),
+    };
+    Some(Refusal::new(
+        kind,
+        format!("The KMS key {key_id} of {owner} {why}."),
+    ))
+}
+
+/// The description of the AWS managed key an alias names (`alias/aws/kinesis`,
+/// `alias/aws/sqs`); `None` for any other alias.
+pub fn aws_managed_key_description(alias: &str) -> Option<&'static str> {
+    match alias {
+        DEFAULT_STREAM_ALIAS => {
+            Some("Default key that protects my Kinesis data when no other key is defined")
+        }
+        DEFAULT_QUEUE_ALIAS => {
+            Some("Default key that protects my SQS messages when no other key is defined")
+        }
+        _ => None,
     }
 }
 
@@ -668,15 +683,8 @@ impl Catalog {
         alias: &str,
         now_ms: i64,
     ) -> Result<MasterKey, CatalogError> {
-        let description = match alias {
-            DEFAULT_STREAM_ALIAS => {
-                "Default key that protects my Kinesis data when no other key is defined"
-            }
-            DEFAULT_QUEUE_ALIAS => {
-                "Default key that protects my SQS messages when no other key is defined"
-            }
-            other => return Err(corrupt(format!("{other} is no AWS managed key's alias"))),
-        };
+        let description = aws_managed_key_description(alias)
+            .ok_or_else(|| corrupt(format!("{alias} is no AWS managed key's alias")))?;
         for _ in 0..2 {
             if let Some(id) = self.resolve_alias(account, alias).await?
                 && let Some(key) = self.master_key(account, &id).await?

@@ -10,7 +10,7 @@
 use envelope::{DataKey, DataKeyId};
 use sqlx::Row;
 
-use crate::masterkeys::{KeyState, MasterKey};
+use crate::masterkeys::{MasterKey, key_refusal};
 use crate::refusal::{Refusal, RefusalKind};
 use crate::rootkey::RootKey;
 use crate::{Catalog, CatalogError};
@@ -39,20 +39,9 @@ fn wrapping_aad(id: DataKeyId, account: &str, master_key_id: &str, version: u32)
     aad
 }
 
-/// Why a master key in this state cannot make or open data keys (`None`: it can).
+/// Why the queue's master key cannot make or open data keys (`None`: it can).
 fn unusable(key: Option<&MasterKey>, key_id: &str) -> Option<Refusal> {
-    let (kind, why) = match key.map(|k| k.state) {
-        Some(KeyState::Enabled) => return None,
-        Some(KeyState::Disabled) => (RefusalKind::StreamKeyDisabled, "is disabled"),
-        Some(KeyState::PendingDeletion) => {
-            (RefusalKind::StreamKeyPendingDeletion, "is pending deletion")
-        }
-        Some(KeyState::PendingImport) => {
-            (RefusalKind::StreamKeyPendingDeletion, "has no key material")
-        }
-        None => (RefusalKind::StreamKeyGone, "does not exist"),
-    };
-    Some(Refusal::new(kind, format!("The KMS key {key_id} {why}.")))
+    key_refusal(key, key_id, "this queue")
 }
 
 fn key_id_of(raw: i64) -> Result<DataKeyId, CatalogError> {
@@ -186,7 +175,7 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masterkeys::{KeyManager, StateChange};
+    use crate::masterkeys::{KeyManager, KeyState, StateChange};
 
     const A: &str = "111111111111";
     const B: &str = "222222222222";

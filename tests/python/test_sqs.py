@@ -465,6 +465,21 @@ def test_a_queue_key_is_kmss_to_allow_and_its_state_decides(sluice, tenant):
     kms.enable_key(KeyId=key["KeyId"])
     admin.send_message(QueueUrl=fresh, MessageBody="x")
 
+    # A key that cannot seal: a signing key, a key pending deletion; a name no key has.
+    signing = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    leaving = kms.create_key(Description="leaving")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=leaving, PendingWindowInDays=7)
+    for key_ref, code in ((signing, "KmsInvalidKeyUsage"), (leaving, "KmsInvalidState")):
+        q = admin.create_queue(QueueName=unique_name("unusable"),
+                               Attributes={"KmsMasterKeyId": key_ref})["QueueUrl"]
+        with pytest.raises(Exception) as e:
+            admin.send_message(QueueUrl=q, MessageBody="x")
+        assert error_code(e.value) == code, key_ref
+    for bad in ("alias/has space", "k" * 2049):
+        with pytest.raises(Exception) as e:
+            admin.create_queue(QueueName=unique_name("badkey"), Attributes={"KmsMasterKeyId": bad})
+        assert error_code(e.value) == "InvalidAttributeValue", bad[:20]
+
     # One kind of encryption at a time.
     with pytest.raises(Exception) as e:
         admin.set_queue_attributes(QueueUrl=fresh, Attributes={"KmsMasterKeyId": key["KeyId"],

@@ -1385,7 +1385,7 @@ pub async fn key_for_service(
         caller,
         region: &state.region,
     };
-    if key_ref == masterkeys::DEFAULT_STREAM_ALIAS || key_ref == masterkeys::DEFAULT_QUEUE_ALIAS {
+    if masterkeys::aws_managed_key_description(key_ref).is_some() {
         state
             .catalog
             .aws_managed_key(
