@@ -549,6 +549,18 @@ impl Catalog {
         quantity: u64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
+        Self::meter_count_on(tx, account_id, stream_name, metric, quantity, now_ms).await
+    }
+
+    /// The same, on a connection inside a transaction (`groupcommit`'s writes).
+    pub(crate) async fn meter_count_on(
+        conn: &mut sqlx::AnyConnection,
+        account_id: &str,
+        stream_name: &str,
+        metric: Metric,
+        quantity: u64,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
         if quantity == 0 {
             return Ok(());
         }
@@ -562,7 +574,7 @@ impl Catalog {
         .bind(hour_of(now_ms))
         .bind(metric.as_str())
         .bind(i64::try_from(quantity).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

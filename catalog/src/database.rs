@@ -354,6 +354,8 @@ impl CatalogError {
 pub struct Catalog {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's group committer (`groupcommit`); `None` on Postgres.
+    group: Option<crate::groupcommit::GroupWriter>,
 }
 
 impl Catalog {
@@ -421,7 +423,13 @@ impl Catalog {
             _ => url.to_string(),
         };
         let pool = options.connect(&url).await?;
-        let catalog = Catalog { pool, backend };
+        let group = (backend == Backend::Sqlite)
+            .then(|| crate::groupcommit::GroupWriter::start(pool.clone()));
+        let catalog = Catalog {
+            pool,
+            backend,
+            group,
+        };
         catalog.migrate().await?;
         Ok(catalog)
     }
@@ -460,6 +468,19 @@ impl Catalog {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Runs `work` in a write transaction, committed together with other such writes
+    /// waiting at the same time on SQLite (`groupcommit`); answers once it committed.
+    pub(crate) async fn write_grouped<T, F>(&self, work: F) -> Result<T, CatalogError>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut sqlx::AnyConnection) -> crate::groupcommit::OnConnection<'c, T>
+            + Send
+            + Sync
+            + 'static,
+    {
+        crate::groupcommit::write(&self.pool, self.backend, self.group.as_ref(), work).await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

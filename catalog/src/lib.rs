@@ -19,6 +19,7 @@ pub mod database;
 pub mod datakeys;
 pub mod firehose;
 pub mod grants;
+mod groupcommit;
 pub mod groupplan;
 pub mod groups;
 pub mod idempotency;

@@ -703,7 +703,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         _ => None,
     };
     let svc = ctx.state;
-    let payload_of =
+    let payload_of: catalog::sqs::PayloadOf =
         |got: &[catalog::sqs::Received]| got.iter().map(keys::sealed_payload_len).sum();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait_s as u64);
     let notifier = (wait_s > 0).then(|| svc.waiters.notifier(queue.id));
@@ -730,7 +730,7 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
                     redrive,
                     fifo,
                     attempt,
-                    billed: Some((billed(ctx, &queue.name), &payload_of)),
+                    billed: Some((billed(ctx, &queue.name), payload_of)),
                 },
                 &mut token,
             )

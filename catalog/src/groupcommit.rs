@@ -1,0 +1,242 @@
+//! Group commit for small, frequent writes on SQLite (SQS's sends, receives, deletes).
+//!
+//! SQLite has one writer and every durable commit costs an fsync of the WAL (about
+//! 2,000 a second here, see the field notes), so one transaction per request caps a
+//! queue at a few hundred requests a second, and writers that find the lock taken
+//! sleep in SQLite's busy handler. Here writes are handed to one task per catalog,
+//! which takes every write waiting (up to `GROUP_MAX`), runs them one after another in
+//! one `BEGIN IMMEDIATE` transaction, commits once, and only then answers each: an
+//! answer is never given before the commit that holds it is known durable.
+//!
+//! A write is a function of the connection that can run again: when any write of a
+//! group fails (or the commit does), the group is rolled back whole and each of its
+//! writes runs again alone, in a transaction of its own, so one write's error is only
+//! its own. On Postgres, where writers run side by side and the server groups commits
+//! itself, every write runs alone in the caller's task.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::CatalogError;
+use crate::database::Backend;
+
+/// Writes one commit holds at most.
+const GROUP_MAX: usize = 128;
+/// Writes waiting for the writer at most; a caller beyond waits to hand its write over.
+const QUEUE_MAX: usize = 4_096;
+
+/// A future borrowing the connection it runs on.
+pub(crate) type OnConnection<'c, T> =
+    Pin<Box<dyn Future<Output = Result<T, CatalogError>> + Send + 'c>>;
+
+type Output = Box<dyn Any + Send>;
+type Erased = Box<dyn for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, Output> + Send + Sync>;
+
+struct Job {
+    work: Erased,
+    reply: oneshot::Sender<Result<Output, CatalogError>>,
+}
+
+/// The writer's door: hands writes to the task that commits them in groups.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupWriter {
+    /// Starts the writer task (SQLite only) on the current runtime; it ends when the
+    /// last door closes.
+    pub(crate) fn start(pool: AnyPool) -> GroupWriter {
+        Self::start_counted(pool).0
+    }
+
+    /// The same, with the count of commits it makes (of groups, and of writes run
+    /// again alone).
+    fn start_counted(pool: AnyPool) -> (GroupWriter, Arc<AtomicU64>) {
+        let (jobs, rx) = mpsc::channel(QUEUE_MAX);
+        let commits = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_groups(pool, rx, commits.clone()));
+        (GroupWriter { jobs }, commits)
+    }
+}
+
+/// Runs `work` in a write transaction, grouped with others when `writer` is given, and
+/// answers its result once its transaction committed.
+pub(crate) async fn write<T, F>(
+    pool: &AnyPool,
+    backend: Backend,
+    writer: Option<&GroupWriter>,
+    work: F,
+) -> Result<T, CatalogError>
+where
+    T: Send + 'static,
+    F: for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, T> + Send + Sync + 'static,
+{
+    let Some(writer) = writer else {
+        return alone(pool, backend, &work).await;
+    };
+    let erased: Erased = Box::new(move |conn| {
+        let fut = work(conn);
+        Box::pin(async move { fut.await.map(|t| Box::new(t) as Output) })
+    });
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        work: erased,
+        reply,
+    };
+    if let Err(mpsc::error::SendError(job)) = writer.jobs.send(job).await {
+        // The writer is gone (its runtime is shutting down): run alone.
+        return alone(pool, backend, &job.work).await.map(downcast);
+    }
+    match answer.await {
+        Ok(result) => result.map(downcast),
+        // The writer stopped inside this write's group (a panic): its transaction was
+        // rolled back, nothing of it committed.
+        Err(_) => Err(CatalogError::Database(sqlx::Error::WorkerCrashed)),
+    }
+}
+
+fn downcast<T: 'static>(out: Output) -> T {
+    *out.downcast::<T>()
+        .expect("a write answers the type it was made with")
+}
+
+/// `work` in a transaction of its own.
+async fn alone<T, F>(pool: &AnyPool, backend: Backend, work: &F) -> Result<T, CatalogError>
+where
+    F: for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, T> + ?Sized,
+{
+    let mut tx = begin(pool, backend).await?;
+    let out = work(&mut tx).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// A real transaction, never a savepoint (as `Catalog::begin_write`).
+async fn begin(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, CatalogError> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}
+
+async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
+        let jobs = std::mem::take(&mut group);
+        metrics::histogram!("sluice_catalog_group_commit_writes").record(jobs.len() as f64);
+        let outcome = together(&pool, &jobs).await;
+        commits.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("sluice_catalog_group_commits_total").increment(1);
+        match outcome {
+            Ok(outputs) => {
+                for (job, out) in jobs.into_iter().zip(outputs) {
+                    let _ = job.reply.send(Ok(out));
+                }
+            }
+            Err(error) => {
+                if jobs.len() > 1 {
+                    tracing::debug!(%error, writes = jobs.len(), "a group commit failed; its writes run again alone");
+                }
+                for job in jobs {
+                    let result = alone(&pool, Backend::Sqlite, &job.work).await;
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Every write of `jobs` in one transaction, or none.
+async fn together(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Output>, CatalogError> {
+    let mut tx = begin(pool, Backend::Sqlite).await?;
+    let mut outputs = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outputs.push((job.work)(&mut tx).await?);
+    }
+    tx.commit().await?;
+    Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite(dir: &std::path::Path) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("g.db").display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (n BIGINT NOT NULL PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool
+    }
+
+    fn insert(n: i64) -> impl for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, i64> {
+        move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                    .bind(n)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(n)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_waiting_together_commit_together_and_a_failing_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = sqlite(dir.path()).await;
+        let (writer, commits) = GroupWriter::start_counted(pool.clone());
+        // 7 is written first; among 200 writes waiting together its second insert
+        // fails (a primary key taken) and only it fails.
+        write(&pool, Backend::Sqlite, Some(&writer), insert(7))
+            .await
+            .unwrap();
+        let before = commits.load(Ordering::Relaxed);
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let (pool, writer) = (pool.clone(), writer.clone());
+            writes.spawn(async move {
+                (
+                    n,
+                    write(&pool, Backend::Sqlite, Some(&writer), insert(n)).await,
+                )
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(done) = writes.join_next().await {
+            let (n, result) = done.unwrap();
+            match result {
+                Ok(got) => assert_eq!(got, n),
+                Err(_) => failed.push(n),
+            }
+        }
+        assert_eq!(failed, vec![7]);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 200);
+        // Fewer commits than writes: they were grouped (a failed group adds one
+        // commit per write run again alone, so at most one group can have failed).
+        let commits = commits.load(Ordering::Relaxed) - before;
+        assert!(commits < 200, "{commits} commits for 200 writes");
+    }
+}
