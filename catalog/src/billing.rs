@@ -306,7 +306,7 @@ pub fn put_payload_units(bytes: u64) -> u64 {
     bytes.div_ceil(PUT_PAYLOAD_UNIT_BYTES).max(1)
 }
 
-fn hour_of(ms: i64) -> i64 {
+pub(crate) fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 

@@ -475,7 +475,10 @@ impl Catalog {
     pub(crate) async fn write_grouped<T, F>(&self, work: F) -> Result<T, CatalogError>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut sqlx::AnyConnection) -> crate::groupcommit::OnConnection<'c, T>
+        F: for<'c> Fn(
+                &'c mut sqlx::AnyConnection,
+                &'c mut crate::groupcommit::Meters,
+            ) -> crate::groupcommit::OnConnection<'c, T>
             + Send
             + Sync
             + 'static,

@@ -20,11 +20,50 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::CatalogError;
+use std::collections::HashMap;
+
+use crate::billing::Metric;
 use crate::database::Backend;
+use crate::{Catalog, CatalogError};
+
+/// What the writes of one transaction meter, summed, and written once before its
+/// commit (one upsert per account, resource, metric and hour instead of one per write).
+#[derive(Debug, Default)]
+pub(crate) struct Meters {
+    counts: HashMap<(String, String, Metric, i64), u64>,
+}
+
+impl Meters {
+    /// Counts `quantity` of `metric` for `resource` of `account_id` at `now_ms`.
+    pub(crate) fn add(
+        &mut self,
+        account_id: &str,
+        resource: &str,
+        metric: Metric,
+        quantity: u64,
+        now_ms: i64,
+    ) {
+        if quantity == 0 {
+            return;
+        }
+        let hour = crate::billing::hour_of(now_ms);
+        *self
+            .counts
+            .entry((account_id.to_string(), resource.to_string(), metric, hour))
+            .or_default() += quantity;
+    }
+
+    async fn write(self, conn: &mut AnyConnection) -> Result<(), CatalogError> {
+        for ((account, resource, metric, hour), quantity) in self.counts {
+            Catalog::meter_count_on(conn, &account, &resource, metric, quantity, hour).await?;
+        }
+        Ok(())
+    }
+}
 
 /// Writes one commit holds at most.
 const GROUP_MAX: usize = 128;
@@ -36,7 +75,9 @@ pub(crate) type OnConnection<'c, T> =
     Pin<Box<dyn Future<Output = Result<T, CatalogError>> + Send + 'c>>;
 
 type Output = Box<dyn Any + Send>;
-type Erased = Box<dyn for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, Output> + Send + Sync>;
+type Erased = Box<
+    dyn for<'c> Fn(&'c mut AnyConnection, &'c mut Meters) -> OnConnection<'c, Output> + Send + Sync,
+>;
 
 struct Job {
     work: Erased,
@@ -76,13 +117,16 @@ pub(crate) async fn write<T, F>(
 ) -> Result<T, CatalogError>
 where
     T: Send + 'static,
-    F: for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, T> + Send + Sync + 'static,
+    F: for<'c> Fn(&'c mut AnyConnection, &'c mut Meters) -> OnConnection<'c, T>
+        + Send
+        + Sync
+        + 'static,
 {
     let Some(writer) = writer else {
         return alone(pool, backend, &work).await;
     };
-    let erased: Erased = Box::new(move |conn| {
-        let fut = work(conn);
+    let erased: Erased = Box::new(move |conn, meters| {
+        let fut = work(conn, meters);
         Box::pin(async move { fut.await.map(|t| Box::new(t) as Output) })
     });
     let (reply, answer) = oneshot::channel();
@@ -110,10 +154,12 @@ fn downcast<T: 'static>(out: Output) -> T {
 /// `work` in a transaction of its own.
 async fn alone<T, F>(pool: &AnyPool, backend: Backend, work: &F) -> Result<T, CatalogError>
 where
-    F: for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, T> + ?Sized,
+    F: for<'c> Fn(&'c mut AnyConnection, &'c mut Meters) -> OnConnection<'c, T> + ?Sized,
 {
     let mut tx = begin(pool, backend).await?;
-    let out = work(&mut tx).await?;
+    let mut meters = Meters::default();
+    let out = work(&mut tx, &mut meters).await?;
+    meters.write(&mut tx).await?;
     tx.commit().await?;
     Ok(out)
 }
@@ -131,10 +177,17 @@ async fn begin(
 
 async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
     let mut group = Vec::with_capacity(GROUP_MAX);
+    // The writer keeps its connection between groups while they succeed; after a
+    // failure it goes back to the pool, whose check closes it if SQLite ended its
+    // transaction by itself (`Catalog::open`), and the next group takes another.
+    let mut held: Option<PoolConnection<sqlx::Any>> = None;
     while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
         let jobs = std::mem::take(&mut group);
         metrics::histogram!("sluice_catalog_group_commit_writes").record(jobs.len() as f64);
-        let outcome = together(&pool, &jobs).await;
+        let outcome = together(&pool, &mut held, &jobs).await;
+        if outcome.is_err() {
+            held = None;
+        }
         commits.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("sluice_catalog_group_commits_total").increment(1);
         match outcome {
@@ -158,12 +211,22 @@ async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<A
 }
 
 /// Every write of `jobs` in one transaction, or none.
-async fn together(pool: &AnyPool, jobs: &[Job]) -> Result<Vec<Output>, CatalogError> {
-    let mut tx = begin(pool, Backend::Sqlite).await?;
+async fn together(
+    pool: &AnyPool,
+    held: &mut Option<PoolConnection<sqlx::Any>>,
+    jobs: &[Job],
+) -> Result<Vec<Output>, CatalogError> {
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(pool.acquire().await?),
+    };
+    let mut tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
     let mut outputs = Vec::with_capacity(jobs.len());
+    let mut meters = Meters::default();
     for job in jobs {
-        outputs.push((job.work)(&mut tx).await?);
+        outputs.push((job.work)(&mut tx, &mut meters).await?);
     }
+    meters.write(&mut tx).await?;
     tx.commit().await?;
     Ok(outputs)
 }
@@ -187,8 +250,10 @@ mod tests {
         pool
     }
 
-    fn insert(n: i64) -> impl for<'c> Fn(&'c mut AnyConnection) -> OnConnection<'c, i64> {
-        move |conn| {
+    fn insert(
+        n: i64,
+    ) -> impl for<'c> Fn(&'c mut AnyConnection, &'c mut Meters) -> OnConnection<'c, i64> {
+        move |conn, _| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO t (n) VALUES ($1)")
                     .bind(n)

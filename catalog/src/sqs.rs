@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use crate::billing::Metric;
 use crate::database::Backend;
+use crate::groupcommit::Meters;
 use crate::refusal::{Refusal, RefusalKind};
 use crate::{Catalog, CatalogError};
 
@@ -430,20 +431,17 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<Vec<Sent>, CatalogError> {
         let input = Arc::new((messages.to_vec(), BilledTo::from(billed)));
-        self.write_grouped(move |conn| {
+        self.write_grouped(move |conn, meters| {
             let input = input.clone();
-            Box::pin(async move {
-                let (messages, billed) = &*input;
-                send_on(
-                    conn,
-                    queue_id,
-                    messages,
-                    billed.as_billed(),
-                    requests,
-                    now_ms,
-                )
-                .await
-            })
+            let (_, billed) = &*input;
+            meters.add(
+                &billed.account_id,
+                &billed.queue_name,
+                Metric::SqsRequests,
+                requests,
+                now_ms,
+            );
+            Box::pin(async move { send_on(conn, queue_id, &input.0, now_ms).await })
         })
         .await
     }
@@ -472,9 +470,9 @@ impl Catalog {
             lock_queue: how.fifo && self.backend() == Backend::Postgres,
             skip_locked: self.backend() == Backend::Postgres,
         });
-        self.write_grouped(move |conn| {
+        self.write_grouped(move |conn, meters| {
             let input = input.clone();
-            Box::pin(async move { receive_on(conn, queue_id, &input).await })
+            Box::pin(async move { receive_on(conn, meters, queue_id, &input).await })
         })
         .await
     }
@@ -486,20 +484,16 @@ impl Catalog {
         requests: u64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        let billed = Arc::new(BilledTo::from(billed));
-        self.write_grouped(move |conn| {
-            let billed = billed.clone();
-            Box::pin(async move {
-                Catalog::meter_count_on(
-                    conn,
-                    &billed.account_id,
-                    &billed.queue_name,
-                    Metric::SqsRequests,
-                    requests,
-                    now_ms,
-                )
-                .await
-            })
+        let billed = BilledTo::from(billed);
+        self.write_grouped(move |_, meters| {
+            meters.add(
+                &billed.account_id,
+                &billed.queue_name,
+                Metric::SqsRequests,
+                requests,
+                now_ms,
+            );
+            Box::pin(async { Ok(()) })
         })
         .await
     }
@@ -515,11 +509,13 @@ impl Catalog {
         now_ms: i64,
     ) -> Result<(), CatalogError> {
         let input = Arc::new((handles.to_vec(), BilledTo::from(billed)));
-        self.write_grouped(move |conn| {
+        self.write_grouped(move |conn, meters| {
             let input = input.clone();
             Box::pin(async move {
                 let (handles, billed) = &*input;
-                delete_on(conn, queue_id, handles, billed.as_billed(), now_ms).await
+                let b = billed.as_billed();
+                meters.add(b.account_id, b.queue_name, Metric::SqsRequests, 1, now_ms);
+                delete_on(conn, queue_id, handles).await
             })
         })
         .await
@@ -567,7 +563,7 @@ impl Catalog {
         visible_at_ms: i64,
     ) -> Result<HandleOutcome, CatalogError> {
         let handle = Arc::new((message_id.to_string(), token.to_string()));
-        self.write_grouped(move |conn| {
+        self.write_grouped(move |conn, _| {
             let handle = handle.clone();
             Box::pin(async move {
                 let (message_id, token) = &*handle;
@@ -878,19 +874,8 @@ async fn send_on(
     conn: &mut sqlx::AnyConnection,
     queue_id: i64,
     messages: &[NewMessage],
-    billed: Billed<'_>,
-    requests: u64,
     now_ms: i64,
 ) -> Result<Vec<Sent>, CatalogError> {
-    Catalog::meter_count_on(
-        conn,
-        billed.account_id,
-        billed.queue_name,
-        Metric::SqsRequests,
-        requests,
-        now_ms,
-    )
-    .await?;
     if messages.iter().all(|m| m.fifo.is_none()) {
         insert_standard(conn, queue_id, messages).await?;
         return Ok(messages
@@ -1024,6 +1009,7 @@ async fn insert_standard(
 /// Takes messages (`Catalog::receive_sqs_messages`).
 async fn receive_on(
     conn: &mut sqlx::AnyConnection,
+    meters: &mut Meters,
     queue_id: i64,
     how: &ReceiveInput,
 ) -> Result<Vec<Received>, CatalogError> {
@@ -1045,7 +1031,7 @@ async fn receive_on(
             repeat_receive_attempt(conn, queue_id, attempt, now_ms + how.visibility_ms, now_ms)
                 .await?
     {
-        bill_receive(conn, billed, &again, now_ms).await?;
+        bill_receive(meters, billed, &again, now_ms);
         return Ok(again);
     }
     // Expired messages are skipped here and deleted by the janitor
@@ -1074,7 +1060,7 @@ async fn receive_on(
         .execute(&mut *conn)
         .await?;
     }
-    bill_receive(conn, billed, &out, now_ms).await?;
+    bill_receive(meters, billed, &out, now_ms);
     Ok(out)
 }
 
@@ -1204,27 +1190,23 @@ async fn take_in_order(
 }
 
 /// Bills a receive that handed messages out, in its transaction.
-async fn bill_receive(
-    conn: &mut sqlx::AnyConnection,
+fn bill_receive(
+    meters: &mut Meters,
     billed: Option<(Billed<'_>, PayloadOf)>,
     out: &[Received],
     now_ms: i64,
-) -> Result<(), CatalogError> {
-    let Some((billed, payload)) = billed else {
-        return Ok(());
-    };
-    if out.is_empty() {
-        return Ok(());
+) {
+    if let Some((billed, payload)) = billed
+        && !out.is_empty()
+    {
+        meters.add(
+            billed.account_id,
+            billed.queue_name,
+            Metric::SqsRequests,
+            billed_requests(payload(out)),
+            now_ms,
+        );
     }
-    Catalog::meter_count_on(
-        conn,
-        billed.account_id,
-        billed.queue_name,
-        Metric::SqsRequests,
-        billed_requests(payload(out)),
-        now_ms,
-    )
-    .await
 }
 
 /// What the receive attempt `attempt` handed out, hidden again until `visible_at_ms`
@@ -1295,8 +1277,6 @@ async fn delete_on(
     conn: &mut sqlx::AnyConnection,
     queue_id: i64,
     handles: &[(String, String)],
-    billed: Billed<'_>,
-    now_ms: i64,
 ) -> Result<(), CatalogError> {
     if !handles.is_empty() {
         let each: Vec<String> = (0..handles.len())
@@ -1318,15 +1298,7 @@ async fn delete_on(
         }
         delete.execute(&mut *conn).await?;
     }
-    Catalog::meter_count_on(
-        conn,
-        billed.account_id,
-        billed.queue_name,
-        Metric::SqsRequests,
-        1,
-        now_ms,
-    )
-    .await
+    Ok(())
 }
 
 /// `Catalog::change_sqs_visibility` on a connection in a transaction.
@@ -1461,6 +1433,23 @@ mod tests {
             }
             let counts = catalog.sqs_queue_counts(q.id, 3_000).await.unwrap();
             assert_eq!(counts, QueueCounts::default(), "{billed:?}");
+            // Billed once per send and per delete, the writes' meters summed per group.
+            let usage = catalog
+                .usage_report(
+                    "111122223333",
+                    0,
+                    3_600_000,
+                    3_000,
+                    &crate::billing::PriceList::default(),
+                )
+                .await
+                .unwrap();
+            let requests: rust_decimal::Decimal = usage
+                .iter()
+                .filter(|l| l.metric == Metric::SqsRequests && l.stream == "work")
+                .map(|l| l.quantity)
+                .sum();
+            assert_eq!(requests, rust_decimal::Decimal::from(30 + 15));
         }
     }
 

@@ -407,6 +407,7 @@ impl Server {
             root_key: root.clone(),
             keys: Arc::new(state::QueueKeys(kms.clone())),
             held_keys: Default::default(),
+            queues: Default::default(),
             waiters: Default::default(),
         });
         let kinesis = Arc::new(kinesis::Kinesis {

@@ -1,7 +1,9 @@
 //! The queue operations: make, find, list, delete, attributes, purge and tags. A queue
 //! URL is `https://HOST/ACCOUNT/NAME`; only its path names the queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,6 +103,45 @@ pub fn parse_url(url: &str) -> Result<(String, String), ApiError> {
 /// another account, or none, is QueueDoesNotExist (after authorization, so a denied
 /// caller learns nothing).
 pub async fn resolve(ctx: &Context<'_>, url: &str, action: &str) -> Result<Queue, ApiError> {
+    let (account, name) = authorize_url(ctx, url, action).await?;
+    ctx.state
+        .catalog
+        .sqs_queue(&account, &name)
+        .await
+        .map_err(wire_error)?
+        .ok_or_else(no_queue)
+}
+
+/// The same for the message operations, from `QueueCache`: a queue changed by another
+/// process is seen within `QUEUE_CACHE_TTL` (SQS itself takes up to 60 seconds to
+/// apply a changed attribute everywhere).
+pub async fn resolve_cached(
+    ctx: &Context<'_>,
+    url: &str,
+    action: &str,
+) -> Result<Arc<Queue>, ApiError> {
+    let (account, name) = authorize_url(ctx, url, action).await?;
+    let key = (account, name);
+    if let Some(queue) = ctx.state.queues.get(&key) {
+        return Ok(queue);
+    }
+    let queue = ctx
+        .state
+        .catalog
+        .sqs_queue(&key.0, &key.1)
+        .await
+        .map_err(wire_error)?
+        .ok_or_else(no_queue)?;
+    Ok(ctx.state.queues.put(key, queue))
+}
+
+/// The queue a URL names, if the caller may do `action` on it and it is in the
+/// caller's account.
+async fn authorize_url(
+    ctx: &Context<'_>,
+    url: &str,
+    action: &str,
+) -> Result<(String, String), ApiError> {
     let (account, name) = parse_url(url)?;
     let arn = queue_arn(&ctx.state.region, &account, &name);
     ctx.state
@@ -117,12 +158,49 @@ pub async fn resolve(ctx: &Context<'_>, url: &str, action: &str) -> Result<Queue
     if account != ctx.caller.account_id {
         return Err(no_queue());
     }
-    ctx.state
-        .catalog
-        .sqs_queue(&account, &name)
-        .await
-        .map_err(wire_error)?
-        .ok_or_else(no_queue)
+    Ok((account, name))
+}
+
+/// How long a queue read for a message operation is used before it is read again.
+pub const QUEUE_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Queues the cache holds at most; full, it starts again empty.
+const QUEUE_CACHE_ENTRIES_MAX: usize = 10_000;
+
+/// Queues by (account, name), for the message operations, so that a send or receive
+/// does not read its queue's row each time. This process forgets a queue itself when
+/// it changes or deletes it.
+#[derive(Default)]
+pub struct QueueCache {
+    entries: Mutex<QueueEntries>,
+}
+
+/// (account, name) to the queue and when it was read.
+type QueueEntries = HashMap<(String, String), (Arc<Queue>, Instant)>;
+
+impl QueueCache {
+    fn get(&self, key: &(String, String)) -> Option<Arc<Queue>> {
+        let entries = self.entries.lock().expect("queue cache lock");
+        let (queue, at) = entries.get(key)?;
+        (at.elapsed() < QUEUE_CACHE_TTL).then(|| queue.clone())
+    }
+
+    fn put(&self, key: (String, String), queue: Queue) -> Arc<Queue> {
+        let queue = Arc::new(queue);
+        let mut entries = self.entries.lock().expect("queue cache lock");
+        if entries.len() >= QUEUE_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(key, (queue.clone(), Instant::now()));
+        queue
+    }
+
+    /// Drops what is held of the queue (after this process changed it).
+    pub fn forget(&self, queue: &Queue) {
+        self.entries
+            .lock()
+            .expect("queue cache lock")
+            .remove(&(queue.account_id.clone(), queue.name.clone()));
+    }
 }
 
 /// A dead-letter queue is of the same type as its source, and lets the source name it
@@ -355,6 +433,7 @@ pub async fn delete_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Val
         .delete_sqs_queue(queue.id)
         .await
         .map_err(wire_error)?;
+    ctx.state.queues.forget(&queue);
     // The queue is gone; its policy goes too, so a queue made later under the name
     // starts without it (CreateQueue clears it again should this fail).
     if let Err(e) = queue_policy::store(ctx.state, ctx.caller, &queue.name, "").await {
@@ -373,6 +452,7 @@ pub async fn purge_queue(ctx: &Context<'_>, input: QueueUrlInput) -> Result<Valu
         .purge_sqs_queue(queue.id, ctx.state.clock.now_ms())
         .await
         .map_err(wire_error)?;
+    ctx.state.queues.forget(&queue);
     if !done {
         return Err(sqs_error(
             SqsError::PurgeQueueInProgress,
@@ -520,6 +600,7 @@ pub async fn set_queue_attributes(
         )
         .await
         .map_err(wire_error)?;
+    ctx.state.queues.forget(&queue);
     bill(ctx, &queue.name, 1).await;
     Ok(json!({}))
 }

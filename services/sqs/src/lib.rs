@@ -45,6 +45,8 @@ pub struct SqsService {
     pub keys: Arc<dyn keys::QueueKeys>,
     /// Data keys held for their reuse period.
     pub held_keys: keys::KeyCache,
+    /// Queues read for the message operations, held a second.
+    pub queues: api::QueueCache,
     pub waiters: Arc<waiters::Waiters>,
 }
 

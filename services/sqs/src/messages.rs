@@ -16,7 +16,7 @@ use edge::wire_error;
 use protocol::sqs::SqsError;
 use protocol::{ApiError, ErrorCode};
 
-use crate::api::{Context, bill, resolve, stored_attributes};
+use crate::api::{Context, bill, resolve_cached, stored_attributes};
 use crate::attributes;
 use crate::keys::{self, Sealer};
 use crate::sqs_error;
@@ -407,7 +407,7 @@ fn metric_labels(ctx: &Context<'_>, queue: &str) -> [(&'static str, String); 1] 
 }
 
 pub async fn send_message(ctx: &Context<'_>, input: SendInput) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:SendMessage").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:SendMessage").await?;
     let stored = stored_attributes(&queue);
     let to = Destination {
         sealer: keys::sealer(ctx, &queue, &stored, 1).await?,
@@ -498,7 +498,7 @@ pub async fn send_message_batch(
     ctx: &Context<'_>,
     input: SendBatchInput,
 ) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:SendMessage").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:SendMessage").await?;
     check_batch(input.entries.iter().map(|e| e.id.as_str()))?;
     let stored = stored_attributes(&queue);
     let max = attributes::number(&stored, "MaximumMessageSize") as usize;
@@ -668,7 +668,7 @@ fn check_attempt_id(id: &str) -> Result<&str, ApiError> {
 }
 
 pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:ReceiveMessage").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:ReceiveMessage").await?;
     let stored = stored_attributes(&queue);
     let max = input.max_number_of_messages.unwrap_or(1);
     in_range("MaxNumberOfMessages", max, 1, RECEIVE_MAX)?;
@@ -874,7 +874,7 @@ async fn delete_handles(
 }
 
 pub async fn delete_message(ctx: &Context<'_>, input: DeleteInput) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:DeleteMessage").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:DeleteMessage").await?;
     let handle = parse_handle(queue.id, &input.receipt_handle)?;
     delete_handles(ctx, queue.id, &queue.name, &[handle]).await?;
     Ok(json!({}))
@@ -884,7 +884,7 @@ pub async fn delete_message_batch(
     ctx: &Context<'_>,
     input: HandleBatchInput,
 ) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:DeleteMessage").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:DeleteMessage").await?;
     check_batch(input.entries.iter().map(|e| e.id.as_str()))?;
     let mut ok = Vec::new();
     let mut failed = Vec::new();
@@ -959,7 +959,7 @@ pub async fn change_visibility(
     ctx: &Context<'_>,
     input: VisibilityInput,
 ) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:ChangeMessageVisibility").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:ChangeMessageVisibility").await?;
     change_one(
         ctx,
         queue.id,
@@ -974,7 +974,7 @@ pub async fn change_visibility_batch(
     ctx: &Context<'_>,
     input: HandleBatchInput,
 ) -> Result<Value, ApiError> {
-    let queue = resolve(ctx, &input.queue_url, "sqs:ChangeMessageVisibility").await?;
+    let queue = resolve_cached(ctx, &input.queue_url, "sqs:ChangeMessageVisibility").await?;
     check_batch(input.entries.iter().map(|e| e.id.as_str()))?;
     let mut ok = Vec::new();
     let mut failed = Vec::new();
