@@ -93,16 +93,16 @@ pub(crate) struct GroupWriter {
 impl GroupWriter {
     /// Starts the writer task (SQLite only) on the current runtime; it ends when the
     /// last door closes.
-    pub(crate) fn start(pool: AnyPool) -> GroupWriter {
-        Self::start_counted(pool).0
+    pub(crate) fn start(pool: AnyPool, backend: Backend) -> GroupWriter {
+        Self::start_counted(pool, backend).0
     }
 
     /// The same, with the count of commits it makes (of groups, and of writes run
     /// again alone).
-    fn start_counted(pool: AnyPool) -> (GroupWriter, Arc<AtomicU64>) {
+    fn start_counted(pool: AnyPool, backend: Backend) -> (GroupWriter, Arc<AtomicU64>) {
         let (jobs, rx) = mpsc::channel(QUEUE_MAX);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_groups(pool, rx, commits.clone()));
+        tokio::spawn(write_groups(pool, backend, rx, commits.clone()));
         (GroupWriter { jobs }, commits)
     }
 }
@@ -175,7 +175,12 @@ async fn begin(
     })
 }
 
-async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<AtomicU64>) {
+async fn write_groups(
+    pool: AnyPool,
+    backend: Backend,
+    mut rx: mpsc::Receiver<Job>,
+    commits: Arc<AtomicU64>,
+) {
     let mut group = Vec::with_capacity(GROUP_MAX);
     // The writer keeps its connection between groups while they succeed; after a
     // failure it goes back to the pool, whose check closes it if SQLite ended its
@@ -184,7 +189,7 @@ async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<A
     while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
         let jobs = std::mem::take(&mut group);
         metrics::histogram!("sluice_catalog_group_commit_writes").record(jobs.len() as f64);
-        let outcome = together(&pool, &mut held, &jobs).await;
+        let outcome = together(&pool, backend, &mut held, &jobs).await;
         if outcome.is_err() {
             held = None;
         }
@@ -201,7 +206,7 @@ async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<A
                     tracing::debug!(%error, writes = jobs.len(), "a group commit failed; its writes run again alone");
                 }
                 for job in jobs {
-                    let result = alone(&pool, Backend::Sqlite, &job.work).await;
+                    let result = alone(&pool, backend, &job.work).await;
                     commits.fetch_add(1, Ordering::Relaxed);
                     let _ = job.reply.send(result);
                 }
@@ -213,6 +218,7 @@ async fn write_groups(pool: AnyPool, mut rx: mpsc::Receiver<Job>, commits: Arc<A
 /// Every write of `jobs` in one transaction, or none.
 async fn together(
     pool: &AnyPool,
+    backend: Backend,
     held: &mut Option<PoolConnection<sqlx::Any>>,
     jobs: &[Job],
 ) -> Result<Vec<Output>, CatalogError> {
@@ -220,7 +226,10 @@ async fn together(
         Some(conn) => conn,
         None => held.insert(pool.acquire().await?),
     };
-    let mut tx = sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?;
+    let mut tx = match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut **conn, "BEGIN IMMEDIATE").await?,
+        Backend::Postgres => sqlx::Connection::begin(&mut **conn).await?,
+    };
     let mut outputs = Vec::with_capacity(jobs.len());
     let mut meters = Meters::default();
     for job in jobs {
@@ -268,7 +277,7 @@ mod tests {
     async fn writes_waiting_together_commit_together_and_a_failing_one_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let pool = sqlite(dir.path()).await;
-        let (writer, commits) = GroupWriter::start_counted(pool.clone());
+        let (writer, commits) = GroupWriter::start_counted(pool.clone(), Backend::Sqlite);
         // 7 is written first; among 200 writes waiting together its second insert
         // fails (a primary key taken) and only it fails.
         write(&pool, Backend::Sqlite, Some(&writer), insert(7))
