@@ -67,6 +67,8 @@ impl Meters {
 
 /// Writes one commit holds at most.
 const GROUP_MAX: usize = 128;
+/// The writer gives its connection back after this long without writes.
+const HOLD_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 /// Writes waiting for the writer at most; a caller beyond waits to hand its write over.
 const QUEUE_MAX: usize = 4_096;
 
@@ -186,7 +188,23 @@ async fn write_groups(
     // failure it goes back to the pool, whose check closes it if SQLite ended its
     // transaction by itself (`Catalog::open`), and the next group takes another.
     let mut held: Option<PoolConnection<sqlx::Any>> = None;
-    while rx.recv_many(&mut group, GROUP_MAX).await > 0 {
+    loop {
+        let got = if held.is_some() {
+            // Idle for a moment, the connection goes back to the pool (which
+            // `Catalog::close` waits for).
+            match tokio::time::timeout(HOLD_IDLE, rx.recv_many(&mut group, GROUP_MAX)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    held = None;
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut group, GROUP_MAX).await
+        };
+        if got == 0 {
+            break;
+        }
         let jobs = std::mem::take(&mut group);
         metrics::histogram!("sluice_catalog_group_commit_writes").record(jobs.len() as f64);
         let outcome = together(&pool, backend, &mut held, &jobs).await;
@@ -312,5 +330,10 @@ mod tests {
         // commit per write run again alone, so at most one group can have failed).
         let commits = commits.load(Ordering::Relaxed) - before;
         assert!(commits < 200, "{commits} commits for 200 writes");
+        // Idle, the writer gives its connection back: closing the pool (as a server
+        // does on shutdown) does not wait for it forever.
+        tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
+            .await
+            .expect("the pool closes while the writer is idle");
     }
 }

@@ -74,6 +74,13 @@ pub struct BenchArgs {
     /// records/s is printed.
     #[arg(long)]
     compare: Option<SocketAddr>,
+    /// The server's process id (on this machine): each phase also reports the CPU time
+    /// the server and the bench spent per request (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The `--compare` server's process id, for the same figure of it.
+    #[arg(long)]
+    compare_pid: Option<u32>,
 }
 
 /// The phases `--compare` repeats against the other endpoint.
@@ -86,6 +93,8 @@ const JSON: &str = "application/x-amz-json-1.1";
 #[derive(Clone)]
 struct Client {
     addr: SocketAddr,
+    /// The server's process, when its CPU time is measured.
+    pid: Option<u32>,
     /// `None`: plain HTTP (only ever a `--compare` endpoint).
     connector: Option<TlsConnector>,
     signer: Arc<Signer>,
@@ -227,8 +236,9 @@ impl PhaseResult {
         }
     }
 
-    /// Prints the phase's line; returns its records/s.
-    fn report(&mut self, name: &str) -> f64 {
+    /// Prints the phase's line (and, with `cpu`, what it cost in CPU time); returns its
+    /// records/s.
+    fn report(&mut self, name: &str, cpu: &CpuMeter) -> f64 {
         self.latencies_us.sort_unstable();
         let pct = |p: f64| -> f64 {
             if self.latencies_us.is_empty() {
@@ -239,17 +249,29 @@ impl PhaseResult {
         };
         let secs = self.elapsed.as_secs_f64();
         println!(
-            "{name:<12} {:>10.0} req/s {:>10.0} records/s {:>8.1} MB/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} errors, {} throttled, {:.1} s)",
+            "{name:<12} {:>10.0} req/s {:>10.0} records/s {:>8.1} MB/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p999 {:>6.2} ms  ({} requests, {} errors, {} throttled, {:.1} s)",
             self.requests as f64 / secs,
             self.records as f64 / secs,
             self.bytes as f64 / secs / 1e6,
             pct(0.50),
             pct(0.99),
+            pct(0.999),
             self.requests,
             self.errors,
             self.throttled,
             secs
         );
+        if let Some((server, bench)) = cpu.spent() {
+            let per = |s: f64| s * 1e6 / self.requests.max(1) as f64;
+            println!(
+                "{:<12} CPU per request: server {:.0} us, bench {:.0} us ({:.2} and {:.2} cores)",
+                "",
+                per(server),
+                per(bench),
+                server / secs,
+                bench / secs
+            );
+        }
         if self.throttled > 0 {
             println!(
                 "sluice bench: {} {name} requests met the server's per-shard limits (Kinesis's: \
@@ -263,6 +285,53 @@ impl PhaseResult {
         }
         self.records as f64 / secs
     }
+}
+
+/// CPU time spent by the server (when its process id is known) and by this process
+/// since a phase began.
+struct CpuMeter {
+    server: Option<(u32, f64)>,
+    bench: Option<f64>,
+}
+
+impl CpuMeter {
+    fn start(server_pid: Option<u32>) -> CpuMeter {
+        CpuMeter {
+            server: server_pid.and_then(|pid| Some((pid, cpu_seconds(pid).ok()?))),
+            bench: cpu_seconds(std::process::id()).ok(),
+        }
+    }
+
+    /// Seconds of CPU (server, bench) since `start`, if the server's is measured.
+    fn spent(&self) -> Option<(f64, f64)> {
+        let (pid, server) = self.server?;
+        let now = cpu_seconds(pid).ok()?;
+        let bench = match self.bench {
+            Some(b) => cpu_seconds(std::process::id()).ok()? - b,
+            None => 0.0,
+        };
+        Some((now - server, bench))
+    }
+}
+
+/// User and system CPU seconds of process `pid` (Linux's /proc; clock ticks of 1/100 s,
+/// the USER_HZ /proc reports in).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count fields after it.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5), utime and stime, are the 12th and 13th after it.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("short /proc/{pid}/stat"))?
+            .parse::<u64>()? as f64)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// Whether a failed call was refused for a per-shard throughput limit.
@@ -293,8 +362,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.region.clone(),
         "localhost".into(),
     )?);
+    for pid in [args.server_pid, args.compare_pid].into_iter().flatten() {
+        cpu_seconds(pid).map_err(|e| {
+            anyhow::anyhow!("--server-pid/--compare-pid {pid}: cannot read its CPU time: {e}")
+        })?;
+    }
     let sluice = Client {
         addr: args.endpoint,
+        pid: args.server_pid,
         connector: Some(crate::client::tls_connector(&args.ca)?),
         signer: signer.clone(),
     };
@@ -317,6 +392,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("sluice bench: the same load against {other} (plain HTTP)");
     let compared = Client {
         addr: other,
+        pid: args.compare_pid,
         connector: None,
         signer,
     };
@@ -407,6 +483,7 @@ async fn run_phases(
     let data = BASE64.encode(vec![b'x'; args.record_bytes]);
     let mut rates = Vec::new();
     for phase in phases.split(',').map(str::trim) {
+        let cpu = CpuMeter::start(client.pid);
         match phase {
             "put-record" => {
                 let bodies: Vec<Bytes> = (0..1024)
@@ -414,7 +491,7 @@ async fn run_phases(
                     .collect();
                 let mut result =
                     drive(client, args, "PutRecord", bodies, 1, args.record_bytes).await?;
-                rates.push(("put-record", result.report("PutRecord")));
+                rates.push(("put-record", result.report("PutRecord", &cpu)));
             }
             "put-records" => {
                 let bodies: Vec<Bytes> = (0..16)
@@ -427,20 +504,20 @@ async fn run_phases(
                     .collect();
                 let mut result =
                     drive(client, args, "PutRecords", bodies, 500, args.record_bytes).await?;
-                rates.push(("put-records", result.report("PutRecords")));
+                rates.push(("put-records", result.report("PutRecords", &cpu)));
             }
             "get-records" => {
                 let mut result = catch_up(client, stream, args.shards).await?;
-                rates.push(("get-records", result.report("GetRecords")));
+                rates.push(("get-records", result.report("GetRecords", &cpu)));
             }
             "consumer-group" => {
                 let mut result = group_read(args, stream).await?;
-                rates.push(("consumer-group", result.report("Group")));
+                rates.push(("consumer-group", result.report("Group", &cpu)));
             }
-            "firehose" => firehose(client, args, &data).await?,
+            "firehose" => firehose(client, args, &data, &cpu).await?,
             "sqs" => {
                 let mut result = sqs(client, args).await?;
-                rates.push(("sqs", result.report("SQS")));
+                rates.push(("sqs", result.report("SQS", &cpu)));
             }
             other => bail!("unknown phase {other:?}"),
         }
@@ -679,7 +756,12 @@ async fn catch_up(client: &Client, stream: &str, shards: u32) -> anyhow::Result<
 /// PutRecordBatch to a new delivery stream for the phase's time, then waits until the
 /// server reports every byte delivered to S3; reports the ingest rate and the rate
 /// from the first put to the last byte in the bucket.
-async fn firehose(client: &Client, args: &BenchArgs, data: &str) -> anyhow::Result<()> {
+async fn firehose(
+    client: &Client,
+    args: &BenchArgs,
+    data: &str,
+    cpu: &CpuMeter,
+) -> anyhow::Result<()> {
     let (Some(role), Some(bucket)) = (&args.firehose_role_arn, &args.firehose_bucket_arn) else {
         bail!("the firehose phase needs --firehose-role-arn and --firehose-bucket-arn");
     };
@@ -718,7 +800,7 @@ async fn firehose(client: &Client, args: &BenchArgs, data: &str) -> anyhow::Resu
             args.record_bytes,
         )
         .await?;
-        result.report("Firehose in");
+        result.report("Firehose in", cpu);
         let put = result.bytes;
         let deadline = Instant::now() + Duration::from_secs(600);
         let label = format!("/{name}\"}}");

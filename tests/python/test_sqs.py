@@ -796,7 +796,8 @@ def test_the_sqs_bench_phase_sends_receives_and_deletes(binary, sluice):
 
 def test_the_bench_compares_sqs_with_moto_in_one_run(binary, sluice):
     """`--compare` runs the same SQS load against moto's server (plain HTTP) after
-    Sluice and prints both rates and their ratio."""
+    Sluice and prints both rates and their ratio, the p999 latencies, and, given the
+    servers' process ids, the CPU time each spent per request."""
     import re
     import subprocess
 
@@ -806,13 +807,19 @@ def test_the_bench_compares_sqs_with_moto_in_one_run(binary, sluice):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         p = subprocess.run([str(binary), "bench", "--endpoint", f"127.0.0.1:{sluice.port}", "--ca", sluice.ca,
                             "--credentials", str(sluice.credentials_file), "--seconds", "1",
-                            "--connections", "2", "--phases", "sqs", "--compare", f"127.0.0.1:{port}"],
+                            "--connections", "2", "--phases", "sqs", "--compare", f"127.0.0.1:{port}",
+                            "--server-pid", str(sluice.proc.pid), "--compare-pid", str(moto.proc.pid)],
                            env=env, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         lines = [l for l in p.stdout.splitlines() if l.startswith("SQS")]
         assert len(lines) == 2 and all(float(re.search(r"([0-9.]+) records/s", l).group(1)) > 0 for l in lines), p.stdout + p.stderr
         ratio = next(l for l in p.stdout.splitlines() if l.startswith("sqs") and "ratio" in l)
         assert re.search(r"ratio +[0-9.]+x", ratio), ratio
+        assert all(re.search(r"p999 +[0-9.]+ ms", l) for l in lines), p.stdout
+        # Each server's CPU time per request, read from /proc: both did work.
+        cpu = [re.search(r"CPU per request: server ([0-9]+) us, bench ([0-9]+) us", l)
+               for l in p.stdout.splitlines() if "CPU per request" in l]
+        assert len(cpu) == 2 and all(m and int(m.group(1)) > 0 for m in cpu), p.stdout
     finally:
         moto.close()
 
