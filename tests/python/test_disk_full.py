@@ -129,3 +129,77 @@ def test_a_full_disk_loses_nothing_acknowledged_and_writing_resumes(binary, smal
             assert not missing, f"round {round_}: {len(missing)} served requests not in the audit trail"
     finally:
         server.close()
+
+
+def send_batches(sqs, url: str, tag: str, batches: int) -> tuple[list[str], list[str]]:
+    """Sends `batches` batches of ten from four threads at once (so that their writes
+    share commits); the message ids acknowledged and the error codes of refusals."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(b: int):
+        try:
+            out = sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": f"{tag}-{b}-{i}"} for i in range(10)])
+        except botocore.exceptions.ClientError as e:
+            return [], [e.response["Error"]["Code"]]
+        except botocore.exceptions.BotoCoreError as e:
+            return [], [type(e).__name__]
+        return ([m["MessageId"] for m in out.get("Successful", [])],
+                [f["Code"] for f in out.get("Failed", [])])
+
+    acked: list[str] = []
+    refused: list[str] = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for ids, codes in pool.map(one, range(batches)):
+            acked += ids
+            refused += codes
+    return acked, refused
+
+
+def test_a_full_disk_loses_no_acknowledged_sqs_message(binary, small_disk):
+    """SQS sends share commits on SQLite (catalog::groupcommit). Sent from several
+    threads while the disk fills, they are refused (never answered as sent without a
+    commit), they resume when space returns, and every one acknowledged survives
+    kill -9."""
+    server = SluiceServer(binary, name="sluice-full-sqs")
+    server.data_dir = small_disk / "data"
+    try:
+        server.start()
+        sqs = server.client(service="sqs")
+        url = sqs.create_queue(QueueName="full")["QueueUrl"]
+        acked, _ = send_batches(sqs, url, "before", 8)
+        assert len(acked) == 80
+        ballast = fill(small_disk)
+        # Sends while the disk is full: refused (the commit fails, or the gateway
+        # fails closed once the audit trail cannot be written), never half-answered.
+        refused: list[str] = []
+        for round_ in range(50):
+            during, refused = send_batches(sqs, url, f"full{round_}", 8)
+            acked += during
+            if refused:
+                break
+            time.sleep(0.1)
+        assert refused, "sends kept succeeding on a full disk"
+        ballast.unlink()
+        resumed: list[str] = []
+        for _ in range(20):
+            resumed, _ = send_batches(sqs, url, "after", 4)
+            if len(resumed) == 40:
+                break
+            time.sleep(0.5)
+        assert len(resumed) == 40, f"sends did not resume\n{server.diagnostics()}"
+        acked += resumed
+        server.kill()
+        server.start()
+        sqs = server.client(service="sqs")
+        received: set[str] = set()
+        for _ in range(200):
+            out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300)
+            got = out.get("Messages", [])
+            if not got:
+                break
+            received |= {m["MessageId"] for m in got}
+        lost = [m for m in acked if m not in received]
+        assert not lost, f"{len(lost)} of {len(acked)} acknowledged messages lost"
+    finally:
+        server.close()
