@@ -25,6 +25,27 @@ pub const REPORT_SPAN_MS_MAX: i64 = 31 * 24 * HOUR_MS;
 /// Lines one report holds at most.
 pub const REPORT_LINES_MAX: usize = 100_000;
 
+impl crate::groupcommit::Meters {
+    /// Counts `quantity` of `metric` for `resource` of `account_id` at `now_ms`, in the
+    /// group's transaction.
+    pub(crate) fn add(
+        &mut self,
+        account_id: &str,
+        resource: &str,
+        metric: Metric,
+        quantity: u64,
+        now_ms: i64,
+    ) {
+        self.add_named(
+            account_id,
+            resource,
+            metric.as_str(),
+            quantity,
+            hour_of(now_ms),
+        );
+    }
+}
+
 /// What a line of the bill counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -306,7 +327,7 @@ pub fn put_payload_units(bytes: u64) -> u64 {
     bytes.div_ceil(PUT_PAYLOAD_UNIT_BYTES).max(1)
 }
 
-pub(crate) fn hour_of(ms: i64) -> i64 {
+fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
@@ -549,34 +570,15 @@ impl Catalog {
         quantity: u64,
         now_ms: i64,
     ) -> Result<(), CatalogError> {
-        Self::meter_count_on(tx, account_id, stream_name, metric, quantity, now_ms).await
-    }
-
-    /// The same, on a connection inside a transaction (`groupcommit`'s writes).
-    pub(crate) async fn meter_count_on(
-        conn: &mut sqlx::AnyConnection,
-        account_id: &str,
-        stream_name: &str,
-        metric: Metric,
-        quantity: u64,
-        now_ms: i64,
-    ) -> Result<(), CatalogError> {
-        if quantity == 0 {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO usage_counters (account_id, stream_name, hour_ms, metric, quantity) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, stream_name, hour_ms, metric) \
-             DO UPDATE SET quantity = usage_counters.quantity + excluded.quantity",
+        crate::groupcommit::count_usage(
+            tx,
+            account_id,
+            stream_name,
+            metric.as_str(),
+            quantity,
+            hour_of(now_ms),
         )
-        .bind(account_id)
-        .bind(stream_name)
-        .bind(hour_of(now_ms))
-        .bind(metric.as_str())
-        .bind(i64::try_from(quantity).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// The same, in a transaction of its own.

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-use crate::refusal::{Refusal, RefusalKind};
+pub use crate::error::{Backend, CatalogError};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -293,61 +293,6 @@ const POOL_CONNECTIONS_MAX: u32 = 16;
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 /// How long a caller waits for a free connection.
 const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    /// The request cannot be done (not found, in use, a limit): the caller's to fix.
-    #[error(transparent)]
-    Refused(#[from] Refusal),
-    #[error("catalog database error")]
-    Database(#[from] sqlx::Error),
-    #[error("catalog migration failed")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {url:?}: use sqlite:// or postgres://")]
-    UnsupportedUrl { url: String },
-    #[error("catalog row is corrupt: {what}")]
-    Corrupt { what: String },
-}
-
-impl CatalogError {
-    /// The refusal, when the catalog refused rather than failed.
-    pub fn refusal(&self) -> Option<&Refusal> {
-        match self {
-            CatalogError::Refused(r) => Some(r),
-            CatalogError::Database(_)
-            | CatalogError::Migrate(_)
-            | CatalogError::UnsupportedUrl { .. }
-            | CatalogError::Corrupt { .. } => None,
-        }
-    }
-
-    /// Whether the database failed because its storage is full (SQLite's SQLITE_FULL,
-    /// Postgres's disk_full): a condition that passes, so callers are told to retry.
-    pub fn is_storage_full(&self) -> bool {
-        match self {
-            CatalogError::Database(sqlx::Error::Database(e)) => {
-                matches!(e.code().as_deref(), Some("13" | "53100"))
-                    || e.message().contains("database or disk is full")
-            }
-            CatalogError::Database(_)
-            | CatalogError::Refused(_)
-            | CatalogError::Migrate(_)
-            | CatalogError::UnsupportedUrl { .. }
-            | CatalogError::Corrupt { .. } => false,
-        }
-    }
-
-    /// Whether this is a refusal of `kind`.
-    pub fn is(&self, kind: RefusalKind) -> bool {
-        self.refusal().is_some_and(|r| r.kind == kind)
-    }
-}
 
 /// The catalog database.
 #[derive(Debug, Clone)]

@@ -26,43 +26,74 @@ use tokio::sync::{mpsc, oneshot};
 
 use std::collections::HashMap;
 
-use crate::billing::Metric;
-use crate::database::Backend;
-use crate::{Catalog, CatalogError};
+use crate::error::{Backend, CatalogError};
 
 /// What the writes of one transaction meter, summed, and written once before its
 /// commit (one upsert per account, resource, metric and hour instead of one per write).
+/// `billing` adds to it by `Metric`.
 #[derive(Debug, Default)]
 pub(crate) struct Meters {
-    counts: HashMap<(String, String, Metric, i64), u64>,
+    counts: HashMap<(String, String, &'static str, i64), u64>,
 }
 
 impl Meters {
-    /// Counts `quantity` of `metric` for `resource` of `account_id` at `now_ms`.
-    pub(crate) fn add(
+    /// Counts `quantity` of the metric named `metric` for `resource` of `account_id` in
+    /// the hour that starts at `hour_ms`.
+    pub(crate) fn add_named(
         &mut self,
         account_id: &str,
         resource: &str,
-        metric: Metric,
+        metric: &'static str,
         quantity: u64,
-        now_ms: i64,
+        hour_ms: i64,
     ) {
         if quantity == 0 {
             return;
         }
-        let hour = crate::billing::hour_of(now_ms);
         *self
             .counts
-            .entry((account_id.to_string(), resource.to_string(), metric, hour))
+            .entry((
+                account_id.to_string(),
+                resource.to_string(),
+                metric,
+                hour_ms,
+            ))
             .or_default() += quantity;
     }
 
     async fn write(self, conn: &mut AnyConnection) -> Result<(), CatalogError> {
         for ((account, resource, metric, hour), quantity) in self.counts {
-            Catalog::meter_count_on(conn, &account, &resource, metric, quantity, hour).await?;
+            count_usage(conn, &account, &resource, metric, quantity, hour).await?;
         }
         Ok(())
     }
+}
+
+/// Adds `quantity` to a usage counter (`usage_counters`), in the caller's transaction.
+pub(crate) async fn count_usage(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    resource: &str,
+    metric: &str,
+    quantity: u64,
+    hour_ms: i64,
+) -> Result<(), CatalogError> {
+    if quantity == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO usage_counters (account_id, stream_name, hour_ms, metric, quantity) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, stream_name, hour_ms, metric) \
+         DO UPDATE SET quantity = usage_counters.quantity + excluded.quantity",
+    )
+    .bind(account_id)
+    .bind(resource)
+    .bind(hour_ms)
+    .bind(metric)
+    .bind(i64::try_from(quantity).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Writes one commit holds at most.

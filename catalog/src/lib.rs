@@ -17,6 +17,7 @@ pub mod compaction;
 pub mod consumers;
 pub mod database;
 pub mod datakeys;
+mod error;
 pub mod firehose;
 pub mod grants;
 mod groupcommit;
@@ -42,6 +43,7 @@ pub mod throughput;
 pub mod tokens;
 pub mod warehouse;
 
-pub use database::{Backend, Catalog, CatalogError};
+pub use database::Catalog;
+pub use error::{Backend, CatalogError};
 pub use refusal::{Refusal, RefusalKind};
 pub use streams::{Reshard, Shard, Stream, StreamMode, StreamStatus};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use sqlx::Row;
 
+use crate::Backend;
 use crate::billing::Metric;
-use crate::database::Backend;
 use crate::groupcommit::Meters;
 use crate::refusal::{Refusal, RefusalKind};
 use crate::{Catalog, CatalogError};
@@ -876,16 +876,6 @@ async fn send_on(
     messages: &[NewMessage],
     now_ms: i64,
 ) -> Result<Vec<Sent>, CatalogError> {
-    if messages.iter().all(|m| m.fifo.is_none()) {
-        insert_standard(conn, queue_id, messages).await?;
-        return Ok(messages
-            .iter()
-            .map(|m| Sent {
-                message_id: m.message_id.clone(),
-                seq: None,
-            })
-            .collect());
-    }
     if messages.iter().any(|m| m.fifo.is_some()) {
         sqlx::query("DELETE FROM sqs_dedup WHERE queue_id = $1 AND expires_at_ms <= $2")
             .bind(queue_id)
@@ -894,6 +884,7 @@ async fn send_on(
             .await?;
     }
     let mut sent = Vec::with_capacity(messages.len());
+    let mut rows = Vec::with_capacity(messages.len());
     for m in messages {
         let mut seq = None;
         if let Some(f) = &m.fifo {
@@ -934,50 +925,39 @@ async fn send_on(
             .await?;
             seq = Some(next);
         }
-        sqlx::query(
-            "INSERT INTO sqs_messages (queue_id, message_id, sent_at_ms, visible_at_ms, \
-             expires_at_ms, receive_count, first_received_at_ms, receipt_token, sealed, \
-             md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq, data_key_id) \
-             VALUES ($1, $2, $3, $4, $5, 0, NULL, NULL, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(queue_id)
-        .bind(&m.message_id)
-        .bind(m.sent_at_ms)
-        .bind(m.visible_at_ms)
-        .bind(m.expires_at_ms)
-        .bind(&m.sealed)
-        .bind(&m.md5_of_body)
-        .bind(&m.md5_of_attributes)
-        .bind(&m.sender_id)
-        .bind(m.fifo.as_ref().map(|f| f.group_id.clone()))
-        .bind(m.fifo.as_ref().map(|f| f.dedup_id.clone()))
-        .bind(seq.unwrap_or(0))
-        .bind(m.data_key_id)
-        .execute(&mut *conn)
-        .await?;
+        rows.push((m, seq));
         sent.push(Sent {
             message_id: m.message_id.clone(),
             seq,
         });
     }
+    insert_messages(conn, queue_id, &rows).await?;
     Ok(sent)
 }
 
-/// A standard queue's messages, in one statement.
-async fn insert_standard(
+/// Messages, each with its FIFO sequence number, in one statement.
+async fn insert_messages(
     conn: &mut sqlx::AnyConnection,
     queue_id: i64,
-    messages: &[NewMessage],
+    rows: &[(&NewMessage, Option<i64>)],
 ) -> Result<(), CatalogError> {
-    const COLUMNS: usize = 10;
-    let rows: Vec<String> = (0..messages.len())
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const COLUMNS: usize = 13;
+    let values: Vec<String> = (0..rows.len())
         .map(|i| {
             let p: Vec<String> = (1..=COLUMNS)
                 .map(|c| format!("${}", i * COLUMNS + c))
                 .collect();
             format!(
-                "({}, {}, {}, {}, {}, 0, NULL, NULL, {}, {}, {}, {}, NULL, NULL, 0, {})",
-                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+                "({}, {}, {}, {}, {}, 0, NULL, NULL, {})",
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                p[4],
+                p[5..].join(", ")
             )
         })
         .collect();
@@ -986,10 +966,10 @@ async fn insert_standard(
          expires_at_ms, receive_count, first_received_at_ms, receipt_token, sealed, \
          md5_of_body, md5_of_attributes, sender_id, group_id, dedup_id, seq, data_key_id) \
          VALUES {}",
-        rows.join(", ")
+        values.join(", ")
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for m in messages {
+    for (m, seq) in rows {
         insert = insert
             .bind(queue_id)
             .bind(&m.message_id)
@@ -1000,6 +980,9 @@ async fn insert_standard(
             .bind(&m.md5_of_body)
             .bind(&m.md5_of_attributes)
             .bind(&m.sender_id)
+            .bind(m.fifo.as_ref().map(|f| f.group_id.clone()))
+            .bind(m.fifo.as_ref().map(|f| f.dedup_id.clone()))
+            .bind(seq.unwrap_or(0))
             .bind(m.data_key_id);
     }
     insert.execute(&mut *conn).await?;
@@ -1367,10 +1350,6 @@ mod tests {
                 .create_sqs_queue("111122223333", "work", "{}", "{}", 1_000)
                 .await
                 .unwrap();
-            let billed = Billed {
-                account_id: "111122223333",
-                queue_name: "work",
-            };
             let mut sends = tokio::task::JoinSet::new();
             for n in 0..30 {
                 let catalog = catalog.clone();
@@ -1432,7 +1411,7 @@ mod tests {
                 done.unwrap().unwrap();
             }
             let counts = catalog.sqs_queue_counts(q.id, 3_000).await.unwrap();
-            assert_eq!(counts, QueueCounts::default(), "{billed:?}");
+            assert_eq!(counts, QueueCounts::default());
             // Billed once per send and per delete, the writes' meters summed per group.
             let usage = catalog
                 .usage_report(
