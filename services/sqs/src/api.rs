@@ -750,21 +750,42 @@ fn page_after(token: Option<&str>) -> Result<String, ApiError> {
 
 /// A queue ARN's queue, in the caller's account (a redrive policy's dead-letter queue).
 pub async fn queue_by_arn(ctx: &Context<'_>, arn: &str) -> Result<Option<Queue>, ApiError> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+    let Some((account, name)) = own_queue_named(ctx, arn) else {
         return Ok(None);
     };
-    if *account != ctx.caller.account_id {
-        return Ok(None);
-    }
     ctx.state
         .catalog
-        .sqs_queue(account, name)
+        .sqs_queue(&account, &name)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "a dead-letter queue lookup failed");
             ApiError::new(ErrorCode::InternalFailure, "Internal service error.")
         })
+}
+
+/// The same from the queue cache (`resolve_cached`), for a receive's dead-letter queue.
+pub async fn queue_by_arn_cached(
+    ctx: &Context<'_>,
+    arn: &str,
+) -> Result<Option<Arc<Queue>>, ApiError> {
+    let Some(key) = own_queue_named(ctx, arn) else {
+        return Ok(None);
+    };
+    if let Some(queue) = ctx.state.queues.get(&key) {
+        return Ok(Some(queue));
+    }
+    Ok(queue_by_arn(ctx, arn)
+        .await?
+        .map(|queue| ctx.state.queues.put(key, queue)))
+}
+
+/// The (account, name) a queue ARN names, if it is one in the caller's account.
+fn own_queue_named(ctx: &Context<'_>, arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+        return None;
+    };
+    (*account == ctx.caller.account_id).then(|| (account.to_string(), name.to_string()))
 }
 
 #[cfg(test)]

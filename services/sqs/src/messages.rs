@@ -686,14 +686,12 @@ pub async fn receive_message(ctx: &Context<'_>, input: ReceiveInput) -> Result<V
         attributes::VISIBILITY_MAX_S,
     )?;
     let redrive = match attributes::redrive(&stored) {
-        Some((arn, max_receives)) => {
-            crate::api::queue_by_arn(ctx, &arn)
-                .await?
-                .map(|dlq| Redrive {
-                    dead_letter_queue_id: dlq.id,
-                    max_receives,
-                })
-        }
+        Some((arn, max_receives)) => crate::api::queue_by_arn_cached(ctx, &arn)
+            .await?
+            .map(|dlq| Redrive {
+                dead_letter_queue_id: dlq.id,
+                max_receives,
+            }),
         None => None,
     };
     let fifo = attributes::is_fifo(&stored);
