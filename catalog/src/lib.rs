@@ -35,6 +35,7 @@ pub mod rootkey;
 pub mod settings;
 pub mod sqs;
 pub mod sqskeys;
+mod sqsmessages;
 pub mod streams;
 pub mod tableschemas;
 pub mod tags;

@@ -792,6 +792,36 @@ fn own_queue_named(ctx: &Context<'_>, arn: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    fn queue(account: &str, name: &str, id: i64) -> Queue {
+        Queue {
+            id,
+            account_id: account.into(),
+            name: name.into(),
+            attributes: "{}".into(),
+            tags: "{}".into(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            purged_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_queue_cache_forgets_a_changed_queue_and_stays_bounded() {
+        let cache = QueueCache::default();
+        let key = |n: &str| ("111122223333".to_string(), n.to_string());
+        cache.put(key("jobs"), queue("111122223333", "jobs", 1));
+        assert_eq!(cache.get(&key("jobs")).map(|q| q.id), Some(1));
+        cache.forget(&queue("111122223333", "jobs", 1));
+        assert!(
+            cache.get(&key("jobs")).is_none(),
+            "forgotten after a change"
+        );
+        for i in 0..QUEUE_CACHE_ENTRIES_MAX as i64 + 1 {
+            cache.put(key(&format!("q{i}")), queue("111122223333", "q", i));
+        }
+        assert!(cache.entries.lock().unwrap().len() <= QUEUE_CACHE_ENTRIES_MAX);
+    }
+
     #[test]
     fn urls_name_their_queue_by_path() {
         assert_eq!(
