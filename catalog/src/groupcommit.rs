@@ -236,7 +236,7 @@ async fn write_groups(
         if got == 0 {
             break;
         }
-        let jobs = std::mem::take(&mut group);
+        let jobs = std::mem::replace(&mut group, Vec::with_capacity(GROUP_MAX));
         metrics::histogram!("sluice_catalog_group_commit_writes").record(jobs.len() as f64);
         let outcome = together(&pool, backend, &mut held, &jobs).await;
         if outcome.is_err() {
@@ -250,10 +250,13 @@ async fn write_groups(
                     let _ = job.reply.send(Ok(out));
                 }
             }
+            // A group of one: its error is its own; running it again would repeat it.
+            Err(error) if jobs.len() == 1 => {
+                let job = jobs.into_iter().next().expect("one write");
+                let _ = job.reply.send(Err(error));
+            }
             Err(error) => {
-                if jobs.len() > 1 {
-                    tracing::debug!(%error, writes = jobs.len(), "a group commit failed; its writes run again alone");
-                }
+                tracing::debug!(%error, writes = jobs.len(), "a group commit failed; its writes run again alone");
                 for job in jobs {
                     let result = alone(&pool, backend, &job.work).await;
                     commits.fetch_add(1, Ordering::Relaxed);
@@ -359,8 +362,16 @@ mod tests {
         assert_eq!(rows, 200);
         // Fewer commits than writes: they were grouped (a failed group adds one
         // commit per write run again alone, so at most one group can have failed).
-        let commits = commits.load(Ordering::Relaxed) - before;
-        assert!(commits < 200, "{commits} commits for 200 writes");
+        let made = commits.load(Ordering::Relaxed) - before;
+        assert!(made < 200, "{made} commits for 200 writes");
+        // A write alone in its group that fails answers its error, run once.
+        let before = commits.load(Ordering::Relaxed);
+        assert!(
+            write(&pool, Backend::Sqlite, Some(&writer), insert(7))
+                .await
+                .is_err()
+        );
+        assert_eq!(commits.load(Ordering::Relaxed) - before, 1);
         // Idle, the writer gives its connection back: closing the pool (as a server
         // does on shutdown) does not wait for it forever.
         tokio::time::timeout(std::time::Duration::from_secs(10), pool.close())
