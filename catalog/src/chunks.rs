@@ -62,6 +62,8 @@ pub struct ReadTarget {
     pub retention_hours: i64,
     pub master_key_id: Option<String>,
     pub shard_closed: bool,
+    /// When the shard was made (its records' sequence numbers carry it).
+    pub shard_created_ms: i64,
     /// The shard-level metrics enhanced monitoring has on for the stream.
     pub shard_level_metrics: String,
     /// Whether the stream is ON_DEMAND (its reads are billed per GiB).
@@ -251,7 +253,7 @@ impl Catalog {
     ) -> Result<Option<ReadTarget>, CatalogError> {
         let row = sqlx::query(
             "SELECT s.retention_hours, s.stream_name, s.master_key_id, s.shard_level_metrics, \
-             s.stream_mode, h.closed_at_ms FROM streams s \
+             s.stream_mode, h.closed_at_ms, h.created_at_ms FROM streams s \
              JOIN shards h ON h.stream_id = s.stream_id AND h.shard_ordinal = $3 \
              WHERE s.stream_id = $1 AND s.account_id = $2",
         )
@@ -266,6 +268,7 @@ impl Catalog {
                 stream_name: row.try_get("stream_name")?,
                 master_key_id: row.try_get("master_key_id")?,
                 shard_closed: row.try_get::<Option<i64>, _>("closed_at_ms")?.is_some(),
+                shard_created_ms: row.try_get("created_at_ms")?,
                 shard_level_metrics: row.try_get("shard_level_metrics")?,
                 on_demand: row.try_get::<String, _>("stream_mode")? == "ON_DEMAND",
             })

@@ -147,6 +147,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "sqs receive attempts",
         include_str!("../../migrations/sqlite/0027_sqs_receive_attempts.sql"),
     ),
+    (
+        28,
+        "group checkpoint time",
+        include_str!("../../migrations/sqlite/0028_group_checkpoint_time.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -283,6 +288,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         27,
         "sqs receive attempts",
         include_str!("../../migrations/postgres/0027_sqs_receive_attempts.sql"),
+    ),
+    (
+        28,
+        "group checkpoint time",
+        include_str!("../../migrations/postgres/0028_group_checkpoint_time.sql"),
     ),
 ];
 

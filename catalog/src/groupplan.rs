@@ -33,6 +33,9 @@ pub struct Lease {
     pub releasing_since_ms: Option<i64>,
     /// The last record processed: (shard counter, sub-sequence within an aggregate).
     pub checkpoint: Option<(i64, Option<i64>)>,
+    /// The checkpointed record's arrival second, when the member named it by its
+    /// sequence number (which carries it); the number is then written back as given.
+    pub checkpoint_time_s: Option<i64>,
     /// Read to its end.
     pub finished: bool,
 }

@@ -65,6 +65,8 @@ pub struct GroupShard {
     pub ordinal: u64,
     pub parents: Vec<u64>,
     pub open: bool,
+    /// When the shard was made (its sequence numbers carry it).
+    pub created_at_ms: i64,
     /// The counter the shard's next record will get.
     pub next_sequence: u64,
     pub lease: Lease,
@@ -113,7 +115,12 @@ impl GroupState {
 pub enum CheckpointAt {
     /// Every record up to this counter (and, in an aggregate, up to this sub-sequence)
     /// is processed.
-    Record { counter: u64, sub: Option<u64> },
+    Record {
+        counter: u64,
+        sub: Option<u64>,
+        /// The record's arrival second, as its sequence number gives it.
+        time_s: Option<i64>,
+    },
     /// The closed shard was read to its end.
     ShardEnd,
 }
@@ -556,7 +563,11 @@ impl Catalog {
             .expect("found above");
         let lease = after.get_mut(&ordinal).expect("every shard has a lease");
         match at {
-            Some(CheckpointAt::Record { counter, sub }) => {
+            Some(CheckpointAt::Record {
+                counter,
+                sub,
+                time_s,
+            }) => {
                 if counter >= shard.next_sequence {
                     return Err(Refusal::new(
                         RefusalKind::BadArgument,
@@ -581,6 +592,7 @@ impl Catalog {
                     .into());
                 }
                 lease.checkpoint = Some(new);
+                lease.checkpoint_time_s = time_s;
             }
             Some(CheckpointAt::ShardEnd) => {
                 if shard.open {
@@ -596,6 +608,7 @@ impl Catalog {
                 lease.finished = true;
                 if shard.next_sequence > 1 {
                     lease.checkpoint = Some((to_i64(shard.next_sequence - 1), None));
+                    lease.checkpoint_time_s = None;
                 }
                 lease.owner = None;
                 lease.releasing_since_ms = None;
@@ -733,7 +746,7 @@ impl Catalog {
         let mut leases = BTreeMap::new();
         for r in sqlx::query(
             "SELECT shard_ordinal, owner, lease_counter, releasing_since_ms, checkpoint_counter, \
-             checkpoint_sub, finished FROM consumer_group_shards WHERE group_id = $1",
+             checkpoint_sub, checkpoint_time_s, finished FROM consumer_group_shards WHERE group_id = $1",
         )
         .bind(group.id)
         .fetch_all(&mut *conn)
@@ -748,14 +761,15 @@ impl Catalog {
                     counter: r.try_get("lease_counter")?,
                     releasing_since_ms: r.try_get("releasing_since_ms")?,
                     checkpoint: counter.map(|c| (c, sub)),
+                    checkpoint_time_s: r.try_get("checkpoint_time_s")?,
                     finished: r.try_get::<i64, _>("finished")? != 0,
                 },
             );
         }
         let mut shards = Vec::new();
         for r in sqlx::query(
-            "SELECT shard_ordinal, parent_ordinal, adjacent_parent_ordinal, closed_at_ms, next_sequence \
-             FROM shards WHERE stream_id = $1 ORDER BY shard_ordinal",
+            "SELECT shard_ordinal, parent_ordinal, adjacent_parent_ordinal, created_at_ms, closed_at_ms, \
+             next_sequence FROM shards WHERE stream_id = $1 ORDER BY shard_ordinal",
         )
         .bind(group.stream_id)
         .fetch_all(&mut *conn)
@@ -774,6 +788,7 @@ impl Catalog {
                 ordinal,
                 parents,
                 open: r.try_get::<Option<i64>, _>("closed_at_ms")?.is_none(),
+                created_at_ms: r.try_get("created_at_ms")?,
                 next_sequence: to_u64(r.try_get("next_sequence")?, "next_sequence")?,
                 lease: leases.get(&ordinal).cloned().unwrap_or_default(),
             });
@@ -860,12 +875,12 @@ impl Catalog {
             }
             sqlx::query(
                 "INSERT INTO consumer_group_shards (group_id, shard_ordinal, owner, lease_counter, \
-                 releasing_since_ms, checkpoint_counter, checkpoint_sub, finished, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 releasing_since_ms, checkpoint_counter, checkpoint_sub, checkpoint_time_s, finished, \
+                 updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (group_id, shard_ordinal) DO UPDATE SET owner = excluded.owner, \
                  lease_counter = excluded.lease_counter, releasing_since_ms = excluded.releasing_since_ms, \
                  checkpoint_counter = excluded.checkpoint_counter, checkpoint_sub = excluded.checkpoint_sub, \
-                 finished = excluded.finished, updated_at_ms = excluded.updated_at_ms",
+                 checkpoint_time_s = excluded.checkpoint_time_s, finished = excluded.finished, updated_at_ms = excluded.updated_at_ms",
             )
             .bind(group_id)
             .bind(to_i64(*ordinal))
@@ -874,6 +889,7 @@ impl Catalog {
             .bind(lease.releasing_since_ms)
             .bind(lease.checkpoint.map(|c| c.0))
             .bind(lease.checkpoint.and_then(|c| c.1))
+            .bind(lease.checkpoint_time_s)
             .bind(i64::from(lease.finished))
             .bind(now_ms)
             .execute(&mut **tx)
@@ -974,6 +990,7 @@ mod tests {
                             Some(CheckpointAt::Record {
                                 counter: 4,
                                 sub: None,
+                                time_s: None,
                             }),
                             true,
                             2,
@@ -1018,6 +1035,7 @@ mod tests {
                     Some(CheckpointAt::Record {
                         counter: 9,
                         sub: None,
+                        time_s: None,
                     }),
                     false,
                     12_001,
@@ -1045,6 +1063,7 @@ mod tests {
                     Some(CheckpointAt::Record {
                         counter: 3,
                         sub: None,
+                        time_s: None,
                     }),
                     false,
                     12_003,
@@ -1062,6 +1081,7 @@ mod tests {
                     Some(CheckpointAt::Record {
                         counter: 10,
                         sub: None,
+                        time_s: None,
                     }),
                     false,
                     12_003,
@@ -1259,7 +1279,7 @@ mod tests {
                             let at = at.clamp(0, 999) as u64;
                             let answer = catalog.checkpoint_group(
                                 A, "s", "g", &id, ordinal, counter,
-                                Some(CheckpointAt::Record { counter: at, sub: None }), false, now,
+                                Some(CheckpointAt::Record { counter: at, sub: None, time_s: None }), false, now,
                             ).await;
                             if let Ok(MemberAnswer::Done(state)) = answer {
                                 assert!(now < renewed + TIMEOUT, "a checkpoint from an expired member");

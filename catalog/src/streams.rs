@@ -88,13 +88,19 @@ impl Shard {
 
     /// Precedes every record of the shard.
     pub fn starting_sequence_number(&self) -> SequenceNumber {
-        SequenceNumber::new(self.ordinal, 0)
+        SequenceNumber::shard_start(self.ordinal, self.created_at_ms)
     }
 
-    /// The last record's sequence number, for a closed shard.
+    /// Follows every record of a closed shard (AWS's: the largest counter, the closing
+    /// second).
     pub fn ending_sequence_number(&self) -> Option<SequenceNumber> {
         self.closed_at_ms
-            .map(|_| SequenceNumber::new(self.ordinal, self.next_sequence.saturating_sub(1)))
+            .map(|closed| SequenceNumber::shard_end(self.ordinal, self.created_at_ms, closed))
+    }
+
+    /// A record of this shard's sequence number.
+    pub fn record_sequence_number(&self, counter: u64, arrival_ms: i64) -> SequenceNumber {
+        SequenceNumber::record(self.ordinal, counter, self.created_at_ms, arrival_ms)
     }
 }
 

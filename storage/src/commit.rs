@@ -23,7 +23,7 @@ use catalog::Catalog;
 use catalog::chunks::{Committed, NewChunk};
 use envelope::DataKey;
 use protocol::clock::SharedClock;
-use protocol::{ApiError, ErrorCode, SequenceNumber};
+use protocol::{ApiError, ErrorCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::chunk::{self, ChunkPlace, RecordIn};
@@ -82,13 +82,37 @@ impl From<ApiError> for AppendError {
     }
 }
 
-/// The outcome of one record: its sequence number, or why it was not written.
-pub type RecordResult = Result<SequenceNumber, AppendError>;
+/// Where an acknowledged record went: its shard, its counter there and its arrival
+/// time. The service that knows the shard writes the sequence number from it
+/// (`catalog::streams::Shard::record_sequence_number`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    shard_ordinal: u64,
+    counter: u64,
+    arrival_ms: i64,
+}
+
+impl Appended {
+    pub fn shard_ordinal(self) -> u64 {
+        self.shard_ordinal
+    }
+
+    pub fn counter(self) -> u64 {
+        self.counter
+    }
+
+    pub fn arrival_ms(self) -> i64 {
+        self.arrival_ms
+    }
+}
+
+/// The outcome of one record: where it was written, or why it was not.
+pub type RecordResult = Result<Appended, AppendError>;
 
 /// What the writer decided for one record, before it answers (and hands a record
 /// whose shard closed back to its caller).
 enum Outcome {
-    Written(SequenceNumber),
+    Written(Appended),
     Refused(ApiError),
     ShardClosed,
 }
@@ -292,10 +316,11 @@ impl Writer {
                 for (plan, first) in plans.iter().zip(firsts) {
                     for (i, &(ri, ci)) in plan.members.iter().enumerate() {
                         results[ri][ci] = Some(match first {
-                            Committed::From(first) => Outcome::Written(SequenceNumber::new(
-                                plan.shard_ordinal,
-                                first + i as u64,
-                            )),
+                            Committed::From(first) => Outcome::Written(Appended {
+                                shard_ordinal: plan.shard_ordinal,
+                                counter: first + i as u64,
+                                arrival_ms,
+                            }),
                             Committed::ShardClosed => Outcome::ShardClosed,
                             Committed::Gone => Outcome::Refused(ApiError::stream_not_found(
                                 &batch[ri].stream_name,

@@ -245,13 +245,14 @@ async fn a_shard_closed_by_a_split_takes_no_writes_and_says_so() {
             "{after:?}"
         );
         // The closed shard holds exactly the record acknowledged before the split, and
-        // ends with it.
+        // ends with it: its next counter follows that record's, and its ending number
+        // (AWS's form: the largest counter) follows every record of it.
         let reloaded = catalog.load_stream("000000000000", "split").await.unwrap();
         let parent = reloaded.shard(0).unwrap();
-        assert_eq!(
-            parent.ending_sequence_number(),
-            Some(*before[0].as_ref().unwrap())
-        );
+        let acked = before[0].as_ref().unwrap();
+        assert_eq!(parent.next_sequence, acked.counter() + 1);
+        let acked_number = parent.record_sequence_number(acked.counter(), acked.arrival_ms());
+        assert!(parent.ending_sequence_number().unwrap() > acked_number);
         let read = read_shard(
             &catalog,
             &store,

@@ -454,3 +454,111 @@ def test_enhanced_monitoring_counts_what_subscriptions_send(server, kinesis, new
     text = server.admin("GET", "/metrics").body.decode()
     assert sample(text, "sluice_shard_outgoing_records_total", **labels) == 3
     assert sample(text, "sluice_shard_outgoing_bytes_total", **labels) >= 3 * 4
+
+
+def seq_fields(seq: str) -> dict:
+    """A sequence number read in AWS's layout (47 hexadecimal digits)."""
+    assert len(seq) == 56 and seq.isdigit(), seq
+    h = format(int(seq), "x")
+    assert len(h) == 47 and h[0] == "2" and h[-1] == "2", h
+    assert h[27:29] == "00", h
+    assert int(h[10], 16) == int(h[38:46], 16) % 16, h
+    return {"created": int(h[1:10], 16), "counter": int(h[11:27], 16),
+            "time": int(h[29:38], 16), "shard": int(h[38:46], 16)}
+
+
+def test_sequence_numbers_have_aws_layout_and_read_back_alike(kinesis, new_stream):
+    """56 digits in AWS's layout (shard creation second, counter, arrival second, shard
+    index), the same text from PutRecords and GetRecords, and shards made together
+    starting 2^144 + 16 apart per index, as the emulator suites record AWS's do."""
+    made = int(time.time())
+    name = new_stream(shards=3)
+    shards = kinesis.list_shards(StreamName=name)["Shards"]
+    starts = [int(s["SequenceNumberRange"]["StartingSequenceNumber"]) for s in shards]
+    assert starts[1] - starts[0] == 2**144 + 16 and starts[2] - starts[1] == 2**144 + 16
+    start0 = seq_fields(shards[0]["SequenceNumberRange"]["StartingSequenceNumber"])
+    assert start0["counter"] == 0 and start0["time"] == start0["created"]
+    assert made - 2 <= start0["created"] <= time.time() + 1
+    put_at = time.time()
+    acked = kinesis.put_records(StreamName=name, Records=[
+        {"Data": f"r{i}".encode(), "PartitionKey": "p", "ExplicitHashKey": "0"} for i in range(5)])
+    seqs = [r["SequenceNumber"] for r in acked["Records"]]
+    fields = [seq_fields(s) for s in seqs]
+    assert all(f["shard"] == 0 and f["created"] == start0["created"] for f in fields)
+    assert all(int(put_at) - 1 <= f["time"] <= time.time() + 1 for f in fields)
+    assert [int(s) for s in seqs] == sorted(int(s) for s in seqs) and len(set(seqs)) == 5
+    read = read_shard(kinesis, name, SHARD0)
+    assert [r["SequenceNumber"] for r in read] == seqs
+    for r in read:
+        assert seq_fields(r["SequenceNumber"])["time"] == int(r["ApproximateArrivalTimestamp"].timestamp())
+    # AT and AFTER a number read from the shard.
+    at = read_shard(kinesis, name, SHARD0, "AT_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[2])
+    assert [r["Data"] for r in at] == [b"r2", b"r3", b"r4"]
+    after = read_shard(kinesis, name, SHARD0, "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=seqs[2])
+    assert [r["Data"] for r in after] == [b"r3", b"r4"]
+    # The layout Sluice wrote before (shard << 64 | counter, in decimal) is still read.
+    old = str(fields[2]["counter"])
+    assert [r["Data"] for r in read_shard(kinesis, name, SHARD0, "AT_SEQUENCE_NUMBER",
+                                          StartingSequenceNumber=old)] == [b"r2", b"r3", b"r4"]
+    # SequenceNumberForOrdering takes a number of the shard.
+    put = kinesis.put_record(StreamName=name, Data=b"r5", PartitionKey="p", ExplicitHashKey="0",
+                             SequenceNumberForOrdering=seqs[-1])
+    assert int(put["SequenceNumber"]) > int(seqs[-1])
+
+
+def test_a_closed_shard_ends_with_aws_ending_number(kinesis, new_stream):
+    name = new_stream(shards=1)
+    kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p")
+    before = int(time.time())
+    kinesis.split_shard(StreamName=name, ShardToSplit=SHARD0, NewStartingHashKey=str(2**127))
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2})
+    shards = {s["ShardId"]: s for s in kinesis.list_shards(StreamName=name)["Shards"]}
+    parent = shards[SHARD0]["SequenceNumberRange"]
+    end = seq_fields(parent["EndingSequenceNumber"])
+    assert end["counter"] == 2**63 - 1 and end["shard"] == 0
+    assert end["created"] == seq_fields(parent["StartingSequenceNumber"])["created"]
+    assert before - 1 <= end["time"] <= time.time() + 1
+    child = seq_fields(shards["shardId-000000000001"]["SequenceNumberRange"]["StartingSequenceNumber"])
+    assert child["shard"] == 1 and child["time"] == child["created"]
+    # The ending number follows every record: read from it, the shard is at its end.
+    for kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+        it = kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType=kind,
+                                        StartingSequenceNumber=parent["EndingSequenceNumber"])
+        got = kinesis.get_records(ShardIterator=it["ShardIterator"])
+        assert got["Records"] == [] and "NextShardIterator" not in got, got
+
+
+def test_sequence_numbers_that_are_not_words_errors_as_aws(kinesis, new_stream):
+    """The texts the public emulator suites recorded from AWS."""
+    name = new_stream(shards=2)
+    account = "000000000000"
+    kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p", ExplicitHashKey=str(2**127 + 1))
+    one = kinesis.list_shards(StreamName=name)["Shards"][1]["SequenceNumberRange"]["StartingSequenceNumber"]
+    with expect_error("InvalidArgumentException", message=(
+            "Invalid StartingSequenceNumber. It encodes shardId-000000000001, while it was used in a "
+            "call to a shard with shardId-000000000000")):
+        kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                   StartingSequenceNumber=one)
+    negative = str(int("20000000000000000000000000000000000000800000002", 16))
+    with expect_error("InvalidArgumentException", message="It encodes shardId--02147483648, while"):
+        kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                   StartingSequenceNumber=negative)
+    for hexa in ("20000000000000000000000000000000000000000000004",   # the layout's version is 4
+                 "30000000000000000000000000000000000000000000001",   # not a 2 first
+                 "13bb2cc3d80000000000000000000000",                  # a creation time far on
+                 "20000000000800000000000000000000000000000000002"):  # the counter's top bit
+        bad = str(int(hexa, 16))
+        with expect_error("InvalidArgumentException", message=(
+                f"StartingSequenceNumber {bad} used in GetShardIterator on shard shardId-000000000000 "
+                f"in stream {name} under account {account} is invalid.")):
+            kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                       StartingSequenceNumber=bad)
+        with expect_error("InvalidArgumentException", message=(
+                f"ExclusiveMinimumSequenceNumber {bad} used in PutRecord on stream {name} "
+                f"under account {account} is invalid.")):
+            kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p", SequenceNumberForOrdering=bad)
+    with expect_error("ValidationException", message="Member must satisfy regular expression pattern"):
+        kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p", SequenceNumberForOrdering="012")
+    # AWS's earlier layout (version 1) orders a PutRecord, as AWS takes it there.
+    v1 = str(int("20000000000000000000000000000000000000000000001", 16))
+    assert kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p", SequenceNumberForOrdering=v1)["SequenceNumber"]

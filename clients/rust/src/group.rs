@@ -383,8 +383,9 @@ impl GroupConsumer {
             let arrival = record["ApproximateArrivalTimestamp"]
                 .as_f64()
                 .unwrap_or(0.0);
+            // A checkpoint's number names the record's position, not its text.
             let skip = match &skip_through {
-                Some((at, sub)) if *at == sequence => *sub,
+                Some((at, sub)) if same_position(at, &sequence) => *sub,
                 _ => None,
             };
             match kpl::deaggregate(&data) {
@@ -546,5 +547,17 @@ impl GroupConsumer {
             Err(e) if e.kind() == Some("LeaseLostException") => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Whether two sequence numbers name the same record (their texts may differ in the
+/// times they carry).
+fn same_position(a: &str, b: &str) -> bool {
+    match (
+        protocol::SequenceNumber::decode(a),
+        protocol::SequenceNumber::decode(b),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
     }
 }

@@ -9,9 +9,8 @@ use catalog::firehose::{DeliveryStream, NewDeliveryStream, NewSource};
 use edge::{Caller, Resource, wire_error};
 use protocol::arn::StreamArn;
 use protocol::hash::HashKey;
-use protocol::sequence::SequenceNumber;
 use protocol::{ApiError, ErrorCode};
-use storage::commit::{AppendError, PendingRecord};
+use storage::commit::{AppendError, Appended, PendingRecord};
 
 use crate::FirehoseService;
 use crate::config::{DESTINATION_ID, Destination, KinesisSource, Stored};
@@ -775,8 +774,8 @@ async fn append(
 }
 
 /// A record's id: its place in the buffer, as an opaque string.
-fn record_id(seq: &SequenceNumber) -> String {
-    format!("{:032x}", seq.0)
+fn record_id(at: &Appended) -> String {
+    format!("{:016x}{:016x}", at.shard_ordinal(), at.counter())
 }
 
 pub async fn put_record(

@@ -389,8 +389,21 @@ async fn list(
     })
 }
 
-fn sequence(ordinal: u64, counter: i64) -> String {
-    SequenceNumber::new(ordinal, u64::try_from(counter).unwrap_or(0)).to_string()
+/// A checkpoint's sequence number: the record's own, as the member gave it, when its
+/// arrival second is known; else the position after record `counter` of the shard
+/// (equal to that record's number, and sorting between it and the next).
+fn sequence(shard: &GroupShard, counter: i64) -> String {
+    let counter = u64::try_from(counter).unwrap_or(0);
+    match shard.lease.checkpoint_time_s {
+        Some(s) => SequenceNumber::record(
+            shard.ordinal,
+            counter,
+            shard.created_at_ms,
+            s.saturating_mul(1000),
+        ),
+        None => SequenceNumber::position(shard.ordinal, counter, shard.created_at_ms),
+    }
+    .to_string()
 }
 
 /// Publishes a shard's lag and returns it as (records, milliseconds).
@@ -497,7 +510,7 @@ async fn describe(
             lease_counter: shard.lease.counter,
             releasing: shard.lease.releasing_since_ms.is_some(),
             checkpoint: shard.lease.checkpoint.map(|(counter, sub)| Checkpoint {
-                sequence_number: sequence(shard.ordinal, counter),
+                sequence_number: sequence(shard, counter),
                 sub_sequence_number: sub,
             }),
             finished: shard.lease.finished,
@@ -543,13 +556,13 @@ fn assignment(state: &GroupState, member: &str) -> Assignment {
                 starting_position: match (shard.lease.checkpoint, state.group.start) {
                     (Some((counter, None)), _) => LeaseStart {
                         kind: "AFTER_SEQUENCE_NUMBER",
-                        sequence_number: Some(sequence(shard.ordinal, counter)),
+                        sequence_number: Some(sequence(shard, counter)),
                         sub_sequence_number: None,
                         timestamp: None,
                     },
                     (Some((counter, Some(sub))), _) => LeaseStart {
                         kind: "AT_SEQUENCE_NUMBER",
-                        sequence_number: Some(sequence(shard.ordinal, counter)),
+                        sequence_number: Some(sequence(shard, counter)),
                         sub_sequence_number: Some(sub),
                         timestamp: None,
                     },
@@ -714,6 +727,7 @@ async fn checkpoint(
             Some(CheckpointAt::Record {
                 counter: number.counter(),
                 sub,
+                time_s: number.record_time_s(),
             })
         }
         (false, None) => {

@@ -587,7 +587,10 @@ async fn read_deliveries(
                         queue,
                         &receipt_body(&handle, dead),
                     ),
-                    record_id: format!("{stream_id:x}x{}", SequenceNumber::new(ordinal, d.counter)),
+                    record_id: format!(
+                        "{stream_id:x}x{}",
+                        SequenceNumber::position(ordinal, d.counter, 0).packed()
+                    ),
                     partition_key: record.partition_key.clone(),
                     data: Blob(record.data.clone()),
                     approximate_arrival_timestamp: Timestamp {

@@ -114,9 +114,21 @@ pub(crate) async fn append_routed(
             .append(stream_id, name, account, batch)
             .await?;
         pending = Vec::new();
+        let routed_by = current.as_deref().unwrap_or(stream);
         for ((place, shard), answer) in places.into_iter().zip(shards).zip(answers) {
             match answer {
-                Ok(seq) => results[place] = Some(Ok((shard, seq))),
+                Ok(appended) => {
+                    // INVARIANT: a record is written to a shard of the stream it was
+                    // routed over, and a shard's creation time never changes.
+                    let created_ms = routed_by.shard(shard).map_or(0, |s| s.created_at_ms);
+                    let seq = SequenceNumber::record(
+                        shard,
+                        appended.counter(),
+                        created_ms,
+                        appended.arrival_ms(),
+                    );
+                    results[place] = Some(Ok((shard, seq)))
+                }
                 Err(storage::commit::AppendError::Refused(e)) => results[place] = Some(Err(e)),
                 // Handed back by the writer, unacknowledged.
                 Err(storage::commit::AppendError::ShardClosed(record)) => {
@@ -170,13 +182,23 @@ pub(crate) async fn put_record(
         .stream_name(caller, "kinesis:PutRecord", input.stream())
         .await?;
     if let Some(ordering) = &input.sequence_number_for_ordering {
-        SequenceNumber::parse(ordering, "sequenceNumberForOrdering")?;
+        SequenceNumber::check_pattern(ordering, "sequenceNumberForOrdering")?;
     }
     let stream = state
         .streams
         .get(&state.catalog, caller.account_id.as_str(), &name)
         .await?;
     writable(&stream)?;
+    // Any number of Sluice's will do: the shard's commit order already puts the record
+    // after every record acknowledged before it.
+    if let Some(ordering) = &input.sequence_number_for_ordering
+        && !SequenceNumber::orders(ordering)
+    {
+        return Err(ApiError::invalid_argument(format!(
+            "ExclusiveMinimumSequenceNumber {ordering} used in PutRecord on stream {} under account {} is invalid.",
+            stream.name, stream.account_id
+        )));
+    }
     state
         .keyring
         .check_stream_key(&stream.account_id, stream.master_key_id.as_deref())
@@ -472,12 +494,12 @@ pub(crate) const START_KINDS: [&str; 5] = [
 
 /// Checks a start position's kind and its sequence number (which only the
 /// *_SEQUENCE_NUMBER kinds take), naming the members as the operation does.
-pub(crate) fn start_kind_and_sequence(
+pub(crate) fn start_kind_and_sequence<'a>(
     kind: &str,
-    starting: Option<&str>,
+    starting: Option<&'a str>,
     kind_member: &str,
     sequence_member: &str,
-) -> Result<Option<SequenceNumber>, ApiError> {
+) -> Result<Option<&'a str>, ApiError> {
     if !START_KINDS.contains(&kind) {
         return Err(ApiError::validation(
             kind,
@@ -485,9 +507,9 @@ pub(crate) fn start_kind_and_sequence(
             "Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]",
         ));
     }
-    let starting = starting
-        .map(|s| SequenceNumber::parse(s, sequence_member))
-        .transpose()?;
+    if let Some(text) = starting {
+        SequenceNumber::check_pattern(text, sequence_member)?;
+    }
     let takes_sequence = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
     // AWS's words, as the public emulator suites recorded them.
     const EITHER: &str = "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber.";
@@ -510,30 +532,48 @@ pub(crate) async fn start_counter(
     stream: &Stream,
     shard: &Shard,
     kind: &str,
-    starting: Option<SequenceNumber>,
+    starting: Option<&str>,
     timestamp: Option<Timestamp>,
 ) -> Result<u64, ApiError> {
     let sequence = |kind: &str| {
-        let seq = starting.ok_or_else(|| {
+        let text = starting.ok_or_else(|| {
             ApiError::invalid_argument(format!(
                 "StartingSequenceNumber is required for ShardIteratorType {kind}."
             ))
         })?;
-        if seq.shard_ordinal() != shard.ordinal || seq.counter() >= shard.next_sequence {
-            return Err(ApiError::invalid_argument(format!(
-                "StartingSequenceNumber {seq} used in GetShardIterator on shard {} in stream {} under account {} is invalid.",
+        // AWS's words for a number that is not one, and for one of another shard.
+        let invalid = || {
+            ApiError::invalid_argument(format!(
+                "StartingSequenceNumber {text} used in GetShardIterator on shard {} in stream {} under account {} is invalid.",
                 shard.shard_id(),
                 stream.name,
                 stream.account_id
+            ))
+        };
+        let seq = SequenceNumber::decode(text).ok_or_else(invalid)?;
+        if seq.shard_ordinal() != shard.ordinal {
+            return Err(ApiError::invalid_argument(format!(
+                "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                seq.encoded_shard_id(),
+                shard.shard_id()
             )));
         }
-        Ok(seq.counter())
+        // A closed shard's ending number follows all its records.
+        if !shard.is_open() && seq.counter() == protocol::sequence::END_COUNTER {
+            return Ok(None);
+        }
+        if seq.counter() >= shard.next_sequence {
+            return Err(invalid());
+        }
+        Ok(Some(seq.counter()))
     };
     Ok(match kind {
         "TRIM_HORIZON" => 0,
         "LATEST" => shard.next_sequence,
-        "AT_SEQUENCE_NUMBER" => sequence("AT_SEQUENCE_NUMBER")?,
-        "AFTER_SEQUENCE_NUMBER" => sequence("AFTER_SEQUENCE_NUMBER")? + 1,
+        "AT_SEQUENCE_NUMBER" => sequence("AT_SEQUENCE_NUMBER")?.unwrap_or(shard.next_sequence),
+        "AFTER_SEQUENCE_NUMBER" => {
+            sequence("AFTER_SEQUENCE_NUMBER")?.map_or(shard.next_sequence, |c| c + 1)
+        }
         "AT_TIMESTAMP" => {
             let at = timestamp.ok_or_else(|| {
                 ApiError::invalid_argument(
@@ -609,6 +649,7 @@ pub(crate) async fn get_records(
         stream_name,
         master_key_id,
         shard_closed: closed,
+        shard_created_ms,
         shard_level_metrics,
         on_demand,
     } = target;
@@ -718,7 +759,7 @@ pub(crate) async fn get_records(
         tracing::error!(error = %e, "metering an on-demand read failed");
     }
     Ok(GetRecordsOutput {
-        records: records_out(position.shard_ordinal, read.records),
+        records: records_out(position.shard_ordinal, shard_created_ms, read.records),
         next_shard_iterator: child_shards.is_none().then(|| {
             state
                 .iterators
@@ -730,11 +771,21 @@ pub(crate) async fn get_records(
 }
 
 /// A shard's records as GetRecords and SubscribeToShard return them.
-pub(crate) fn records_out(ordinal: u64, records: Vec<reader::ShardRecord>) -> Vec<RecordOut> {
+pub(crate) fn records_out(
+    ordinal: u64,
+    shard_created_ms: i64,
+    records: Vec<reader::ShardRecord>,
+) -> Vec<RecordOut> {
     records
         .into_iter()
         .map(|r| RecordOut {
-            sequence_number: SequenceNumber::new(ordinal, r.counter).to_string(),
+            sequence_number: SequenceNumber::record(
+                ordinal,
+                r.counter,
+                shard_created_ms,
+                r.record.arrival_ms,
+            )
+            .to_string(),
             approximate_arrival_timestamp: Timestamp {
                 epoch_ms: r.record.arrival_ms,
             },

@@ -138,6 +138,7 @@ pub async fn start(
         shard_level_metrics: stream.shard_level_metrics.clone(),
         retention_hours: stream.retention_hours,
         ordinal: shard.ordinal,
+        shard_created_ms: shard.created_at_ms,
         next: from,
         format,
         tx,
@@ -165,6 +166,8 @@ struct Subscription {
     shard_level_metrics: String,
     retention_hours: i64,
     ordinal: u64,
+    /// When the shard was made (its sequence numbers carry it).
+    shard_created_ms: i64,
     next: u64,
     format: Format,
     tx: mpsc::Sender<Result<bytes::Bytes, std::convert::Infallible>>,
@@ -297,10 +300,25 @@ impl Subscription {
         };
         self.next = read.next_counter;
         let event = SubscribeToShardEvent {
-            records: crate::records::records_out(self.ordinal, read.records),
             continuation_sequence_number: (!at_end).then(|| {
-                SequenceNumber::new(self.ordinal, self.next.saturating_sub(1)).to_string()
+                // The last record's own number when the event has records; else the
+                // position after the last record read.
+                match read.records.last() {
+                    Some(last) => SequenceNumber::record(
+                        self.ordinal,
+                        last.counter,
+                        self.shard_created_ms,
+                        last.record.arrival_ms,
+                    ),
+                    None => SequenceNumber::position(
+                        self.ordinal,
+                        self.next.saturating_sub(1),
+                        self.shard_created_ms,
+                    ),
+                }
+                .to_string()
             }),
+            records: crate::records::records_out(self.ordinal, self.shard_created_ms, read.records),
             millis_behind_latest,
             child_shards: if at_end {
                 Some(crate::records::child_shards(state, self.stream_id, self.ordinal).await?)
