@@ -106,6 +106,11 @@ pub fn aws_serialization_message(raw: &str) -> String {
         Some(i) => &raw[..i],
         None => raw,
     };
+    // A list where a structure belongs (serde reads a structure from a list by
+    // position, and says the list is too short).
+    if text.starts_with("invalid length ") && text.contains(", expected struct ") {
+        return "Start of list found where not expected".to_string();
+    }
     let Some(rest) = text.strip_prefix("invalid type: ") else {
         return text.to_string();
     };
@@ -264,14 +269,9 @@ impl<'de> Deserialize<'de> for Timestamp {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
                 self.visit_f64(v as f64)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
-                let seconds: f64 = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| E::custom("timestamp is not a number"))?;
-                self.visit_f64(seconds)
-            }
         }
+        // A string is refused, as AWS refuses it ("class java.lang.String can not be
+        // converted to milliseconds since epoch"): the JSON protocols send numbers.
         if deserializer.is_human_readable() {
             return deserializer.deserialize_any(NumberVisitor { unit_ms: 1000.0 });
         }
@@ -359,7 +359,10 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    struct Inner {}
+    #[allow(dead_code)]
+    struct Inner {
+        a: Option<String>,
+    }
 
     #[test]
     fn type_mismatches_are_worded_as_aws_words_them() {
@@ -389,6 +392,9 @@ mod tests {
             (r#"{"Data":"=+/="}"#, "'=+/=' can not be converted to a Blob: Invalid Base64 character: '='".to_string()),
             (r#"{"Data":"+/+="}"#, "'+/+=' can not be converted to a Blob: Invalid last non-pad Base64 character dectected".to_string()),
             (r#"{"At":true}"#, "class java.lang.Boolean can not be converted to milliseconds since epoch".to_string()),
+            (r#"{"At":"23"}"#, "class java.lang.String can not be converted to milliseconds since epoch".to_string()),
+            (r#"{"At":[]}"#, "Start of list found where not expected".to_string()),
+            (r#"{"Inner":[]}"#, "Start of list found where not expected".to_string()),
         ] {
             assert_eq!(said(body), want, "{body}");
         }

@@ -32,6 +32,12 @@ def test_key_tags(kms, raw_kms):
         kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": f"k{i}", "TagValue": "v"} for i in range(50)])
     with expect_error("NotFoundException"):
         kms.list_resource_tags(KeyId="11111111-2222-3333-4444-555555555555")
+    # An empty list of tag keys removes nothing (the model sets no minimum), from a key
+    # that must exist all the same.
+    kms.untag_resource(KeyId=key_id, TagKeys=[])
+    assert [t["TagKey"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]] == ["team"]
+    with expect_error("NotFoundException", message="Invalid keyId unknown"):
+        kms.untag_resource(KeyId="unknown", TagKeys=[])
 
 
 def test_update_key_description_and_alias(kms):

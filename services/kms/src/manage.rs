@@ -44,11 +44,13 @@ impl Kms<'_> {
     ) -> Result<Empty, ApiError> {
         let id = required(input.key_id, "keyId")?;
         let keys = required(input.tag_keys, "tagKeys")?;
-        if keys.is_empty() || keys.len() > catalog::keymeta::KEY_TAGS_MAX as usize {
+        // The model sets no minimum: an empty list removes nothing from a key that must
+        // still exist.
+        if keys.len() > catalog::keymeta::KEY_TAGS_MAX as usize {
             return Err(ApiError::validation(
                 format!("{} keys", keys.len()),
                 "tagKeys",
-                "Member must have length between 1 and 50",
+                "Member must have length less than or equal to 50",
             ));
         }
         let (key, arn) = self
