@@ -63,6 +63,36 @@ def test_rsa_and_ecdsa_signatures_verify_outside_sluice(kms):
     public.verify(kms.sign(KeyId=ed["KeyId"], Message=b"m", SigningAlgorithm="ED25519_SHA_512")["Signature"], b"m")
 
 
+@pytest.mark.parametrize("spec", ["ML_DSA_44", "ML_DSA_65", "ML_DSA_87"])
+def test_ml_dsa_signatures_verify_outside_sluice(kms, spec):
+    """FIPS 204 keys: signatures Sluice makes verify with pyca/cryptography's ML-DSA and
+    the public key GetPublicKey gives."""
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert key["KeySpec"] == spec and key["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"]
+    out, public = public_key(kms, key["KeyId"])
+    assert isinstance(public, getattr(mldsa, f"MLDSA{spec[-2:]}PublicKey"))
+    assert out["SigningAlgorithms"] == ["ML_DSA_SHAKE_256"]
+    message = b"a message signed after quantum computers"
+    signature = kms.sign(KeyId=key["KeyId"], Message=message, SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    public.verify(signature, message)  # raises if it does not
+    assert kms.verify(KeyId=key["KeyId"], Message=message, Signature=signature,
+                      SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"] is True
+    with expect_error("KMSInvalidSignatureException"):
+        kms.verify(KeyId=key["KeyId"], Message=b"another message", Signature=signature,
+                   SigningAlgorithm="ML_DSA_SHAKE_256")
+    with expect_error("ValidationException"):
+        kms.sign(KeyId=key["KeyId"], Message=b"\0" * 32, MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")
+    with expect_error("UnsupportedOperationException", message="EXTERNAL_MU"):
+        kms.sign(KeyId=key["KeyId"], Message=b"\0" * 64, MessageType="EXTERNAL_MU",
+                 SigningAlgorithm="ML_DSA_SHAKE_256")
+    with expect_error("InvalidKeyUsageException"):
+        kms.sign(KeyId=key["KeyId"], Message=message, SigningAlgorithm="ECDSA_SHA_256")
+    with expect_error("ValidationException", message=f"KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec {spec}"):
+        kms.create_key(KeySpec=spec, KeyUsage="ENCRYPT_DECRYPT")
+
+
 def test_hmac_keys(kms):
     key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
     assert key["MacAlgorithms"] == ["HMAC_SHA_256"]

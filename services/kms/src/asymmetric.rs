@@ -60,9 +60,10 @@ fn message_type(text: Option<&str>) -> Result<MessageType, ApiError> {
     match text {
         None | Some("RAW") => Ok(MessageType::Raw),
         Some("DIGEST") => Ok(MessageType::Digest),
+        // aws-lc-rs signs an ML-DSA message, not a μ computed elsewhere.
         Some("EXTERNAL_MU") => Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
-            "MessageType EXTERNAL_MU is for ML-DSA keys, which this server does not have.",
+            "MessageType EXTERNAL_MU (an ML-DSA mu computed by the caller) is not supported by this server; send the message itself with MessageType RAW.",
         )),
         Some(other) => Err(ApiError::validation(
             other,

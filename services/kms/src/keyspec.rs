@@ -1,8 +1,9 @@
 //! The kinds of KMS key besides symmetric encryption, and their cryptography (all of it
 //! aws-lc-rs): RSA (signing, or RSAES-OAEP encryption), NIST and SECG elliptic curves
-//! (ECDSA signing, or ECDH key agreement), Ed25519 signing, HMAC, and ML-KEM
-//! encapsulation. Material is what the catalog keeps sealed: an asymmetric key's
-//! private key as PKCS #8 (ML-KEM: its decapsulation key bytes), an HMAC key's secret.
+//! (ECDSA signing, or ECDH key agreement), Ed25519 and ML-DSA (FIPS 204) signing, HMAC,
+//! and ML-KEM encapsulation. Material is what the catalog keeps sealed: an asymmetric
+//! key's private key as PKCS #8 (ML-KEM: its decapsulation key bytes), an HMAC key's
+//! secret.
 //! Nothing here does I/O.
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -22,6 +23,8 @@ pub(crate) enum Spec {
     /// HMAC with the digest of this many bits.
     Hmac(u16),
     MlKem(u16),
+    /// ML-DSA at this parameter set (44, 65, 87).
+    MlDsa(u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +51,8 @@ fn internal(what: &str) -> ApiError {
 }
 
 impl Spec {
-    /// A KeySpec by KMS's name; SM2 (China Regions only) and ML-DSA are refused as
-    /// unsupported here.
+    /// A KeySpec by KMS's name; SM2 (China Regions only) is refused as unsupported
+    /// here.
     pub(crate) fn parse(name: &str) -> Result<Spec, ApiError> {
         Ok(match name {
             "SYMMETRIC_DEFAULT" => Spec::Symmetric,
@@ -68,6 +71,9 @@ impl Spec {
             "ML_KEM_512" => Spec::MlKem(512),
             "ML_KEM_768" => Spec::MlKem(768),
             "ML_KEM_1024" => Spec::MlKem(1024),
+            "ML_DSA_44" => Spec::MlDsa(44),
+            "ML_DSA_65" => Spec::MlDsa(65),
+            "ML_DSA_87" => Spec::MlDsa(87),
             other => {
                 return Err(unsupported(format!(
                     "KeySpec {other} is not supported by this server."
@@ -81,7 +87,7 @@ impl Spec {
         match self {
             Spec::Symmetric => &[ENCRYPT_DECRYPT],
             Spec::Rsa(_) => &[ENCRYPT_DECRYPT, SIGN_VERIFY],
-            Spec::Ecc(Curve::Secp256k1) | Spec::Ed25519 => &[SIGN_VERIFY],
+            Spec::Ecc(Curve::Secp256k1) | Spec::Ed25519 | Spec::MlDsa(_) => &[SIGN_VERIFY],
             Spec::Ecc(_) => &[SIGN_VERIFY, KEY_AGREEMENT],
             Spec::Hmac(_) => &[GENERATE_VERIFY_MAC],
             Spec::MlKem(_) => &[ENCAPSULATE_DECAPSULATE],
@@ -122,6 +128,11 @@ impl Spec {
                 aws_lc_rs::rand::fill(&mut key).map_err(|_| failed())?;
                 key
             }
+            Spec::MlDsa(level) => {
+                let pair = signature::PqdsaKeyPair::generate(ml_dsa_signing(level))
+                    .map_err(|_| failed())?;
+                pair.to_pkcs8v1().map_err(|_| failed())?.as_ref().to_vec()
+            }
             Spec::MlKem(bits) => {
                 // The decapsulation key then the encapsulation key: a decapsulation
                 // key loaded from its bytes cannot give its public half back.
@@ -148,6 +159,7 @@ impl Spec {
             Spec::Ecc(Curve::P384) => vec!["ECDSA_SHA_384"],
             Spec::Ecc(Curve::P521) => vec!["ECDSA_SHA_512"],
             Spec::Ed25519 => vec!["ED25519_SHA_512"],
+            Spec::MlDsa(_) => vec!["ML_DSA_SHAKE_256"],
             _ => vec![],
         }
     }
@@ -187,6 +199,27 @@ fn ecdsa_verifying(curve: Curve) -> &'static signature::EcdsaVerificationAlgorit
         Curve::P521 => &signature::ECDSA_P521_SHA512_ASN1,
         Curve::Secp256k1 => &signature::ECDSA_P256K1_SHA256_ASN1,
     }
+}
+
+fn ml_dsa_signing(level: u8) -> &'static signature::PqdsaSigningAlgorithm {
+    match level {
+        44 => &signature::ML_DSA_44_SIGNING,
+        65 => &signature::ML_DSA_65_SIGNING,
+        _ => &signature::ML_DSA_87_SIGNING,
+    }
+}
+
+fn ml_dsa_verifying(level: u8) -> &'static signature::PqdsaVerificationAlgorithm {
+    match level {
+        44 => &signature::ML_DSA_44,
+        65 => &signature::ML_DSA_65,
+        _ => &signature::ML_DSA_87,
+    }
+}
+
+fn ml_dsa_pair(level: u8, material: &[u8]) -> Result<signature::PqdsaKeyPair, ApiError> {
+    signature::PqdsaKeyPair::from_pkcs8(ml_dsa_signing(level), material)
+        .map_err(|_| internal("an ML-DSA key"))
 }
 
 /// An ML-KEM key's material as (decapsulation key, encapsulation key).
@@ -235,6 +268,11 @@ pub(crate) fn public_key_der(spec: Spec, material: &[u8]) -> Result<Vec<u8>, Api
         Spec::MlKem(bits) => {
             let (_, public) = ml_kem_halves(bits, material)?;
             Ok(ml_kem_spki(bits, public))
+        }
+        Spec::MlDsa(level) => {
+            let pair = ml_dsa_pair(level, material)?;
+            let der: PublicKeyX509Der = pair.public_key().as_der().map_err(|_| failed())?;
+            Ok(der.as_ref().to_vec())
         }
         Spec::Symmetric | Spec::Hmac(_) => Err(unsupported(
             "GetPublicKey is for asymmetric keys; this key has no public key.".into(),
@@ -393,6 +431,16 @@ pub(crate) fn sign(
             let pair = signature::Ed25519KeyPair::from_pkcs8(material).map_err(|_| failed())?;
             Ok(pair.sign(message).as_ref().to_vec())
         }
+        Spec::MlDsa(level) => {
+            if kind == MessageType::Digest {
+                return Err(ml_dsa_takes_raw());
+            }
+            let pair = ml_dsa_pair(level, material)?;
+            let mut out = vec![0u8; ml_dsa_signing(level).signature_len()];
+            let len = pair.sign(message, &mut out).map_err(|_| failed())?;
+            out.truncate(len);
+            Ok(out)
+        }
         _ => Err(failed()),
     }
 }
@@ -412,6 +460,17 @@ pub(crate) fn verify(
             ErrorCode::Validation,
             "ED25519_SHA_512 verifies RAW messages only.",
         ));
+    }
+    if let Spec::MlDsa(level) = spec {
+        if kind == MessageType::Digest {
+            return Err(ml_dsa_takes_raw());
+        }
+        let public = ml_dsa_pair(level, material)?.public_key().as_ref().to_vec();
+        return Ok(
+            signature::UnparsedPublicKey::new(ml_dsa_verifying(level), &public)
+                .verify(message, sig)
+                .is_ok(),
+        );
     }
     // The key's public half, as the verification algorithm reads it.
     let (verifier, public): (&'static dyn signature::VerificationAlgorithm, Vec<u8>) = match spec {
@@ -440,6 +499,13 @@ pub(crate) fn verify(
             .verify_digest_sig(&imported_digest(algorithm, message)?, sig)
             .is_ok(),
     })
+}
+
+fn ml_dsa_takes_raw() -> ApiError {
+    ApiError::new(
+        ErrorCode::Validation,
+        "ML_DSA_SHAKE_256 takes MessageType RAW (or EXTERNAL_MU); DIGEST is not supported with it.",
+    )
 }
 
 fn hmac_algorithm(bits: u16) -> hmac::Algorithm {
@@ -652,6 +718,35 @@ mod tests {
             )
             .unwrap()
         );
+    }
+
+    #[test]
+    fn ml_dsa_keys_sign_and_verify_raw_messages_only() {
+        for (name, level, signature_len) in [
+            ("ML_DSA_44", 44, 2420),
+            ("ML_DSA_65", 65, 3309),
+            ("ML_DSA_87", 87, 4627),
+        ] {
+            let spec = Spec::parse(name).unwrap();
+            assert_eq!(spec, Spec::MlDsa(level));
+            assert_eq!(spec.usages(), &[SIGN_VERIFY]);
+            let material = spec.generate().unwrap();
+            let alg = "ML_DSA_SHAKE_256";
+            let sig = sign(spec, &material, alg, b"m", MessageType::Raw).unwrap();
+            assert_eq!(
+                sig.len(),
+                signature_len,
+                "{name}: FIPS 204's signature size"
+            );
+            assert!(verify(spec, &material, alg, b"m", MessageType::Raw, &sig).unwrap());
+            assert!(!verify(spec, &material, alg, b"n", MessageType::Raw, &sig).unwrap());
+            // Another key of the spec does not verify it.
+            let other = spec.generate().unwrap();
+            assert!(!verify(spec, &other, alg, b"m", MessageType::Raw, &sig).unwrap());
+            let digest = sign(spec, &material, alg, &[0u8; 64], MessageType::Digest);
+            assert_eq!(digest.unwrap_err().code, ErrorCode::Validation);
+            assert!(!public_key_der(spec, &material).unwrap().is_empty());
+        }
     }
 
     #[test]
