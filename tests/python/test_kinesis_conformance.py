@@ -562,3 +562,14 @@ def test_sequence_numbers_that_are_not_words_errors_as_aws(kinesis, new_stream):
     # AWS's earlier layout (version 1) orders a PutRecord, as AWS takes it there.
     v1 = str(int("20000000000000000000000000000000000000000000001", 16))
     assert kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p", SequenceNumberForOrdering=v1)["SequenceNumber"]
+
+
+def test_reading_a_deleted_stream_names_its_shard_as_aws_does(kinesis, new_stream):
+    name = new_stream(shards=1)
+    kinesis.put_record(StreamName=name, Data=b"x", PartitionKey="p")
+    it = kinesis.get_shard_iterator(StreamName=name, ShardId=SHARD0, ShardIteratorType="TRIM_HORIZON")
+    kinesis.delete_stream(StreamName=name)
+    kinesis.get_waiter("stream_not_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2})
+    with expect_error("ResourceNotFoundException", message=(
+            f"Shard {SHARD0} in stream {name} under account 000000000000 does not exist")):
+        kinesis.get_records(ShardIterator=it["ShardIterator"])

@@ -1,17 +1,23 @@
 //! Shard iterators: opaque, tamper-evident, short-lived positions in a shard.
 //!
 //! An iterator is base64 (standard and padded, as AWS's are) of `version | stream id |
-//! shard ordinal | next counter | issued-at ms | HMAC-SHA256`. The MAC covers the account id too, so an iterator is
-//! good only for the account it was issued to. The key is a server secret in the
-//! catalog, shared by every server process.
+//! shard ordinal | next counter | issued-at ms | name length | stream name |
+//! HMAC-SHA256`. The MAC covers the account id too, so an iterator is good only for the
+//! account it was issued to. The stream's name lets a read name the stream once it is
+//! gone, as AWS's answer does. The key is a server secret in the catalog, shared by
+//! every server process. Version 1 iterators (without the name) still open.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use protocol::{ApiError, ErrorCode, limits};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Iterators issued before they carried the stream's name.
+const VERSION_UNNAMED: u8 = 1;
 const BODY_BYTES: usize = 1 + 8 + 8 + 8 + 8;
+/// Stream names are at most 128 characters (of `[a-zA-Z0-9_.-]`).
+const NAME_BYTES_MAX: usize = 128;
 const TAG_BYTES: usize = 32;
 
 /// A position in a shard: the counter of the next record to return.
@@ -53,23 +59,32 @@ impl IteratorKey {
         ctx.sign()
     }
 
-    pub fn issue(&self, account_id: &str, position: &ShardPosition, now_ms: i64) -> String {
-        let body = Self::body(position, now_ms);
-        let tag = self.tag(account_id, &body);
-        let mut token = Vec::with_capacity(BODY_BYTES + TAG_BYTES);
-        token.extend_from_slice(&body);
+    pub fn issue(
+        &self,
+        account_id: &str,
+        position: &ShardPosition,
+        stream_name: &str,
+        now_ms: i64,
+    ) -> String {
+        let name = &stream_name.as_bytes()[..stream_name.len().min(NAME_BYTES_MAX)];
+        let mut token = Vec::with_capacity(BODY_BYTES + 1 + name.len() + TAG_BYTES);
+        token.extend_from_slice(&Self::body(position, now_ms));
+        token.push(name.len() as u8);
+        token.extend_from_slice(name);
+        let tag = self.tag(account_id, &token);
         token.extend_from_slice(tag.as_ref());
         // Standard base64 with padding, as AWS's iterators are.
         STANDARD.encode(token)
     }
 
-    /// Checks an iterator's integrity, then its age.
+    /// Checks an iterator's integrity, then its age; gives its position and the name of
+    /// its stream (`None` for an iterator of the earlier version).
     pub fn open(
         &self,
         account_id: &str,
         iterator: &str,
         now_ms: i64,
-    ) -> Result<ShardPosition, ApiError> {
+    ) -> Result<(ShardPosition, Option<String>), ApiError> {
         if iterator.is_empty() || iterator.len() > limits::SHARD_ITERATOR_CHARS_MAX {
             return Err(ApiError::validation(
                 iterator,
@@ -84,14 +99,25 @@ impl IteratorKey {
             .decode(iterator)
             .or_else(|_| URL_SAFE_NO_PAD.decode(iterator))
             .map_err(|_| invalid())?;
-        if token.len() != BODY_BYTES + TAG_BYTES || token[0] != VERSION {
+        if token.len() < BODY_BYTES + TAG_BYTES {
             return Err(invalid());
         }
-        let (body, tag) = token.split_at(BODY_BYTES);
-        let mut ctx_input = Vec::with_capacity(account_id.len() + 1 + BODY_BYTES);
+        let (signed, tag) = token.split_at(token.len() - TAG_BYTES);
+        let name = match signed[0] {
+            VERSION_UNNAMED if signed.len() == BODY_BYTES => None,
+            VERSION
+                if signed.len() > BODY_BYTES
+                    && usize::from(signed[BODY_BYTES]) == signed.len() - BODY_BYTES - 1 =>
+            {
+                Some(&signed[BODY_BYTES + 1..])
+            }
+            _ => return Err(invalid()),
+        };
+        let body = &signed[..BODY_BYTES];
+        let mut ctx_input = Vec::with_capacity(account_id.len() + 1 + signed.len());
         ctx_input.extend_from_slice(account_id.as_bytes());
         ctx_input.push(0);
-        ctx_input.extend_from_slice(body);
+        ctx_input.extend_from_slice(signed);
         // Constant-time comparison.
         hmac::verify(&self.key, &ctx_input, tag).map_err(|_| invalid())?;
         let field = |r: std::ops::Range<usize>| <[u8; 8]>::try_from(&body[r]).expect("8 bytes");
@@ -112,7 +138,8 @@ impl IteratorKey {
                 ),
             ));
         }
-        Ok(position)
+        let name = name.map(|n| String::from_utf8_lossy(n).into_owned());
+        Ok((position, name))
     }
 }
 
@@ -198,9 +225,19 @@ mod tests {
     #[test]
     fn round_trips_within_its_lifetime() {
         let key = IteratorKey::new(b"secret", 1_000);
-        let it = key.issue("000000000000", &POS, 10_000);
-        assert!(it.len() <= limits::SHARD_ITERATOR_CHARS_MAX);
-        assert_eq!(key.open("000000000000", &it, 10_500).unwrap(), POS);
+        let it = key.issue("000000000000", &POS, "orders", 10_000);
+        assert_eq!(
+            key.open("000000000000", &it, 10_500).unwrap(),
+            (POS, Some("orders".to_string()))
+        );
+        // The longest stream name still fits AWS's bound on iterators.
+        let long = key.issue("000000000000", &POS, &"a".repeat(128), 10_000);
+        assert!(
+            long.len() <= limits::SHARD_ITERATOR_CHARS_MAX,
+            "{}",
+            long.len()
+        );
+        assert_eq!(key.open("000000000000", &long, 10_000).unwrap().0, POS);
         let err = key.open("000000000000", &it, 11_001).unwrap_err();
         assert_eq!(err.code, ErrorCode::ExpiredIterator);
     }
@@ -208,7 +245,7 @@ mod tests {
     #[test]
     fn any_edit_is_invalid() {
         let key = IteratorKey::new(b"secret", 1_000);
-        let it = key.issue("000000000000", &POS, 10_000);
+        let it = key.issue("000000000000", &POS, "orders", 10_000);
         let bytes = STANDARD.decode(&it).unwrap();
         for i in 0..bytes.len() {
             let mut edited = bytes.clone();
@@ -223,5 +260,16 @@ mod tests {
         let other_key = IteratorKey::new(b"other", 1_000);
         assert!(other_key.open("000000000000", &it, 10_000).is_err());
         assert!(key.open("000000000000", "not-base64!", 10_000).is_err());
+    }
+
+    #[test]
+    fn iterators_of_the_earlier_version_still_open() {
+        let key = IteratorKey::new(b"secret", 1_000);
+        let mut body = IteratorKey::body(&POS, 10_000).to_vec();
+        body[0] = VERSION_UNNAMED;
+        let tag = key.tag("000000000000", &body);
+        body.extend_from_slice(tag.as_ref());
+        let old = STANDARD.encode(&body);
+        assert_eq!(key.open("000000000000", &old, 10_000).unwrap(), (POS, None));
     }
 }

@@ -465,6 +465,7 @@ pub(crate) async fn get_shard_iterator(
         shard_iterator: state.iterators.issue(
             caller.account_id.as_str(),
             &position,
+            &stream.name,
             state.clock.now_ms(),
         ),
     })
@@ -620,9 +621,10 @@ pub(crate) async fn get_records(
         StreamArn::parse(arn)?;
     }
     let now = state.clock.now_ms();
-    let position = state
-        .iterators
-        .open(caller.account_id.as_str(), &iterator, now)?;
+    let (position, issued_for) =
+        state
+            .iterators
+            .open(caller.account_id.as_str(), &iterator, now)?;
     // The shard's row is read before its records: once it says closed, every record
     // the shard will ever hold is committed, so a read that reaches the end of its
     // chunks has read the shard to its end.
@@ -636,12 +638,20 @@ pub(crate) async fn get_records(
         .await
         .map_err(api)?;
     let Some(target) = target else {
+        // AWS names the shard and the stream; an iterator of the earlier version has no
+        // name to give.
+        let account = caller.account_id.as_str();
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
-            format!(
-                "The stream this shard iterator belongs to no longer exists under account {}.",
-                caller.account_id.as_str()
-            ),
+            match issued_for {
+                Some(name) => format!(
+                    "Shard {} in stream {name} under account {account} does not exist",
+                    shard_id(position.shard_ordinal)
+                ),
+                None => format!(
+                    "The stream this shard iterator belongs to no longer exists under account {account}."
+                ),
+            },
         ));
     };
     let ReadTarget {
@@ -763,7 +773,7 @@ pub(crate) async fn get_records(
         next_shard_iterator: child_shards.is_none().then(|| {
             state
                 .iterators
-                .issue(caller.account_id.as_str(), &next, now)
+                .issue(caller.account_id.as_str(), &next, &stream_name, now)
         }),
         millis_behind_latest,
         child_shards,
