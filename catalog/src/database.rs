@@ -152,6 +152,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "group checkpoint time",
         include_str!("../../migrations/sqlite/0028_group_checkpoint_time.sql"),
     ),
+    (
+        29,
+        "sns",
+        include_str!("../../migrations/sqlite/0029_sns.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -293,6 +298,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         28,
         "group checkpoint time",
         include_str!("../../migrations/postgres/0028_group_checkpoint_time.sql"),
+    ),
+    (
+        29,
+        "sns",
+        include_str!("../../migrations/postgres/0029_sns.sql"),
     ),
 ];
 

@@ -33,6 +33,7 @@ pub mod refusal;
 pub mod reshard;
 pub mod rootkey;
 pub mod settings;
+pub mod sns;
 pub mod sqs;
 pub mod sqskeys;
 mod sqsmessages;

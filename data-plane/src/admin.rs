@@ -230,6 +230,9 @@ impl IntoResponse for AdminError {
             ErrorCode::Sqs(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            ErrorCode::Sns(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         };
         let body = json!({"__type": self.0.code.type_name(), "message": self.0.message});
         (

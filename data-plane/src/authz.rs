@@ -71,6 +71,7 @@ struct Types {
     queue: EntityTypeName,
     channel: EntityTypeName,
     message_queue: EntityTypeName,
+    topic: EntityTypeName,
     delivery_stream: EntityTypeName,
     key: EntityTypeName,
     action: EntityTypeName,
@@ -322,6 +323,7 @@ impl Authz {
             queue: type_name("Sluice::Queue")?,
             channel: type_name("Sluice::Channel")?,
             message_queue: type_name("Sluice::MessageQueue")?,
+            topic: type_name("Sluice::Topic")?,
             delivery_stream: type_name("Sluice::DeliveryStream")?,
             key: type_name("Sluice::Key")?,
             action: type_name("Sluice::Action")?,
@@ -692,6 +694,12 @@ impl Authz {
                 )?;
                 entities.push(made);
                 (queue, account)
+            }
+            Resource::Topic { account, arn } => {
+                let (topic, made) =
+                    owned(&self.types.topic, arn, account, None, tenant_of(account))?;
+                entities.push(made);
+                (topic, account)
             }
             Resource::Channel { account, arn } => {
                 let (channel, made) =

@@ -121,8 +121,8 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // A form-encoded body with no target is the query protocol (SNS, legacy SQS): no
-    // service here speaks it yet, and its client reads errors as XML.
+    // A form-encoded body with no target is the query protocol (SNS, legacy SQS), whose
+    // clients read errors as XML.
     let query = target.is_empty()
         && protocol::query::is_query_request(
             headers
@@ -156,6 +156,11 @@ async fn handle(
             )
             .await
             .map(|xml| Reply::Xml(xml.into_bytes()));
+        }
+        if query && service == "sns" {
+            return sns::dispatch(&state.sns, &caller, &body, &request_id)
+                .await
+                .map(|xml| Reply::Xml(xml.into_bytes()));
         }
         if query {
             let action = protocol::query::form_value(&body, "Action").unwrap_or_default();

@@ -410,6 +410,13 @@ impl Server {
             queues: Default::default(),
             waiters: Default::default(),
         });
+        let sns = Arc::new(sns::SnsService {
+            catalog: catalog.clone(),
+            authz: authz.clone(),
+            region: config.region.clone(),
+            clock: clock.clone(),
+            queues: Arc::new(state::SnsQueues(sqs.clone())),
+        });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {
                 region: config.region.clone(),
@@ -454,6 +461,7 @@ impl Server {
             groups,
             firehose,
             sqs,
+            sns,
             config,
             audit_chain_key,
         });

@@ -37,6 +37,7 @@ pub struct AppState {
     pub groups: Arc<groups::GroupsService>,
     pub firehose: Arc<firehose::FirehoseService>,
     pub sqs: Arc<sqs::SqsService>,
+    pub sns: Arc<sns::SnsService>,
     /// The log engine, for the periodic passes (janitor, compaction).
     pub store: Arc<ObjectStore>,
     pub keyring: Arc<Keyring>,
@@ -69,6 +70,35 @@ impl kinesis::StreamKeys for KinesisKeys {
         key_ref: &'a str,
     ) -> BoxFuture<'a, Result<MasterKey, ApiError>> {
         Box::pin(kms::key_for_stream(&self.0, caller, key_ref))
+    }
+}
+
+/// SNS's door to SQS: deliveries into queues, with the subscriber's rights.
+pub struct SnsQueues(pub Arc<sqs::SqsService>);
+
+impl sns::QueueSink for SnsQueues {
+    fn check<'a>(
+        &'a self,
+        caller: &'a Caller,
+        queue_arn: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(sqs::delivery::may_deliver(&self.0, caller, queue_arn))
+    }
+
+    fn send<'a>(
+        &'a self,
+        caller: &'a Caller,
+        queue_arn: &'a str,
+        delivery: sns::publish::Delivery<'a>,
+    ) -> BoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(sqs::delivery::deliver(
+            &self.0,
+            caller,
+            queue_arn,
+            delivery.body,
+            delivery.attributes,
+            (delivery.group_id, delivery.dedup_id),
+        ))
     }
 }
 

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     Validation,
     /// SQS's own errors (`crate::sqs`).
     Sqs(crate::sqs::SqsError),
+    /// SNS's own errors (`crate::sns`).
+    Sns(crate::sns::SnsError),
 }
 
 impl ErrorCode {
@@ -124,6 +126,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
             ErrorCode::Validation => "ValidationException",
             ErrorCode::Sqs(e) => e.type_name(),
+            ErrorCode::Sns(e) => e.code(),
         }
     }
 
@@ -131,6 +134,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::Sqs(e) => e.status(),
+            ErrorCode::Sns(e) => e.status(),
             ErrorCode::InternalFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::RequestTimeout => 408,

@@ -20,6 +20,7 @@ pub mod query;
 pub mod queues;
 pub mod sequence;
 pub mod sigv4;
+pub mod sns;
 pub mod sqs;
 pub mod validate;
 pub mod wire;

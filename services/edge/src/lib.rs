@@ -49,6 +49,8 @@ pub enum Resource<'a> {
     Channel { account: &'a str, arn: &'a str },
     /// An SQS queue, by its ARN (`arn:aws:sqs:<region>:<account>:<name>`).
     MessageQueue { account: &'a str, arn: &'a str },
+    /// An SNS topic, by its ARN (`arn:aws:sns:<region>:<account>:<name>`).
+    Topic { account: &'a str, arn: &'a str },
     /// A Firehose delivery stream, by its ARN
     /// (`arn:aws:firehose:<region>:<account>:deliverystream/<name>`).
     DeliveryStream {
@@ -76,6 +78,7 @@ impl Resource<'_> {
             | Resource::Queue { account, .. }
             | Resource::Channel { account, .. }
             | Resource::MessageQueue { account, .. }
+            | Resource::Topic { account, .. }
             | Resource::DeliveryStream { account, .. }
             | Resource::Tenant { account } => account,
         }
@@ -90,12 +93,16 @@ impl Resource<'_> {
             | Resource::Queue { arn, .. }
             | Resource::Channel { arn, .. }
             | Resource::MessageQueue { arn, .. }
+            | Resource::Topic { arn, .. }
             | Resource::DeliveryStream { arn, .. } => arn.to_string(),
             Resource::Tenant { account } if action.starts_with("kms:") => {
                 format!("arn:aws:kms:*:{account}:*")
             }
             Resource::Tenant { account } if action.starts_with("sqs:") => {
                 format!("arn:aws:sqs:*:{account}:*")
+            }
+            Resource::Tenant { account } if action.starts_with("sns:") => {
+                format!("arn:aws:sns:*:{account}:*")
             }
             Resource::Tenant { account } if action.starts_with("firehose:") => {
                 format!("arn:aws:firehose:*:{account}:*")

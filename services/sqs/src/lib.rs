@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod attributes;
+pub mod delivery;
 pub mod keys;
 pub mod messages;
 pub mod movetasks;

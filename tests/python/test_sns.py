@@ -1,0 +1,227 @@
+"""SNS through boto3's `sns` client against the real binary: topics (attributes, tags,
+paging), subscriptions of SQS queues (envelope, raw, filter policies on attributes and
+on the body), Publish and PublishBatch fanning out into Sluice's queues, FIFO topics
+into FIFO queues in order, SNS's error codes, and Cedar deciding who may subscribe and
+publish (a subscription delivers with its subscriber's rights)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from harness import ACCOUNT_ID, REGION, unique_name
+
+
+@pytest.fixture
+def sns(server):
+    return server.client(service="sns")
+
+
+@pytest.fixture
+def sqs(server):
+    return server.client(service="sqs")
+
+
+def sns_error(call) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as e:
+        call()
+    err = e.value.response
+    return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"], err["Error"]["Message"]
+
+
+def queue(sqs, name: str | None = None, **attributes) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name or unique_name("snsq"),
+                           Attributes={k: str(v) for k, v in attributes.items()})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def drain(sqs, url: str, want: int, timeout: float = 10) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        r = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                MessageAttributeNames=["All"])
+        for m in r.get("Messages", []):
+            got.append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    # Nothing more arrives than was sent.
+    assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")
+    return got
+
+
+def test_topics_are_made_described_tagged_listed_and_deleted(sns):
+    name = unique_name("topic")
+    arn = sns.create_topic(Name=name, Attributes={"DisplayName": "Orders"},
+                           Tags=[{"Key": "team", "Value": "data"}])["TopicArn"]
+    assert arn == f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+    # CreateTopic is idempotent; different attributes are refused.
+    assert sns.create_topic(Name=name, Attributes={"DisplayName": "Orders"})["TopicArn"] == arn
+    code, status, message = sns_error(lambda: sns.create_topic(Name=name, Attributes={"DisplayName": "Other"}))
+    assert (code, status) == ("InvalidParameter", 400) and "different attributes" in message
+    attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert attrs["TopicArn"] == arn and attrs["Owner"] == ACCOUNT_ID and attrs["DisplayName"] == "Orders"
+    assert attrs["SubscriptionsConfirmed"] == "0" and "EffectiveDeliveryPolicy" in attrs
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="Renamed")
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == "Renamed"
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "test"}])
+    tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "test"), ("team", "data")]
+    sns.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "test"}]
+    listed = [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]]
+    assert arn in listed
+    sns.delete_topic(TopicArn=arn)
+    sns.delete_topic(TopicArn=arn)  # deleting what is gone succeeds, as on AWS
+    code, status, _ = sns_error(lambda: sns.get_topic_attributes(TopicArn=arn))
+    assert (code, status) == ("NotFound", 404)
+
+
+def test_topic_listing_pages_by_100(sns):
+    prefix = unique_name("page")
+    arns = {sns.create_topic(Name=f"{prefix}-{i:03}")["TopicArn"] for i in range(105)}
+    first = sns.list_topics()
+    assert len(first["Topics"]) == 100 and "NextToken" in first
+    seen = {t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]}
+    assert arns <= seen
+    for arn in arns:
+        sns.delete_topic(TopicArn=arn)
+
+
+def test_bad_requests_get_sns_error_codes(sns):
+    for bad in ("", "a b", "x" * 257, "plain.fifo"):
+        code, status, _ = sns_error(lambda: sns.create_topic(Name=bad))
+        assert (code, status) == ("InvalidParameter", 400), bad
+    code, _, message = sns_error(lambda: sns.create_topic(Name=unique_name("t"), Attributes={"Policy": "{}"}))
+    assert code == "InvalidParameter" and "Cedar" in message
+    missing = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{unique_name('none')}"
+    for call in (lambda: sns.publish(TopicArn=missing, Message="m"),
+                 lambda: sns.subscribe(TopicArn=missing, Protocol="sqs", Endpoint="arn:aws:sqs:x:000000000000:q"),
+                 lambda: sns.list_subscriptions_by_topic(TopicArn=missing)):
+        assert sns_error(call)[:2] == ("NotFound", 404)
+    arn = sns.create_topic(Name=unique_name("t"))["TopicArn"]
+    assert sns_error(lambda: sns.subscribe(TopicArn=arn, Protocol="carrier-pigeon", Endpoint="x"))[0] == "InvalidParameter"
+    assert sns_error(lambda: sns.publish(TopicArn=arn, Message="m", Subject="two\nlines"))[0] == "InvalidParameter"
+    assert sns_error(lambda: sns.publish(TopicArn=arn, Message="x" * 262_145))[0] == "InvalidParameter"
+    assert sns_error(lambda: sns.publish(TopicArn=arn, Message="m", MessageAttributes={
+        "n": {"DataType": "Number", "StringValue": "not a number"}}))[0] == "InvalidParameter"
+    assert sns_error(lambda: sns.publish(TopicArn=arn, Message="m", MessageStructure="json"))[0] == "InvalidParameter"
+    code, _, _ = sns_error(lambda: sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+        {"Id": "a", "Message": "1"}, {"Id": "a", "Message": "2"}]))
+    assert code == "BatchEntryIdsNotDistinct"
+    sns.delete_topic(TopicArn=arn)
+
+
+def test_a_topic_fans_out_to_queues_as_envelope_raw_and_filtered(sns, sqs):
+    topic = sns.create_topic(Name=unique_name("fan"))["TopicArn"]
+    env_url, env_arn = queue(sqs)
+    raw_url, raw_arn = queue(sqs)
+    red_url, red_arn = queue(sqs)
+    body_url, body_arn = queue(sqs)
+    env_sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=env_arn,
+                            ReturnSubscriptionArn=True)["SubscriptionArn"]
+    assert env_sub.startswith(topic + ":")
+    # Subscribing the same endpoint again answers the same subscription.
+    assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=env_arn)["SubscriptionArn"] == env_sub
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=raw_arn, Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=red_arn,
+                  Attributes={"FilterPolicy": json.dumps({"color": ["red"], "size": [{"numeric": [">=", 10]}]})})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=body_arn,
+                  Attributes={"FilterPolicy": json.dumps({"order": {"status": ["paid"]}}),
+                              "FilterPolicyScope": "MessageBody"})
+    attrs = sns.get_subscription_attributes(SubscriptionArn=env_sub)["Attributes"]
+    assert attrs["TopicArn"] == topic and attrs["Endpoint"] == env_arn and attrs["Protocol"] == "sqs"
+    assert attrs["PendingConfirmation"] == "false" and attrs["RawMessageDelivery"] == "false"
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert len(subs) == 4 and {s["Endpoint"] for s in subs} == {env_arn, raw_arn, red_arn, body_arn}
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsConfirmed"] == "4"
+
+    red = {"color": {"DataType": "String", "StringValue": "red"}, "size": {"DataType": "Number", "StringValue": "12"}}
+    first = sns.publish(TopicArn=topic, Message="a red one", Subject="hello", MessageAttributes=red)["MessageId"]
+    sns.publish(TopicArn=topic, Message=json.dumps({"order": {"status": "paid"}}),
+                MessageAttributes={"color": {"DataType": "String", "StringValue": "blue"}})
+
+    envelopes = [json.loads(m["Body"]) for m in drain(sqs, env_url, 2)]
+    assert [e["Type"] for e in envelopes] == ["Notification", "Notification"]
+    by_id = {e["MessageId"]: e for e in envelopes}
+    e = by_id[first]
+    assert e["TopicArn"] == topic and e["Message"] == "a red one" and e["Subject"] == "hello"
+    assert e["MessageAttributes"]["color"] == {"Type": "String", "Value": "red"}
+    assert e["Timestamp"].endswith("Z")
+
+    raws = drain(sqs, raw_url, 2)
+    assert sorted(m["Body"] for m in raws) == sorted(["a red one", json.dumps({"order": {"status": "paid"}})])
+    red_raw = next(m for m in raws if m["Body"] == "a red one")
+    assert red_raw["MessageAttributes"]["color"]["StringValue"] == "red"
+
+    assert [json.loads(m["Body"])["Message"] for m in drain(sqs, red_url, 1)] == ["a red one"]
+    assert [json.loads(json.loads(m["Body"])["Message"]) for m in drain(sqs, body_url, 1)] == [
+        {"order": {"status": "paid"}}]
+
+    # PublishBatch fans out each entry; MessageStructure=json picks the sqs text.
+    out = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[
+        {"Id": "one", "Message": "first"},
+        {"Id": "two", "Message": json.dumps({"default": "plain", "sqs": "for queues"}), "MessageStructure": "json"},
+        {"Id": "bad", "Message": "m", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "x"}}},
+    ])
+    assert sorted(s["Id"] for s in out["Successful"]) == ["one", "two"]
+    assert [(f["Id"], f["SenderFault"]) for f in out["Failed"]] == [("bad", True)]
+    assert sorted(m["Body"] for m in drain(sqs, raw_url, 2)) == ["first", "for queues"]
+    assert len(drain(sqs, env_url, 2)) == 2
+
+    # Unsubscribed, a queue gets nothing more.
+    sns.unsubscribe(SubscriptionArn=env_sub)
+    sns.publish(TopicArn=topic, Message="after")
+    assert drain(sqs, env_url, 0, timeout=1) == []
+    assert sns_error(lambda: sns.get_subscription_attributes(SubscriptionArn=env_sub))[0] == "NotFound"
+    sns.delete_topic(TopicArn=topic)
+    assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["TopicArn"] == topic]
+
+
+def test_a_fifo_topic_delivers_to_a_fifo_queue_in_order(sns, sqs):
+    topic = sns.create_topic(Name=unique_name("ordered") + ".fifo",
+                             Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"]
+    url, arn = queue(sqs, unique_name("ordered") + ".fifo", FifoQueue="true")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    assert sns_error(lambda: sns.publish(TopicArn=topic, Message="no group"))[0] == "InvalidParameter"
+    for i in range(12):
+        sns.publish(TopicArn=topic, Message=f"m{i}", MessageGroupId="g")
+    # The same content again within the window is deduplicated by the queue.
+    sns.publish(TopicArn=topic, Message="m0", MessageGroupId="g")
+    got = drain(sqs, url, 12)
+    assert [m["Body"] for m in got] == [f"m{i}" for i in range(12)]
+
+
+def test_cedar_decides_who_subscribes_and_publishes(server):
+    """A principal allowed to publish but not to send to a queue cannot subscribe that
+    queue; deliveries are made with the subscriber's rights."""
+    r = server.admin("POST", "/admin/v1/tenants", {"name": unique_name("snsauth")})
+    assert r.status == 201, r
+    t = r.json()
+    account = t["account_id"]
+    admin_key = (t["admin"]["access_key_id"], t["admin"]["secret_access_key"])
+    path = f"/admin/v1/tenants/{account}/principals"
+    assert server.admin("POST", path, {"kind": "user", "name": "publisher"}, credentials=admin_key).status == 201
+    r = server.admin("POST", f"{path}/user/publisher/access-keys", credentials=admin_key)
+    publisher_key = (r.json()["access_key_id"], r.json()["secret_access_key"])
+    server.apply_policy(account, "publisher", 'permit (principal, action in [Sluice::Action::"sns:Publish", '
+                        'Sluice::Action::"sns:Subscribe"], resource);', credentials=admin_key)
+    admin_sns = server.client(service="sns", credentials=admin_key)
+    admin_sqs = server.client(service="sqs", credentials=admin_key)
+    topic = admin_sns.create_topic(Name="guarded")["TopicArn"]
+    url, arn = queue(admin_sqs, "inbox")
+    publisher = server.client(service="sns", credentials=publisher_key)
+    code, status, _ = sns_error(lambda: publisher.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn))
+    assert (code, status) == ("AuthorizationError", 403)
+    code, status, _ = sns_error(lambda: publisher.create_topic(Name="mine"))
+    assert (code, status) == ("AuthorizationError", 403)
+    admin_sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    publisher.publish(TopicArn=topic, Message="from the publisher")
+    got = drain(admin_sqs, url, 1)
+    assert json.loads(got[0]["Body"])["Message"] == "from the publisher"
+    # Another tenant's topic is not found, whatever its name.
+    assert sns_error(lambda: server.client(service="sns").publish(TopicArn=topic, Message="x"))[0] in (
+        "NotFound", "AuthorizationError")
