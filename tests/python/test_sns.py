@@ -225,3 +225,46 @@ def test_cedar_decides_who_subscribes_and_publishes(server):
     # Another tenant's topic is not found, whatever its name.
     assert sns_error(lambda: server.client(service="sns").publish(TopicArn=topic, Message="x"))[0] in (
         "NotFound", "AuthorizationError")
+
+
+def test_every_operation_of_the_model_is_answered(server):
+    """Each of botocore's SNS operations, posted as a bare signed form, gets an SNS
+    answer: never InvalidAction, a 404 page or a 5xx."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sns")
+    answered, refused = [], []
+    for op in sorted(model.operation_names):
+        r = server.raw(None, f"Action={op}&Version=2010-03-31".encode(),
+                       content_type="application/x-www-form-urlencoded; charset=utf-8", service="sns")
+        text = r.body.decode(errors="replace")
+        if r.status >= 500 or "<Code>InvalidAction</Code>" in text or "<Error>" not in text and r.status != 200:
+            refused.append((op, r.status, text[:200]))
+        else:
+            answered.append(op)
+    assert refused == [], refused
+    print(json.dumps({"service": "sns", "answered": len(answered), "of": len(model.operation_names)}))
+
+
+def test_data_protection_confirmations_permissions_push_and_sms(sns):
+    policy = json.dumps({"Name": "p", "Version": "2021-06-01", "Statement": [
+        {"Sid": "s", "DataDirection": "Inbound", "Principal": ["*"],
+         "DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/EmailAddress"],
+         "Operation": {"Audit": {"SampleRate": "99", "FindingsDestination": {}}}}]})
+    arn = sns.create_topic(Name=unique_name("dp"), DataProtectionPolicy=policy)["TopicArn"]
+    assert sns.get_data_protection_policy(ResourceArn=arn)["DataProtectionPolicy"] == policy
+    assert "DataProtectionPolicy" not in sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    sns.put_data_protection_policy(ResourceArn=arn, DataProtectionPolicy=policy.replace("99", "50"))
+    assert "50" in sns.get_data_protection_policy(ResourceArn=arn)["DataProtectionPolicy"]
+    assert sns_error(lambda: sns.put_data_protection_policy(ResourceArn=arn, DataProtectionPolicy="{}"))[0] == "InvalidParameter"
+    assert sns_error(lambda: sns.confirm_subscription(TopicArn=arn, Token="t"))[0] == "InvalidParameter"
+    code, _, message = sns_error(lambda: sns.add_permission(TopicArn=arn, Label="l", AWSAccountId=[ACCOUNT_ID],
+                                                            ActionName=["Publish"]))
+    assert code == "InvalidParameter" and "Cedar" in message
+    assert sns.list_platform_applications()["PlatformApplications"] == []
+    assert sns.list_phone_numbers_opted_out()["phoneNumbers"] == []
+    assert sns_error(lambda: sns.create_platform_application(Name="a", Platform="GCM", Attributes={}))[0] == "InvalidParameter"
+    assert "SMS" in sns_error(lambda: sns.publish(PhoneNumber="+15555550100", Message="m"))[2]
+    assert sns_error(lambda: sns.get_endpoint_attributes(
+        EndpointArn=f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:endpoint/GCM/a/b"))[:2] == ("NotFound", 404)
+    sns.delete_topic(TopicArn=arn)

@@ -13,6 +13,7 @@
 //! could take it.
 
 pub mod form;
+pub mod others;
 pub mod publish;
 pub mod subscriptions;
 pub mod topics;
@@ -218,6 +219,16 @@ pub async fn dispatch(
         "SetSubscriptionAttributes" => subscriptions::set_attribute(state, caller, &form).await,
         "Publish" => publish::publish(state, caller, &form).await,
         "PublishBatch" => publish::publish_batch(state, caller, &form).await,
+        "ConfirmSubscription" => others::confirm_subscription(state, caller, &form).await,
+        "GetDataProtectionPolicy" => others::get_data_protection_policy(state, caller, &form).await,
+        "PutDataProtectionPolicy" => others::put_data_protection_policy(state, caller, &form).await,
+        "AddPermission" => others::permission(state, caller, &form, "sns:AddPermission").await,
+        "RemovePermission" => {
+            others::permission(state, caller, &form, "sns:RemovePermission").await
+        }
+        unavailable if others::UNAVAILABLE.contains(&unavailable) => {
+            others::unavailable(state, caller, &form, unavailable).await
+        }
         other => {
             return Err(ApiError::new(
                 ErrorCode::InvalidAction,

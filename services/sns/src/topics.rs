@@ -87,6 +87,11 @@ fn stored(text: &str) -> BTreeMap<String, String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// A topic's attributes as stored (its data protection policy among them).
+pub(crate) fn stored_attributes(topic: &Topic) -> BTreeMap<String, String> {
+    stored(&topic.attributes)
+}
+
 /// The caller's topic a `TopicArn` (or `ResourceArn`) names, after `action` on it is
 /// allowed. Another account's topic, or none, is NotFound (after authorization).
 pub(crate) async fn topic_named(
@@ -143,6 +148,14 @@ pub(crate) async fn create(
     if fifo {
         attributes.insert("FifoTopic".into(), "true".into());
     }
+    let mut kept = attributes.clone();
+    if let Some(policy) = form.get("DataProtectionPolicy") {
+        crate::others::check_data_protection_policy(policy)?;
+        kept.insert(
+            crate::others::DATA_PROTECTION_POLICY.to_string(),
+            policy.to_string(),
+        );
+    }
     let tags = form.tags("Tags");
     check_tags(&tags)?;
     if tags.len() > TAGS_MAX {
@@ -161,7 +174,7 @@ pub(crate) async fn create(
         .create_sns_topic(
             &caller.account_id,
             name,
-            &json!(attributes).to_string(),
+            &json!(kept).to_string(),
             &json!(tags_json).to_string(),
             state.clock.now_ms(),
         )
@@ -172,7 +185,9 @@ pub(crate) async fn create(
             }
             e => e,
         })?;
-    if !created && stored(&topic.attributes) != attributes {
+    let mut existing = stored(&topic.attributes);
+    existing.remove(crate::others::DATA_PROTECTION_POLICY);
+    if !created && existing != attributes {
         return Err(invalid(
             "Attributes Reason: Topic already exists with different attributes",
         ));
@@ -244,6 +259,7 @@ pub(crate) async fn get_attributes(
         .await
         .map_err(wire_error)?;
     let mut out: BTreeMap<String, String> = stored(&topic.attributes);
+    out.remove(crate::others::DATA_PROTECTION_POLICY);
     out.entry("DisplayName".into()).or_default();
     out.insert("TopicArn".into(), arn.to_string());
     out.insert("Owner".into(), topic.account_id.clone());
