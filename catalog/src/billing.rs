@@ -77,10 +77,15 @@ pub enum Metric {
     FirehoseIngestedGib,
     /// SQS requests, each 64 KiB of a request's payload one more, as SQS bills them.
     SqsRequests,
+    /// SNS publishes, each 64 KiB of a message and its attributes one more, as SNS
+    /// bills them.
+    SnsRequests,
+    /// SNS deliveries into SQS queues (which AWS does not charge for).
+    SnsSqsDeliveries,
 }
 
 /// The metrics, in report order.
-const METRICS: [Metric; 13] = [
+const METRICS: [Metric; 15] = [
     Metric::ShardHours,
     Metric::ExtendedRetentionShardHours,
     Metric::PutPayloadUnits,
@@ -94,6 +99,8 @@ const METRICS: [Metric; 13] = [
     Metric::ConsumerGroupRequests,
     Metric::FirehoseIngestedGib,
     Metric::SqsRequests,
+    Metric::SnsRequests,
+    Metric::SnsSqsDeliveries,
 ];
 
 /// A month, for prorating monthly fees (AWS's 730 hours).
@@ -115,6 +122,8 @@ impl Metric {
             Metric::ConsumerGroupRequests => "consumer_group_requests",
             Metric::FirehoseIngestedGib => "firehose_ingested_gib",
             Metric::SqsRequests => "sqs_requests",
+            Metric::SnsRequests => "sns_requests",
+            Metric::SnsSqsDeliveries => "sns_sqs_deliveries",
         }
     }
 
@@ -140,7 +149,9 @@ impl Metric {
             Metric::PutPayloadUnits
             | Metric::KmsRequests
             | Metric::ConsumerGroupRequests
-            | Metric::SqsRequests => 1,
+            | Metric::SqsRequests
+            | Metric::SnsRequests
+            | Metric::SnsSqsDeliveries => 1,
         }
     }
 }
@@ -184,6 +195,12 @@ pub struct PriceList {
     /// Per SQS request (standard queues: $0.40 per million, past the free tier).
     #[serde(default = "aws_sqs_request")]
     pub sqs_request: Decimal,
+    /// Per SNS publish request ($0.50 per million, past the free tier).
+    #[serde(default = "aws_sns_request")]
+    pub sns_request: Decimal,
+    /// Per SNS delivery into an SQS queue (free on AWS).
+    #[serde(default)]
+    pub sns_sqs_delivery: Decimal,
 }
 
 /// The version of AWS's published us-east-1 prices this default list holds.
@@ -230,6 +247,10 @@ fn aws_sqs_request() -> Decimal {
     Decimal::new(4, 7)
 }
 
+fn aws_sns_request() -> Decimal {
+    Decimal::new(5, 7)
+}
+
 impl Default for PriceList {
     /// AWS's published prices for Kinesis Data Streams and KMS in us-east-1:
     /// provisioned $0.015 per shard-hour, $0.014 per million PUT payload units, $0.020
@@ -254,6 +275,8 @@ impl Default for PriceList {
             consumer_group_request: aws_consumer_group_request(),
             firehose_ingested_gib: aws_firehose_ingested_gib(),
             sqs_request: aws_sqs_request(),
+            sns_request: aws_sns_request(),
+            sns_sqs_delivery: Decimal::ZERO,
         }
     }
 }
@@ -274,6 +297,8 @@ impl PriceList {
             Metric::ConsumerGroupRequests => self.consumer_group_request,
             Metric::FirehoseIngestedGib => self.firehose_ingested_gib,
             Metric::SqsRequests => self.sqs_request,
+            Metric::SnsRequests => self.sns_request,
+            Metric::SnsSqsDeliveries => self.sns_sqs_delivery,
         }
     }
 

@@ -268,3 +268,27 @@ def test_data_protection_confirmations_permissions_push_and_sms(sns):
     assert sns_error(lambda: sns.get_endpoint_attributes(
         EndpointArn=f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:endpoint/GCM/a/b"))[:2] == ("NotFound", 404)
     sns.delete_topic(TopicArn=arn)
+
+
+def test_publishes_are_billed_in_64_kib_chunks_and_deliveries_counted(server, sns, sqs):
+    name = unique_name("billed")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    urls = []
+    for _ in range(2):
+        url, arn = queue(sqs)
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+        urls.append(url)
+    sns.publish(TopicArn=topic, Message="x" * (100 * 1024))                    # 2 requests, 2 deliveries
+    sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[              # 3 requests, 6 deliveries
+        {"Id": str(i), "Message": "small"} for i in range(3)])
+    now = int(time.time() * 1000)
+    report = server.admin("GET", f"/admin/v1/tenants/{ACCOUNT_ID}/usage?from={now - 3_600_000}&to={now + 60_000}")
+    assert report.status == 200, report.body
+
+    def quantity(metric: str) -> float:
+        return sum(float(l["quantity"]) for l in report.json()["lines"]
+                   if l["metric"] == metric and l["stream"] == name)
+
+    assert quantity("sns_requests") == 5
+    assert quantity("sns_sqs_deliveries") == 8
+    assert all(len(drain(sqs, url, 4)) == 4 for url in urls)

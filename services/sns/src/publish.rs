@@ -28,6 +28,9 @@ const FANOUT_PAGE: i64 = 1_000;
 /// Deliveries of one message in flight at a time.
 const DELIVERIES_AT_ONCE: usize = 32;
 
+/// A publish bills one request per 64 KiB of message and attributes.
+const BILLED_CHUNK: usize = 64 * 1024;
+
 /// One message to publish, checked.
 struct Message {
     body: String,
@@ -37,6 +40,8 @@ struct Message {
     attributes: BTreeMap<String, MessageAttribute>,
     group_id: Option<String>,
     dedup_id: Option<String>,
+    /// The message's and its attributes' bytes.
+    size: usize,
 }
 
 fn check_attributes(attributes: &BTreeMap<String, MessageAttribute>) -> Result<usize, ApiError> {
@@ -160,6 +165,7 @@ fn read_message(form: &Form, prefix: &str, topic: &Topic) -> Result<Message, Api
         attributes,
         group_id,
         dedup_id,
+        size,
     })
 }
 
@@ -535,7 +541,7 @@ pub(crate) async fn publish(
     let topic = topic_named(state, caller, "TopicArn", topic_arn, "sns:Publish").await?;
     let message = read_message(form, "", &topic)?;
     let message_id = uuid::Uuid::new_v4().to_string();
-    fan_out(
+    let delivered = fan_out(
         state,
         &topic,
         topic_arn,
@@ -544,16 +550,40 @@ pub(crate) async fn publish(
         &caller.request_id,
     )
     .await?;
-    published(&topic, 1);
+    published(state, &topic, &[(message.size, delivered)]).await;
     Ok(element("MessageId", &message_id))
 }
 
-fn published(topic: &Topic, n: u64) {
+/// Counts and bills what was published: per message (size, deliveries made), one
+/// request per 64 KiB begun, and each delivery into a queue. A failed meter write is
+/// logged; the messages were delivered all the same.
+async fn published(state: &SnsService, topic: &Topic, messages: &[(usize, u64)]) {
     metrics::counter!(
         "sluice_sns_messages_published_total",
         &[("topic", format!("{}/{}", topic.account_id, topic.name))]
     )
-    .increment(n);
+    .increment(messages.len() as u64);
+    let requests: u64 = messages
+        .iter()
+        .map(|(size, _)| size.div_ceil(BILLED_CHUNK).max(1) as u64)
+        .sum();
+    let deliveries: u64 = messages.iter().map(|(_, d)| d).sum();
+    let now = state.clock.now_ms();
+    for (metric, count) in [
+        (catalog::billing::Metric::SnsRequests, requests),
+        (catalog::billing::Metric::SnsSqsDeliveries, deliveries),
+    ] {
+        if count == 0 {
+            continue;
+        }
+        if let Err(e) = state
+            .catalog
+            .meter_count_now(&topic.account_id, &topic.name, metric, count, now)
+            .await
+        {
+            tracing::error!(error = %e, "metering an SNS publish failed");
+        }
+    }
 }
 
 pub(crate) async fn publish_batch(
@@ -609,13 +639,13 @@ pub(crate) async fn publish_batch(
     }
     let mut successful = String::new();
     let mut failed = String::new();
-    let mut sent = 0;
+    let mut sent = Vec::new();
     for prefix in &entries {
         let id = form.get(&format!("{prefix}.Id")).unwrap_or_default();
         match read_message(form, &format!("{prefix}."), &topic) {
             Ok(message) => {
                 let message_id = uuid::Uuid::new_v4().to_string();
-                fan_out(
+                let delivered = fan_out(
                     state,
                     &topic,
                     topic_arn,
@@ -624,7 +654,7 @@ pub(crate) async fn publish_batch(
                     &caller.request_id,
                 )
                 .await?;
-                sent += 1;
+                sent.push((message.size, delivered));
                 successful.push_str(&format!(
                     "<member>{}{}</member>",
                     element("Id", id),
@@ -640,7 +670,7 @@ pub(crate) async fn publish_batch(
             )),
         }
     }
-    published(&topic, sent);
+    published(state, &topic, &sent).await;
     Ok(format!(
         "<Successful>{successful}</Successful><Failed>{failed}</Failed>"
     ))
