@@ -292,3 +292,60 @@ def test_publishes_are_billed_in_64_kib_chunks_and_deliveries_counted(server, sn
     assert quantity("sns_requests") == 5
     assert quantity("sns_sqs_deliveries") == 8
     assert all(len(drain(sqs, url, 4)) == 4 for url in urls)
+
+
+def test_every_acknowledged_publish_survives_kill_9_in_every_queue(make_server):
+    """Publishers run until the server is killed (-9) under them; after a restart, each
+    message whose Publish was answered is in every subscribed queue."""
+    import threading
+
+    srv = make_server()
+    sns, sqs = srv.client(service="sns"), srv.client(service="sqs")
+    topic = sns.create_topic(Name="crash")["TopicArn"]
+    names = ["crash-envelope", "crash-raw"]
+    for name in names:
+        url, arn = queue(sqs, name)
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                      Attributes={"RawMessageDelivery": str(name.endswith("raw")).lower()})
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def publisher(n: int) -> None:
+        client = srv.client(service="sns")
+        i = 0
+        while not stop.is_set():
+            body = f"p{n}-{i}"
+            try:
+                client.publish(TopicArn=topic, Message=body)
+            except Exception:
+                return  # the server is gone: this one was not acknowledged
+            with lock:
+                acked.append(body)
+            i += 1
+
+    threads = [threading.Thread(target=publisher, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(acked) < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    srv.kill()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert len(acked) >= 50, f"only {len(acked)} publishes were answered before the kill"
+    srv.start()
+    sqs = srv.client(service="sqs")
+    for name in names:
+        url = f"https://127.0.0.1:{srv.port}/{ACCOUNT_ID}/{name}"
+        got = set()
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            if not batch:
+                break
+            for m in batch:
+                got.add(m["Body"] if name.endswith("raw") else json.loads(m["Body"])["Message"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        missing = set(acked) - got
+        assert not missing, f"{name}: {len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:3]}"
