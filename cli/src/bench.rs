@@ -6,6 +6,8 @@
 //! read what the write phases wrote), against the endpoint given, which must be a
 //! loopback address unless `--allow-remote` says otherwise.
 
+mod sns;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,7 +51,10 @@ pub struct BenchArgs {
     /// (PutRecordBatch to a delivery stream into the bucket --firehose-bucket-arn
     /// through the connection --firehose-role-arn names, until every byte is in S3), and
     /// sqs (each connection sends a batch of ten, receives up to ten and deletes them,
-    /// over and over, on one new queue; messages/s are the messages deleted).
+    /// over and over, on one new queue; messages/s are the messages deleted), and sns
+    /// (each connection publishes to one new topic with --sns-queues queues subscribed;
+    /// a Publish answers once every queue has the message, so its latency is
+    /// publish-to-delivery; records/s are deliveries).
     #[arg(long, default_value = "put-record,put-records,get-records")]
     phases: String,
     /// AWS shared-credentials file whose [default] profile signs the requests (the
@@ -74,6 +79,9 @@ pub struct BenchArgs {
     /// records/s is printed.
     #[arg(long)]
     compare: Option<SocketAddr>,
+    /// Queues subscribed to the sns phase's topic.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    sns_queues: u16,
     /// The server's process id (on this machine): each phase also reports the CPU time
     /// the server and the bench spent per request (from /proc).
     #[arg(long)]
@@ -518,6 +526,10 @@ async fn run_phases(
             "sqs" => {
                 let mut result = sqs(client, args).await?;
                 rates.push(("sqs", result.report("SQS", &cpu)));
+            }
+            "sns" => {
+                let mut result = sns::sns(client, args).await?;
+                rates.push(("sns", result.report("SNS", &cpu)));
             }
             other => bail!("unknown phase {other:?}"),
         }

@@ -349,3 +349,24 @@ def test_every_acknowledged_publish_survives_kill_9_in_every_queue(make_server):
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         missing = set(acked) - got
         assert not missing, f"{name}: {len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:3]}"
+
+
+def test_the_sns_bench_phase_publishes_and_delivers(binary, server):
+    import os
+    import re
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    p = subprocess.run([str(binary), "bench", "--endpoint", f"127.0.0.1:{server.port}", "--ca", server.ca,
+                        "--credentials", str(server.credentials_file), "--seconds", "1",
+                        "--connections", "2", "--shards", "1", "--phases", "sns", "--sns-queues", "3"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    line = next(l for l in p.stdout.splitlines() if l.startswith("SNS"))
+    published = float(re.search(r"([0-9.]+) req/s", line).group(1))
+    delivered = float(re.search(r"([0-9.]+) records/s", line).group(1))
+    assert published > 0 and abs(delivered - 3 * published) <= 3, line  # rates printed rounded
+    assert " 0 errors" in line, line
+    sns = server.client(service="sns")
+    assert not [t for t in sns.list_topics()["Topics"] if ":bench-sns-" in t["TopicArn"]], "the bench leaves no topic"
+    assert not server.client(service="sqs").list_queues(QueueNamePrefix="bench-sns-").get("QueueUrls")
