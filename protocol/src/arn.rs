@@ -9,6 +9,39 @@ pub struct StreamArn {
     pub stream_name: String,
 }
 
+/// `arn:aws*:SERVICE:REGION:ACCOUNT:RESOURCE` (a 12-digit account, a resource of no
+/// `:`, as SQS queues and SNS topics are named) as (region, account, resource).
+pub fn account_resource<'t>(text: &'t str, service: &str) -> Option<(&'t str, &'t str, &'t str)> {
+    let mut parts = text.split(':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (
+            Some("arn"),
+            Some(partition),
+            Some(s),
+            Some(region),
+            Some(account),
+            Some(resource),
+            None,
+        ) if partition.starts_with("aws")
+            && s == service
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !resource.is_empty() =>
+        {
+            Some((region, account, resource))
+        }
+        _ => None,
+    }
+}
+
 /// `arn:aws*:kinesis:REGION:ACCOUNT:KIND/NAME` as (region, account, name), checked as
 /// the model's pattern for `member` says.
 fn kinesis_arn<'t>(
@@ -145,6 +178,24 @@ impl ConsumerArn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_resource_arns_are_read() {
+        assert_eq!(
+            account_resource("arn:aws:sqs:us-east-1:000000000000:jobs", "sqs"),
+            Some(("us-east-1", "000000000000", "jobs"))
+        );
+        for bad in [
+            "arn:aws:sns:us-east-1:000000000000:jobs",
+            "arn:aws:sqs:us-east-1:0000:jobs",
+            "arn:aws:sqs:us-east-1:000000000000:",
+            "arn:aws:sqs:us-east-1:000000000000:a:b",
+            "arn:gcp:sqs:us-east-1:000000000000:jobs",
+            "https://sqs/000000000000/jobs",
+        ] {
+            assert_eq!(account_resource(bad, "sqs"), None, "{bad}");
+        }
+    }
 
     #[test]
     fn queue_arns_parse_as_stream_arns_do() {

@@ -130,15 +130,8 @@ pub(crate) fn parse_topic_arn<'a>(
     arn: &'a str,
     member: &str,
 ) -> Result<(&'a str, &'a str), ApiError> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "sns", _, account, name]
-            if account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && topics::valid_name(name) =>
-        {
-            Ok((account, name))
-        }
+    match protocol::arn::account_resource(arn, "sns") {
+        Some((_, account, name)) if topics::valid_name(name) => Ok((account, name)),
         _ => Err(invalid(format!(
             "{member} Reason: An ARN must have the form arn:aws:sns:<region>:<account>:<topic name>"
         ))),
@@ -176,6 +169,32 @@ pub(crate) fn respond(action: &str, result: &str, request_id: &str) -> String {
 /// `<name>text</name>`, escaped.
 pub(crate) fn element(name: &str, text: &str) -> String {
     format!("<{name}>{}</{name}>", escape(text))
+}
+
+/// ListTopics and ListSubscriptions answer this many a page (AWS's page).
+pub(crate) const LIST_PAGE: usize = 100;
+
+/// A listing's page: `<{wrapper}><member>...</member>...</{wrapper}>` of the first
+/// `LIST_PAGE` of `found` (read one past the page), and a NextToken naming the last
+/// when there are more.
+pub(crate) fn page_xml<T>(
+    wrapper: &str,
+    found: &[T],
+    member: impl Fn(&T) -> String,
+    token: impl Fn(&T) -> &str,
+) -> String {
+    let page = &found[..found.len().min(LIST_PAGE)];
+    let members: String = page
+        .iter()
+        .map(|t| format!("<member>{}</member>", member(t)))
+        .collect();
+    let mut out = format!("<{wrapper}>{members}</{wrapper}>");
+    if found.len() > LIST_PAGE
+        && let Some(last) = page.last()
+    {
+        out.push_str(&element("NextToken", token(last)));
+    }
+    out
 }
 
 /// `<Attributes><entry><key/><value/></entry>...</Attributes>`.

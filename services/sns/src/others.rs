@@ -4,32 +4,16 @@
 //! are none), lookups NotFound, and what would make or send one InvalidParameter saying
 //! why; each is authorized by Cedar like every other operation.
 
-use edge::{Caller, wire_error};
+use edge::Caller;
 use protocol::ApiError;
 use protocol::sns::SnsError;
-use serde_json::Value;
 
 use crate::form::Form;
-use crate::topics::{stored_attributes, topic_named};
+use crate::topics::{
+    DATA_PROTECTION_POLICY, check_data_protection_policy, save_attributes, stored_attributes,
+    topic_named,
+};
 use crate::{SnsService, attributes_xml, element, invalid, sns_error};
-
-/// The attribute key a topic's data protection policy is kept under (not shown by
-/// GetTopicAttributes, as on AWS).
-pub(crate) const DATA_PROTECTION_POLICY: &str = "DataProtectionPolicy";
-/// A data protection policy is at most 30 KiB.
-const DATA_PROTECTION_POLICY_MAX: usize = 30_720;
-
-pub(crate) fn check_data_protection_policy(text: &str) -> Result<(), ApiError> {
-    if text.len() > DATA_PROTECTION_POLICY_MAX {
-        return Err(invalid("DataProtectionPolicy Reason: is longer than 30720"));
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(p)) if p.contains_key("Statement") => Ok(()),
-        _ => Err(invalid(
-            "DataProtectionPolicy Reason: is not a JSON policy with a Statement",
-        )),
-    }
-}
 
 pub(crate) async fn confirm_subscription(
     state: &SnsService,
@@ -81,11 +65,7 @@ pub(crate) async fn put_data_protection_policy(
     .await?;
     let mut attributes = stored_attributes(&topic);
     attributes.insert(DATA_PROTECTION_POLICY.to_string(), policy.to_string());
-    state
-        .catalog
-        .set_sns_topic_attributes(topic.id, &serde_json::json!(attributes).to_string())
-        .await
-        .map_err(wire_error)?;
+    save_attributes(state, &topic, &attributes).await?;
     Ok(String::new())
 }
 
@@ -180,22 +160,3 @@ pub(crate) const UNAVAILABLE: [&str; 21] = [
     "ListSMSSandboxPhoneNumbers",
     "ListOriginationNumbers",
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_protection_policies_are_json_policies() {
-        assert!(
-            check_data_protection_policy(r#"{"Name":"p","Version":"2021-06-01","Statement":[]}"#)
-                .is_ok()
-        );
-        assert!(check_data_protection_policy("{}").is_err());
-        assert!(check_data_protection_policy("nope").is_err());
-        assert!(
-            check_data_protection_policy(&format!("{{\"Statement\":\"{}\"}}", "x".repeat(31_000)))
-                .is_err()
-        );
-    }
-}

@@ -396,16 +396,17 @@ pub struct Delivery<'a> {
     pub dedup_id: Option<&'a str>,
 }
 
-/// Delivers one message to every subscription of its topic that wants it; answers
-/// how many took it. A subscription whose queue refuses is counted and logged.
+/// Delivers one message, under a new message id, to every subscription of its topic
+/// that wants it; answers the id and how many took it. A subscription whose queue
+/// refuses is counted and logged.
 async fn fan_out(
     state: &SnsService,
     topic: &Topic,
     topic_arn: &str,
-    message_id: &str,
     message: &Message,
     request_id: &str,
-) -> Result<u64, ApiError> {
+) -> Result<(String, u64), ApiError> {
+    let message_id = uuid::Uuid::new_v4().to_string();
     let text_for = |protocol: &str| -> String {
         match &message.per_protocol {
             Some(m) => m
@@ -512,7 +513,7 @@ async fn fan_out(
             break;
         }
     }
-    Ok(delivered)
+    Ok((message_id, delivered))
 }
 
 pub(crate) async fn publish(
@@ -540,16 +541,8 @@ pub(crate) async fn publish(
     };
     let topic = topic_named(state, caller, "TopicArn", topic_arn, "sns:Publish").await?;
     let message = read_message(form, "", &topic)?;
-    let message_id = uuid::Uuid::new_v4().to_string();
-    let delivered = fan_out(
-        state,
-        &topic,
-        topic_arn,
-        &message_id,
-        &message,
-        &caller.request_id,
-    )
-    .await?;
+    let (message_id, delivered) =
+        fan_out(state, &topic, topic_arn, &message, &caller.request_id).await?;
     published(state, &topic, &[(message.size, delivered)]).await;
     Ok(element("MessageId", &message_id))
 }
@@ -644,16 +637,8 @@ pub(crate) async fn publish_batch(
         let id = form.get(&format!("{prefix}.Id")).unwrap_or_default();
         match read_message(form, &format!("{prefix}."), &topic) {
             Ok(message) => {
-                let message_id = uuid::Uuid::new_v4().to_string();
-                let delivered = fan_out(
-                    state,
-                    &topic,
-                    topic_arn,
-                    &message_id,
-                    &message,
-                    &caller.request_id,
-                )
-                .await?;
+                let (message_id, delivered) =
+                    fan_out(state, &topic, topic_arn, &message, &caller.request_id).await?;
                 sent.push((message.size, delivered));
                 successful.push_str(&format!(
                     "<member>{}{}</member>",

@@ -14,10 +14,9 @@ use serde_json::{Value, json};
 use crate::form::Form;
 use crate::publish::FilterPolicy;
 use crate::topics::topic_named;
-use crate::{SnsService, attributes_xml, element, invalid, parse_topic_arn, sns_error};
-
-/// ListSubscriptions answers this many a page (AWS's page).
-const LIST_PAGE: i64 = 100;
+use crate::{
+    LIST_PAGE, SnsService, attributes_xml, element, invalid, page_xml, parse_topic_arn, sns_error,
+};
 
 /// The protocols SNS has; Sluice delivers to `sqs` so far.
 const PROTOCOLS: [&str; 9] = [
@@ -175,17 +174,7 @@ pub(crate) async fn subscribe(
 
 /// The account of an SQS queue ARN.
 fn sqs_account(arn: &str) -> Option<&str> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "sqs", _, account, name]
-            if account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && !name.is_empty() =>
-        {
-            Some(account)
-        }
-        _ => None,
-    }
+    protocol::arn::account_resource(arn, "sqs").map(|(_, account, _)| account)
 }
 
 pub(crate) async fn unsubscribe(
@@ -231,29 +220,24 @@ pub(crate) async fn list(
     let after = form.get("NextToken").unwrap_or_default();
     let found = state
         .catalog
-        .list_sns_subscriptions(&caller.account_id, topic_id, after, LIST_PAGE + 1)
+        .list_sns_subscriptions(&caller.account_id, topic_id, after, LIST_PAGE as i64 + 1)
         .await
         .map_err(wire_error)?;
-    let more = found.len() as i64 > LIST_PAGE;
-    let page = &found[..found.len().min(LIST_PAGE as usize)];
-    let members: String = page
-        .iter()
-        .map(|s| {
+    Ok(page_xml(
+        "Subscriptions",
+        &found,
+        |s| {
             format!(
-                "<member>{}{}{}{}{}</member>",
+                "{}{}{}{}{}",
                 element("SubscriptionArn", &subscription_arn(state, s)),
                 element("Owner", &s.account_id),
                 element("Protocol", &s.protocol),
                 element("Endpoint", &s.endpoint),
                 element("TopicArn", &state.topic_arn(&s.account_id, &s.topic_name)),
             )
-        })
-        .collect();
-    let mut out = format!("<Subscriptions>{members}</Subscriptions>");
-    if more && let Some(last) = page.last() {
-        out.push_str(&element("NextToken", &last.id));
-    }
-    Ok(out)
+        },
+        |s| &s.id,
+    ))
 }
 
 pub(crate) async fn get_attributes(

@@ -10,10 +10,10 @@ use protocol::sns::SnsError;
 use serde_json::{Value, json};
 
 use crate::form::Form;
-use crate::{SnsService, attributes_xml, element, invalid, parse_topic_arn, sns_error};
+use crate::{
+    LIST_PAGE, SnsService, attributes_xml, element, invalid, page_xml, parse_topic_arn, sns_error,
+};
 
-/// ListTopics answers this many a page (AWS's page).
-const LIST_PAGE: i64 = 100;
 /// Tags a topic may carry.
 const TAGS_MAX: usize = 50;
 /// Attribute values are at most this long (a delivery policy, a display name).
@@ -92,6 +92,50 @@ pub(crate) fn stored_attributes(topic: &Topic) -> BTreeMap<String, String> {
     stored(&topic.attributes)
 }
 
+/// Replaces a topic's stored attributes.
+pub(crate) async fn save_attributes(
+    state: &SnsService,
+    topic: &Topic,
+    attributes: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    state
+        .catalog
+        .set_sns_topic_attributes(topic.id, &json!(attributes).to_string())
+        .await
+        .map_err(wire_error)
+}
+
+/// Replaces a topic's tags.
+async fn save_tags(
+    state: &SnsService,
+    topic: &Topic,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    state
+        .catalog
+        .set_sns_topic_tags(topic.id, &json!(tags).to_string())
+        .await
+        .map_err(wire_error)
+}
+
+/// The attribute key a topic's data protection policy is kept under (not shown by
+/// GetTopicAttributes, as on AWS).
+pub(crate) const DATA_PROTECTION_POLICY: &str = "DataProtectionPolicy";
+/// A data protection policy is at most 30 KiB.
+const DATA_PROTECTION_POLICY_MAX: usize = 30_720;
+
+pub(crate) fn check_data_protection_policy(text: &str) -> Result<(), ApiError> {
+    if text.len() > DATA_PROTECTION_POLICY_MAX {
+        return Err(invalid("DataProtectionPolicy Reason: is longer than 30720"));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(p)) if p.contains_key("Statement") => Ok(()),
+        _ => Err(invalid(
+            "DataProtectionPolicy Reason: is not a JSON policy with a Statement",
+        )),
+    }
+}
+
 /// The caller's topic a `TopicArn` (or `ResourceArn`) names, after `action` on it is
 /// allowed. Another account's topic, or none, is NotFound (after authorization).
 pub(crate) async fn topic_named(
@@ -150,11 +194,8 @@ pub(crate) async fn create(
     }
     let mut kept = attributes.clone();
     if let Some(policy) = form.get("DataProtectionPolicy") {
-        crate::others::check_data_protection_policy(policy)?;
-        kept.insert(
-            crate::others::DATA_PROTECTION_POLICY.to_string(),
-            policy.to_string(),
-        );
+        check_data_protection_policy(policy)?;
+        kept.insert(DATA_PROTECTION_POLICY.to_string(), policy.to_string());
     }
     let tags = form.tags("Tags");
     check_tags(&tags)?;
@@ -186,7 +227,7 @@ pub(crate) async fn create(
             e => e,
         })?;
     let mut existing = stored(&topic.attributes);
-    existing.remove(crate::others::DATA_PROTECTION_POLICY);
+    existing.remove(DATA_PROTECTION_POLICY);
     if !created && existing != attributes {
         return Err(invalid(
             "Attributes Reason: Topic already exists with different attributes",
@@ -225,25 +266,15 @@ pub(crate) async fn list(
     let after = form.get("NextToken").unwrap_or_default();
     let topics = state
         .catalog
-        .list_sns_topics(&caller.account_id, after, LIST_PAGE + 1)
+        .list_sns_topics(&caller.account_id, after, LIST_PAGE as i64 + 1)
         .await
         .map_err(wire_error)?;
-    let more = topics.len() as i64 > LIST_PAGE;
-    let page = &topics[..topics.len().min(LIST_PAGE as usize)];
-    let members: String = page
-        .iter()
-        .map(|t| {
-            format!(
-                "<member>{}</member>",
-                element("TopicArn", &state.topic_arn(&t.account_id, &t.name))
-            )
-        })
-        .collect();
-    let mut out = format!("<Topics>{members}</Topics>");
-    if more && let Some(last) = page.last() {
-        out.push_str(&element("NextToken", &last.name));
-    }
-    Ok(out)
+    Ok(page_xml(
+        "Topics",
+        &topics,
+        |t| element("TopicArn", &state.topic_arn(&t.account_id, &t.name)),
+        |t| &t.name,
+    ))
 }
 
 pub(crate) async fn get_attributes(
@@ -259,7 +290,7 @@ pub(crate) async fn get_attributes(
         .await
         .map_err(wire_error)?;
     let mut out: BTreeMap<String, String> = stored(&topic.attributes);
-    out.remove(crate::others::DATA_PROTECTION_POLICY);
+    out.remove(DATA_PROTECTION_POLICY);
     out.entry("DisplayName".into()).or_default();
     out.insert("TopicArn".into(), arn.to_string());
     out.insert("Owner".into(), topic.account_id.clone());
@@ -292,11 +323,7 @@ pub(crate) async fn set_attribute(
         ));
     }
     attributes.insert(name.to_string(), value.to_string());
-    state
-        .catalog
-        .set_sns_topic_attributes(topic.id, &json!(attributes).to_string())
-        .await
-        .map_err(wire_error)?;
+    save_attributes(state, &topic, &attributes).await?;
     Ok(String::new())
 }
 
@@ -317,11 +344,7 @@ pub(crate) async fn tag(
             format!("Could not complete request: tag quota of per resource exceeded ({TAGS_MAX})"),
         ));
     }
-    state
-        .catalog
-        .set_sns_topic_tags(topic.id, &json!(tags).to_string())
-        .await
-        .map_err(wire_error)?;
+    save_tags(state, &topic, &tags).await?;
     Ok(String::new())
 }
 
@@ -336,11 +359,7 @@ pub(crate) async fn untag(
     for key in form.list("TagKeys") {
         tags.remove(&key);
     }
-    state
-        .catalog
-        .set_sns_topic_tags(topic.id, &json!(tags).to_string())
-        .await
-        .map_err(wire_error)?;
+    save_tags(state, &topic, &tags).await?;
     Ok(String::new())
 }
 
@@ -380,5 +399,17 @@ mod tests {
         assert!(check_attribute("Policy", "{}").is_err());
         assert!(check_attribute("Nope", "x").is_err());
         assert!(check_tags(&[("aws:x".into(), "v".into())]).is_err());
+    }
+
+    #[test]
+    fn data_protection_policies_are_json_policies() {
+        assert!(
+            check_data_protection_policy(r#"{"Name":"p","Version":"2021-06-01","Statement":[]}"#)
+                .is_ok()
+        );
+        assert!(check_data_protection_policy("{}").is_err());
+        assert!(check_data_protection_policy("nope").is_err());
+        let long = format!("{{\"Statement\":\"{}\"}}", "x".repeat(31_000));
+        assert!(check_data_protection_policy(&long).is_err());
     }
 }

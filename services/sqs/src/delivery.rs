@@ -24,14 +24,9 @@ pub async fn deliver(
     attributes: Value,
     group: (Option<&str>, Option<&str>),
 ) -> Result<String, ApiError> {
-    let (account, name) = parse_queue_arn(queue_arn).ok_or_else(|| {
-        sqs_error(
-            SqsError::InvalidAddress,
-            format!("{queue_arn} is not a queue ARN."),
-        )
-    })?;
+    let url = url_of(queue_arn)?;
     let input: SendInput = serde_json::from_value(json!({
-        "QueueUrl": format!("https://sqs/{account}/{name}"),
+        "QueueUrl": url,
         "MessageBody": body,
         "MessageAttributes": attributes,
         "MessageGroupId": group.0,
@@ -41,33 +36,30 @@ pub async fn deliver(
     let ctx = Context {
         state,
         caller,
-        endpoint: "https://sqs",
+        endpoint: ENDPOINT,
     };
     let sent = send_message(&ctx, input).await?;
     Ok(sent["MessageId"].as_str().unwrap_or_default().to_string())
 }
 
+/// The endpoint of the queue URLs deliveries name their queue by (their path is what
+/// is read).
+const ENDPOINT: &str = "https://sqs";
+
+/// The URL of the queue an ARN names.
+fn url_of(queue_arn: &str) -> Result<String, ApiError> {
+    let (account, name) = parse_queue_arn(queue_arn).ok_or_else(|| {
+        sqs_error(
+            SqsError::InvalidAddress,
+            format!("{queue_arn} is not a queue ARN."),
+        )
+    })?;
+    Ok(format!("{ENDPOINT}/{account}/{name}"))
+}
+
 /// `arn:aws:sqs:<region>:<account>:<name>` as (account, name).
 pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.split(':');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("arn"), Some(_), Some("sqs"), Some(_), Some(account), Some(name), None)
-            if account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && !name.is_empty() =>
-        {
-            Some((account, name))
-        }
-        _ => None,
-    }
+    protocol::arn::account_resource(arn, "sqs").map(|(_, account, name)| (account, name))
 }
 
 /// Whether `caller` may send to the queue an ARN names, and it exists (SNS checks this
@@ -77,44 +69,13 @@ pub async fn may_deliver(
     caller: &Caller,
     queue_arn: &str,
 ) -> Result<(), ApiError> {
-    let (account, name) = parse_queue_arn(queue_arn).ok_or_else(|| {
-        sqs_error(
-            SqsError::InvalidAddress,
-            format!("{queue_arn} is not a queue ARN."),
-        )
-    })?;
+    let url = url_of(queue_arn)?;
     let ctx = Context {
         state,
         caller,
-        endpoint: "https://sqs",
+        endpoint: ENDPOINT,
     };
-    resolve_cached(
-        &ctx,
-        &format!("https://sqs/{account}/{name}"),
-        "sqs:SendMessage",
-    )
-    .await
-    .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_arns_are_read() {
-        assert_eq!(
-            parse_queue_arn("arn:aws:sqs:us-east-1:000000000000:jobs"),
-            Some(("000000000000", "jobs"))
-        );
-        for bad in [
-            "arn:aws:sns:us-east-1:000000000000:jobs",
-            "arn:aws:sqs:us-east-1:0000:jobs",
-            "arn:aws:sqs:us-east-1:000000000000:",
-            "arn:aws:sqs:us-east-1:000000000000:a:b",
-            "https://sqs/000000000000/jobs",
-        ] {
-            assert_eq!(parse_queue_arn(bad), None, "{bad}");
-        }
-    }
+    resolve_cached(&ctx, &url, "sqs:SendMessage")
+        .await
+        .map(|_| ())
 }
