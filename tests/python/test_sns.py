@@ -370,3 +370,21 @@ def test_the_sns_bench_phase_publishes_and_delivers(binary, server):
     sns = server.client(service="sns")
     assert not [t for t in sns.list_topics()["Topics"] if ":bench-sns-" in t["TopicArn"]], "the bench leaves no topic"
     assert not server.client(service="sqs").list_queues(QueueNamePrefix="bench-sns-").get("QueueUrls")
+
+
+def test_a_refused_delivery_goes_to_the_subscriptions_dead_letter_queue(sns, sqs):
+    topic = sns.create_topic(Name=unique_name("dlq"))["TopicArn"]
+    gone_url, gone_arn = queue(sqs)
+    dlq_url, dlq_arn = queue(sqs)
+    code, _, _ = sns_error(lambda: sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=gone_arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{unique_name('none')}"})}))
+    assert code == "InvalidParameter"  # a dead-letter queue that does not exist
+    sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=gone_arn,
+                        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})})["SubscriptionArn"]
+    assert json.loads(sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn}
+    sqs.delete_queue(QueueUrl=gone_url)
+    sns.publish(TopicArn=topic, Message="nowhere to go")
+    got = drain(sqs, dlq_url, 1)
+    assert json.loads(got[0]["Body"])["Message"] == "nowhere to go"

@@ -388,7 +388,15 @@ fn sqs_attributes(attributes: &BTreeMap<String, MessageAttribute>) -> Value {
     )
 }
 
+/// The dead-letter queue a RedrivePolicy names (`deadLetterTargetArn`).
+pub(crate) fn dead_letter_queue(policy: &str) -> Option<String> {
+    serde_json::from_str::<Value>(policy).ok()?["deadLetterTargetArn"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// What a delivery to one queue carries.
+#[derive(Clone)]
 pub struct Delivery<'a> {
     pub body: &'a str,
     pub attributes: Value,
@@ -449,7 +457,7 @@ async fn fan_out(
             break;
         };
         after = last.id.clone();
-        let wanted: Vec<(&Subscription, bool)> = page
+        let wanted: Vec<(&Subscription, bool, Option<String>)> = page
             .iter()
             .filter(|s| s.protocol == "sqs")
             .filter_map(|s| {
@@ -459,12 +467,15 @@ async fn fan_out(
                     (
                         s,
                         attrs.get("RawMessageDelivery").is_some_and(|v| v == "true"),
+                        attrs
+                            .get("RedrivePolicy")
+                            .and_then(|p| dead_letter_queue(p)),
                     )
                 })
             })
             .collect();
         for chunk in wanted.chunks(DELIVERIES_AT_ONCE) {
-            let sends = chunk.iter().map(|(s, raw_delivery)| {
+            let sends = chunk.iter().map(|(s, raw_delivery, dlq)| {
                 let as_subscriber = Caller {
                     account_id: s.account_id.clone(),
                     principal_arn: s.owner_arn.clone(),
@@ -484,14 +495,23 @@ async fn fan_out(
                     dedup_id: message.dedup_id.as_deref(),
                 };
                 async move {
+                    let again = dlq.as_ref().map(|_| delivery.clone());
                     let out = state
                         .queues
                         .send(&as_subscriber, &s.endpoint, delivery)
                         .await;
-                    (s, out)
+                    // A delivery the queue refused goes to the subscription's dead-letter
+                    // queue, when it has one.
+                    let dead_lettered = match (&out, dlq, again) {
+                        (Err(_), Some(dlq), Some(again)) => {
+                            Some(state.queues.send(&as_subscriber, dlq, again).await)
+                        }
+                        _ => None,
+                    };
+                    (s, out, dead_lettered)
                 }
             });
-            for (s, out) in futures_util::future::join_all(sends).await {
+            for (s, out, dead_lettered) in futures_util::future::join_all(sends).await {
                 let labels = [("topic", format!("{}/{}", topic.account_id, topic.name))];
                 match out {
                     Ok(_) => {
@@ -505,6 +525,17 @@ async fn fan_out(
                             subscription = %s.id, endpoint = %s.endpoint, error = %e,
                             "an SNS delivery was refused"
                         );
+                        match dead_lettered {
+                            Some(Ok(_)) => {
+                                metrics::counter!("sluice_sns_dead_lettered_total", &labels)
+                                    .increment(1);
+                            }
+                            Some(Err(e)) => tracing::error!(
+                                subscription = %s.id, error = %e,
+                                "an SNS delivery's dead-letter queue refused it too"
+                            ),
+                            None => {}
+                        }
                     }
                 }
             }

@@ -55,7 +55,10 @@ fn check_attribute(name: &str, value: &str) -> Result<(), ApiError> {
             ))
         }
         "FilterPolicy" if !value.is_empty() => FilterPolicy::parse(value).map(|_| ()),
-        "RedrivePolicy" | "DeliveryPolicy" if serde_json::from_str::<Value>(value).is_err() => {
+        "RedrivePolicy" if crate::publish::dead_letter_queue(value).is_none() => Err(invalid(
+            "RedrivePolicy: deadLetterTargetArn is missing or is not a queue ARN",
+        )),
+        "DeliveryPolicy" if serde_json::from_str::<Value>(value).is_err() => {
             Err(invalid(format!("{name}: is not JSON")))
         }
         _ => Ok(()),
@@ -118,24 +121,13 @@ pub(crate) async fn subscribe(
             "Protocol Reason: {protocol} endpoints are not supported by this server yet; subscribe an SQS queue"
         )));
     }
-    match sqs_account(endpoint) {
-        Some(account) if account == caller.account_id => {}
-        Some(_) => {
-            return Err(invalid(
-                "Endpoint Reason: a queue of another account cannot be subscribed here",
-            ));
-        }
-        None => return Err(invalid("SQS endpoint ARN")),
+    check_queue(state, caller, "Endpoint", endpoint).await?;
+    if let Some(dlq) = attributes
+        .get("RedrivePolicy")
+        .and_then(|p| crate::publish::dead_letter_queue(p))
+    {
+        check_queue(state, caller, "RedrivePolicy", &dlq).await?;
     }
-    // The subscriber must be allowed to send to the queue: deliveries use its rights.
-    state
-        .queues
-        .check(caller, endpoint)
-        .await
-        .map_err(|e| match e.code {
-            ErrorCode::AccessDenied => e,
-            _ => invalid(format!("Endpoint Reason: {}", e.message)),
-        })?;
     let id = uuid::Uuid::new_v4().to_string();
     let (subscription, created) = state
         .catalog
@@ -170,6 +162,34 @@ pub(crate) async fn subscribe(
         "SubscriptionArn",
         &subscription_arn(state, &subscription),
     ))
+}
+
+/// A queue a subscription delivers to (its endpoint, or its dead-letter queue): one
+/// of the caller's own account, to which the caller may send (deliveries use its
+/// rights).
+async fn check_queue(
+    state: &SnsService,
+    caller: &Caller,
+    member: &str,
+    arn: &str,
+) -> Result<(), ApiError> {
+    match sqs_account(arn) {
+        Some(account) if account == caller.account_id => {}
+        Some(_) => {
+            return Err(invalid(format!(
+                "{member} Reason: a queue of another account cannot be delivered to here"
+            )));
+        }
+        None => return Err(invalid(format!("{member} Reason: not an SQS queue ARN"))),
+    }
+    state
+        .queues
+        .check(caller, arn)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::AccessDenied => e,
+            _ => invalid(format!("{member} Reason: {}", e.message)),
+        })
 }
 
 /// The account of an SQS queue ARN.
@@ -276,6 +296,11 @@ pub(crate) async fn set_attribute(
     let value = form.get("AttributeValue").unwrap_or_default();
     check_attribute(name, value)?;
     let s = subscription_named(state, caller, arn, "sns:SetSubscriptionAttributes").await?;
+    if name == "RedrivePolicy"
+        && let Some(dlq) = crate::publish::dead_letter_queue(value)
+    {
+        check_queue(state, caller, "RedrivePolicy", &dlq).await?;
+    }
     let mut attributes: BTreeMap<String, String> =
         serde_json::from_str(&s.attributes).unwrap_or_default();
     if value.is_empty() && name == "FilterPolicy" {
@@ -310,6 +335,14 @@ mod tests {
         assert!(check_attribute("FilterPolicy", r#"{"color": ["red"]}"#).is_ok());
         assert!(check_attribute("FilterPolicy", "not json").is_err());
         assert!(check_attribute("Nope", "x").is_err());
+        assert!(
+            check_attribute(
+                "RedrivePolicy",
+                r#"{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}"#
+            )
+            .is_ok()
+        );
+        assert!(check_attribute("RedrivePolicy", r#"{"other": 1}"#).is_err());
         assert_eq!(
             sqs_account("arn:aws:sqs:us-east-1:000000000000:q"),
             Some("000000000000")
