@@ -372,7 +372,7 @@ def test_the_sns_bench_phase_publishes_and_delivers(binary, server):
     assert not server.client(service="sqs").list_queues(QueueNamePrefix="bench-sns-").get("QueueUrls")
 
 
-def test_a_refused_delivery_goes_to_the_subscriptions_dead_letter_queue(sns, sqs):
+def test_a_refused_delivery_goes_to_the_subscriptions_dead_letter_queue(server, sns, sqs):
     topic = sns.create_topic(Name=unique_name("dlq"))["TopicArn"]
     gone_url, gone_arn = queue(sqs)
     dlq_url, dlq_arn = queue(sqs)
@@ -388,3 +388,11 @@ def test_a_refused_delivery_goes_to_the_subscriptions_dead_letter_queue(sns, sqs
     sns.publish(TopicArn=topic, Message="nowhere to go")
     got = drain(sqs, dlq_url, 1)
     assert json.loads(got[0]["Body"])["Message"] == "nowhere to go"
+    # The refusal and the dead letter are counted per topic in /metrics.
+    from test_metrics import sample
+
+    text = server.admin("GET", "/metrics").body.decode()
+    labels = {"topic": f"{ACCOUNT_ID}/{topic.rsplit(':', 1)[1]}"}
+    assert sample(text, "sluice_sns_messages_published_total", **labels) == 1
+    assert sample(text, "sluice_sns_deliveries_failed_total", **labels) == 1
+    assert sample(text, "sluice_sns_dead_lettered_total", **labels) == 1
