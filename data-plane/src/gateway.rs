@@ -34,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // An SQS queue URL is a request target too (the query protocol's clients post
         // to it).
         .route("/{account}/{queue}", data)
+        // SNS's signing certificate, which receivers fetch to check signatures.
+        .route("/sns/{file}", get(sns_certificate))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .merge(crate::admin::router(state.clone(), role))
@@ -86,6 +88,23 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// The deployment's SNS signing certificate (PEM), served without authentication as
+/// AWS serves its own; any other name is not found.
+async fn sns_certificate(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    match sns::signing_certificate(&state.sns, &format!("/sns/{file}")).await {
+        Some(pem) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            pem,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "No such certificate.").into_response(),
+    }
 }
 
 /// How long each readiness check may take.
@@ -158,7 +177,8 @@ async fn handle(
             .map(|xml| Reply::Xml(xml.into_bytes()));
         }
         if query && service == "sns" {
-            return sns::dispatch(&state.sns, &caller, &body, &request_id)
+            let endpoint = sqs_endpoint(&parts);
+            return sns::dispatch(&state.sns, &caller, &body, &request_id, &endpoint)
                 .await
                 .map(|xml| Reply::Xml(xml.into_bytes()));
         }

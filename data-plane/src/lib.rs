@@ -416,6 +416,8 @@ impl Server {
             region: config.region.clone(),
             clock: clock.clone(),
             queues: Arc::new(state::SnsQueues(sqs.clone())),
+            root_key: root.clone(),
+            signing: Default::default(),
         });
         let kinesis = Arc::new(kinesis::Kinesis {
             config: kinesis::KinesisConfig {

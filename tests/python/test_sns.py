@@ -6,6 +6,7 @@ publish (a subscription delivers with its subscriber's rights)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -51,6 +52,31 @@ def drain(sqs, url: str, want: int, timeout: float = 10) -> list[dict]:
     # Nothing more arrives than was sent.
     assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")
     return got
+
+
+def verify_signature(server, envelope: dict) -> None:
+    """Checks an envelope's signature as a receiver does: the certificate fetched from
+    SigningCertURL (over Sluice's TLS), SNS's canonical string, SHA256withRSA."""
+    import urllib.request
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    assert envelope["SignatureVersion"] == "2"
+    url = envelope["SigningCertURL"]
+    assert url.startswith("https://127.0.0.1:") and url.endswith(".pem"), url
+    with urllib.request.urlopen(url, context=server.ssl_context(), timeout=10) as r:
+        cert = x509.load_pem_x509_certificate(r.read())
+    fields = ["Message", "MessageId"] + (["Subject"] if "Subject" in envelope else []) + [
+        "Timestamp", "TopicArn", "Type"]
+    text = "".join(f"{k}\n{envelope[k]}\n" for k in fields).encode()
+    signature = base64.b64decode(envelope["Signature"])
+    cert.public_key().verify(signature, text, padding.PKCS1v15(), hashes.SHA256())  # raises if not
+    tampered = dict(envelope, Message=envelope["Message"] + "!")
+    bad = "".join(f"{k}\n{tampered[k]}\n" for k in fields).encode()
+    with pytest.raises(Exception):
+        cert.public_key().verify(signature, bad, padding.PKCS1v15(), hashes.SHA256())
 
 
 def test_topics_are_made_described_tagged_listed_and_deleted(sns):
@@ -115,7 +141,7 @@ def test_bad_requests_get_sns_error_codes(sns):
     sns.delete_topic(TopicArn=arn)
 
 
-def test_a_topic_fans_out_to_queues_as_envelope_raw_and_filtered(sns, sqs):
+def test_a_topic_fans_out_to_queues_as_envelope_raw_and_filtered(server, sns, sqs):
     topic = sns.create_topic(Name=unique_name("fan"))["TopicArn"]
     env_url, env_arn = queue(sqs)
     raw_url, raw_arn = queue(sqs)
@@ -151,6 +177,8 @@ def test_a_topic_fans_out_to_queues_as_envelope_raw_and_filtered(sns, sqs):
     assert e["TopicArn"] == topic and e["Message"] == "a red one" and e["Subject"] == "hello"
     assert e["MessageAttributes"]["color"] == {"Type": "String", "Value": "red"}
     assert e["Timestamp"].endswith("Z")
+    for envelope in envelopes:
+        verify_signature(server, envelope)
 
     raws = drain(sqs, raw_url, 2)
     assert sorted(m["Body"] for m in raws) == sorted(["a red one", json.dumps({"order": {"status": "paid"}})])
@@ -396,3 +424,19 @@ def test_a_refused_delivery_goes_to_the_subscriptions_dead_letter_queue(server, 
     assert sample(text, "sluice_sns_messages_published_total", **labels) == 1
     assert sample(text, "sluice_sns_deliveries_failed_total", **labels) == 1
     assert sample(text, "sluice_sns_dead_lettered_total", **labels) == 1
+
+
+def test_only_the_signing_certificate_is_served_and_version_1_is_refused(server, sns):
+    import urllib.error
+    import urllib.request
+
+    for path in ("/sns/SimpleNotificationService-0000000000000000.pem", "/sns/anything"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"https://127.0.0.1:{server.port}{path}", context=server.ssl_context(), timeout=10)
+        assert e.value.code == 404
+    arn = sns.create_topic(Name=unique_name("sigv"))["TopicArn"]
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["SignatureVersion"] == "2"
+    code, _, message = sns_error(lambda: sns.set_topic_attributes(
+        TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="1"))
+    assert code == "InvalidParameter" and "version 2" in message
+    sns.delete_topic(TopicArn=arn)

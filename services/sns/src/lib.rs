@@ -15,12 +15,14 @@
 pub mod form;
 pub mod others;
 pub mod publish;
+pub mod signing;
 pub mod subscriptions;
 pub mod topics;
 
 use std::sync::Arc;
 
 use catalog::Catalog;
+use catalog::rootkey::RootKey;
 use edge::{Authorizer, BoxFuture, Caller, Resource};
 use protocol::clock::SharedClock;
 use protocol::query::escape;
@@ -57,6 +59,10 @@ pub struct SnsService {
     pub region: String,
     pub clock: SharedClock,
     pub queues: Arc<dyn QueueSink>,
+    /// Seals the deployment's signing key in the catalog.
+    pub root_key: Arc<RootKey>,
+    /// The signing key, loaded on first use.
+    pub signing: tokio::sync::OnceCell<signing::Signing>,
 }
 
 pub(crate) fn sns_error(kind: SnsError, message: impl Into<String>) -> ApiError {
@@ -85,6 +91,13 @@ fn as_sns(error: ApiError) -> ApiError {
 }
 
 impl SnsService {
+    /// The deployment's signing key (made on first use by any process).
+    pub async fn signing(&self) -> Result<&signing::Signing, ApiError> {
+        self.signing
+            .get_or_try_init(|| signing::Signing::load(&self.catalog, &self.root_key))
+            .await
+    }
+
     pub(crate) fn topic_arn(&self, account: &str, name: &str) -> String {
         format!("arn:aws:sns:{}:{account}:{name}", self.region)
     }
@@ -213,11 +226,14 @@ pub(crate) fn attributes_xml<'a>(pairs: impl IntoIterator<Item = (&'a str, Strin
 }
 
 /// Runs one query-protocol request; answers its XML.
+/// `endpoint` is `https://HOST` as the request reached the server (the certificate
+/// URL of the envelopes it delivers is made of it).
 pub async fn dispatch(
     state: &SnsService,
     caller: &Caller,
     body: &[u8],
     request_id: &str,
+    endpoint: &str,
 ) -> Result<String, ApiError> {
     let form = Form::parse(body)?;
     let action = form.get("Action").unwrap_or_default().to_string();
@@ -236,8 +252,8 @@ pub async fn dispatch(
         "ListSubscriptionsByTopic" => subscriptions::list(state, caller, &form, true).await,
         "GetSubscriptionAttributes" => subscriptions::get_attributes(state, caller, &form).await,
         "SetSubscriptionAttributes" => subscriptions::set_attribute(state, caller, &form).await,
-        "Publish" => publish::publish(state, caller, &form).await,
-        "PublishBatch" => publish::publish_batch(state, caller, &form).await,
+        "Publish" => publish::publish(state, caller, &form, endpoint).await,
+        "PublishBatch" => publish::publish_batch(state, caller, &form, endpoint).await,
         "ConfirmSubscription" => others::confirm_subscription(state, caller, &form).await,
         "GetDataProtectionPolicy" => others::get_data_protection_policy(state, caller, &form).await,
         "PutDataProtectionPolicy" => others::put_data_protection_policy(state, caller, &form).await,
@@ -261,6 +277,13 @@ pub async fn dispatch(
     result
         .map(|inner| respond(&action, &inner, request_id))
         .map_err(as_sns)
+}
+
+/// The signing certificate at `path`, when it is this deployment's (served without
+/// authentication: receivers fetch it to check signatures).
+pub async fn signing_certificate(state: &SnsService, path: &str) -> Option<String> {
+    let signing = state.signing().await.ok()?;
+    (signing.cert_path() == path).then(|| signing.cert_pem.clone())
 }
 
 #[cfg(test)]

@@ -413,6 +413,7 @@ async fn fan_out(
     topic_arn: &str,
     message: &Message,
     request_id: &str,
+    endpoint: &str,
 ) -> Result<(String, u64), ApiError> {
     let message_id = uuid::Uuid::new_v4().to_string();
     let text_for = |protocol: &str| -> String {
@@ -430,12 +431,23 @@ async fn fan_out(
     let timestamp = protocol::clock::utc(now)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
+    let signing = state.signing().await?;
+    let signature = signing.sign(&crate::signing::notification_string(
+        &text_for("sqs"),
+        &message_id,
+        message.subject.as_deref(),
+        &timestamp,
+        topic_arn,
+    ))?;
     let mut envelope = json!({
         "Type": "Notification",
         "MessageId": message_id,
         "TopicArn": topic_arn,
         "Message": text_for("sqs"),
         "Timestamp": timestamp,
+        "SignatureVersion": crate::signing::SIGNATURE_VERSION,
+        "Signature": signature,
+        "SigningCertURL": format!("{endpoint}{}", signing.cert_path()),
     });
     if let Some(s) = &message.subject {
         envelope["Subject"] = s.clone().into();
@@ -551,6 +563,7 @@ pub(crate) async fn publish(
     state: &SnsService,
     caller: &Caller,
     form: &Form,
+    endpoint: &str,
 ) -> Result<String, ApiError> {
     if form.get("PhoneNumber").is_some() {
         return Err(invalid(
@@ -572,8 +585,15 @@ pub(crate) async fn publish(
     };
     let topic = topic_named(state, caller, "TopicArn", topic_arn, "sns:Publish").await?;
     let message = read_message(form, "", &topic)?;
-    let (message_id, delivered) =
-        fan_out(state, &topic, topic_arn, &message, &caller.request_id).await?;
+    let (message_id, delivered) = fan_out(
+        state,
+        &topic,
+        topic_arn,
+        &message,
+        &caller.request_id,
+        endpoint,
+    )
+    .await?;
     published(state, &topic, &[(message.size, delivered)]).await;
     Ok(element("MessageId", &message_id))
 }
@@ -614,6 +634,7 @@ pub(crate) async fn publish_batch(
     state: &SnsService,
     caller: &Caller,
     form: &Form,
+    endpoint: &str,
 ) -> Result<String, ApiError> {
     let topic_arn = form.required("TopicArn")?;
     let topic = topic_named(state, caller, "TopicArn", topic_arn, "sns:Publish").await?;
@@ -668,8 +689,15 @@ pub(crate) async fn publish_batch(
         let id = form.get(&format!("{prefix}.Id")).unwrap_or_default();
         match read_message(form, &format!("{prefix}."), &topic) {
             Ok(message) => {
-                let (message_id, delivered) =
-                    fan_out(state, &topic, topic_arn, &message, &caller.request_id).await?;
+                let (message_id, delivered) = fan_out(
+                    state,
+                    &topic,
+                    topic_arn,
+                    &message,
+                    &caller.request_id,
+                    endpoint,
+                )
+                .await?;
                 sent.push((message.size, delivered));
                 successful.push_str(&format!(
                     "<member>{}{}</member>",

@@ -55,9 +55,9 @@ fn check_attribute(name: &str, value: &str) -> Result<(), ApiError> {
         return Err(invalid(format!("{name} Reason: the value is too long")));
     }
     match name {
-        "SignatureVersion" if !matches!(value, "1" | "2") => {
-            Err(invalid("SignatureVersion Reason: must be 1 or 2"))
-        }
+        "SignatureVersion" if value != crate::signing::SIGNATURE_VERSION => Err(invalid(
+            "SignatureVersion Reason: this server signs with version 2 (SHA256withRSA) only",
+        )),
         "TracingConfig" if !matches!(value, "PassThrough" | "Active") => Err(invalid(
             "TracingConfig Reason: must be PassThrough or Active",
         )),
@@ -292,6 +292,8 @@ pub(crate) async fn get_attributes(
     let mut out: BTreeMap<String, String> = stored(&topic.attributes);
     out.remove(DATA_PROTECTION_POLICY);
     out.entry("DisplayName".into()).or_default();
+    out.entry("SignatureVersion".into())
+        .or_insert_with(|| crate::signing::SIGNATURE_VERSION.into());
     out.insert("TopicArn".into(), arn.to_string());
     out.insert("Owner".into(), topic.account_id.clone());
     out.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
@@ -395,7 +397,8 @@ mod tests {
         assert!(!valid_name("a b"));
         assert!(!valid_name(&"a".repeat(257)));
         assert!(check_attribute("DisplayName", "Orders").is_ok());
-        assert!(check_attribute("SignatureVersion", "3").is_err());
+        assert!(check_attribute("SignatureVersion", "1").is_err());
+        assert!(check_attribute("SignatureVersion", "2").is_ok());
         assert!(check_attribute("Policy", "{}").is_err());
         assert!(check_attribute("Nope", "x").is_err());
         assert!(check_tags(&[("aws:x".into(), "v".into())]).is_err());
