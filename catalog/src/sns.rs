@@ -75,6 +75,27 @@ pub struct NewSubscription<'a> {
 }
 
 impl Catalog {
+    /// Meters what a topic's publishes did (requests and deliveries), through the group
+    /// writer on SQLite (one commit with the writes waiting beside it).
+    pub async fn meter_sns(
+        &self,
+        account_id: &str,
+        topic_name: &str,
+        counts: Vec<(crate::billing::Metric, u64)>,
+        now_ms: i64,
+    ) -> Result<(), CatalogError> {
+        let (account_id, topic_name) = (account_id.to_string(), topic_name.to_string());
+        self.write_grouped(move |_, meters| {
+            for &(metric, count) in &counts {
+                if count > 0 {
+                    meters.add(&account_id, &topic_name, metric, count, now_ms);
+                }
+            }
+            Box::pin(async { Ok(()) })
+        })
+        .await
+    }
+
     /// Makes a topic, or finds the one of that name (`false`): CreateTopic is
     /// idempotent.
     pub async fn create_sns_topic(

@@ -388,6 +388,49 @@ fn sqs_attributes(attributes: &BTreeMap<String, MessageAttribute>) -> Value {
     )
 }
 
+/// What an envelope names besides its message.
+struct Signed<'a> {
+    message_id: &'a str,
+    timestamp: &'a str,
+    topic_arn: &'a str,
+    cert_url: String,
+}
+
+impl Signed<'_> {
+    /// SNS's JSON envelope of `text`, signed.
+    fn envelope(
+        &self,
+        signing: &crate::signing::Signing,
+        message: &Message,
+        text: &str,
+    ) -> Result<String, ApiError> {
+        let signature = signing.sign(&crate::signing::notification_string(
+            text,
+            self.message_id,
+            message.subject.as_deref(),
+            self.timestamp,
+            self.topic_arn,
+        ))?;
+        let mut envelope = json!({
+            "Type": "Notification",
+            "MessageId": self.message_id,
+            "TopicArn": self.topic_arn,
+            "Message": text,
+            "Timestamp": self.timestamp,
+            "SignatureVersion": crate::signing::SIGNATURE_VERSION,
+            "Signature": signature,
+            "SigningCertURL": self.cert_url,
+        });
+        if let Some(s) = &message.subject {
+            envelope["Subject"] = s.clone().into();
+        }
+        if !message.attributes.is_empty() {
+            envelope["MessageAttributes"] = envelope_attributes(&message.attributes);
+        }
+        Ok(envelope.to_string())
+    }
+}
+
 /// The dead-letter queue a RedrivePolicy names (`deadLetterTargetArn`).
 pub(crate) fn dead_letter_queue(policy: &str) -> Option<String> {
     serde_json::from_str::<Value>(policy).ok()?["deadLetterTargetArn"]
@@ -431,32 +474,10 @@ async fn fan_out(
     let timestamp = protocol::clock::utc(now)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
-    let signing = state.signing().await?;
-    let signature = signing.sign(&crate::signing::notification_string(
-        &text_for("sqs"),
-        &message_id,
-        message.subject.as_deref(),
-        &timestamp,
-        topic_arn,
-    ))?;
-    let mut envelope = json!({
-        "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": topic_arn,
-        "Message": text_for("sqs"),
-        "Timestamp": timestamp,
-        "SignatureVersion": crate::signing::SIGNATURE_VERSION,
-        "Signature": signature,
-        "SigningCertURL": format!("{endpoint}{}", signing.cert_path()),
-    });
-    if let Some(s) = &message.subject {
-        envelope["Subject"] = s.clone().into();
-    }
-    if !message.attributes.is_empty() {
-        envelope["MessageAttributes"] = envelope_attributes(&message.attributes);
-    }
-    let envelope = envelope.to_string();
     let raw = text_for("sqs");
+    // Made (and signed, which is most of a publish's CPU) only when a subscription
+    // takes the envelope.
+    let mut envelope: Option<String> = None;
     let mut delivered = 0u64;
     let mut after = String::new();
     loop {
@@ -486,6 +507,17 @@ async fn fan_out(
                 })
             })
             .collect();
+        if envelope.is_none() && wanted.iter().any(|(_, raw_delivery, _)| !raw_delivery) {
+            let signing = state.signing().await?;
+            let signed = Signed {
+                message_id: &message_id,
+                timestamp: &timestamp,
+                topic_arn,
+                cert_url: format!("{endpoint}{}", signing.cert_path()),
+            };
+            envelope = Some(signed.envelope(signing, message, &raw)?);
+        }
+        let envelope = envelope.as_deref().unwrap_or_default();
         for chunk in wanted.chunks(DELIVERIES_AT_ONCE) {
             let sends = chunk.iter().map(|(s, raw_delivery, dlq)| {
                 let as_subscriber = Caller {
@@ -497,7 +529,7 @@ async fn fan_out(
                     request_id: request_id.to_string(),
                 };
                 let delivery = Delivery {
-                    body: if *raw_delivery { &raw } else { &envelope },
+                    body: if *raw_delivery { &raw } else { envelope },
                     attributes: if *raw_delivery {
                         sqs_attributes(&message.attributes)
                     } else {
@@ -612,21 +644,20 @@ async fn published(state: &SnsService, topic: &Topic, messages: &[(usize, u64)])
         .map(|(size, _)| size.div_ceil(BILLED_CHUNK).max(1) as u64)
         .sum();
     let deliveries: u64 = messages.iter().map(|(_, d)| d).sum();
-    let now = state.clock.now_ms();
-    for (metric, count) in [
-        (catalog::billing::Metric::SnsRequests, requests),
-        (catalog::billing::Metric::SnsSqsDeliveries, deliveries),
-    ] {
-        if count == 0 {
-            continue;
-        }
-        if let Err(e) = state
-            .catalog
-            .meter_count_now(&topic.account_id, &topic.name, metric, count, now)
-            .await
-        {
-            tracing::error!(error = %e, "metering an SNS publish failed");
-        }
+    if let Err(e) = state
+        .catalog
+        .meter_sns(
+            &topic.account_id,
+            &topic.name,
+            vec![
+                (catalog::billing::Metric::SnsRequests, requests),
+                (catalog::billing::Metric::SnsSqsDeliveries, deliveries),
+            ],
+            state.clock.now_ms(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "metering an SNS publish failed");
     }
 }
 
