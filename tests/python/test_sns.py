@@ -440,3 +440,32 @@ def test_only_the_signing_certificate_is_served_and_version_1_is_refused(server,
         TopicArn=arn, AttributeName="SignatureVersion", AttributeValue="1"))
     assert code == "InvalidParameter" and "version 2" in message
     sns.delete_topic(TopicArn=arn)
+
+
+def test_sns_limits_are_refused_in_sns_words(sns, sqs):
+    """The batch, tag, attribute and filter-policy bounds, each tried past its edge."""
+    arn = sns.create_topic(Name=unique_name("limits"))["TopicArn"]
+    code, _, _ = sns_error(lambda: sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+        {"Id": str(i), "Message": "m"} for i in range(11)]))
+    assert code == "TooManyEntriesInBatchRequest"
+    code, _, _ = sns_error(lambda: sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+        {"Id": str(i), "Message": "x" * 100_000} for i in range(3)]))
+    assert code == "BatchRequestTooLong"
+    assert sns_error(lambda: sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=[
+        {"Id": "bad id!", "Message": "m"}]))[0] == "InvalidBatchEntryId"
+    # 50 tags fit, the 51st does not.
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    assert sns_error(lambda: sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "one-more", "Value": "v"}]))[0] == "TagLimitExceeded"
+    assert sns_error(lambda: sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "aws:x", "Value": "v"}]))[0] == "TagPolicy"
+    # Ten message attributes fit, the eleventh does not.
+    ten = {f"a{i}": {"DataType": "String", "StringValue": "v"} for i in range(10)}
+    sns.publish(TopicArn=arn, Message="m", MessageAttributes=ten)
+    eleven = dict(ten, a10={"DataType": "String", "StringValue": "v"})
+    assert sns_error(lambda: sns.publish(TopicArn=arn, Message="m", MessageAttributes=eleven))[0] == "InvalidParameter"
+    # A filter policy of more than 150 values is refused when set.
+    _, queue_arn = queue(sqs)
+    policy = json.dumps({"k": [str(i) for i in range(151)]})
+    code, _, message = sns_error(lambda: sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn,
+                                                       Attributes={"FilterPolicy": policy}))
+    assert code == "InvalidParameter" and "too complex" in message
+    sns.delete_topic(TopicArn=arn)
